@@ -1,0 +1,494 @@
+//! The recording index: one SQLite row per file, stored beside the files (`index.sqlite3`)
+//! so the card describes itself and the index can always be rebuilt from the files.
+
+use crate::error::{Error, Result};
+use crate::timeutil::{file_stamp, rfc3339};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Serialize, Serializer};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// File name of the index inside the recording directory.
+pub const INDEX_FILE: &str = "index.sqlite3";
+
+/// Every column says why it exists; `user_version` lets later versions migrate.
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS recording (
+    -- Stable handle for the API (/recordings/{id}.mp4) and part of the file name, so a
+    -- rebuilt index gets the same ids back. AUTOINCREMENT: ids are never reused after retention.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Which camera stream (1 = Stream(1), 2 = Stream(2)); listing filters on it.
+    stream INTEGER NOT NULL,
+    -- File path relative to the recording directory, so the card can be mounted anywhere.
+    path TEXT NOT NULL UNIQUE,
+    -- Wall-clock span in UTC milliseconds since 1970: time-range listing and export.
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    -- File size: retention's quota sums it without stat-ing every file.
+    bytes INTEGER NOT NULL,
+    -- Access units stored; with skipped_frames, tells gaps from a slow disk apart from a quiet stream.
+    frames INTEGER NOT NULL,
+    -- Access units the recorder could not take (bus lag, writer queue full) while writing this file.
+    skipped_frames INTEGER NOT NULL DEFAULT 0,
+    -- The stream carried ONVIF Media Signing SEIs: the file can be verified (paper §3.9).
+    signed INTEGER NOT NULL DEFAULT 0,
+    -- Samples are CENC-encrypted (paper §3.8); false until encryption is configured.
+    encrypted INTEGER NOT NULL DEFAULT 0,
+    -- Opaque protection data from the sample transform (e.g. wrapped content keys); NULL in the clear.
+    key_info BLOB,
+    -- recording: being written (or interrupted by a crash); finished: closed normally;
+    -- recovered: closed by crash recovery after cutting an incomplete tail.
+    state TEXT NOT NULL CHECK (state IN ('recording', 'finished', 'recovered')),
+    -- continuous: scheduled recording; alarm: written because an alarm fired (kept apart in lists).
+    trigger TEXT NOT NULL CHECK (trigger IN ('continuous', 'alarm')),
+    -- Picture size at the start of the file (a size change starts a new file): shown in lists.
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0
+);
+-- Listing and export look up a stream's rows by time.
+CREATE INDEX IF NOT EXISTS recording_stream_start ON recording (stream, start_ms);
+PRAGMA user_version = 1;
+"#;
+
+/// Why a recording was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Continuous,
+    Alarm,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Continuous => "continuous",
+            Trigger::Alarm => "alarm",
+        }
+    }
+    fn parse(s: &str) -> Trigger {
+        if s == "alarm" {
+            Trigger::Alarm
+        } else {
+            Trigger::Continuous
+        }
+    }
+}
+
+/// Where a file is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Recording,
+    Finished,
+    Recovered,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Recording => "recording",
+            State::Finished => "finished",
+            State::Recovered => "recovered",
+        }
+    }
+    fn parse(s: &str) -> State {
+        match s {
+            "recording" => State::Recording,
+            "recovered" => State::Recovered,
+            _ => State::Finished,
+        }
+    }
+}
+
+fn ser_time<S: Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
+/// One recording as the API lists it (`start`/`end` as RFC 3339 UTC).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordingRow {
+    pub id: i64,
+    pub stream: u8,
+    #[serde(rename = "start", serialize_with = "ser_time")]
+    pub start_ms: i64,
+    #[serde(rename = "end", serialize_with = "ser_time")]
+    pub end_ms: i64,
+    pub bytes: u64,
+    pub frames: u64,
+    pub skipped_frames: u64,
+    pub signed: bool,
+    pub encrypted: bool,
+    pub state: State,
+    pub trigger: Trigger,
+    pub width: u32,
+    pub height: u32,
+    /// Relative to the recording directory; internal, the API hands out ids.
+    #[serde(skip)]
+    pub path: String,
+    #[serde(skip)]
+    pub key_info: Option<Vec<u8>>,
+}
+
+/// `list` filter: rows overlapping [from, to) of one stream; `None` = unbounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub stream: Option<u8>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+/// The file name a recording gets: stream directory, UTC start, id, and `_alarm` for alarms.
+pub fn file_name(stream: u8, start_ms: i64, id: i64, trigger: Trigger) -> String {
+    let suffix = if trigger == Trigger::Alarm {
+        "_alarm"
+    } else {
+        ""
+    };
+    format!(
+        "stream{stream}/{}_{id:06}{suffix}.mp4",
+        file_stamp(start_ms)
+    )
+}
+
+/// Inverse of [`file_name`] on a relative path: (stream, id, trigger).
+pub fn parse_file_name(rel: &str) -> Option<(u8, i64, Trigger)> {
+    let (dir, name) = rel.split_once('/')?;
+    let stream: u8 = dir.strip_prefix("stream")?.parse().ok()?;
+    let stem = name.strip_suffix(".mp4")?;
+    let (stem, trigger) = match stem.strip_suffix("_alarm") {
+        Some(s) => (s, Trigger::Alarm),
+        None => (stem, Trigger::Continuous),
+    };
+    let (stamp, id) = stem.split_once('_')?;
+    if stamp.len() != 16 || !stamp.ends_with('Z') {
+        return None;
+    }
+    Some((stream, id.parse().ok()?, trigger))
+}
+
+/// The index of one recording directory. Cheap to share behind an `Arc`.
+pub struct Index {
+    dir: PathBuf,
+    db: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("db", &self.db).finish()
+    }
+}
+
+const COLUMNS: &str = "id, stream, path, start_ms, end_ms, bytes, frames, skipped_frames, signed, encrypted, state, trigger, width, height, key_info";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<RecordingRow> {
+    Ok(RecordingRow {
+        id: r.get(0)?,
+        stream: r.get(1)?,
+        path: r.get(2)?,
+        start_ms: r.get(3)?,
+        end_ms: r.get(4)?,
+        bytes: r.get::<_, i64>(5)? as u64,
+        frames: r.get::<_, i64>(6)? as u64,
+        skipped_frames: r.get::<_, i64>(7)? as u64,
+        signed: r.get(8)?,
+        encrypted: r.get(9)?,
+        state: State::parse(&r.get::<_, String>(10)?),
+        trigger: Trigger::parse(&r.get::<_, String>(11)?),
+        width: r.get(12)?,
+        height: r.get(13)?,
+        key_info: r.get(14)?,
+    })
+}
+
+impl Index {
+    /// Opens (creating if needed) `dir/index.sqlite3`.
+    pub fn open(dir: &Path) -> Result<Index> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            op: "create directory",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let db = dir.join(INDEX_FILE);
+        let e = |source| Error::Index {
+            path: db.clone(),
+            source,
+        };
+        let conn = Connection::open(&db).map_err(e)?;
+        // WAL: readers (the web API) never wait for the writers. synchronous=NORMAL: a commit
+        // costs no fsync; the newest progress updates may be lost on power loss, which recovery
+        // repairs from the files themselves. Row creation switches to FULL (see create_recording).
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(e)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(e)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(e)?;
+        conn.execute_batch(SCHEMA).map_err(e)?;
+        Ok(Index {
+            dir: dir.to_owned(),
+            db,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back), so
+        // a poisoned mutex is still usable.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn).map_err(|source| Error::Index {
+            path: self.db.clone(),
+            source,
+        })
+    }
+
+    /// Inserts the row of a file about to be created and returns (id, relative path).
+    /// Durable before the file exists (synchronous=FULL for this commit), so after any crash a
+    /// file always has its row and its id is never handed out twice.
+    pub fn create_recording(
+        &self,
+        stream: u8,
+        trigger: Trigger,
+        start_ms: i64,
+        width: u32,
+        height: u32,
+    ) -> Result<(i64, String)> {
+        self.with(|c| {
+            c.pragma_update(None, "synchronous", "FULL")?;
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO recording (stream, path, start_ms, end_ms, bytes, frames, state, trigger, width, height)
+                 VALUES (?1, '', ?2, ?2, 0, 0, 'recording', ?3, ?4, ?5)",
+                params![stream, start_ms, trigger.as_str(), width, height],
+            )?;
+            let id = tx.last_insert_rowid();
+            let rel = file_name(stream, start_ms, id, trigger);
+            tx.execute("UPDATE recording SET path = ?1 WHERE id = ?2", params![rel, id])?;
+            tx.commit()?;
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            Ok((id, rel))
+        })
+    }
+
+    /// Records progress after a fragment is durable on disk.
+    pub fn update_progress(
+        &self,
+        id: i64,
+        end_ms: i64,
+        bytes: u64,
+        frames: u64,
+        skipped: u64,
+        signed: bool,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE recording SET end_ms = ?2, bytes = ?3, frames = ?4, skipped_frames = ?5, signed = ?6 WHERE id = ?1",
+                params![id, end_ms, bytes as i64, frames as i64, skipped as i64, signed],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Notes the protection a transform chose for a file.
+    pub fn set_protection(&self, id: i64, encrypted: bool, key_info: Option<&[u8]>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE recording SET encrypted = ?2, key_info = ?3 WHERE id = ?1",
+                params![id, encrypted, key_info],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn set_state(&self, id: i64, state: State) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE recording SET state = ?2 WHERE id = ?1",
+                params![id, state.as_str()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn delete(&self, id: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM recording WHERE id = ?1", params![id])
+                .map(|_| ())
+        })
+    }
+
+    pub fn get(&self, id: i64) -> Result<Option<RecordingRow>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM recording WHERE id = ?1"),
+                params![id],
+                row,
+            )
+            .optional()
+        })
+    }
+
+    /// Rows overlapping the filter's range, oldest first.
+    pub fn list(&self, f: &ListFilter) -> Result<Vec<RecordingRow>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM recording
+                 WHERE (?1 IS NULL OR stream = ?1) AND (?2 IS NULL OR end_ms > ?2) AND (?3 IS NULL OR start_ms < ?3)
+                 ORDER BY start_ms, id"
+            ))?;
+            st.query_map(params![f.stream, f.from_ms, f.to_ms], row)?.collect()
+        })
+    }
+
+    /// Absolute path of a recording's file.
+    pub fn path_of(&self, id: i64) -> Result<PathBuf> {
+        let r = self.get(id)?.ok_or(Error::NotFound(id))?;
+        Ok(self.dir.join(r.path))
+    }
+
+    /// Bytes of all recordings, including those being written (the quota's measure).
+    pub fn total_bytes(&self) -> Result<u64> {
+        self.with(|c| {
+            c.query_row("SELECT COALESCE(SUM(bytes), 0) FROM recording", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .map(|b| b as u64)
+    }
+
+    /// The oldest row retention may delete: not being written, not in `busy`.
+    pub fn oldest_deletable(&self, busy: &HashSet<i64>) -> Result<Option<RecordingRow>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM recording WHERE state != 'recording' ORDER BY start_ms, id"
+            ))?;
+            let mut rows = st.query_map([], row)?;
+            for r in rows.by_ref() {
+                let r = r?;
+                if !busy.contains(&r.id) {
+                    return Ok(Some(r));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    pub fn in_state(&self, state: State) -> Result<Vec<RecordingRow>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM recording WHERE state = ?1 ORDER BY id"
+            ))?;
+            st.query_map(params![state.as_str()], row)?.collect()
+        })
+    }
+
+    /// Inserts a row with a known id (rebuild and adoption of files found on disk).
+    pub(crate) fn insert_row(&self, r: &RecordingRow) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                &format!("INSERT INTO recording ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+                params![
+                    r.id,
+                    r.stream,
+                    r.path,
+                    r.start_ms,
+                    r.end_ms,
+                    r.bytes as i64,
+                    r.frames as i64,
+                    r.skipped_frames as i64,
+                    r.signed,
+                    r.encrypted,
+                    r.state.as_str(),
+                    r.trigger.as_str(),
+                    r.width,
+                    r.height,
+                    r.key_info
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Empties the index (rebuild starts from the files alone).
+    pub(crate) fn clear(&self) -> Result<()> {
+        self.with(|c| c.execute("DELETE FROM recording", []).map(|_| ()))
+    }
+
+    /// Relative paths of every row, to find files the index does not know.
+    pub(crate) fn known_paths(&self) -> Result<HashSet<String>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT path FROM recording")?;
+            st.query_map([], |r| r.get(0))?.collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_parse_back() {
+        let n = file_name(1, 1_795_000_000_000, 123, Trigger::Continuous);
+        assert!(
+            n.starts_with("stream1/") && n.ends_with("_000123.mp4"),
+            "{n}"
+        );
+        assert_eq!(parse_file_name(&n), Some((1, 123, Trigger::Continuous)));
+        let a = file_name(2, 0, 7, Trigger::Alarm);
+        assert_eq!(parse_file_name(&a), Some((2, 7, Trigger::Alarm)));
+        assert_eq!(parse_file_name("stream1/notes.txt"), None);
+    }
+
+    #[test]
+    fn list_filters_by_stream_and_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = Index::open(dir.path()).unwrap();
+        let (a, _) = ix
+            .create_recording(1, Trigger::Continuous, 1000, 320, 240)
+            .unwrap();
+        ix.update_progress(a, 2000, 10, 1, 0, true).unwrap();
+        let (b, _) = ix
+            .create_recording(1, Trigger::Continuous, 2000, 320, 240)
+            .unwrap();
+        ix.update_progress(b, 3000, 10, 1, 0, false).unwrap();
+        let (c, _) = ix
+            .create_recording(2, Trigger::Alarm, 1500, 320, 240)
+            .unwrap();
+        ix.update_progress(c, 2500, 10, 1, 0, false).unwrap();
+        let ids = |f| {
+            ix.list(&f)
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(ListFilter::default()), vec![a, c, b]);
+        assert_eq!(
+            ids(ListFilter {
+                stream: Some(1),
+                from_ms: Some(2000),
+                to_ms: None
+            }),
+            vec![b]
+        );
+        assert_eq!(
+            ids(ListFilter {
+                stream: None,
+                from_ms: Some(1800),
+                to_ms: Some(2100)
+            }),
+            vec![a, c, b]
+        );
+        let json = serde_json::to_value(ix.get(a).unwrap().unwrap()).unwrap();
+        assert_eq!(json["start"], "1970-01-01T00:00:01Z");
+        assert_eq!(json["signed"], true);
+        assert_eq!(json["encrypted"], false);
+        assert_eq!(json["state"], "recording");
+        assert!(json.get("path").is_none());
+    }
+}

@@ -1,0 +1,29 @@
+//! camward's SD-card recorder (paper §3.8–3.9): fragmented MP4 files per stream, a SQLite index
+//! beside them, retention, crash recovery, export and the HTTP handlers the web layer mounts.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod fmp4;
+pub mod http;
+pub mod index;
+pub mod recorder;
+pub mod recover;
+pub mod retention;
+pub mod scan;
+#[cfg(test)]
+mod testutil;
+pub mod timeutil;
+pub mod transform;
+pub mod writer;
+
+pub use config::RecordingConfig;
+pub use error::{Error, Result};
+pub use export::{Export, export};
+pub use index::{Index, ListFilter, RecordingRow, State, Trigger};
+pub use recorder::{Recorder, RecorderHandle, RecorderOptions};
+pub use recover::{RecoveryReport, rebuild_index, recover};
+pub use transform::{
+    Clear, FileProtection, SampleAux, SampleTransform, Subsample, TransformFactory,
+};

@@ -1,0 +1,720 @@
+//! The recorder: one task per recorded stream turns bus access units into GOP-sized chunks and
+//! hands them to a blocking writer thread; a pre-alarm ring feeds alarm recordings.
+
+use crate::config::RecordingConfig;
+use crate::error::{Error, Result};
+use crate::fmp4::{Sample, TrackParams, sample_data};
+use crate::index::{Index, Trigger};
+use crate::recover::{RecoveryReport, recover_with};
+use crate::retention;
+use crate::scan::is_signing_sei;
+use crate::transform::{Clear, TransformFactory};
+use crate::writer::RecordingFile;
+use camward_h264::AccessUnit;
+use camward_media::{FrameBus, Subscriber};
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Chunks queued for the writer before the recorder starts dropping GOPs: ~30 s of 1 s GOPs.
+/// Beyond this the disk is too slow, and dropping whole GOPs keeps what is written decodable.
+pub const WRITER_QUEUE: usize = 32;
+/// A fragment is cut after this much media time even inside a long GOP, bounding what a crash can lose.
+pub const FRAGMENT_MAX_90K: u64 = 4 * 90_000;
+/// ... or after this many bytes, bounding the writer's memory per fragment.
+pub const FRAGMENT_MAX_BYTES: usize = 8 << 20;
+/// Longest pre-alarm period kept in memory per stream.
+pub const MAX_PRE_ALARM_SECS: u32 = 30;
+/// Memory bound of the pre-alarm ring per stream (30 s of an 6 Mbit/s stream).
+pub const RING_MAX_BYTES: usize = 24 << 20;
+/// How often retention runs besides before each new file.
+pub const RETENTION_PERIOD: Duration = Duration::from_secs(30);
+
+/// A run of consecutive access units of one stream, written as one fragment.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    aus: Vec<Arc<AccessUnit>>,
+    /// pts of the access unit after the last one, which gives the last one's duration.
+    next_pts: Option<u64>,
+    /// Starts with an IDR: a file may start here.
+    starts_gop: bool,
+    params: Arc<TrackParams>,
+    /// Duration of one frame at the nominal rate, for a last frame without a successor.
+    nominal: u32,
+    signed: bool,
+    bytes: usize,
+}
+
+impl Chunk {
+    fn first_pts(&self) -> u64 {
+        self.aus[0].pts90k
+    }
+    fn samples(&self) -> Vec<Sample> {
+        self.aus
+            .iter()
+            .enumerate()
+            .map(|(i, au)| {
+                let next = self.aus.get(i + 1).map(|n| n.pts90k).or(self.next_pts);
+                let d = next
+                    .map(|n| n.saturating_sub(au.pts90k))
+                    .filter(|d| *d > 0 && *d < u32::MAX as u64);
+                Sample {
+                    data: sample_data(au),
+                    duration: d.map(|d| d as u32).unwrap_or(self.nominal),
+                    sync: au.key,
+                }
+            })
+            .collect()
+    }
+}
+
+enum WriterMsg {
+    Chunk {
+        chunk: Arc<Chunk>,
+        continuous: bool,
+        alarm: bool,
+        /// Access units lost before this chunk (bus lag, full queue).
+        skipped: u64,
+        /// Counted against WRITER_QUEUE (live chunks; pre-alarm replays are bounded by the ring).
+        counted: bool,
+    },
+    EndAlarm,
+    /// Continuous recording was switched off: close the continuous file now.
+    EndContinuous,
+    Stop,
+}
+
+enum Cmd {
+    Config(RecordingConfig),
+    Alarm { pre_secs: u32, post_secs: u32 },
+    Stop,
+}
+
+/// Options beyond the configuration: the sample transform (CENC plugs in here).
+#[derive(Clone)]
+pub struct RecorderOptions {
+    pub transform: Arc<dyn TransformFactory>,
+    pub retention_period: Duration,
+}
+
+impl Default for RecorderOptions {
+    fn default() -> Self {
+        RecorderOptions {
+            transform: Arc::new(Clear),
+            retention_period: RETENTION_PERIOD,
+        }
+    }
+}
+
+struct StreamCtl {
+    cmd: mpsc::UnboundedSender<Cmd>,
+    task: JoinHandle<()>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    index: Arc<Index>,
+    buses: HashMap<u8, Arc<FrameBus>>,
+    options: RecorderOptions,
+    rt: tokio::runtime::Handle,
+    cfg: Arc<RwLock<RecordingConfig>>,
+    streams: Mutex<HashMap<u8, StreamCtl>>,
+    /// Tasks told to stop by `apply`, still finishing their files; `shutdown` waits for them.
+    stopping: Mutex<Vec<JoinHandle<()>>>,
+    retention: Mutex<Option<JoinHandle<()>>>,
+    /// Serialises retention passes (writers before new files, the periodic task).
+    retention_lock: Arc<Mutex<()>>,
+}
+
+/// Entry point; see [`Recorder::start`].
+pub struct Recorder;
+
+impl Recorder {
+    /// Recovers `dir` (see [`crate::recover`]), then records every configured stream of `buses`
+    /// (stream number, bus). Call inside a tokio runtime; recovery runs synchronously first, so
+    /// call it from a blocking context at daemon start when the card may hold large files.
+    pub fn start(
+        dir: impl Into<PathBuf>,
+        config: RecordingConfig,
+        buses: Vec<(u8, Arc<FrameBus>)>,
+    ) -> Result<RecorderHandle> {
+        Self::start_with(dir, config, buses, RecorderOptions::default())
+    }
+
+    pub fn start_with(
+        dir: impl Into<PathBuf>,
+        config: RecordingConfig,
+        buses: Vec<(u8, Arc<FrameBus>)>,
+        options: RecorderOptions,
+    ) -> Result<RecorderHandle> {
+        let dir = dir.into();
+        let index = Arc::new(Index::open(&dir)?);
+        let report = recover_with(&index)?;
+        if report != RecoveryReport::default() {
+            tracing::warn!(?report, dir = %dir.display(), "recording directory recovered after an unclean stop");
+        }
+        let inner = Arc::new(Inner {
+            dir,
+            index,
+            buses: buses.into_iter().collect(),
+            options,
+            rt: tokio::runtime::Handle::current(),
+            cfg: Arc::new(RwLock::new(config.clone())),
+            streams: Mutex::new(HashMap::new()),
+            stopping: Mutex::new(Vec::new()),
+            retention: Mutex::new(None),
+            retention_lock: Arc::new(Mutex::new(())),
+        });
+        let handle = RecorderHandle {
+            inner,
+            recovery: report,
+        };
+        handle.apply(config);
+        handle.start_retention();
+        Ok(handle)
+    }
+}
+
+/// Controls a running recorder. Dropping it stops the stream tasks (they close their files).
+pub struct RecorderHandle {
+    inner: Arc<Inner>,
+    /// What start-up recovery did.
+    pub recovery: RecoveryReport,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RecorderHandle {
+    pub fn index(&self) -> Arc<Index> {
+        self.inner.index.clone()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn config(&self) -> RecordingConfig {
+        self.inner
+            .cfg
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Streams being recorded right now.
+    pub fn streams(&self) -> Vec<u8> {
+        let mut s: Vec<u8> = lock(&self.inner.streams).keys().copied().collect();
+        s.sort();
+        s
+    }
+
+    /// Applies a new configuration without a restart: streams start and stop, limits and file
+    /// periods take effect at the next file. A changed `directory` needs shutdown + start,
+    /// because the index and files live there; the daemon compares and does that.
+    pub fn apply(&self, config: RecordingConfig) {
+        *self.inner.cfg.write().unwrap_or_else(|p| p.into_inner()) = config.clone();
+        let want: Vec<u8> = if config.enabled {
+            config.streams.clone()
+        } else {
+            Vec::new()
+        };
+        let mut streams = lock(&self.inner.streams);
+        let running: Vec<u8> = streams.keys().copied().collect();
+        for s in running {
+            if !want.contains(&s) {
+                let ctl = streams.remove(&s).expect("listed");
+                let _ = ctl.cmd.send(Cmd::Stop);
+                lock(&self.inner.stopping).push(ctl.task);
+                tracing::info!(stream = s, "recording stopped by configuration");
+            }
+        }
+        for s in want {
+            if let Some(ctl) = streams.get(&s) {
+                let _ = ctl.cmd.send(Cmd::Config(config.clone()));
+                continue;
+            }
+            let Some(bus) = self.inner.buses.get(&s) else {
+                tracing::warn!(
+                    stream = s,
+                    "recording configured for a stream that does not exist"
+                );
+                continue;
+            };
+            let (tx, rx) = mpsc::unbounded_channel();
+            // Subscribe here, not in the task, so recording covers every frame published after apply returns.
+            let sub = bus.subscribe();
+            let task = self.inner.rt.spawn(stream_task(
+                s,
+                bus.clone(),
+                sub,
+                rx,
+                self.inner.clone(),
+                config.continuous,
+            ));
+            streams.insert(s, StreamCtl { cmd: tx, task });
+            tracing::info!(stream = s, "recording started");
+        }
+    }
+
+    /// Starts (or extends) an alarm recording of `stream`: from `pre_secs` before now (whole
+    /// GOPs from the in-memory ring, at most MAX_PRE_ALARM_SECS) to `post_secs` after the latest
+    /// trigger. Written as its own file with trigger = alarm.
+    pub fn trigger_alarm(&self, stream: u8, pre_secs: u32, post_secs: u32) -> Result<()> {
+        let streams = lock(&self.inner.streams);
+        let ctl = streams.get(&stream).ok_or(Error::UnknownStream(stream))?;
+        ctl.cmd
+            .send(Cmd::Alarm {
+                pre_secs,
+                post_secs,
+            })
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// Runs retention once now (also runs periodically and before each new file).
+    pub fn enforce_retention(&self) -> Result<retention::RetentionReport> {
+        let _g = lock(&self.inner.retention_lock);
+        retention::enforce(&self.inner.index, &self.config(), 0)
+    }
+
+    fn start_retention(&self) {
+        let inner = Arc::downgrade(&self.inner);
+        let period = self.inner.options.retention_period;
+        let task = self.inner.rt.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = inner.upgrade() else { return };
+                let res = tokio::task::spawn_blocking(move || {
+                    let cfg = inner.cfg.read().unwrap_or_else(|p| p.into_inner()).clone();
+                    let _g = lock(&inner.retention_lock);
+                    retention::enforce(&inner.index, &cfg, 0)
+                })
+                .await;
+                if let Ok(Err(e)) = res {
+                    tracing::warn!(error = %e, "periodic retention failed");
+                }
+            }
+        });
+        *lock(&self.inner.retention) = Some(task);
+    }
+
+    /// Stops every stream, waits until their files are closed and indexed.
+    pub async fn shutdown(self) {
+        let ctls: Vec<StreamCtl> = lock(&self.inner.streams).drain().map(|(_, c)| c).collect();
+        let mut tasks: Vec<JoinHandle<()>> = lock(&self.inner.stopping).drain(..).collect();
+        for c in ctls {
+            let _ = c.cmd.send(Cmd::Stop);
+            tasks.push(c.task);
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        if let Some(t) = lock(&self.inner.retention).take() {
+            t.abort();
+        }
+    }
+}
+
+/// Per-stream state of the async side.
+struct StreamState {
+    stream: u8,
+    tx: mpsc::UnboundedSender<WriterMsg>,
+    queued: Arc<AtomicUsize>,
+    continuous: bool,
+    params: Option<Arc<TrackParams>>,
+    pending: Vec<Arc<AccessUnit>>,
+    pending_bytes: usize,
+    pending_params: Option<Arc<TrackParams>>,
+    nominal: u32,
+    last_pts: u64,
+    skipped: u64,
+    /// After a dropped chunk, drop until the next GOP so what is written stays decodable.
+    resync: bool,
+    ring: VecDeque<Arc<Chunk>>,
+    ring_bytes: usize,
+    alarm_until: Option<u64>,
+}
+
+impl StreamState {
+    fn on_au(&mut self, au: Arc<AccessUnit>, bus: &FrameBus) {
+        if au.key {
+            let info = bus.info();
+            if let Some(p) = TrackParams::from_au(&au, info.as_deref()) {
+                if self.params.as_deref() != Some(&p) {
+                    self.params = Some(Arc::new(p));
+                }
+            }
+            if let Some(i) = info {
+                self.nominal = 90_000 / i.fps.max(1);
+            }
+        }
+        if self.params.is_none() {
+            // No SPS/PPS seen yet: an init segment can't be written.
+            self.skipped += 1;
+            return;
+        }
+        if let Some(first) = self.pending.first() {
+            let regress = au.pts90k < self.last_pts;
+            let long = au.pts90k.saturating_sub(first.pts90k) >= FRAGMENT_MAX_90K;
+            if au.key || regress || long || self.pending_bytes >= FRAGMENT_MAX_BYTES {
+                // After a pts regression (source restart) the gap is unknown: nominal duration.
+                self.dispatch(if regress { None } else { Some(au.pts90k) });
+            }
+        }
+        if self.pending.is_empty() {
+            self.pending_params = self.params.clone();
+        }
+        self.last_pts = au.pts90k;
+        self.pending_bytes += au.len();
+        self.pending.push(au);
+    }
+
+    fn send(&self, chunk: Arc<Chunk>, continuous: bool, alarm: bool, skipped: u64, counted: bool) {
+        if counted {
+            self.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self.tx.send(WriterMsg::Chunk {
+            chunk,
+            continuous,
+            alarm,
+            skipped,
+            counted,
+        });
+    }
+
+    fn dispatch(&mut self, next_pts: Option<u64>) {
+        let aus = std::mem::take(&mut self.pending);
+        let bytes = std::mem::take(&mut self.pending_bytes);
+        let Some(params) = self.pending_params.take() else {
+            return;
+        };
+        if aus.is_empty() {
+            return;
+        }
+        let signed = aus
+            .iter()
+            .any(|au| au.nals.iter().any(|n| is_signing_sei(n)));
+        let chunk = Arc::new(Chunk {
+            starts_gop: aus[0].key,
+            aus,
+            next_pts,
+            params,
+            nominal: self.nominal,
+            signed,
+            bytes,
+        });
+        if let Some(until) = self.alarm_until {
+            if chunk.starts_gop && chunk.first_pts() >= until {
+                let _ = self.tx.send(WriterMsg::EndAlarm);
+                self.alarm_until = None;
+                tracing::info!(stream = self.stream, "alarm recording ended");
+            }
+        }
+        self.ring.push_back(chunk.clone());
+        self.ring_bytes += chunk.bytes;
+        self.trim_ring();
+
+        let alarm = self.alarm_until.is_some();
+        if !self.continuous && !alarm {
+            return;
+        }
+        let n = chunk.aus.len() as u64;
+        if self.resync && !chunk.starts_gop {
+            self.skipped += n;
+            return;
+        }
+        if self.queued.load(Ordering::Relaxed) >= WRITER_QUEUE {
+            if !self.resync {
+                tracing::warn!(
+                    stream = self.stream,
+                    "recorder: disk too slow, dropping GOPs until it catches up"
+                );
+            }
+            self.skipped += n;
+            self.resync = true;
+            return;
+        }
+        self.resync = false;
+        let skipped = std::mem::take(&mut self.skipped);
+        if skipped > 0 {
+            tracing::warn!(
+                stream = self.stream,
+                skipped,
+                "recorder skipped access units (bus lag or slow disk)"
+            );
+        }
+        self.send(chunk, self.continuous, alarm, skipped, true);
+    }
+
+    /// Keeps at most MAX_PRE_ALARM_SECS / RING_MAX_BYTES, dropping whole GOPs from the front.
+    fn trim_ring(&mut self) {
+        let newest = self.ring.back().map(|c| c.first_pts()).unwrap_or(0);
+        let too_old =
+            |c: &Chunk| newest.saturating_sub(c.first_pts()) > MAX_PRE_ALARM_SECS as u64 * 90_000;
+        while self.ring.len() > 1
+            && (self.ring_bytes > RING_MAX_BYTES || self.ring.front().is_some_and(|c| too_old(c)))
+        {
+            let c = self.ring.pop_front().expect("len > 1");
+            self.ring_bytes -= c.bytes;
+            while self.ring.len() > 1 && self.ring.front().is_some_and(|c| !c.starts_gop) {
+                let c = self.ring.pop_front().expect("len > 1");
+                self.ring_bytes -= c.bytes;
+            }
+        }
+    }
+
+    fn on_alarm(&mut self, pre_secs: u32, post_secs: u32) {
+        let until = self.last_pts + post_secs as u64 * 90_000;
+        if let Some(u) = self.alarm_until.as_mut() {
+            *u = (*u).max(until);
+            return;
+        }
+        let cutoff = self
+            .last_pts
+            .saturating_sub(pre_secs.min(MAX_PRE_ALARM_SECS) as u64 * 90_000);
+        let pending_covers = self
+            .pending
+            .first()
+            .is_some_and(|a| a.key && a.pts90k <= cutoff);
+        if !pending_covers {
+            let start = self
+                .ring
+                .iter()
+                .rposition(|c| c.starts_gop && c.first_pts() <= cutoff)
+                .or_else(|| self.ring.iter().position(|c| c.starts_gop));
+            if let Some(start) = start {
+                for c in self.ring.range(start..) {
+                    self.send(c.clone(), false, true, 0, false);
+                }
+            }
+        }
+        self.alarm_until = Some(until);
+        tracing::info!(
+            stream = self.stream,
+            pre_secs,
+            post_secs,
+            "alarm recording started"
+        );
+    }
+}
+
+async fn stream_task(
+    stream: u8,
+    bus: Arc<FrameBus>,
+    mut sub: Subscriber,
+    mut cmd: mpsc::UnboundedReceiver<Cmd>,
+    inner: Arc<Inner>,
+    continuous: bool,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let ctx = WriterCtx {
+            stream,
+            index: inner.index.clone(),
+            cfg: inner.cfg.clone(),
+            factory: inner.options.transform.clone(),
+            retention_lock: inner.retention_lock.clone(),
+            queued: queued.clone(),
+        };
+        inner.rt.spawn_blocking(move || writer_loop(ctx, rx))
+    };
+    drop(inner);
+    let mut st = StreamState {
+        stream,
+        tx,
+        queued,
+        continuous,
+        params: None,
+        pending: Vec::new(),
+        pending_bytes: 0,
+        pending_params: None,
+        nominal: bus.info().map(|i| 90_000 / i.fps.max(1)).unwrap_or(3_000),
+        last_pts: 0,
+        skipped: 0,
+        resync: false,
+        ring: VecDeque::new(),
+        ring_bytes: 0,
+        alarm_until: None,
+    };
+    let mut seen_skipped = 0;
+    loop {
+        tokio::select! {
+            // Frames first: a command (stop, alarm) applies after every frame already published.
+            biased;
+            au = sub.recv() => {
+                let Some(au) = au else { break };
+                let s = sub.skipped();
+                st.skipped += s - seen_skipped;
+                seen_skipped = s;
+                st.on_au(au, &bus);
+            }
+            c = cmd.recv() => match c {
+                Some(Cmd::Config(c)) => {
+                    if st.continuous && !c.continuous {
+                        let _ = st.tx.send(WriterMsg::EndContinuous);
+                    }
+                    st.continuous = c.continuous;
+                }
+                Some(Cmd::Alarm { pre_secs, post_secs }) => st.on_alarm(pre_secs, post_secs),
+                Some(Cmd::Stop) | None => break,
+            }
+        }
+    }
+    // The last chunk has no successor: its last frame gets the nominal duration.
+    st.dispatch(None);
+    let _ = st.tx.send(WriterMsg::Stop);
+    if let Err(e) = writer.await {
+        tracing::error!(stream, error = %e, "recording writer panicked");
+    }
+}
+
+struct WriterCtx {
+    stream: u8,
+    index: Arc<Index>,
+    cfg: Arc<RwLock<RecordingConfig>>,
+    factory: Arc<dyn TransformFactory>,
+    retention_lock: Arc<Mutex<()>>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// One output (continuous or alarm) of a stream's writer.
+struct Sink {
+    trigger: Trigger,
+    file: Option<RecordingFile>,
+    skipped: u64,
+    last_error: Option<String>,
+}
+
+impl Sink {
+    fn close(&mut self) {
+        if let Some(f) = self.file.take() {
+            let path = f.path.clone();
+            if let Err(e) = f.finish() {
+                tracing::error!(path = %path.display(), error = %e, "closing recording failed");
+            }
+        }
+    }
+
+    fn report(&mut self, what: &str, e: &Error) {
+        let msg = e.to_string();
+        if self.last_error.as_deref() != Some(&msg) {
+            tracing::error!(trigger = self.trigger.as_str(), error = %msg, "{what}");
+            self.last_error = Some(msg);
+        }
+    }
+
+    fn write(&mut self, chunk: &Chunk, skipped: u64, ctx: &WriterCtx, cfg: &RecordingConfig) {
+        self.skipped += skipped;
+        if let Some(f) = &self.file {
+            let regress = chunk.first_pts() < f.end_pts();
+            if regress && !chunk.starts_gop {
+                // The timeline went backwards mid-GOP: nothing decodable to write until a key frame.
+                self.skipped += chunk.aus.len() as u64;
+                return;
+            }
+            let rotate = chunk.starts_gop
+                && (f.params != chunk.params
+                    || regress
+                    || f.media_duration() >= cfg.file_seconds as u64 * 90_000
+                    || f.bytes() + chunk.bytes as u64 > cfg.file_max_bytes);
+            if rotate {
+                self.close();
+            }
+        }
+        if self.file.is_none() {
+            if !chunk.starts_gop {
+                self.skipped += chunk.aus.len() as u64;
+                return;
+            }
+            {
+                let _g = lock(&ctx.retention_lock);
+                if let Err(e) = retention::enforce(&ctx.index, cfg, cfg.file_max_bytes) {
+                    self.report("retention failed", &e);
+                }
+            }
+            match RecordingFile::create(
+                &ctx.index,
+                ctx.stream,
+                self.trigger,
+                chunk.params.clone(),
+                chunk.first_pts(),
+                chunk.aus[0].wallclock,
+                ctx.factory.make(ctx.stream),
+            ) {
+                Ok(f) => self.file = Some(f),
+                Err(e) => {
+                    self.report("cannot create recording file", &e);
+                    self.skipped += chunk.aus.len() as u64;
+                    return;
+                }
+            }
+        }
+        let f = self.file.as_mut().expect("opened above");
+        f.add_skipped(std::mem::take(&mut self.skipped));
+        match f.append(
+            chunk.samples(),
+            chunk.first_pts(),
+            chunk.aus[0].wallclock,
+            chunk.signed,
+        ) {
+            Ok(()) => self.last_error = None,
+            Err(e) => {
+                self.report(
+                    "writing recording failed; file closed at its last complete fragment",
+                    &e,
+                );
+                self.close();
+            }
+        }
+    }
+}
+
+fn writer_loop(ctx: WriterCtx, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+    let mut cont = Sink {
+        trigger: Trigger::Continuous,
+        file: None,
+        skipped: 0,
+        last_error: None,
+    };
+    let mut alarm = Sink {
+        trigger: Trigger::Alarm,
+        file: None,
+        skipped: 0,
+        last_error: None,
+    };
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            WriterMsg::Chunk {
+                chunk,
+                continuous,
+                alarm: to_alarm,
+                skipped,
+                counted,
+            } => {
+                if counted {
+                    ctx.queued.fetch_sub(1, Ordering::Relaxed);
+                }
+                let cfg = ctx.cfg.read().unwrap_or_else(|p| p.into_inner()).clone();
+                if continuous {
+                    cont.write(&chunk, skipped, &ctx, &cfg);
+                }
+                if to_alarm {
+                    alarm.write(&chunk, skipped, &ctx, &cfg);
+                }
+            }
+            WriterMsg::EndAlarm => alarm.close(),
+            WriterMsg::EndContinuous => cont.close(),
+            WriterMsg::Stop => break,
+        }
+    }
+    cont.close();
+    alarm.close();
+}

@@ -1,0 +1,411 @@
+//! Crash recovery and index rebuild: files are the truth. Interrupted files are cut back to their
+//! last complete fragment; files without one are removed; the index is made to match.
+
+use crate::error::{IoContext, Result};
+use crate::index::{Index, RecordingRow, State, parse_file_name};
+use crate::scan::{FileScan, scan};
+use crate::timeutil::ms_of;
+use crate::writer::sync_dir;
+use std::fs::OpenOptions;
+use std::path::Path;
+
+/// What recovery did, for the log and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Interrupted files kept, with the bytes cut from their tails.
+    pub recovered: Vec<(i64, u64)>,
+    /// Files removed because they held no complete fragment.
+    pub removed: Vec<i64>,
+    /// Rows dropped because their file was gone (retention interrupted, card swapped).
+    pub dropped_rows: Vec<i64>,
+    /// Files found on disk without a row, now indexed.
+    pub adopted: Vec<i64>,
+}
+
+/// Cuts a file back to the end of its last complete fragment and makes that durable.
+fn truncate_to_valid(path: &Path, s: &FileScan) -> Result<u64> {
+    let cut = s.file_len - s.valid_len;
+    if cut > 0 {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .ctx("open for truncation", path)?;
+        f.set_len(s.valid_len).ctx("truncate", path)?;
+        f.sync_all().ctx("fsync", path)?;
+        tracing::warn!(
+            path = %path.display(),
+            kept = s.valid_len,
+            cut,
+            reason = s.stopped.as_deref().unwrap_or("-"),
+            "recovery cut an incomplete tail"
+        );
+    }
+    Ok(cut)
+}
+
+/// The row a scanned file deserves (times from its prft boxes).
+fn row_from_scan(
+    id: i64,
+    stream: u8,
+    rel: &str,
+    trigger: crate::index::Trigger,
+    s: &FileScan,
+    state: State,
+) -> RecordingRow {
+    let (start_ms, end_ms) = s
+        .span()
+        .map(|(a, b)| (ms_of(a), ms_of(b)))
+        .unwrap_or((0, 0));
+    let (width, height) = s
+        .init
+        .as_deref()
+        .and_then(crate::export::track_size)
+        .unwrap_or((0, 0));
+    RecordingRow {
+        id,
+        stream,
+        start_ms,
+        end_ms,
+        bytes: s.valid_len,
+        frames: s.frames(),
+        skipped_frames: 0,
+        signed: s.signed,
+        encrypted: s
+            .init
+            .as_deref()
+            .is_some_and(|i| i.windows(4).any(|w| w == b"encv")),
+        state,
+        trigger,
+        width,
+        height,
+        path: rel.to_owned(),
+        key_info: None,
+    }
+}
+
+/// Closes one interrupted file: returns the bytes cut, or `None` when the file was removed.
+fn close_interrupted(
+    dir: &Path,
+    index: &Index,
+    row: &RecordingRow,
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    let path = dir.join(&row.path);
+    if !path.exists() {
+        // The row is durable before the file is created, so a crash in between leaves this.
+        tracing::warn!(id = row.id, path = %path.display(), "recovery: recording has no file; row dropped");
+        index.delete(row.id)?;
+        report.dropped_rows.push(row.id);
+        return Ok(());
+    }
+    let s = scan(&path, true)?;
+    if s.fragments.is_empty() {
+        tracing::warn!(
+            id = row.id,
+            path = %path.display(),
+            reason = s.stopped.as_deref().unwrap_or("no fragment"),
+            "recovery: file holds no complete fragment; removed"
+        );
+        std::fs::remove_file(&path).ctx("remove", &path)?;
+        if let Some(parent) = path.parent() {
+            sync_dir(parent)?;
+        }
+        index.delete(row.id)?;
+        report.removed.push(row.id);
+        return Ok(());
+    }
+    let cut = truncate_to_valid(&path, &s)?;
+    let fixed = RecordingRow {
+        skipped_frames: row.skipped_frames,
+        key_info: row.key_info.clone(),
+        encrypted: row.encrypted,
+        ..row_from_scan(
+            row.id,
+            row.stream,
+            &row.path,
+            row.trigger,
+            &s,
+            State::Recovered,
+        )
+    };
+    index.update_progress(
+        row.id,
+        fixed.end_ms,
+        fixed.bytes,
+        fixed.frames,
+        fixed.skipped_frames,
+        fixed.signed,
+    )?;
+    index.set_state(row.id, State::Recovered)?;
+    tracing::info!(id = row.id, path = %path.display(), frames = fixed.frames, cut, "recovery: recording closed");
+    report.recovered.push((row.id, cut));
+    Ok(())
+}
+
+/// Relative paths (`streamN/...mp4`) of every recording file under `dir`.
+fn files_on_disk(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(crate::Error::Io {
+                op: "list",
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    for e in entries {
+        let e = e.ctx("list", dir)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("stream") || !e.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(e.path()).ctx("list", e.path())? {
+            let f = f.ctx("list", e.path())?;
+            let rel = format!("{name}/{}", f.file_name().to_string_lossy());
+            if parse_file_name(&rel).is_some() {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Indexes a file found on disk with no row; returns false when it had to be left alone.
+fn adopt(dir: &Path, index: &Index, rel: &str, report: &mut RecoveryReport) -> Result<bool> {
+    let Some((stream, id, trigger)) = parse_file_name(rel) else {
+        return Ok(false);
+    };
+    let path = dir.join(rel);
+    if index.get(id)?.is_some() {
+        tracing::warn!(path = %path.display(), id, "file's id belongs to another recording; left untouched");
+        return Ok(false);
+    }
+    let s = scan(&path, true)?;
+    if s.fragments.is_empty() {
+        tracing::warn!(path = %path.display(), "unindexed file holds no complete fragment; removed");
+        std::fs::remove_file(&path).ctx("remove", &path)?;
+        report.removed.push(id);
+        return Ok(true);
+    }
+    let cut = truncate_to_valid(&path, &s)?;
+    let state = if cut > 0 {
+        State::Recovered
+    } else {
+        State::Finished
+    };
+    index.insert_row(&row_from_scan(id, stream, rel, trigger, &s, state))?;
+    tracing::info!(path = %path.display(), id, "unindexed recording adopted");
+    report.adopted.push(id);
+    Ok(true)
+}
+
+/// Run at start, before recording: closes every file left `recording` by a crash, drops rows
+/// whose file is gone, and indexes files that have no row. Finished files are only read
+/// (their rows are checked by path), never modified.
+pub fn recover(dir: &Path) -> Result<RecoveryReport> {
+    let index = Index::open(dir)?;
+    recover_with(&index)
+}
+
+pub(crate) fn recover_with(index: &Index) -> Result<RecoveryReport> {
+    let dir = index.dir().to_owned();
+    let mut report = RecoveryReport::default();
+    for row in index.in_state(State::Recording)? {
+        close_interrupted(&dir, index, &row, &mut report)?;
+    }
+    let known = index.known_paths()?;
+    for rel in files_on_disk(&dir)? {
+        if !known.contains(&rel) {
+            adopt(&dir, index, &rel, &mut report)?;
+        }
+    }
+    for row in index.list(&Default::default())? {
+        if !dir.join(&row.path).exists() {
+            tracing::warn!(
+                id = row.id,
+                path = row.path,
+                "recording file missing; row dropped"
+            );
+            index.delete(row.id)?;
+            report.dropped_rows.push(row.id);
+        }
+    }
+    Ok(report)
+}
+
+/// Rebuilds the index from the files alone (a lost or damaged `index.sqlite3`, a card moved
+/// from another camera). Must not run while the recorder writes to `dir`.
+pub fn rebuild_index(dir: &Path) -> Result<RecoveryReport> {
+    let index = Index::open(dir)?;
+    index.clear()?;
+    let mut report = RecoveryReport::default();
+    for rel in files_on_disk(dir)? {
+        adopt(dir, &index, &rel, &mut report)?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::record;
+    use std::sync::Arc;
+
+    fn setup() -> (tempfile::TempDir, Arc<Index>) {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Arc::new(Index::open(dir.path()).unwrap());
+        (dir, index)
+    }
+
+    /// Simulates kill -9: the file stays as written and its row says `recording`.
+    fn crash(f: crate::writer::RecordingFile) -> (i64, PathBuf) {
+        let r = (f.id, f.path.clone());
+        drop(f);
+        r
+    }
+    use std::path::PathBuf;
+
+    #[test]
+    fn recover_truncates_to_last_complete_fragment() {
+        let (_d, index) = setup();
+        let (id, path) = crash(record(&index, 1, 0, 3, 25));
+        let good = std::fs::metadata(&path).unwrap().len();
+        // A torn fourth fragment: half its bytes reached the disk.
+        let mut f = record(&index, 1, 100, 1, 25);
+        f.append(
+            crate::testutil::samples(125..150, 25),
+            125 * 3600,
+            crate::testutil::au(125, 25).wallclock,
+            false,
+        )
+        .unwrap();
+        let second = std::fs::read(&f.path).unwrap();
+        drop(f);
+        let init_len = second.windows(4).position(|w| w == b"prft").unwrap() - 4;
+        let tail = &second[init_len..init_len + (second.len() - init_len) / 3];
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut h| std::io::Write::write_all(&mut h, tail))
+            .unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > good);
+
+        let report = recover_with(&index).unwrap();
+        assert!(
+            report.recovered.iter().any(|(i, cut)| *i == id && *cut > 0),
+            "{report:?}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good);
+        let row = index.get(id).unwrap().unwrap();
+        assert_eq!(row.state, State::Recovered);
+        assert_eq!((row.bytes, row.frames), (good, 75));
+        assert_eq!(scan(&path, true).unwrap().stopped, None);
+    }
+
+    #[test]
+    fn recover_removes_file_without_complete_fragment() {
+        let (_d, index) = setup();
+        let f = record(&index, 1, 0, 0, 25);
+        let (id, path) = crash(f);
+        let report = recover_with(&index).unwrap();
+        assert_eq!(report.removed, vec![id]);
+        assert!(!path.exists());
+        assert!(index.get(id).unwrap().is_none());
+    }
+
+    #[test]
+    fn earlier_files_untouched_by_recovery() {
+        let (_d, index) = setup();
+        let a = record(&index, 1, 0, 2, 25);
+        let (a_id, a_path) = (a.id, a.path.clone());
+        a.finish().unwrap();
+        let before = std::fs::read(&a_path).unwrap();
+        let mtime = std::fs::metadata(&a_path).unwrap().modified().unwrap();
+        let (b_id, b_path) = crash(record(&index, 1, 50, 2, 25));
+        // Garbage after the last fragment, as a power cut during a write may leave.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&b_path)
+            .and_then(|mut h| std::io::Write::write_all(&mut h, &[0u8; 999]))
+            .unwrap();
+        let report = recover_with(&index).unwrap();
+        assert_eq!(report.recovered, vec![(b_id, 999)]);
+        assert_eq!(std::fs::read(&a_path).unwrap(), before);
+        assert_eq!(
+            std::fs::metadata(&a_path).unwrap().modified().unwrap(),
+            mtime
+        );
+        assert_eq!(index.get(a_id).unwrap().unwrap().state, State::Finished);
+    }
+
+    #[test]
+    fn recover_drops_rows_without_files_and_adopts_files_without_rows() {
+        let (d, index) = setup();
+        let gone = record(&index, 1, 0, 1, 25);
+        std::fs::remove_file(&gone.path).unwrap();
+        let gone_id = gone.id;
+        drop(gone);
+        let orphan = record(&index, 2, 0, 2, 25);
+        let orphan_id = orphan.id;
+        orphan.finish().unwrap();
+        index.delete(orphan_id).unwrap();
+        let report = recover_with(&index).unwrap();
+        assert_eq!(report.dropped_rows, vec![gone_id]);
+        assert_eq!(report.adopted, vec![orphan_id]);
+        let row = index.get(orphan_id).unwrap().unwrap();
+        assert_eq!(
+            (row.stream, row.frames, row.state),
+            (2, 50, State::Finished)
+        );
+        assert_eq!(row.start_ms, crate::timeutil::ms_of(crate::testutil::t0()));
+        assert_eq!(row.end_ms, row.start_ms + 2000);
+        drop(d);
+    }
+
+    #[test]
+    fn rebuild_index_restores_rows_from_files() {
+        let (d, index) = setup();
+        let mut want = Vec::new();
+        for (i, s) in [(0u64, 1u8), (100, 1), (0, 2)] {
+            let f = record(&index, s, i, 2, 25);
+            f.finish().unwrap();
+        }
+        for r in index.list(&Default::default()).unwrap() {
+            want.push((
+                r.id,
+                r.stream,
+                r.path.clone(),
+                r.start_ms,
+                r.end_ms,
+                r.bytes,
+                r.frames,
+            ));
+        }
+        drop(index);
+        std::fs::remove_file(d.path().join(crate::index::INDEX_FILE)).unwrap();
+        let report = rebuild_index(d.path()).unwrap();
+        assert_eq!(report.adopted.len(), 3);
+        let index = Index::open(d.path()).unwrap();
+        let got: Vec<_> = index
+            .list(&Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.id,
+                    r.stream,
+                    r.path.clone(),
+                    r.start_ms,
+                    r.end_ms,
+                    r.bytes,
+                    r.frames,
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+}
