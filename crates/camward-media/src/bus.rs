@@ -56,7 +56,11 @@ impl FrameBus {
 
     /// A new consumer; its first access unit is the next key frame.
     pub fn subscribe(&self) -> Subscriber {
-        Subscriber { rx: self.tx.subscribe(), synced: false, skipped: 0 }
+        Subscriber {
+            rx: self.tx.subscribe(),
+            synced: false,
+            skipped: 0,
+        }
     }
 }
 
@@ -103,7 +107,12 @@ mod tests {
     use std::time::SystemTime;
 
     fn au(key: bool, pts: u64) -> Arc<AccessUnit> {
-        Arc::new(AccessUnit { pts90k: pts, wallclock: SystemTime::now(), key, nals: vec![] })
+        Arc::new(AccessUnit {
+            pts90k: pts,
+            wallclock: SystemTime::now(),
+            key,
+            nals: vec![],
+        })
     }
 
     #[tokio::test]

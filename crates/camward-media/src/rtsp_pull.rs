@@ -1,0 +1,259 @@
+//! `source = rtsp://…`: pulls an existing camera's H.264 with retina, without re-encoding.
+//! One session per call; the pipeline supervisor reconnects with back-off when it ends.
+
+use crate::avc;
+use bytes::Bytes;
+use futures::StreamExt;
+use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
+use std::time::Duration;
+
+/// A camera that sends nothing for this long is treated as gone.
+const STALL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("bad RTSP URL {url}: {detail}")]
+    Url { url: String, detail: String },
+    #[error("RTSP {step} of {url} failed: {source}")]
+    Rtsp {
+        step: &'static str,
+        url: String,
+        source: retina::Error,
+    },
+    #[error("{url} offers no H.264 video stream (codecs: {found})")]
+    NoH264 { url: String, found: String },
+    #[error("{url}: no frame for {secs} s")]
+    Stalled { url: String, secs: u64 },
+    #[error("{url}: the server ended the stream")]
+    Ended { url: String },
+    #[error("{url}: bad H.264 frame: {source}")]
+    Frame { url: String, source: avc::AvcError },
+}
+
+/// One picture from the camera, already in camward's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PulledFrame {
+    pub pts90k: u64,
+    pub key: bool,
+    pub nals: Vec<Bytes>,
+}
+
+/// Splits credentials out of the URL (retina takes them separately, for Digest) and returns
+/// a URL safe to log.
+pub fn split_credentials(raw: &str) -> Result<(url::Url, Option<Credentials>), PullError> {
+    let mut url = url::Url::parse(raw).map_err(|e| PullError::Url {
+        url: redact(raw),
+        detail: e.to_string(),
+    })?;
+    if url.scheme() != "rtsp" {
+        return Err(PullError::Url {
+            url: redact(raw),
+            detail: "only rtsp:// is supported".into(),
+        });
+    }
+    let creds = if url.username().is_empty() {
+        None
+    } else {
+        let dec = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let username = dec(url.username());
+        let password = url.password().map(dec).unwrap_or_default();
+        Some(Credentials { username, password })
+    };
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok((url, creds))
+}
+
+/// The URL without its password, for logs and error messages.
+pub fn redact(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparsable URL>".into(),
+    }
+}
+
+/// Converts one depacketized frame (4-byte length-prefixed NALs) into a camward picture;
+/// key frames get the stream's current SPS/PPS in front. `None` until parameters are known.
+pub fn convert_frame(
+    data: Vec<u8>,
+    random_access: bool,
+    elapsed: i64,
+    clock_rate: u32,
+    params: Option<(&Bytes, &Bytes)>,
+) -> Result<Option<PulledFrame>, avc::AvcError> {
+    let Some((sps, pps)) = params else {
+        return Ok(None);
+    };
+    let nals = avc::split_length_prefixed(&Bytes::from(data), 4)?;
+    let key = random_access || avc::is_idr(&nals);
+    let nals = avc::with_parameter_sets(nals, key, sps, pps);
+    let pts90k = (elapsed.max(0) as i128 * 90_000 / clock_rate.max(1) as i128) as u64;
+    Ok(Some(PulledFrame { pts90k, key, nals }))
+}
+
+fn h264_params(p: Option<ParametersRef<'_>>) -> Option<(Bytes, Bytes)> {
+    match p {
+        Some(ParametersRef::Video(v)) => match v.codec_params() {
+            VideoParametersCodec::H264 { sps, pps } => Some((sps.clone(), pps.clone())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Pulls `raw_url` until the session fails, calling `deliver` for every picture from the
+/// first key frame on. Never returns `Ok`: a live camera has no end.
+pub async fn pull(raw_url: &str, mut deliver: impl FnMut(PulledFrame)) -> Result<(), PullError> {
+    let (url, creds) = split_credentials(raw_url)?;
+    let shown = redact(raw_url);
+    let rtsp = |step, source| PullError::Rtsp {
+        step,
+        url: shown.clone(),
+        source,
+    };
+    let opts = SessionOptions::default()
+        .creds(creds)
+        .user_agent(format!("camward/{}", env!("CARGO_PKG_VERSION")));
+    let mut session = Session::describe(url, opts)
+        .await
+        .map_err(|e| rtsp("DESCRIBE", e))?;
+    let idx = session
+        .streams()
+        .iter()
+        .position(|s| s.media() == "video" && s.encoding_name().eq_ignore_ascii_case("h264"));
+    let Some(idx) = idx else {
+        let found = session
+            .streams()
+            .iter()
+            .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(PullError::NoH264 { url: shown, found });
+    };
+    // Interleaved TCP: works through NAT and firewalls, and retina's UDP has no reorder buffer.
+    let setup = SetupOptions::default()
+        .transport(Transport::Tcp(Default::default()))
+        .frame_format(FrameFormat::MP4);
+    session
+        .setup(idx, setup)
+        .await
+        .map_err(|e| rtsp("SETUP", e))?;
+    let playing = session
+        .play(PlayOptions::default())
+        .await
+        .map_err(|e| rtsp("PLAY", e))?;
+    let mut demuxed = playing.demuxed().map_err(|e| rtsp("PLAY", e))?;
+    let mut params: Option<(Bytes, Bytes)> = None;
+    let mut synced = false;
+    loop {
+        let item = match tokio::time::timeout(STALL, demuxed.next()).await {
+            Err(_) => {
+                return Err(PullError::Stalled {
+                    url: shown,
+                    secs: STALL.as_secs(),
+                });
+            }
+            Ok(None) => return Err(PullError::Ended { url: shown }),
+            Ok(Some(Err(e))) => return Err(rtsp("streaming", e)),
+            Ok(Some(Ok(item))) => item,
+        };
+        let CodecItem::VideoFrame(frame) = item else {
+            continue;
+        };
+        if frame.stream_id() != idx {
+            continue;
+        }
+        if frame.has_new_parameters() || params.is_none() {
+            params = h264_params(demuxed.streams()[idx].parameters()).or(params);
+        }
+        let ts = frame.timestamp();
+        let (rap, elapsed, rate) = (
+            frame.is_random_access_point(),
+            ts.elapsed(),
+            ts.clock_rate().get(),
+        );
+        let converted = convert_frame(
+            frame.into_data(),
+            rap,
+            elapsed,
+            rate,
+            params.as_ref().map(|(s, p)| (s, p)),
+        )
+        .map_err(|source| PullError::Frame {
+            url: shown.clone(),
+            source,
+        })?;
+        let Some(f) = converted else { continue };
+        // Consumers need a decodable start.
+        if !synced && !f.key {
+            continue;
+        }
+        synced = true;
+        deliver(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camward_h264::NalType;
+
+    #[test]
+    fn credentials_leave_the_url_and_logs() {
+        let (u, c) = split_credentials("rtsp://admin:p%40ss@10.1.2.3:8554/live?x=1").unwrap();
+        assert_eq!(u.as_str(), "rtsp://10.1.2.3:8554/live?x=1");
+        let c = c.unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("admin", "p@ss")
+        );
+        assert_eq!(redact("rtsp://admin:secret@h/s"), "rtsp://admin:***@h/s");
+        assert!(split_credentials("rtsp://h/s").unwrap().1.is_none());
+        assert!(split_credentials("http://h/s").is_err());
+    }
+
+    #[test]
+    fn rtsp_frames_convert_to_access_units_with_parameter_sets() {
+        let sps = Bytes::from_static(&[0x67, 0x42, 0xc0, 0x1e]);
+        let pps = Bytes::from_static(&[0x68, 0xce]);
+        let idr = vec![0, 0, 0, 3, 0x65, 0x88, 0x80, 0, 0, 0, 2, 0x65, 0x40];
+        assert_eq!(
+            convert_frame(idr.clone(), true, 0, 90_000, None).unwrap(),
+            None,
+            "no parameters yet"
+        );
+        let f = convert_frame(idr, true, 180_000, 90_000, Some((&sps, &pps)))
+            .unwrap()
+            .unwrap();
+        assert!(f.key);
+        assert_eq!(f.pts90k, 180_000);
+        let types: Vec<_> = f.nals.iter().map(|n| NalType::of(n)).collect();
+        assert_eq!(
+            types,
+            vec![NalType::Sps, NalType::Pps, NalType::Idr, NalType::Idr]
+        );
+        let p = convert_frame(
+            vec![0, 0, 0, 2, 0x41, 0x9a],
+            false,
+            3000,
+            1000,
+            Some((&sps, &pps)),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!p.key);
+        assert_eq!(p.pts90k, 270_000, "rescaled from a 1 kHz clock");
+        assert_eq!(p.nals.len(), 1);
+        assert!(convert_frame(vec![0, 0, 0, 9, 1], false, 0, 90_000, Some((&sps, &pps))).is_err());
+    }
+}
