@@ -2,6 +2,17 @@
 //! One implementation shared by every listener (HTTP, RTSP, the RTSP tunnel, FTP).
 #![forbid(unsafe_code)]
 
+pub mod digest;
+pub mod header;
+pub mod host;
+pub mod lockout;
+pub mod password;
+pub mod policy;
+mod service;
+
+pub use password::REALM;
+pub use service::{AccountError, AccountService, AuthOptions};
+
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -16,12 +27,42 @@ pub enum Level {
     Admin,
 }
 
+impl Level {
+    /// The name used by the API, the database and the console: `admin`, `control`, `live`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Admin => "admin",
+            Level::Control => "control",
+            Level::Live => "live",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "admin" => Some(Level::Admin),
+            "control" => Some(Level::Control),
+            "live" => Some(Level::Live),
+            _ => None,
+        }
+    }
+}
+
 /// Which listener asks; used for the audit log and for protocol-specific challenge details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
     Http,
     Rtsp,
     Ftp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Rtsp => "rtsp",
+            Protocol::Ftp => "ftp",
+        }
+    }
 }
 
 /// One request to authenticate, as seen by a listener after its host filter check.
@@ -50,11 +91,15 @@ pub enum Outcome {
     Granted(Principal),
     /// Answer 401 with one `WWW-Authenticate` header per value (SHA-256 Digest first, then MD5,
     /// then Basic when allowed). `stale` is already folded into the values.
-    Challenge { www_authenticate: Vec<String> },
+    Challenge {
+        www_authenticate: Vec<String>,
+    },
     /// No administrator exists yet: HTTP answers 401 saying the device needs setup; RTSP refuses.
     NeedsSetup,
     /// Too many failures from this address: HTTP 429 / RTSP 503 with Retry-After.
-    LockedOut { retry_after: Duration },
+    LockedOut {
+        retry_after: Duration,
+    },
 }
 
 /// What every listener calls. Implemented by the daemon's account service; tests may fake it.
@@ -64,4 +109,9 @@ pub trait Gate: Send + Sync + 'static {
     fn host_allowed(&self, peer: IpAddr) -> bool;
     /// Checks credentials, records failures for the lockout, writes the audit log.
     fn authenticate(&self, req: &Request<'_>) -> Outcome;
+    /// A fresh set of `WWW-Authenticate` values, for a listener that must ask for credentials on its
+    /// own (e.g. an anonymous guest reaching an admin-only page). Empty means "cannot challenge".
+    fn challenge(&self, _protocol: Protocol) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -1,0 +1,721 @@
+//! `AccountService`: the daemon's one implementation of [`Gate`] for every protocol, plus account
+//! management (setup, users) with the password policy. Audits logins, failures, lockouts.
+
+use crate::digest::{self, Algorithm, NcCheck, NonceCheck, NonceKey, ReplayGuard};
+use crate::header::{Credentials, DigestParams, parse_authorization};
+use crate::host::HostFilter;
+use crate::lockout::{FailureEffect, Lockout, LockoutPolicy};
+use crate::password::{REALM, derive_secrets, verify_password};
+use crate::policy::{self, Violation};
+use crate::{Gate, Level, Outcome, Principal, Protocol, Request};
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use camward_config::{AuthMethod, Config};
+use camward_store::{AccountSummary, Actor, AuditEvent, ConfigHandle, Store, StoreError};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Tunables; the defaults are the documented behaviour (docs/design/auth.md).
+#[derive(Debug, Clone)]
+pub struct AuthOptions {
+    /// How long a nonce is accepted before the client is told `stale=true`.
+    pub nonce_ttl: Duration,
+    pub lockout: LockoutPolicy,
+    /// Nonces whose nc values are remembered at once (replay refusal).
+    pub replay_capacity: usize,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        AuthOptions {
+            nonce_ttl: Duration::from_secs(300),
+            lockout: LockoutPolicy::default(),
+            replay_capacity: 4096,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{}", .0.iter().map(|v| v.message.clone()).collect::<Vec<_>>().join("; "))]
+    Policy(Vec<Violation>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Bound of the "recently logged in with Basic" memory that keeps the audit log to one entry per login.
+const RECENT_BASIC_CAP: usize = 1024;
+const RECENT_BASIC_TTL: Duration = Duration::from_secs(300);
+
+pub struct AccountService {
+    store: Store,
+    config: ConfigHandle,
+    opts: AuthOptions,
+    nonces: NonceKey,
+    replay: Mutex<ReplayGuard>,
+    lockout: Mutex<Lockout>,
+    // The compiled allow-list and the config it came from: recompiled only when the config changes.
+    host: Mutex<(Option<Arc<Config>>, HostFilter)>,
+    recent_basic: Mutex<HashMap<(String, IpAddr), Instant>>,
+    // HA1 used when the user does not exist, so unknown and known names take the same work.
+    dummy_ha1: [String; 2],
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn proto(p: Protocol) -> &'static str {
+    p.as_str()
+}
+
+impl AccountService {
+    pub fn new(config: ConfigHandle, opts: AuthOptions) -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        let mut dummy = [0u8; 16];
+        OsRng.fill_bytes(&mut dummy);
+        let dummy = digest::hex(&dummy);
+        AccountService {
+            store: config.store().clone(),
+            replay: Mutex::new(ReplayGuard::new(opts.replay_capacity)),
+            lockout: Mutex::new(Lockout::new(opts.lockout)),
+            host: Mutex::new((None, HostFilter::default())),
+            recent_basic: Mutex::new(HashMap::new()),
+            nonces: NonceKey::new(key),
+            dummy_ha1: [
+                Algorithm::Md5.hex(dummy.as_bytes()),
+                Algorithm::Sha256.hex(dummy.as_bytes()),
+            ],
+            config,
+            opts,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &ConfigHandle {
+        &self.config
+    }
+
+    /// The `WWW-Authenticate` values for a fresh challenge: SHA-256, MD5 (one shared nonce), then
+    /// Basic when the configuration allows it.
+    pub fn challenges(&self, stale: bool) -> Vec<String> {
+        let nonce = self.nonces.issue(unix_now());
+        let mut v: Vec<String> = Algorithm::ALL
+            .iter()
+            .map(|a| digest::challenge(*a, REALM, &nonce, stale))
+            .collect();
+        if self.config.current().user_auth.method == AuthMethod::DigestOrBasic {
+            v.push(format!("Basic realm=\"{REALM}\", charset=\"UTF-8\""));
+        }
+        v
+    }
+
+    // ---- account management -------------------------------------------------------------
+
+    /// First-access registration of the administrator (paper §3.2). Fails once one exists.
+    pub fn setup_admin(
+        &self,
+        username: &str,
+        password: &str,
+        actor: &Actor,
+    ) -> Result<(), AccountError> {
+        if self.store.has_admin()? {
+            return Err(StoreError::AlreadySetUp.into());
+        }
+        check(policy::check_account(username, password))?;
+        self.store
+            .create_first_admin(username, &derive_secrets(username, password), actor)?;
+        tracing::info!(user = username, "administrator registered");
+        Ok(())
+    }
+
+    pub fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        level: Level,
+        actor: &Actor,
+    ) -> Result<(), AccountError> {
+        check(policy::check_account(username, password))?;
+        self.store.create_account(
+            username,
+            level.as_str(),
+            &derive_secrets(username, password),
+            actor,
+        )?;
+        Ok(())
+    }
+
+    /// Changes password and/or level; refuses to demote the last administrator.
+    pub fn update_user(
+        &self,
+        username: &str,
+        password: Option<&str>,
+        level: Option<Level>,
+        actor: &Actor,
+    ) -> Result<(), AccountError> {
+        if self.store.get_account(username)?.is_none() {
+            return Err(StoreError::NoSuchAccount(username.to_owned()).into());
+        }
+        let secrets = match password {
+            Some(p) => {
+                check(policy::check_password(username, p))?;
+                Some(derive_secrets(username, p))
+            }
+            None => None,
+        };
+        self.store
+            .update_account(username, level.map(Level::as_str), secrets.as_ref(), actor)?;
+        Ok(())
+    }
+
+    pub fn delete_user(&self, username: &str, actor: &Actor) -> Result<(), AccountError> {
+        self.store.delete_account(username, actor)?;
+        Ok(())
+    }
+
+    pub fn list_users(&self) -> Result<Vec<AccountSummary>, AccountError> {
+        Ok(self.store.list_accounts()?)
+    }
+
+    // ---- authentication -----------------------------------------------------------------
+
+    fn host_filter(&self) -> HostFilter {
+        let current = self.config.current();
+        let mut h = lock(&self.host);
+        if !h.0.as_ref().is_some_and(|c| Arc::ptr_eq(c, &current)) {
+            h.1 = HostFilter::from_config(&current.host_auth);
+            h.0 = Some(current);
+        }
+        h.1.clone()
+    }
+
+    fn challenge_outcome(&self, stale: bool) -> Outcome {
+        Outcome::Challenge {
+            www_authenticate: self.challenges(stale),
+        }
+    }
+
+    fn audit(&self, e: AuditEvent) {
+        if let Err(err) = self.store.audit(&e) {
+            tracing::error!(error = %err, kind = %e.kind, "cannot write audit log");
+        }
+    }
+
+    /// A failed login: audit, count towards the lockout, challenge again.
+    fn fail(&self, req: &Request<'_>, user: Option<&str>, scheme: &str, reason: &str) -> Outcome {
+        tracing::info!(peer = %req.peer, user = user.unwrap_or(""), reason, "login failed");
+        self.audit(
+            AuditEvent::new("login.fail")
+                .actor(user)
+                .address(req.peer)
+                .detail(
+                    json!({ "protocol": proto(req.protocol), "scheme": scheme, "reason": reason }),
+                ),
+        );
+        let effect = lock(&self.lockout).record_failure(req.peer, Instant::now());
+        if let FailureEffect::Locked(d) = effect {
+            tracing::warn!(peer = %req.peer, seconds = d.as_secs(), "address locked out after repeated failures");
+            self.audit(
+                AuditEvent::new("login.lockout")
+                    .actor(user)
+                    .address(req.peer)
+                    .detail(json!({ "protocol": proto(req.protocol), "seconds": d.as_secs() })),
+            );
+        }
+        self.challenge_outcome(false)
+    }
+
+    fn granted(
+        &self,
+        req: &Request<'_>,
+        user: &str,
+        level: &str,
+        scheme: &str,
+        first: bool,
+    ) -> Outcome {
+        lock(&self.lockout).record_success(req.peer);
+        if first {
+            self.audit(
+                AuditEvent::new("login.ok")
+                    .actor(Some(user))
+                    .address(req.peer)
+                    .detail(json!({ "protocol": proto(req.protocol), "scheme": scheme })),
+            );
+        }
+        let level = Level::parse(level).unwrap_or(Level::Live);
+        Outcome::Granted(Principal {
+            user: Some(user.to_owned()),
+            level,
+        })
+    }
+
+    fn basic(&self, req: &Request<'_>, username: &str, password: &str) -> Outcome {
+        // Bound the work an unauthenticated client can ask of argon2.
+        if username.len() > 64 || password.len() > 128 {
+            return self.fail(req, Some(username), "basic", "malformed");
+        }
+        let account = match self.store.get_account(username) {
+            Ok(a) => a,
+            Err(e) => return self.internal_error(e),
+        };
+        let Some(account) = account else {
+            // Same work as a wrong password, so timing does not reveal which names exist.
+            let _ = verify_password(
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3HmkNsBB3IkFVsJXpPuXBg7ijWFy2VZrA6qwHJ1VASc",
+                password,
+            );
+            return self.fail(req, Some(username), "basic", "unknown_user");
+        };
+        if !verify_password(&account.secrets.password_hash, password) {
+            return self.fail(req, Some(username), "basic", "bad_password");
+        }
+        let first = {
+            let mut recent = lock(&self.recent_basic);
+            let now = Instant::now();
+            let k = (username.to_owned(), req.peer);
+            let first = recent
+                .get(&k)
+                .is_none_or(|t| now.duration_since(*t) > RECENT_BASIC_TTL);
+            if recent.len() >= RECENT_BASIC_CAP {
+                recent.retain(|_, t| now.duration_since(*t) <= RECENT_BASIC_TTL);
+                if recent.len() >= RECENT_BASIC_CAP {
+                    recent.clear();
+                }
+            }
+            recent.insert(k, now);
+            first
+        };
+        self.granted(req, username, &account.level, "basic", first)
+    }
+
+    fn digest(&self, req: &Request<'_>, p: &DigestParams) -> Outcome {
+        let user = p.username.as_deref();
+        let (Some(username), Some(realm), Some(nonce), Some(uri), Some(resp)) = (
+            user,
+            p.realm.as_deref(),
+            p.nonce.as_deref(),
+            p.uri.as_deref(),
+            p.response.as_deref(),
+        ) else {
+            return self.fail(req, user, "digest", "malformed");
+        };
+        // Parameters we never offered: not a guess, just a client we cannot talk to; challenge again.
+        let Some(alg) = Algorithm::from_param(p.algorithm.as_deref()) else {
+            return self.challenge_outcome(false);
+        };
+        if p.userhash
+            .as_deref()
+            .is_some_and(|u| u.eq_ignore_ascii_case("true"))
+            || p.qop.as_deref() != Some("auth")
+        {
+            return self.challenge_outcome(false);
+        }
+        let (Some(nc_s), Some(cnonce)) = (p.nc.as_deref(), p.cnonce.as_deref()) else {
+            return self.fail(req, user, "digest", "malformed");
+        };
+        let Some(nc) = digest::parse_nc(nc_s) else {
+            return self.fail(req, user, "digest", "malformed");
+        };
+        if realm != REALM {
+            return self.fail(req, user, "digest", "wrong_realm");
+        }
+        let now = unix_now();
+        let ttl = self.opts.nonce_ttl.as_secs();
+        let issued = match self.nonces.check(nonce, now, ttl) {
+            NonceCheck::Fresh { issued } => issued,
+            // Expired or not ours (earlier boot): no guess was checked, so nothing is counted.
+            NonceCheck::Stale => return self.challenge_outcome(true),
+        };
+        // HTTP binds the response to the request-target. RTSP clients disagree on which URL they put in
+        // `uri` (some reuse the DESCRIBE URL for SETUP), so there the response is checked over the `uri`
+        // they sent, which still covers method and nonce.
+        if req.protocol == Protocol::Http && uri != req.uri {
+            return self.fail(req, user, "digest", "uri_mismatch");
+        }
+        let account = match self.store.get_account(username) {
+            Ok(a) => a,
+            Err(e) => return self.internal_error(e),
+        };
+        let ha1 = match (&account, alg) {
+            (Some(a), Algorithm::Md5) => a.secrets.ha1_md5.as_str(),
+            (Some(a), Algorithm::Sha256) => a.secrets.ha1_sha256.as_str(),
+            (None, Algorithm::Md5) => self.dummy_ha1[0].as_str(),
+            (None, Algorithm::Sha256) => self.dummy_ha1[1].as_str(),
+        };
+        let expected = digest::response(alg, ha1, nonce, nc_s, cnonce, "auth", req.method, uri);
+        let matches = digest::digest_eq(&expected, &resp.to_ascii_lowercase());
+        let Some(account) = account else {
+            return self.fail(req, user, "digest", "unknown_user");
+        };
+        if !matches {
+            return self.fail(req, user, "digest", "bad_password");
+        }
+        let scheme = if alg == Algorithm::Md5 {
+            "digest-md5"
+        } else {
+            "digest-sha256"
+        };
+        match lock(&self.replay).record(nonce, issued, nc, now, ttl) {
+            NcCheck::First => self.granted(req, username, &account.level, scheme, true),
+            NcCheck::Next => self.granted(req, username, &account.level, scheme, false),
+            NcCheck::Replay => self.fail(req, user, scheme, "replay"),
+            NcCheck::Forgotten => self.challenge_outcome(true),
+        }
+    }
+
+    fn internal_error(&self, e: StoreError) -> Outcome {
+        // Fail closed: a storage error never lets anyone in.
+        tracing::error!(error = %e, "account lookup failed");
+        self.challenge_outcome(false)
+    }
+}
+
+fn check(v: Vec<Violation>) -> Result<(), AccountError> {
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(AccountError::Policy(v))
+    }
+}
+
+impl Gate for AccountService {
+    fn host_allowed(&self, peer: IpAddr) -> bool {
+        self.host_filter().allows(peer)
+    }
+
+    fn authenticate(&self, req: &Request<'_>) -> Outcome {
+        if let Some(retry_after) = lock(&self.lockout).locked(req.peer, Instant::now()) {
+            return Outcome::LockedOut { retry_after };
+        }
+        match self.store.has_admin() {
+            Ok(true) => {}
+            Ok(false) => return Outcome::NeedsSetup,
+            Err(e) => return self.internal_error(e),
+        }
+        let cfg = self.config.current();
+        let Some(header) = req.authorization else {
+            if cfg.user_auth.anonymous_live() {
+                return Outcome::Granted(Principal {
+                    user: None,
+                    level: Level::Live,
+                });
+            }
+            return self.challenge_outcome(false);
+        };
+        match parse_authorization(header) {
+            Err(_) => self.fail(req, None, "unknown", "malformed"),
+            Ok(Credentials::Basic { .. }) if cfg.user_auth.method != AuthMethod::DigestOrBasic => {
+                // Not checked at all, so not counted: the client merely used a scheme that is off.
+                self.challenge_outcome(false)
+            }
+            Ok(Credentials::Basic { username, password }) => self.basic(req, &username, &password),
+            Ok(Credentials::Digest(p)) => self.digest(req, &p),
+        }
+    }
+
+    fn challenge(&self, _protocol: Protocol) -> Vec<String> {
+        self.challenges(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        svc: AccountService,
+    }
+
+    fn fixture(opts: AuthOptions) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let svc = AccountService::new(ConfigHandle::load(store).unwrap(), opts);
+        Fixture { _dir: dir, svc }
+    }
+
+    fn peer() -> IpAddr {
+        "127.0.0.1".parse().unwrap()
+    }
+
+    fn req<'a>(auth: Option<&'a str>, uri: &'a str) -> Request<'a> {
+        Request {
+            protocol: Protocol::Http,
+            method: "GET",
+            uri,
+            authorization: auth,
+            peer: peer(),
+        }
+    }
+
+    fn nonce_of(o: &Outcome) -> String {
+        let Outcome::Challenge { www_authenticate } = o else {
+            panic!("not a challenge: {o:?}")
+        };
+        let v = &www_authenticate[0];
+        let i = v.find("nonce=\"").unwrap() + 7;
+        v[i..i + 64].to_owned()
+    }
+
+    fn digest_header(
+        alg: Algorithm,
+        user: &str,
+        pass: &str,
+        nonce: &str,
+        nc: &str,
+        uri: &str,
+    ) -> String {
+        let ha1 = digest::ha1(alg, user, REALM, pass);
+        let r = digest::response(alg, &ha1, nonce, nc, "c0ffee", "auth", "GET", uri);
+        format!(
+            "Digest username=\"{user}\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm={}, qop=auth, nc={nc}, cnonce=\"c0ffee\", response=\"{r}\"",
+            alg.name()
+        )
+    }
+
+    #[test]
+    fn no_admin_means_needs_setup_even_with_default_credentials() {
+        let f = fixture(AuthOptions::default());
+        assert!(matches!(
+            f.svc.authenticate(&req(None, "/")),
+            Outcome::NeedsSetup
+        ));
+        assert!(matches!(
+            f.svc
+                .authenticate(&req(Some("Basic YWRtaW46YWRtaW4="), "/")),
+            Outcome::NeedsSetup
+        ));
+    }
+
+    #[test]
+    fn digest_md5_and_sha256_grant_with_right_password_only() {
+        let f = fixture(AuthOptions::default());
+        f.svc
+            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
+            .unwrap();
+        for alg in Algorithm::ALL {
+            let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
+            let h = digest_header(alg, "installer", "Cam-ward-2026", &nonce, "00000001", "/x");
+            let Outcome::Granted(p) = f.svc.authenticate(&req(Some(&h), "/x")) else {
+                panic!("{alg:?}")
+            };
+            assert_eq!(p.level, Level::Admin);
+            let bad = digest_header(alg, "installer", "Cam-ward-2027", &nonce, "00000002", "/x");
+            assert!(matches!(
+                f.svc.authenticate(&req(Some(&bad), "/x")),
+                Outcome::Challenge { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn replayed_nc_is_refused() {
+        let f = fixture(AuthOptions::default());
+        f.svc
+            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
+            .unwrap();
+        let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
+        let h = digest_header(
+            Algorithm::Md5,
+            "installer",
+            "Cam-ward-2026",
+            &nonce,
+            "00000001",
+            "/x",
+        );
+        assert!(matches!(
+            f.svc.authenticate(&req(Some(&h), "/x")),
+            Outcome::Granted(_)
+        ));
+        assert!(matches!(
+            f.svc.authenticate(&req(Some(&h), "/x")),
+            Outcome::Challenge { .. }
+        ));
+        let log = f.svc.store().audit_log(1, None).unwrap();
+        assert_eq!(log[0].detail["reason"], "replay");
+    }
+
+    #[test]
+    fn response_is_bound_to_the_request_uri() {
+        let f = fixture(AuthOptions::default());
+        f.svc
+            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
+            .unwrap();
+        let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
+        let h = digest_header(
+            Algorithm::Md5,
+            "installer",
+            "Cam-ward-2026",
+            &nonce,
+            "00000001",
+            "/x",
+        );
+        assert!(matches!(
+            f.svc.authenticate(&req(Some(&h), "/y")),
+            Outcome::Challenge { .. }
+        ));
+    }
+
+    #[test]
+    fn expired_nonce_is_answered_stale() {
+        let f = fixture(AuthOptions {
+            nonce_ttl: Duration::from_secs(0),
+            ..AuthOptions::default()
+        });
+        f.svc
+            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
+            .unwrap();
+        let nonce = f.svc.nonces.issue(unix_now() - 5);
+        let h = digest_header(
+            Algorithm::Md5,
+            "installer",
+            "Cam-ward-2026",
+            &nonce,
+            "00000001",
+            "/x",
+        );
+        let Outcome::Challenge { www_authenticate } = f.svc.authenticate(&req(Some(&h), "/x"))
+        else {
+            panic!()
+        };
+        assert!(www_authenticate[0].contains("stale=true"));
+    }
+
+    #[test]
+    fn basic_only_when_configured() {
+        let f = fixture(AuthOptions::default());
+        f.svc
+            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
+            .unwrap();
+        // installer:Cam-ward-2026
+        let h = "Basic aW5zdGFsbGVyOkNhbS13YXJkLTIwMjY=";
+        assert!(matches!(
+            f.svc.authenticate(&req(Some(h), "/")),
+            Outcome::Challenge { .. }
+        ));
+        f.svc
+            .config()
+            .patch(
+                &json!({"user_auth": {"method": "digest_or_basic"}}),
+                &Actor::console(),
+            )
+            .unwrap();
+        assert!(matches!(
+            f.svc.authenticate(&req(Some(h), "/")),
+            Outcome::Granted(_)
+        ));
+        let Outcome::Challenge { www_authenticate } = f.svc.authenticate(&req(None, "/")) else {
+            panic!()
+        };
+        assert!(www_authenticate.last().unwrap().starts_with("Basic "));
+    }
+
+    #[test]
+    fn lockout_after_eight_failures_and_audit_never_holds_password() {
+        let f = fixture(AuthOptions::default());
+        f.svc
+            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
+            .unwrap();
+        let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
+        for i in 1..=8 {
+            let bad = digest_header(
+                Algorithm::Md5,
+                "installer",
+                "Wrong-pass-1",
+                &nonce,
+                &format!("{i:08x}"),
+                "/x",
+            );
+            assert!(matches!(
+                f.svc.authenticate(&req(Some(&bad), "/x")),
+                Outcome::Challenge { .. }
+            ));
+        }
+        let good = digest_header(
+            Algorithm::Md5,
+            "installer",
+            "Cam-ward-2026",
+            &nonce,
+            "00000009",
+            "/x",
+        );
+        assert!(matches!(
+            f.svc.authenticate(&req(Some(&good), "/x")),
+            Outcome::LockedOut { .. }
+        ));
+        let other = Request {
+            peer: "127.0.0.2".parse().unwrap(),
+            ..req(Some(&good), "/x")
+        };
+        assert!(matches!(f.svc.authenticate(&other), Outcome::Granted(_)));
+        let log = serde_json::to_string(&f.svc.store().audit_log(100, None).unwrap()).unwrap();
+        assert!(log.contains("login.lockout"));
+        assert!(!log.contains("Wrong-pass-1") && !log.contains("Cam-ward-2026"));
+    }
+
+    #[test]
+    fn guest_gets_live_without_credentials_only_when_enabled() {
+        let f = fixture(AuthOptions::default());
+        f.svc
+            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
+            .unwrap();
+        assert!(matches!(
+            f.svc.authenticate(&req(None, "/")),
+            Outcome::Challenge { .. }
+        ));
+        f.svc
+            .config()
+            .patch(&json!({"user_auth": {"guest": true}}), &Actor::console())
+            .unwrap();
+        let Outcome::Granted(p) = f.svc.authenticate(&req(None, "/")) else {
+            panic!()
+        };
+        assert_eq!(
+            p,
+            Principal {
+                user: None,
+                level: Level::Live
+            }
+        );
+    }
+
+    #[test]
+    fn policy_violations_are_reported_per_rule() {
+        let f = fixture(AuthOptions::default());
+        let Err(AccountError::Policy(v)) = f.svc.setup_admin("admin", "admin", &Actor::console())
+        else {
+            panic!()
+        };
+        let rules: Vec<_> = v.iter().map(|v| v.rule).collect();
+        assert!(rules.contains(&"password.length") && rules.contains(&"password.equals_username"));
+    }
+
+    #[test]
+    fn host_filter_follows_configuration_changes() {
+        let f = fixture(AuthOptions::default());
+        assert!(f.svc.host_allowed("192.0.2.1".parse().unwrap()));
+        f.svc
+            .config()
+            .patch(
+                &json!({"host_auth": {"enabled": true, "allow": ["127.0.0.1"]}}),
+                &Actor::console(),
+            )
+            .unwrap();
+        assert!(!f.svc.host_allowed("192.0.2.1".parse().unwrap()));
+        assert!(f.svc.host_allowed("::ffff:127.0.0.1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,291 @@
+//! `ConfigHandle`: the current configuration, its change notifications, and the one way to change it.
+//! A patch is validated, persisted with its audit entry in one transaction, and only then published.
+
+use crate::audit::{self, Actor, AuditEvent};
+use crate::{Store, StoreError, now_secs};
+use camward_config::{Config, FieldError};
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Why a patch was not applied. Nothing changed in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    /// The merged document is invalid (HTTP 422).
+    #[error("invalid configuration: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// A caller's check refused the change (HTTP 409), e.g. it would lock out the requester.
+    #[error("{message}")]
+    Refused { rule: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Shared by every service; clone freely.
+#[derive(Clone)]
+pub struct ConfigHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    tx: watch::Sender<Arc<Config>>,
+    // Serialises writers so "read current, merge, validate, persist, publish" is atomic.
+    write: Mutex<()>,
+    // Last seen `PRAGMA data_version`, to notice commits by other processes (the console tools).
+    seen_version: Mutex<i64>,
+}
+
+impl ConfigHandle {
+    /// Loads the stored document (creating the default one on a new device) and validates it.
+    pub fn load(store: Store) -> Result<ConfigHandle, StoreError> {
+        let config = match read_document(&store)? {
+            Some(doc) => parse_stored(&store, &doc)?,
+            None => {
+                let config = Config::default();
+                let mut conn = store.conn();
+                let tx = conn.transaction().map_err(|e| store.sql_err(e))?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO config (id, document, revision, updated_at) VALUES (1, ?1, 1, ?2)",
+                    params![config.to_value().to_string(), now_secs()],
+                )
+                .map_err(|e| store.sql_err(e))?;
+                tx.commit().map_err(|e| store.sql_err(e))?;
+                config
+            }
+        };
+        let version = store.data_version()?;
+        let (tx, _) = watch::channel(Arc::new(config));
+        Ok(ConfigHandle {
+            inner: Arc::new(Inner {
+                store,
+                tx,
+                write: Mutex::new(()),
+                seen_version: Mutex::new(version),
+            }),
+        })
+    }
+
+    /// The configuration in force now.
+    pub fn current(&self) -> Arc<Config> {
+        self.inner.tx.borrow().clone()
+    }
+
+    /// Notified after every applied change; services re-read their section and apply it without restart.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
+        self.inner.tx.subscribe()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Applies an RFC 7396 merge patch: validate, persist + audit in one transaction, publish.
+    pub fn patch(&self, patch: &Value, actor: &Actor) -> Result<Arc<Config>, PatchError> {
+        self.patch_checked(patch, actor, |_, _| Ok(()))
+    }
+
+    /// Like [`patch`](Self::patch), with a caller's check on (old, new) run under the write lock,
+    /// e.g. the HTTP API refusing a host filter that would exclude the requester.
+    pub fn patch_checked(
+        &self,
+        patch: &Value,
+        actor: &Actor,
+        check: impl FnOnce(&Config, &Config) -> Result<(), PatchError>,
+    ) -> Result<Arc<Config>, PatchError> {
+        let _guard = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.current();
+        let new = current
+            .apply_merge_patch(patch)
+            .map_err(PatchError::Invalid)?;
+        check(&current, &new)?;
+        if new == *current {
+            return Ok(current);
+        }
+        let mut changed = Vec::new();
+        diff_paths(&current.redacted(), &new.redacted(), "", &mut changed);
+        let store = &self.inner.store;
+        {
+            let mut conn = store.conn();
+            let tx = conn.transaction().map_err(|e| store.sql_err(e))?;
+            tx.execute(
+                "UPDATE config SET document = ?1, revision = revision + 1, updated_at = ?2 WHERE id = 1",
+                params![new.to_value().to_string(), now_secs()],
+            )
+            .map_err(|e| store.sql_err(e))?;
+            let redacted = new.redacted();
+            let after: serde_json::Map<String, Value> = changed
+                .iter()
+                .map(|p| {
+                    (
+                        p.clone(),
+                        lookup(&redacted, p).cloned().unwrap_or(Value::Null),
+                    )
+                })
+                .collect();
+            audit::insert(
+                &tx,
+                &AuditEvent::new("config.change")
+                    .by(actor)
+                    .detail(json!({ "changed": after })),
+            )
+            .map_err(|e| store.sql_err(e))?;
+            tx.commit().map_err(|e| store.sql_err(e))?;
+        }
+        let new = Arc::new(new);
+        self.inner.tx.send_replace(new.clone());
+        tracing::info!(changed = ?changed, "configuration changed");
+        Ok(new)
+    }
+
+    /// Re-reads the document if another process (a console tool) committed to the database since the
+    /// last look, and publishes it. Returns whether a new configuration was published.
+    pub fn reload_if_changed(&self) -> Result<bool, StoreError> {
+        let _guard = self.inner.write.lock().unwrap_or_else(|p| p.into_inner());
+        let store = &self.inner.store;
+        let version = store.data_version()?;
+        {
+            let mut seen = self
+                .inner
+                .seen_version
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if *seen == version {
+                return Ok(false);
+            }
+            *seen = version;
+        }
+        let Some(doc) = read_document(store)? else {
+            return Ok(false);
+        };
+        let config = parse_stored(store, &doc)?;
+        if config == *self.current() {
+            return Ok(false);
+        }
+        tracing::info!("configuration changed by another process; applying");
+        self.inner.tx.send_replace(Arc::new(config));
+        Ok(true)
+    }
+}
+
+fn read_document(store: &Store) -> Result<Option<String>, StoreError> {
+    store
+        .conn()
+        .query_row("SELECT document FROM config WHERE id = 1", [], |r| r.get(0))
+        .optional()
+        .map_err(|e| store.sql_err(e))
+}
+
+fn parse_stored(store: &Store, doc: &str) -> Result<Config, StoreError> {
+    let value: Value = serde_json::from_str(doc).map_err(|e| StoreError::BadStoredConfig {
+        path: store.path().to_owned(),
+        errors: vec![FieldError::new("", "json", e.to_string())],
+    })?;
+    Config::from_value(&value).map_err(|errors| StoreError::BadStoredConfig {
+        path: store.path().to_owned(),
+        errors,
+    })
+}
+
+/// Collects the JSON paths whose values differ between two documents (leaves and replaced arrays).
+fn diff_paths(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let path = camward_config::join(at, k);
+                match (x.get(k), y.get(k)) {
+                    (Some(va), Some(vb)) => diff_paths(va, vb, &path, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        _ if a != b => out.push(at.to_owned()),
+        _ => {}
+    }
+}
+
+fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle() -> (tempfile::TempDir, ConfigHandle) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, ConfigHandle::load(store).unwrap())
+    }
+
+    #[test]
+    fn valid_patch_is_persisted_audited_and_published() {
+        let (dir, h) = handle();
+        let mut rx = h.subscribe();
+        h.patch(&json!({"user_auth": {"guest": true}}), &Actor::console())
+            .unwrap();
+        assert!(rx.has_changed().unwrap());
+        assert!(rx.borrow_and_update().user_auth.guest);
+        let log = h.store().audit_log(1, None).unwrap();
+        assert_eq!(log[0].kind, "config.change");
+        assert_eq!(log[0].detail["changed"]["user_auth.guest"], json!(true));
+        // Survives a reopen.
+        drop(h);
+        let h2 = ConfigHandle::load(Store::open(dir.path()).unwrap()).unwrap();
+        assert!(h2.current().user_auth.guest);
+    }
+
+    #[test]
+    fn invalid_patch_changes_nothing() {
+        let (_dir, h) = handle();
+        let rx = h.subscribe();
+        let before = h.current();
+        let err = h.patch(
+            &json!({"user_auth": {"guest": "yes"}, "host_auth": {"enabled": true}}),
+            &Actor::console(),
+        );
+        assert!(matches!(err, Err(PatchError::Invalid(_))));
+        assert_eq!(*h.current(), *before);
+        assert!(!rx.has_changed().unwrap());
+        assert!(h.store().audit_log(10, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn refused_check_changes_nothing() {
+        let (_dir, h) = handle();
+        let r = h.patch_checked(
+            &json!({"user_auth": {"guest": true}}),
+            &Actor::console(),
+            |_, _| {
+                Err(PatchError::Refused {
+                    rule: "x".into(),
+                    message: "no".into(),
+                })
+            },
+        );
+        assert!(matches!(r, Err(PatchError::Refused { .. })));
+        assert!(!h.current().user_auth.guest);
+    }
+
+    #[test]
+    fn changes_by_another_connection_are_picked_up() {
+        let (dir, h) = handle();
+        let other = ConfigHandle::load(Store::open(dir.path()).unwrap()).unwrap();
+        other
+            .patch(
+                &json!({"user_auth": {"method": "digest_or_basic"}}),
+                &Actor::console(),
+            )
+            .unwrap();
+        assert!(h.reload_if_changed().unwrap());
+        assert_eq!(
+            h.current().user_auth.method,
+            camward_config::AuthMethod::DigestOrBasic
+        );
+        assert!(!h.reload_if_changed().unwrap());
+    }
+}

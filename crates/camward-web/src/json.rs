@@ -1,0 +1,58 @@
+//! `JsonBody<T>`: the request body extractor of the API, with the same errors everywhere:
+//! 413 over the limit, 415 wrong type, 400 not JSON, 422 wrong shape naming the JSON path.
+
+use crate::error::ApiError;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use bytes::Bytes;
+use camward_config::FieldError;
+use serde::de::DeserializeOwned;
+
+/// A JSON request body deserialised into `T` (use `serde_json::Value` for merge patches).
+pub struct JsonBody<T>(pub T);
+
+fn json_content_type(req: &Request) -> bool {
+    let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
+        // curl -d without -H sends form type; a missing type is accepted as JSON.
+        return true;
+    };
+    let Ok(ct) = ct.to_str() else { return false };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !json_content_type(&req) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json (or application/merge-patch+json)",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("request body larger than {} bytes", crate::BODY_LIMIT),
+                )
+            } else {
+                ApiError::bad_request("body", format!("cannot read the request body: {rej}"))
+            }
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("json.syntax", format!("body is not valid JSON: {e}"))
+        })?;
+        let t = serde_path_to_error::deserialize(&value)
+            .map_err(|e| ApiError::invalid(vec![FieldError::from_serde(e)]))?;
+        Ok(JsonBody(t))
+    }
+}

@@ -1,0 +1,102 @@
+//! camward's HTTP JSON API (axum on hyper 1) and the accept loop every HTTP listener uses.
+//! Host filter on accept, Digest via the shared `Gate`, security headers, extension points for other crates.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+mod front;
+pub mod json;
+mod routes;
+mod serve;
+#[cfg(test)]
+mod tests;
+
+pub use auth::{Admin, AuthContext, Authed, Control, Live, MinLevel, Require, authorize, require};
+pub use error::ApiError;
+pub use json::JsonBody;
+pub use serve::{ServeOptions, serve};
+
+use axum::Router;
+use axum::response::Response;
+use camward_auth::{AccountService, Gate};
+use camward_store::ConfigHandle;
+use futures::future::BoxFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// Largest request body the API reads (JSON documents are small; anything bigger is refused with 413).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Handler for RTSP-over-HTTP: requests carrying `x-sessioncookie` skip HTTP auth and go here
+/// (RTSP authentication happens inside the tunnel). Gets the peer address; may stream both ways.
+pub type TunnelHandler =
+    Arc<dyn Fn(axum::extract::Request, SocketAddr) -> BoxFuture<'static, Response> + Send + Sync>;
+
+/// What `GET /api/v1/status` reports about the device.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub version: String,
+    pub serial: Option<String>,
+    pub started: Instant,
+    pub started_at: SystemTime,
+}
+
+impl DeviceInfo {
+    pub fn new(version: impl Into<String>, serial: Option<String>) -> Self {
+        DeviceInfo {
+            version: version.into(),
+            serial,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+        }
+    }
+}
+
+/// Shared state of the web service. Cheap to clone.
+#[derive(Clone)]
+pub struct WebState {
+    /// Accounts and authentication; also the `gate` unless a test substitutes another.
+    pub accounts: Arc<AccountService>,
+    pub gate: Arc<dyn Gate>,
+    pub config: ConfigHandle,
+    pub info: Arc<DeviceInfo>,
+    pub tunnel: Option<TunnelHandler>,
+}
+
+impl WebState {
+    pub fn new(accounts: Arc<AccountService>, info: DeviceInfo) -> Self {
+        WebState {
+            gate: accounts.clone(),
+            config: accounts.config().clone(),
+            accounts,
+            info: Arc::new(info),
+            tunnel: None,
+        }
+    }
+
+    pub fn with_tunnel(mut self, tunnel: TunnelHandler) -> Self {
+        self.tunnel = Some(tunnel);
+        self
+    }
+}
+
+/// The `/api/v1` routes of this crate, each guarded by its level. Merge others' routers with
+/// [`app`], not here, so they get the same front layers.
+pub fn router(state: WebState) -> Router {
+    routes::router(state)
+}
+
+/// The whole HTTP application: this crate's API plus `extra` routers (media snapshot/MJPEG,
+/// recordings...), wrapped in the front layers: security headers, per-request host re-check,
+/// the auth context for [`Require`], and the RTSP tunnel dispatch.
+///
+/// Extra routers protect their routes with the [`Require`] extractor (`Require<Live>` etc.); they may
+/// have any state, as the extractor finds the gate in the request extensions.
+pub fn app(state: WebState, extra: impl IntoIterator<Item = Router>) -> Router {
+    let mut r = router(state.clone());
+    for x in extra {
+        r = r.merge(x);
+    }
+    front::wrap(r, state)
+}

@@ -1,0 +1,60 @@
+//! `GET/PATCH /api/v1/config`: the configuration document, redacted; RFC 7396 merge patches.
+//! A patch that would make the host filter refuse the requester is refused with 409.
+
+use super::actor;
+use crate::WebState;
+use crate::auth::{Admin, Require};
+use crate::error::ApiError;
+use crate::json::JsonBody;
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use camward_auth::host::HostFilter;
+use camward_store::PatchError;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+pub(crate) async fn get_config(State(st): State<WebState>, _p: Require<Admin>) -> Json<Value> {
+    Json(st.config.current().redacted())
+}
+
+pub(crate) async fn patch_config(
+    State(st): State<WebState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    p: Require<Admin>,
+    JsonBody(patch): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = actor(p.principal(), peer);
+    let config = st.config.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        config.patch_checked(&patch, &actor, |_old, new| {
+            if HostFilter::from_config(&new.host_auth).allows(peer.ip()) {
+                Ok(())
+            } else {
+                Err(PatchError::Refused {
+                    rule: "host_auth.self_lockout".into(),
+                    message: format!(
+                        "this change would refuse your own address {}: add it (or its network) to host_auth.allow first; \
+                         from the console, `camward host-auth reset` switches host authentication off",
+                        peer.ip()
+                    ),
+                })
+            }
+        })
+    })
+    .await?;
+    match result {
+        Ok(new) => Ok(Json(new.redacted())),
+        Err(PatchError::Invalid(errors)) => Err(ApiError::invalid(errors)),
+        Err(PatchError::Refused { rule, message }) => {
+            let mut e = ApiError::new(StatusCode::CONFLICT, "refused", message.clone());
+            e.errors = vec![camward_config::FieldError::new(
+                "host_auth.allow",
+                rule,
+                message,
+            )];
+            Err(e)
+        }
+        Err(PatchError::Store(e)) => Err(e.into()),
+    }
+}

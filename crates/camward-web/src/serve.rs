@@ -1,0 +1,133 @@
+//! The HTTP accept loop: host filter on accept before any byte is read, bounded connections,
+//! HTTP/1.1 with header timeouts, long-lived streaming bodies both ways (RTSP tunnel), graceful shutdown.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use camward_auth::Gate;
+use camward_auth::host::canonical;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Connections served at once; more are closed on accept (a camera has few legitimate clients).
+    pub max_connections: usize,
+    /// Time a client has to send complete request headers (slowloris guard).
+    pub header_timeout: Duration,
+    /// On shutdown, how long in-flight requests may finish before streams (MJPEG, tunnel) are cut.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+const REFUSAL: &[u8] =
+    b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: close\r\n\r\nhost not allowed\r\n";
+
+/// Serves `app` on `listener` until `shutdown` completes. Every accepted connection is checked with
+/// `gate.host_allowed` first; refused peers get a fixed 403 and are closed without their bytes being parsed.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    gate: Arc<dyn Gate>,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(opts.max_connections));
+    // Refusals are cheap but each lingers briefly to drain; bound them separately.
+    let refusals = Arc::new(Semaphore::new(64));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let peer = SocketAddr::new(canonical(peer.ip()), peer.port());
+        if !gate.host_allowed(peer.ip()) {
+            tracing::debug!(%peer, "refused by host authentication");
+            if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(permit);
+                });
+            }
+            continue;
+        }
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many connections; closing");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let svc = service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(req.map(Body::new))
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.header_timeout)
+            .serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!("HTTP shutdown: closing connections that are still streaming");
+    }
+    Ok(())
+}
+
+/// Writes the fixed 403 and closes. Incoming bytes are discarded unread (never parsed) for a moment,
+/// so closing does not reset the connection before the client has read the answer.
+async fn refuse(mut stream: TcpStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        stream.write_all(REFUSAL).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut total = 0;
+        while total < 64 * 1024 {
+            match tokio::time::timeout(Duration::from_millis(500), stream.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => total += n,
+                _ => break,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}

@@ -1,0 +1,6 @@
+//! The daemon's services, one module each; every `start` takes the shared state and returns a task
+//! that ends when `shared.shutdown` is cancelled. Add yours here (rtsp, ftp, ...) and in daemon.rs.
+
+pub mod config_watch;
+pub mod http;
+pub mod rtsp;
