@@ -71,6 +71,12 @@ pub fn response(
     alg.hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}").as_bytes())
 }
 
+/// RFC 2069 response (no qop): H(HA1:nonce:H(method:uri)). Only RTSP clients that ignore qop use it.
+pub fn response_rfc2069(alg: Algorithm, ha1: &str, nonce: &str, method: &str, uri: &str) -> String {
+    let ha2 = alg.hex(format!("{method}:{uri}").as_bytes());
+    alg.hex(format!("{ha1}:{nonce}:{ha2}").as_bytes())
+}
+
 /// Constant-time comparison of two hex digests (timing must not reveal how many characters matched).
 pub fn digest_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))

@@ -317,18 +317,38 @@ impl AccountService {
         let Some(alg) = Algorithm::from_param(p.algorithm.as_deref()) else {
             return self.challenge_outcome(false);
         };
+        // RFC 2069 Digest (no qop, MD5) is what RTSP 1.0 (RFC 2326) cites and what deployed RTSP
+        // clients such as GStreamer 1.22's rtspsrc send, ignoring our qop="auth". Accepted for RTSP
+        // only, never for HTTP. Without nc a nonce can be reused until it expires, which is how
+        // those clients run DESCRIBE/SETUP/PLAY on one challenge.
+        let legacy = p.qop.is_none()
+            && p.nc.is_none()
+            && p.cnonce.is_none()
+            && req.protocol == Protocol::Rtsp
+            && alg == Algorithm::Md5;
         if p.userhash
             .as_deref()
             .is_some_and(|u| u.eq_ignore_ascii_case("true"))
-            || p.qop.as_deref() != Some("auth")
+            || (!legacy && p.qop.as_deref() != Some("auth"))
         {
             return self.challenge_outcome(false);
         }
-        let (Some(nc_s), Some(cnonce)) = (p.nc.as_deref(), p.cnonce.as_deref()) else {
-            return self.fail(req, user, "digest", "malformed");
+        let (nc_s, cnonce) = if legacy {
+            ("", "")
+        } else {
+            let (Some(nc_s), Some(cnonce)) = (p.nc.as_deref(), p.cnonce.as_deref()) else {
+                return self.fail(req, user, "digest", "malformed");
+            };
+            (nc_s, cnonce)
         };
-        let Some(nc) = digest::parse_nc(nc_s) else {
-            return self.fail(req, user, "digest", "malformed");
+        let nc = if legacy {
+            // Stands for "the first use of this nonce" in the replay table, for the audit log.
+            1
+        } else {
+            let Some(nc) = digest::parse_nc(nc_s) else {
+                return self.fail(req, user, "digest", "malformed");
+            };
+            nc
         };
         if realm != REALM {
             return self.fail(req, user, "digest", "wrong_realm");
@@ -356,7 +376,11 @@ impl AccountService {
             (None, Algorithm::Md5) => self.dummy_ha1[0].as_str(),
             (None, Algorithm::Sha256) => self.dummy_ha1[1].as_str(),
         };
-        let expected = digest::response(alg, ha1, nonce, nc_s, cnonce, "auth", req.method, uri);
+        let expected = if legacy {
+            digest::response_rfc2069(alg, ha1, nonce, req.method, uri)
+        } else {
+            digest::response(alg, ha1, nonce, nc_s, cnonce, "auth", req.method, uri)
+        };
         let matches = digest::digest_eq(&expected, &resp.to_ascii_lowercase());
         let Some(account) = account else {
             return self.fail(req, user, "digest", "unknown_user");
@@ -369,7 +393,13 @@ impl AccountService {
         } else {
             "digest-sha256"
         };
-        match lock(&self.replay).record(nonce, issued, nc, now, ttl) {
+        let seen = lock(&self.replay).record(nonce, issued, nc, now, ttl);
+        if legacy {
+            // No nc to check: a reused nonce is the normal case, only its first use is audited.
+            let first = matches!(seen, NcCheck::First);
+            return self.granted(req, username, &account.level, "digest-md5-rfc2069", first);
+        }
+        match seen {
             NcCheck::First => self.granted(req, username, &account.level, scheme, true),
             NcCheck::Next => self.granted(req, username, &account.level, scheme, false),
             NcCheck::Replay => self.fail(req, user, scheme, "replay"),
@@ -717,5 +747,50 @@ mod tests {
             .unwrap();
         assert!(!f.svc.host_allowed("192.0.2.1".parse().unwrap()));
         assert!(f.svc.host_allowed("::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn rfc2069_digest_is_accepted_for_rtsp_only_and_reusable_on_its_nonce() {
+        let f = fixture(AuthOptions::default());
+        f.svc
+            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
+            .unwrap();
+        let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
+        let uri = "rtsp://127.0.0.1/stream1";
+        let header = |pass: &str, method: &str| {
+            let ha1 = digest::ha1(Algorithm::Md5, "installer", REALM, pass);
+            let r = digest::response_rfc2069(Algorithm::Md5, &ha1, &nonce, method, uri);
+            format!(
+                "Digest username=\"installer\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{r}\""
+            )
+        };
+        let rtsp = |h: &str, method: &'static str| {
+            f.svc.authenticate(&Request {
+                protocol: Protocol::Rtsp,
+                method,
+                uri,
+                authorization: Some(h),
+                peer: peer(),
+            })
+        };
+        // DESCRIBE, SETUP, PLAY on one challenge, as GStreamer 1.22 does.
+        for m in ["DESCRIBE", "SETUP", "PLAY"] {
+            assert!(
+                matches!(rtsp(&header("Cam-ward-2026", m), m), Outcome::Granted(_)),
+                "{m}"
+            );
+        }
+        assert!(matches!(
+            rtsp(&header("Wrong-pass-1", "PLAY"), "PLAY"),
+            Outcome::Challenge { .. }
+        ));
+        let log = f.svc.store().audit_log(1, None).unwrap();
+        assert_eq!(log[0].detail["reason"], "bad_password");
+        // HTTP keeps requiring qop=auth.
+        let h = header("Cam-ward-2026", "GET");
+        assert!(matches!(
+            f.svc.authenticate(&req(Some(&h), uri)),
+            Outcome::Challenge { .. }
+        ));
     }
 }

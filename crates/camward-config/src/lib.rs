@@ -3,7 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod host_auth;
+pub mod https;
+pub mod media;
 mod merge;
+pub mod recording;
 mod secret;
 pub mod user_auth;
 
@@ -11,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use host_auth::HostAuth;
+pub use https::{Connection, Https};
+pub use media::{JpegConfig, Source, StreamsConfig};
 pub use merge::merge_patch;
+pub use recording::{AlterationDetection, DataEncryptionConfig, RecordingConfig};
 pub use secret::Secret;
 pub use user_auth::{AuthMethod, UserAuth};
 
@@ -123,6 +129,20 @@ sections! {
     user_auth: UserAuth,
     /// Setup › User mng. › Host auth. (paper §3.4).
     host_auth: HostAuth,
+    /// Setup › Network › Advanced › HTTPS (paper §3.7).
+    https: Https,
+    /// Setup › Image/Audio: where video comes from (`testsrc`, `file:PATH`, `rtsp://…`, `v4l2:/dev/videoN`).
+    source: Source,
+    /// Setup › Image/Audio › Stream(1)/(2): H.264 streams (issue #3).
+    streams: StreamsConfig,
+    /// Setup › Image/Audio › JPEG(1)/(2)/(3) and the MJPEG refresh rate.
+    jpeg: JpegConfig,
+    /// Setup › Basic › SD memory card: fMP4 recording, retention (issue #5).
+    recording: RecordingConfig,
+    /// Setup › User mng. › Data encryption: recordings encrypted to viewers' keys (paper §3.8).
+    data_encryption: DataEncryptionConfig,
+    /// "Additional info for detecting alteration": ONVIF Media Signing of the streams (paper §3.9).
+    alteration_detection: AlterationDetection,
 }
 
 impl Config {

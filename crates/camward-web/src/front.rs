@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 
 pub(crate) fn wrap(router: Router, state: WebState) -> Router {
     router
+        // Inside `front`: runs after the host check and the body read, before any authentication.
+        .layer(middleware::from_fn(crate::csrf::guard))
         .layer(middleware::from_fn_with_state(state, front))
         .layer(middleware::from_fn(security_headers))
 }

@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+mod csrf;
 pub mod error;
 mod front;
+pub mod https;
 pub mod json;
 mod routes;
 mod serve;
@@ -14,7 +16,8 @@ mod tests;
 pub use auth::{Admin, AuthContext, Authed, Control, Live, MinLevel, Require, authorize, require};
 pub use error::ApiError;
 pub use json::JsonBody;
-pub use serve::{ServeOptions, serve};
+pub use routes::certificate::expiry_warning;
+pub use serve::{ServeOptions, serve, serve_tls};
 
 use axum::Router;
 use axum::response::Response;
@@ -62,6 +65,9 @@ pub struct WebState {
     pub config: ConfigHandle,
     pub info: Arc<DeviceInfo>,
     pub tunnel: Option<TunnelHandler>,
+    /// The device key and certificate, for `/api/v1/certificate` and the certificate block of
+    /// `GET /api/v1/config`; absent in tests that do not need it (those routes then answer 404).
+    pub identity: Option<Arc<camward_tls::DeviceIdentity>>,
 }
 
 impl WebState {
@@ -72,11 +78,17 @@ impl WebState {
             accounts,
             info: Arc::new(info),
             tunnel: None,
+            identity: None,
         }
     }
 
     pub fn with_tunnel(mut self, tunnel: TunnelHandler) -> Self {
         self.tunnel = Some(tunnel);
+        self
+    }
+
+    pub fn with_identity(mut self, identity: Arc<camward_tls::DeviceIdentity>) -> Self {
+        self.identity = Some(identity);
         self
     }
 }

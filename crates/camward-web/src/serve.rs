@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use camward_auth::Gate;
 use camward_auth::host::canonical;
+use camward_tls::tokio_rustls::TlsAcceptor;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -52,6 +53,30 @@ pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    serve_inner(listener, None, app, gate, opts, shutdown).await
+}
+
+/// [`serve`] over TLS: the host filter still runs on accept, before the handshake (a refused peer
+/// gets no certificate and costs no signature); the handshake must finish within `header_timeout`.
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    gate: Arc<dyn Gate>,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    serve_inner(listener, Some(acceptor), app, gate, opts, shutdown).await
+}
+
+async fn serve_inner(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    gate: Arc<dyn Gate>,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(opts.max_connections));
     // Refusals are cheap but each lingers briefly to drain; bound them separately.
@@ -91,12 +116,33 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(req.map(Body::new))
         });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(opts.header_timeout)
-            .serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
+        let header_timeout = opts.header_timeout;
+        let Some(tls) = tls.clone() else {
+            let conn = http1_conn(stream, svc, header_timeout);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with error");
+                }
+                drop(permit);
+            });
+            continue;
+        };
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // The handshake counts against the same slowloris budget as the request headers.
+            let stream = match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = watcher.watch(http1_conn(stream, svc, header_timeout));
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with error");
             }
@@ -111,6 +157,21 @@ pub async fn serve(
         tracing::info!("HTTP shutdown: closing connections that are still streaming");
     }
     Ok(())
+}
+
+fn http1_conn<IO, S>(
+    io: IO,
+    svc: S,
+    header_timeout: Duration,
+) -> hyper::server::conn::http1::Connection<TokioIo<IO>, S>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Body>,
+{
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), svc)
 }
 
 /// Writes the fixed 403 and closes. Incoming bytes are discarded unread (never parsed) for a moment,

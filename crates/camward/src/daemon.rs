@@ -25,6 +25,12 @@ pub struct RunArgs {
     /// RTSP listen address [default: [::]:554].
     #[arg(long, value_name = "ADDR:PORT")]
     rtsp: Option<SocketAddr>,
+    /// HTTPS listen address while Connection = HTTPS [default: [::]:{https.port}].
+    #[arg(long, value_name = "ADDR:PORT")]
+    https: Option<SocketAddr>,
+    /// RTSPS (RTSP over TLS) listen address while Connection = HTTPS [default: [::]:322].
+    #[arg(long, value_name = "ADDR:PORT")]
+    rtsps: Option<SocketAddr>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -49,6 +55,17 @@ pub struct Shared {
     pub rtsp_addr: SocketAddr,
     /// The RTSP server: the `--rtsp` listener and the web service's tunnel hook share it.
     pub rtsp: Arc<camward_rtsp::RtspServer>,
+    /// The device key and certificate (TLS listeners, certificate API, later signing and 802.1X).
+    pub identity: Arc<camward_tls::DeviceIdentity>,
+    /// `--https` / `--rtsps`: where the TLS listeners bind while Connection = HTTPS.
+    pub https_addr: Option<SocketAddr>,
+    pub rtsps_addr: Option<SocketAddr>,
+    /// The media hub: Stream(1)/(2) frame buses (RTSP, recorder, motion detection subscribe),
+    /// snapshots and MJPEG. Started and kept in step with the configuration by `services::media`.
+    pub media: camward_media::MediaHub,
+    /// The recorder (replaced by `services::record` when the directory or encryption changes):
+    /// the recordings API reads its index, alarm actions call `trigger_alarm`.
+    pub recording: services::record::Recording,
 }
 
 pub fn init_logging() {
@@ -95,7 +112,7 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
     }
 }
 
-async fn bind(
+pub(crate) async fn bind(
     addr: Option<SocketAddr>,
     default_port: u16,
     what: &str,
@@ -182,13 +199,23 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         opts.nonce_ttl = Duration::from_secs(s);
     }
     let accounts = Arc::new(AccountService::new(config.clone(), opts));
+    // Made on first start (key generation is instant for P-256); a broken stored chain only
+    // falls back to the self-signed certificate, so only an unusable key stops the daemon.
+    let identity = Arc::new(
+        camward_tls::DeviceIdentity::load_or_create(data_dir)
+            .context("cannot load or create the device identity (key and certificate)")?,
+    );
 
     // Bind every listener before starting anything, so a taken port fails start-up cleanly.
     let (http_listener, http_addr) = bind(args.http, 80, "HTTP", "--http").await?;
     let (rtsp_listener, rtsp_addr) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
-    // TODO(media): serve the media hub's buses with `services::rtsp::HubStreams(hub)` once the hub
-    // is built here; until then every stream answers 404 "streamN is off".
-    let rtsp = services::rtsp::server(accounts.clone(), Arc::new(services::rtsp::NoStreams));
+    // Built here, started by `services::media`: the RTSP server takes the buses now, and they stay
+    // the same across pipeline restarts.
+    let media = services::media::hub(&config.current());
+    let rtsp = services::rtsp::server(
+        accounts.clone(),
+        Arc::new(services::rtsp::HubStreams(Arc::new(media.clone()))),
+    );
 
     let shared = Arc::new(Shared {
         data_dir: data_dir.to_owned(),
@@ -201,12 +228,29 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         http_addr,
         rtsp_addr,
         rtsp: rtsp.clone(),
+        identity,
+        https_addr: args.https,
+        rtsps_addr: args.rtsps,
+        media: media.clone(),
+        recording: services::record::Recording::default(),
     });
 
     let tasks = vec![
         services::config_watch::start(&shared),
-        services::http::start(&shared, http_listener, Vec::new()),
-        services::rtsp::start(&shared, rtsp_listener, rtsp),
+        services::media::start(&shared),
+        services::signing::start(&shared),
+        services::record::start(&shared),
+        services::http::start(
+            &shared,
+            http_listener,
+            vec![
+                services::media::router(media.clone()),
+                services::record::router(shared.recording.clone()),
+            ],
+        ),
+        services::rtsp::start(&shared, rtsp_listener, rtsp.clone()),
+        services::https::rtsps(&shared, rtsp),
+        services::https::upkeep(&shared),
     ];
 
     shared

@@ -4,6 +4,7 @@
 
 mod console;
 mod daemon;
+mod mediatools;
 mod services;
 mod timefmt;
 
@@ -38,16 +39,41 @@ enum Command {
     HostAuth(console::HostAuthCommand),
     /// Print the audit log, newest first.
     Log(console::LogArgs),
+    /// Private CA of the factory or site: create it, sign device CSRs.
+    #[command(subcommand)]
+    Ca(camward_tls::cli::CaCommand),
+    /// This device's key and certificate: CSR, install, show, self-signed, delete.
+    #[command(subcommand)]
+    Identity(camward_tls::cli::IdentityCommand),
+    /// Verify a recording's signatures (exit 0 authentic, 1 altered, 2 unsigned/untrusted, 3 unreadable).
+    Verify(mediatools::VerifyCmd),
+    /// Create a viewer identity for encrypted recordings; prints its recipient string.
+    Keygen(camward_cenc::KeygenArgs),
+    /// Decrypt an encrypted recording into a clear MP4.
+    Decrypt(camward_cenc::DecryptArgs),
+    /// Print an encrypted recording's content key (for `ffmpeg -decryption_key`).
+    Keys(camward_cenc::KeysArgs),
 }
 
 fn main() -> ExitCode {
     daemon::init_logging();
+    // Before any TLS is built: every rustls config in the process (servers here, SMTP/FTPS
+    // clients elsewhere) then follows the TLS policy.
+    camward_tls::install_process_default();
     let cli = Cli::parse();
+    // The media tools have their own exit codes, which scripts branch on.
+    let exit = |code: i32| ExitCode::from(u8::try_from(code).unwrap_or(1));
     let result = match cli.command {
         Command::Run(args) => daemon::run(&cli.data, args),
         Command::User(c) => console::user(&cli.data, c),
         Command::HostAuth(c) => console::host_auth(&cli.data, c),
         Command::Log(a) => console::log(&cli.data, a),
+        Command::Ca(c) => c.run(),
+        Command::Identity(c) => c.run(),
+        Command::Verify(a) => return exit(mediatools::verify(a)),
+        Command::Keygen(a) => return exit(a.run()),
+        Command::Decrypt(a) => return exit(a.run()),
+        Command::Keys(a) => return exit(a.run()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,15 +15,32 @@ use serde_json::Value;
 use std::net::SocketAddr;
 
 pub(crate) async fn get_config(State(st): State<WebState>, _p: Require<Admin>) -> Json<Value> {
-    Json(st.config.current().redacted())
+    Json(with_certificate(&st, st.config.current().redacted()))
+}
+
+/// Adds the read-only `certificate` block (what the HTTPS listeners serve, with an expiry
+/// `warning` within 30 days of notAfter). It is not part of the stored document: PATCH ignores it,
+/// so a client can send back what it got.
+fn with_certificate(st: &WebState, mut doc: Value) -> Value {
+    if let (Some(id), Some(obj)) = (&st.identity, doc.as_object_mut()) {
+        let info = id.info();
+        obj.insert(
+            "certificate".into(),
+            super::certificate::describe(id, &info),
+        );
+    }
+    doc
 }
 
 pub(crate) async fn patch_config(
     State(st): State<WebState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     p: Require<Admin>,
-    JsonBody(patch): JsonBody<Value>,
+    JsonBody(mut patch): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some(obj) = patch.as_object_mut() {
+        obj.remove("certificate");
+    }
     let actor = actor(p.principal(), peer);
     let config = st.config.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -44,7 +61,7 @@ pub(crate) async fn patch_config(
     })
     .await?;
     match result {
-        Ok(new) => Ok(Json(new.redacted())),
+        Ok(new) => Ok(Json(with_certificate(&st, new.redacted()))),
         Err(PatchError::Invalid(errors)) => Err(ApiError::invalid(errors)),
         Err(PatchError::Refused { rule, message }) => {
             let mut e = ApiError::new(StatusCode::CONFLICT, "refused", message.clone());

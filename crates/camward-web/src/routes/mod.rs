@@ -1,6 +1,7 @@
 //! The `/api/v1` endpoints of the foundation: setup, config, users, log, status.
 //! Each handler states its level through its extractor; docs/api.md describes them.
 
+pub(crate) mod certificate;
 mod config;
 mod log;
 mod setup;
@@ -27,6 +28,18 @@ pub(crate) fn router(state: WebState) -> Router {
             "/api/v1/users/{name}",
             patch(users::update).delete(users::delete),
         )
+        .route(
+            "/api/v1/certificate",
+            get(certificate::get)
+                .put(certificate::install)
+                .delete(certificate::delete),
+        )
+        .route(
+            "/api/v1/certificate/self-signed",
+            post(certificate::self_signed),
+        )
+        .route("/api/v1/certificate/csr", post(certificate::csr))
+        .route("/api/v1/certificate/chain.pem", get(certificate::chain_pem))
         .route("/api/v1/log", get(log::log))
         .route("/api/v1/status", get(status::status))
         .fallback(not_found)

@@ -3,4 +3,8 @@
 
 pub mod config_watch;
 pub mod http;
+pub mod https;
+pub mod media;
+pub mod record;
 pub mod rtsp;
+pub mod signing;

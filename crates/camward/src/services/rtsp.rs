@@ -41,7 +41,9 @@ pub fn tunnel_handler(server: Arc<RtspServer>) -> camward_web::TunnelHandler {
     })
 }
 
-/// No media pipeline wired yet: every stream answers 404 "streamN is off".
+/// No media pipeline: every stream answers 404 "streamN is off" (for tools and tests that run
+/// the server without encoding video; the daemon serves [`HubStreams`]).
+#[allow(dead_code)]
 pub struct NoStreams;
 
 impl StreamSource for NoStreams {
@@ -52,8 +54,6 @@ impl StreamSource for NoStreams {
 
 /// Stream(1)/(2) of the media hub: a stream switched off is absent; "Internet mode (over HTTP)"
 /// comes from its current settings, so a PATCH applies to the next request.
-// Unused until the daemon builds the media hub (see TODO(media) in daemon.rs).
-#[allow(dead_code)]
 pub struct HubStreams(pub Arc<MediaHub>);
 
 impl StreamSource for HubStreams {

@@ -1,0 +1,361 @@
+//! "FTP access to camera" (paper §4.2): a libunftp server over the recordings and images,
+//! read-only, administrators only, host-filtered on connect, FTPS offered or required.
+//!
+//! The daemon calls [`FtpServer::start`] when `ftp_server.enabled` turns on and
+//! [`FtpServer::stop`] when it turns off, so no port is open while FTP access is forbidden.
+//! Connections are accepted here, not by libunftp, so the host filter runs before a single
+//! byte is answered; each accepted socket is then handed to libunftp's `Server::service`.
+
+use crate::error::NotifyError;
+use crate::ftp_storage::ReadOnlyRoots;
+use async_trait::async_trait;
+use camward_alarm::log::{LogEntry, SharedLog};
+use camward_auth::{Gate, Level};
+use camward_tls::rustls::ServerConfig;
+use libunftp::ServerBuilder;
+use libunftp::options::FtpsRequired;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+use unftp_core::auth::{
+    AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
+    UserDetailProvider,
+};
+
+/// Password check against camward's accounts, implemented by the daemon (e.g. over
+/// `camward_auth::AccountService`): returns the account's level when `user`/`password` are
+/// right. It should count failures for the lockout and write the audit log like every
+/// other login; it is called on a blocking thread (password hashing is slow on purpose).
+pub trait FtpAuthenticator: Send + Sync + 'static {
+    fn login(&self, user: &str, password: &str, peer: IpAddr) -> Option<Level>;
+}
+
+/// Simultaneous FTP sessions. A camera serves an occasional download, not a crowd; beyond this
+/// new connections are closed at once (and logged) so they cannot exhaust memory or ports.
+pub const MAX_SESSIONS: usize = 8;
+
+/// How the server runs.
+#[derive(Clone)]
+pub struct FtpServerOptions {
+    /// Address and port to listen on (only this address: no wildcard unless given).
+    pub bind: SocketAddr,
+    /// Passive data ports (bound on the address the client connected to).
+    pub passive_ports: RangeInclusive<u16>,
+    /// The device certificate's server config (`camward_tls::server_config(identity, &[])`);
+    /// `None` offers no FTPS (refused when `ftps_required`).
+    pub tls: Option<Arc<ServerConfig>>,
+    /// Refuse every command but AUTH TLS until the control connection is protected, and
+    /// refuse unprotected data connections.
+    pub ftps_required: bool,
+    /// Top-level directories shown to clients: (name, directory), e.g.
+    /// `("recordings", DATA/recordings)`, `("images", DATA/images)`.
+    pub roots: Vec<(String, PathBuf)>,
+    /// A session idle this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl std::fmt::Debug for FtpServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FtpServerOptions")
+            .field("bind", &self.bind)
+            .field("passive_ports", &self.passive_ports)
+            .field("tls", &self.tls.is_some())
+            .field("ftps_required", &self.ftps_required)
+            .field("roots", &self.roots)
+            .finish()
+    }
+}
+
+impl FtpServerOptions {
+    pub fn new(bind: SocketAddr, roots: Vec<(String, PathBuf)>) -> Self {
+        FtpServerOptions {
+            bind,
+            passive_ports: 50_000..=50_019,
+            tls: None,
+            ftps_required: false,
+            roots,
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The account behind an FTP session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FtpUser {
+    pub name: String,
+}
+
+impl std::fmt::Display for FtpUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl UserDetail for FtpUser {}
+
+#[derive(Debug)]
+struct Users;
+
+#[async_trait]
+impl UserDetailProvider for Users {
+    type User = FtpUser;
+    async fn provide_user_detail(&self, p: &Principal) -> Result<FtpUser, UserDetailError> {
+        Ok(FtpUser {
+            name: p.username.clone(),
+        })
+    }
+}
+
+/// libunftp's authenticator over the daemon's: admins only, host filter re-checked.
+struct AdminOnly {
+    accounts: Arc<dyn FtpAuthenticator>,
+    gate: Arc<dyn Gate>,
+    log: SharedLog,
+}
+
+impl std::fmt::Debug for AdminOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminOnly")
+    }
+}
+
+#[async_trait]
+impl Authenticator for AdminOnly {
+    async fn authenticate(&self, username: &str, creds: &Credentials) -> Result<Principal, AuthenticationError> {
+        let ip = canonical(creds.source_ip);
+        // Checked on connect already; again here because the allow-list may have changed
+        // during a session that was idle before logging in.
+        if !self.gate.host_allowed(ip) {
+            return Err(AuthenticationError::IpDisallowed);
+        }
+        let Some(password) = creds.password.clone() else {
+            return Err(AuthenticationError::BadPassword);
+        };
+        let accounts = self.accounts.clone();
+        let user = username.to_owned();
+        let level = tokio::task::spawn_blocking(move || accounts.login(&user, &password, ip))
+            .await
+            .map_err(|e| AuthenticationError::new(format!("login task: {e}")))?;
+        match level {
+            Some(Level::Admin) => {
+                self.log.log(&LogEntry::info(
+                    "ftp_server.login",
+                    format!("FTP login by {username:?} from {ip}"),
+                ));
+                Ok(Principal {
+                    username: username.to_owned(),
+                })
+            }
+            Some(other) => {
+                self.log.log(&LogEntry::warning(
+                    "ftp_server.denied",
+                    format!(
+                        "FTP login by {username:?} from {ip} refused: level {} (FTP access needs admin)",
+                        other.as_str()
+                    ),
+                ));
+                Err(AuthenticationError::BadUser)
+            }
+            None => {
+                self.log.log(&LogEntry::warning(
+                    "ftp_server.denied",
+                    format!("FTP login by {username:?} from {ip} refused: wrong user name or password"),
+                ));
+                Err(AuthenticationError::BadPassword)
+            }
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 peers are matched as IPv4 (the host filter's rule).
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// A running FTP server. [`FtpServer::stop`] (or dropping it) closes the port and every session.
+pub struct FtpServer {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FtpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FtpServer")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl FtpServer {
+    /// Binds `opts.bind` and starts serving (needs a tokio runtime).
+    pub async fn start(
+        opts: FtpServerOptions,
+        gate: Arc<dyn Gate>,
+        accounts: Arc<dyn FtpAuthenticator>,
+        log: SharedLog,
+    ) -> Result<FtpServer, NotifyError> {
+        let addr = opts.bind.to_string();
+        if opts.ftps_required && opts.tls.is_none() {
+            return Err(NotifyError::FtpServer {
+                addr,
+                detail: "FTPS is required but no TLS configuration was given".into(),
+            });
+        }
+        if opts.roots.is_empty() {
+            return Err(NotifyError::FtpServer {
+                addr,
+                detail: "nothing to serve: no directories given".into(),
+            });
+        }
+        let listener = TcpListener::bind(opts.bind).await.map_err(|e| NotifyError::FtpServer {
+            addr: addr.clone(),
+            detail: format!("cannot listen: {e}"),
+        })?;
+        let local_addr = listener.local_addr().map_err(|e| NotifyError::FtpServer {
+            addr,
+            detail: e.to_string(),
+        })?;
+        let auth: Arc<dyn Authenticator> = Arc::new(AdminOnly {
+            accounts,
+            gate: gate.clone(),
+            log: log.clone(),
+        });
+        let storage = ReadOnlyRoots::new(opts.roots.clone());
+        let (stop_tx, stop_rx) = oneshot::channel();
+        log.log(&LogEntry::info(
+            "ftp_server.start",
+            format!(
+                "FTP access open on {local_addr} ({})",
+                if opts.ftps_required {
+                    "FTPS required"
+                } else if opts.tls.is_some() {
+                    "FTPS offered, plain FTP accepted"
+                } else {
+                    "plain FTP only"
+                }
+            ),
+        ));
+        let task = tokio::spawn(accept_loop(listener, opts, gate, auth, storage, log, stop_rx));
+        Ok(FtpServer {
+            local_addr,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Closes the listening port and ends every session; returns when the port is closed.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for FtpServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+fn build_server(
+    opts: &FtpServerOptions,
+    auth: Arc<dyn Authenticator>,
+    storage: ReadOnlyRoots,
+) -> Result<libunftp::Server<ReadOnlyRoots, FtpUser>, libunftp::ServerError> {
+    let mut b = ServerBuilder::with_authenticator(Box::new(move || storage.clone()), auth)
+        .user_detail_provider(Arc::new(Users))
+        .greeting("camward FTP access (read-only)")
+        .passive_ports(opts.passive_ports.clone())
+        .idle_session_timeout(opts.idle_timeout.as_secs().max(1));
+    if let Some(tls) = &opts.tls {
+        b = b.ftps_manual::<PathBuf>(tls.clone());
+    }
+    let req = if opts.ftps_required {
+        FtpsRequired::All
+    } else {
+        FtpsRequired::None
+    };
+    b.ftps_required(req, req).build()
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    opts: FtpServerOptions,
+    gate: Arc<dyn Gate>,
+    auth: Arc<dyn Authenticator>,
+    storage: ReadOnlyRoots,
+    log: SharedLog,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut sessions = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            a = listener.accept() => a,
+        };
+        while sessions.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors and the like: pause rather than spin.
+                tracing::warn!("FTP accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let ip = canonical(peer.ip());
+        if !gate.host_allowed(ip) {
+            log.log(&LogEntry::warning(
+                "ftp_server.refused",
+                format!("FTP connection from {ip} refused by the host filter"),
+            ));
+            drop(stream);
+            continue;
+        }
+        if sessions.len() >= MAX_SESSIONS {
+            log.log(&LogEntry::warning(
+                "ftp_server.busy",
+                format!("FTP connection from {ip} refused: {MAX_SESSIONS} sessions already open"),
+            ));
+            drop(stream);
+            continue;
+        }
+        match build_server(&opts, auth.clone(), storage.clone()) {
+            Ok(server) => {
+                sessions.spawn(async move {
+                    let _ = server.service(stream).await;
+                });
+            }
+            Err(e) => log.log(&LogEntry::error(
+                "ftp_server.error",
+                format!("FTP session for {ip} not started: {e}"),
+            )),
+        }
+    }
+    // Dropping a session's future drops libunftp's shutdown notifier, which ends its control
+    // loop: stopping the server really closes every session.
+    sessions.shutdown().await;
+    drop(listener);
+    log.log(&LogEntry::info(
+        "ftp_server.stop",
+        "FTP access closed".to_string(),
+    ));
+}

@@ -1,0 +1,731 @@
+//! One RTSP connection: reads requests (and interleaved RTCP), authenticates each through the
+//! Gate, drives the session state machine, and owns the bounded writer shared with its players.
+
+use crate::parse::{self, Lower, Parsed, Request, Response, Version};
+use crate::session::{self, PlayJob, Player, Session, Transport, UdpPair};
+use crate::{Carrier, Io, RtspServer, rtp, sdp};
+use camward_auth::{Level, Outcome, Principal, Protocol};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
+/// A new connection must complete its first request within this time (slow-loris guard; also
+/// how long an unpaired tunnel GET waits for its POST).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-connection staging buffer for interleaved RTP: packets are copied here and written in
+/// batches. This bounds what a connection holds beyond the shared frames.
+pub const WRITE_BUF: usize = 16 * 1024;
+/// How long one response may take to leave before the connection is considered dead.
+const RESPONSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long DESCRIBE waits for a just-started stream to produce its parameter sets.
+const DESCRIBE_WAIT: Duration = Duration::from_secs(5);
+/// Sessions one connection may create.
+const MAX_SESSIONS_PER_CONN: usize = 8;
+
+pub(crate) const PUBLIC: &str =
+    "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+type BoxIo = Pin<Box<dyn Io>>;
+
+/// The write side of a connection, shared by the request loop (responses) and the players
+/// (RTP/RTCP). Whole responses and whole access units are written under the lock, so they
+/// never interleave mid-frame.
+pub struct Writer {
+    inner: tokio::sync::Mutex<WriterInner>,
+    kill: CancellationToken,
+}
+
+struct WriterInner {
+    io: Pin<Box<dyn AsyncWrite + Send>>,
+    buf: Vec<u8>,
+    /// Set while a write is in flight; if that write is abandoned (timeout), the byte stream
+    /// may hold half a frame, so nothing more may be written.
+    broken: bool,
+}
+
+impl Writer {
+    pub fn new(io: impl AsyncWrite + Send + 'static, kill: CancellationToken) -> Writer {
+        Writer {
+            inner: tokio::sync::Mutex::new(WriterInner {
+                io: Box::pin(io),
+                buf: Vec::new(),
+                broken: false,
+            }),
+            kill,
+        }
+    }
+
+    /// Ends the connection this writer belongs to.
+    pub fn kill(&self) {
+        self.kill.cancel();
+    }
+
+    /// Takes the lock for one whole write. The `broken` flag stays set if the write is abandoned
+    /// half-way (its future dropped on a timeout), poisoning the writer.
+    async fn begin(&self) -> io::Result<tokio::sync::MutexGuard<'_, WriterInner>> {
+        let mut g = self.inner.lock().await;
+        if g.broken {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "connection writer broken by an earlier failure",
+            ));
+        }
+        g.broken = true;
+        Ok(g)
+    }
+
+    fn finish(
+        &self,
+        mut g: tokio::sync::MutexGuard<'_, WriterInner>,
+        r: io::Result<()>,
+    ) -> io::Result<()> {
+        match r {
+            Ok(()) => {
+                g.broken = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.kill.cancel();
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes raw bytes (a response, or HTTP tunnel bytes) and flushes.
+    pub async fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut g = self.begin().await?;
+        let r = async {
+            g.io.write_all(bytes).await?;
+            g.io.flush().await
+        }
+        .await;
+        self.finish(g, r)
+    }
+
+    /// Writes one `$`-framed packet (RTCP) and flushes.
+    pub async fn send_frame(&self, channel: u8, payload: &[u8]) -> io::Result<()> {
+        let len = u16::try_from(payload.len())
+            .map_err(|_| io::Error::other("interleaved frame over 64 KiB"))?;
+        let mut frame = Vec::with_capacity(4 + payload.len());
+        frame.extend_from_slice(&[b'$', channel]);
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(payload);
+        self.send(&frame).await
+    }
+
+    /// Packetizes one access unit into `$`-framed RTP packets, batching them through the
+    /// staging buffer, and flushes.
+    pub async fn send_au(
+        &self,
+        channel: u8,
+        nals: &[&[u8]],
+        ts: u32,
+        rtp_state: &mut session::RtpState,
+        max_payload: usize,
+    ) -> io::Result<()> {
+        let mut g = self.begin().await?;
+        let r = async {
+            let WriterInner { io, buf, .. } = &mut *g;
+            if buf.capacity() < WRITE_BUF {
+                buf.reserve_exact(WRITE_BUF - buf.len());
+            }
+            for f in rtp::packetize(nals, max_payload) {
+                let len = rtp::HEADER_LEN + f.payload_len();
+                if buf.len() + 4 + len > WRITE_BUF {
+                    io.write_all(buf).await?;
+                    buf.clear();
+                }
+                buf.extend_from_slice(&[b'$', channel]);
+                buf.extend_from_slice(&(len as u16).to_be_bytes());
+                buf.extend_from_slice(&rtp::header(f.last, rtp_state.seq, ts, rtp_state.ssrc));
+                buf.extend_from_slice(f.prefix.as_slice());
+                buf.extend_from_slice(f.data);
+                rtp_state.seq = rtp_state.seq.wrapping_add(1);
+                rtp_state.packets = rtp_state.packets.wrapping_add(1);
+                rtp_state.octets = rtp_state.octets.wrapping_add(f.payload_len() as u32);
+            }
+            io.write_all(buf).await?;
+            buf.clear();
+            io.flush().await
+        }
+        .await;
+        self.finish(g, r)
+    }
+}
+
+/// Per-connection state.
+struct Conn {
+    server: Arc<RtspServer>,
+    id: u64,
+    peer: SocketAddr,
+    carrier: Carrier,
+    writer: Arc<Writer>,
+    kill: CancellationToken,
+    /// Sessions created here (ids), for keep-alive on read and cleanup on close.
+    sessions: Vec<Arc<Session>>,
+    /// Interleaved channel pairs in use (RTP channel numbers).
+    channels: Vec<u8>,
+}
+
+/// What the first message turned out to be on a plain RTSP port.
+pub(crate) enum Diverted {
+    /// An HTTP tunnel leg arrived on the RTSP port: head, bytes read after it.
+    Http(Request, Vec<u8>),
+}
+
+/// Runs a connection to completion.
+pub async fn run(
+    server: Arc<RtspServer>,
+    io: BoxIo,
+    peer: SocketAddr,
+    carrier: Carrier,
+    permit: OwnedSemaphorePermit,
+    parent: &CancellationToken,
+) {
+    let (mut rd, wr) = tokio::io::split(io);
+    // Cancelled by close_all(), by a tunnel whose GET leg went away, or by this connection itself.
+    let kill = parent.child_token();
+    let writer = Arc::new(Writer::new(wr, kill.clone()));
+    let mut conn = Conn {
+        server: server.clone(),
+        id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+        peer,
+        carrier,
+        writer: writer.clone(),
+        kill: kill.clone(),
+        sessions: Vec::new(),
+        channels: Vec::new(),
+    };
+    tracing::debug!(conn = conn.id, %peer, ?carrier, "rtsp connection opened");
+    let diverted = conn.read_loop(&mut rd).await;
+    conn.close().await;
+    drop(conn);
+    if let Some(Diverted::Http(head, rest)) = diverted {
+        crate::tunnel::raw_leg(server, writer, rd, head, rest, peer).await;
+    }
+    drop(permit);
+    tracing::debug!(%peer, "rtsp connection closed");
+}
+
+impl Conn {
+    async fn read_loop(&mut self, rd: &mut ReadHalf<BoxIo>) -> Option<Diverted> {
+        let mut buf: Vec<u8> = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 4096];
+        let mut first = true;
+        let idle = self.server.opts.session_timeout + Duration::from_secs(15);
+        loop {
+            loop {
+                match parse::parse(&buf) {
+                    Ok(Parsed::Incomplete) => break,
+                    Ok(Parsed::Request(req, n)) => {
+                        buf.drain(..n);
+                        first = false;
+                        let cseq = req.cseq().map(str::to_owned);
+                        let resp = self.handle(req).await;
+                        if self.respond(&resp, cseq.as_deref()).await.is_err() || resp.close {
+                            return None;
+                        }
+                    }
+                    Ok(Parsed::Interleaved { consumed, .. }) => {
+                        // RTCP receiver reports: only liveness matters to us.
+                        buf.drain(..consumed);
+                    }
+                    Ok(Parsed::Http(req, n)) => {
+                        let tunnel_leg = first
+                            && matches!(self.carrier, Carrier::Tcp { .. })
+                            && matches!(req.method.as_str(), "GET" | "POST")
+                            && req.header("x-sessioncookie").is_some();
+                        if tunnel_leg {
+                            let rest = buf.split_off(n);
+                            return Some(Diverted::Http(req, rest));
+                        }
+                        let _ = self.writer.send(b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").await;
+                        return None;
+                    }
+                    Err(e) => {
+                        tracing::info!(conn = self.id, peer = %self.peer, error = %e, "rtsp: bad request; closing");
+                        let resp = Response::new(e.status())
+                            .reason(format!("{} ({e})", parse::reason(e.status())))
+                            .closing();
+                        let _ = self.respond(&resp, None).await;
+                        return None;
+                    }
+                }
+            }
+            if buf.capacity() > 4 * parse::MAX_HEAD && buf.is_empty() {
+                buf = Vec::with_capacity(1024);
+            }
+            let wait = if first { HANDSHAKE_TIMEOUT } else { idle };
+            let n = tokio::select! {
+                _ = self.kill.cancelled() => return None,
+                r = tokio::time::timeout(wait, rd.read(&mut chunk)) => match r {
+                    Ok(Ok(0)) | Ok(Err(_)) => return None,
+                    Ok(Ok(n)) => n,
+                    Err(_) => {
+                        tracing::debug!(conn = self.id, "rtsp connection idle for {wait:?}; closing");
+                        return None;
+                    }
+                },
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            for s in &self.sessions {
+                s.touch();
+            }
+        }
+    }
+
+    async fn respond(&self, resp: &Response, cseq: Option<&str>) -> io::Result<()> {
+        let bytes = resp.serialize(cseq);
+        match tokio::time::timeout(RESPONSE_WRITE_TIMEOUT, self.writer.send(&bytes)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.writer.kill();
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "response write timed out",
+                ))
+            }
+        }
+    }
+
+    /// Connection gone: interleaved sessions die with it; UDP sessions live on until TEARDOWN
+    /// or timeout (RFC 2326 lets another connection control them).
+    async fn close(&mut self) {
+        self.kill.cancel();
+        for s in std::mem::take(&mut self.sessions) {
+            let interleaved = matches!(
+                s.lock().transport,
+                Some(Transport::Interleaved { .. }) | None
+            );
+            if interleaved {
+                self.server.sessions.remove(&s.id);
+                s.stop.cancel();
+                let player = s.lock().player.take();
+                if let Some(p) = player {
+                    // The byte stream is dead; half-written frames no longer matter.
+                    p.task.abort();
+                }
+                s.lock().transport = None;
+            }
+        }
+    }
+
+    async fn handle(&mut self, req: Request) -> Response {
+        if req.cseq().is_none() {
+            return Response::new(400).reason("Bad Request (missing CSeq)");
+        }
+        if let Version::RtspOther(v) = &req.version {
+            return Response::new(505)
+                .reason(format!("RTSP Version Not Supported ({v}; use RTSP/1.0)"));
+        }
+        if let Some(r) = req.header("Require").or(req.header("Proxy-Require")) {
+            return Response::new(551)
+                .reason("Option not supported")
+                .header("Unsupported", r.to_string());
+        }
+        let principal = match self.authorize(&req) {
+            Ok(p) => p,
+            Err(resp) => return resp,
+        };
+        let result = match req.method.as_str() {
+            "OPTIONS" => Ok(self.options(&req, &principal)),
+            "DESCRIBE" => self.describe(&req).await,
+            "SETUP" => self.setup(&req, &principal).await,
+            "PLAY" => self.play(&req, &principal).await,
+            "PAUSE" => self.pause(&req, &principal).await,
+            "TEARDOWN" => self.teardown(&req, &principal).await,
+            "GET_PARAMETER" | "SET_PARAMETER" => self.parameter(&req, &principal),
+            "ANNOUNCE" | "RECORD" | "REDIRECT" => Err(Response::new(405).header("Allow", PUBLIC)),
+            _ => Err(Response::new(501).header("Public", PUBLIC)),
+        };
+        let resp = result.unwrap_or_else(|e| e);
+        if resp.status == 401 {
+            // Every Digest client's first request is a 401: not worth more than a debug line.
+            tracing::debug!(conn = self.id, peer = %self.peer, method = %req.method, "rtsp challenge sent");
+        } else if resp.status >= 400 {
+            tracing::info!(conn = self.id, peer = %self.peer, method = %req.method, uri = %req.uri, status = resp.status, "rtsp request refused");
+        }
+        resp
+    }
+
+    fn authorize(&self, req: &Request) -> Result<Principal, Response> {
+        let outcome = self.server.gate.authenticate(&camward_auth::Request {
+            protocol: Protocol::Rtsp,
+            method: &req.method,
+            uri: &req.uri,
+            authorization: req.header("Authorization"),
+            peer: self.peer.ip(),
+        });
+        match outcome {
+            Outcome::Granted(p) if p.level >= Level::Live => Ok(p),
+            Outcome::Granted(_) => Err(Response::new(403)),
+            Outcome::Challenge { www_authenticate } => {
+                let mut r = Response::new(401);
+                for v in www_authenticate {
+                    r = r.header("WWW-Authenticate", v);
+                }
+                Err(r)
+            }
+            Outcome::NeedsSetup => Err(Response::new(403).reason(
+                "Forbidden (camera not set up: register the administrator on its web page first)",
+            )),
+            Outcome::LockedOut { retry_after } => {
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Err(Response::new(503)
+                    .reason("Service Unavailable (too many failed logins from this address)")
+                    .header("Retry-After", secs.max(1).to_string()))
+            }
+        }
+    }
+
+    fn options(&self, req: &Request, principal: &Principal) -> Response {
+        if req.session_id().is_some() {
+            // Keep-alive through OPTIONS (older clients); an unknown id is not an error here.
+            let _ = self.session_for(req, principal);
+        }
+        Response::new(200).header("Public", PUBLIC)
+    }
+
+    /// The target of a request-URI, refused (404/403) when absent or not allowed on this carrier.
+    fn target(&self, uri: &str) -> Result<parse::Target, Response> {
+        let t = parse::target(uri).ok_or_else(|| {
+            Response::new(404).reason("Not Found (streams are /stream1 and /stream2)")
+        })?;
+        if self.carrier == Carrier::Tunnel && !self.server.streams.internet_mode(t.stream) {
+            return Err(Response::new(403).reason(format!(
+                "Forbidden (Internet mode (over HTTP) is off for stream{})",
+                t.stream
+            )));
+        }
+        Ok(t)
+    }
+
+    fn bus(&self, n: u8) -> Result<Arc<camward_media::FrameBus>, Response> {
+        self.server
+            .streams
+            .bus(n)
+            .ok_or_else(|| Response::new(404).reason(format!("Not Found (stream{n} is off)")))
+    }
+
+    async fn describe(&self, req: &Request) -> Result<Response, Response> {
+        let t = self.target(&req.uri)?;
+        let bus = self.bus(t.stream)?;
+        let info = match bus.info() {
+            Some(i) => i,
+            None => {
+                let mut rx = bus.watch_info();
+                match tokio::time::timeout(DESCRIBE_WAIT, rx.wait_for(|i| i.is_some())).await {
+                    Ok(Ok(i)) => i.clone().expect("wait_for returned Some"),
+                    _ => {
+                        return Err(Response::new(503)
+                            .reason(format!(
+                                "Service Unavailable (stream{} has no video yet)",
+                                t.stream
+                            ))
+                            .header("Retry-After", "5"));
+                    }
+                }
+            }
+        };
+        let origin = match self.carrier {
+            Carrier::Tcp { local } => Some(local.ip()),
+            _ => None,
+        };
+        let version = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let body = sdp::describe(t.stream, &info, origin, version);
+        Ok(Response::new(200)
+            .header("Content-Base", content_base(&req.uri))
+            .body("application/sdp", body.into_bytes()))
+    }
+
+    /// Looks up the session a request names, checking who may use it.
+    fn session_for(&self, req: &Request, principal: &Principal) -> Result<Arc<Session>, Response> {
+        let not_found = || Response::new(454);
+        let id = req.session_id().ok_or_else(not_found)?;
+        let s = self.server.sessions.get(id).ok_or_else(not_found)?;
+        // Another user's session id is treated as unknown rather than revealing it exists.
+        if s.owner != principal.user {
+            return Err(not_found());
+        }
+        let bound_here = !matches!(s.lock().transport, Some(Transport::Interleaved { .. }))
+            || s.conn_id == self.id;
+        if !bound_here {
+            return Err(not_found());
+        }
+        s.touch();
+        Ok(s)
+    }
+
+    fn session_header(&self, s: &Session) -> String {
+        format!(
+            "{};timeout={}",
+            s.id,
+            self.server.opts.session_timeout.as_secs()
+        )
+    }
+
+    /// PLAY/PAUSE/TEARDOWN may name the presentation, the track, or `*`, but only of the
+    /// session's own stream.
+    fn check_stream(&self, req: &Request, s: &Session) -> Result<(), Response> {
+        if req.uri == "*" {
+            return Ok(());
+        }
+        match parse::target(&req.uri) {
+            Some(t) if t.stream == s.stream => Ok(()),
+            Some(_) => Err(Response::new(459)),
+            None => Err(Response::new(404)),
+        }
+    }
+
+    async fn setup(&mut self, req: &Request, principal: &Principal) -> Result<Response, Response> {
+        let t = self.target(&req.uri)?;
+        self.bus(t.stream)?;
+        let specs = parse::transports(req.header("Transport").unwrap_or(""));
+        let udp_ok = matches!(self.carrier, Carrier::Tcp { .. });
+        let spec = specs
+            .iter()
+            .find(|s| udp_ok || matches!(s.lower, Lower::Tcp { .. }))
+            .ok_or_else(|| {
+                Response::new(461).reason(if udp_ok {
+                    "Unsupported Transport (use RTP/AVP unicast over UDP or RTP/AVP/TCP interleaved)"
+                } else {
+                    "Unsupported Transport (only RTP/AVP/TCP interleaved on this connection)"
+                })
+            })?;
+
+        let (session, new) = match req.session_id() {
+            Some(_) => {
+                let s = self.session_for(req, principal)?;
+                if s.stream != t.stream {
+                    return Err(Response::new(459)
+                        .reason("Aggregate Operation Not Allowed (one stream per session)"));
+                }
+                if s.is_playing() {
+                    return Err(Response::new(455)
+                        .reason("Method Not Valid in This State (PAUSE before SETUP)"));
+                }
+                (s, false)
+            }
+            None => {
+                if self.sessions.len() >= MAX_SESSIONS_PER_CONN {
+                    return Err(Response::new(453)
+                        .reason("Not Enough Bandwidth (too many sessions on this connection)"));
+                }
+                let s = Session::new(
+                    t.stream,
+                    principal.user.clone(),
+                    self.id,
+                    self.server.stop.child_token(),
+                );
+                (s, true)
+            }
+        };
+
+        let transport = match spec.lower {
+            Lower::Udp { rtp, rtcp } => {
+                let Carrier::Tcp { local } = self.carrier else {
+                    unreachable!("udp_ok checked")
+                };
+                let pair = UdpPair::bind(local.ip(), self.peer.ip(), rtp, rtcp)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(conn = self.id, error = %e, "rtsp: cannot bind UDP pair");
+                        Response::new(453).reason("Not Enough Bandwidth (no UDP ports free)")
+                    })?;
+                Transport::Udp(Arc::new(pair))
+            }
+            Lower::Tcp { channels } => {
+                let ch = match channels {
+                    Some((a, b)) if !self.channels.contains(&a) && b == a.wrapping_add(1) => a,
+                    _ => (0..=254u8)
+                        .step_by(2)
+                        .find(|c| !self.channels.contains(c))
+                        .ok_or_else(|| Response::new(461))?,
+                };
+                self.channels.push(ch);
+                Transport::Interleaved {
+                    writer: self.writer.clone(),
+                    rtp_ch: ch,
+                    rtcp_ch: ch + 1,
+                }
+            }
+        };
+
+        let transport_stop = session.stop.child_token();
+        let (ssrc, old) = {
+            let mut st = session.lock();
+            let ssrc = st.rtp.as_ref().map(|r| r.ssrc).unwrap_or(0);
+            st.track_url = req.uri.clone();
+            if let Some(t) = st.transport_stop.replace(transport_stop.clone()) {
+                t.cancel();
+            }
+            (ssrc, st.transport.replace(transport.clone()))
+        };
+        // A re-SETUP gives back the previous interleaved channel pair.
+        if let Some(Transport::Interleaved { rtp_ch, .. }) = old {
+            self.channels.retain(|c| *c != rtp_ch);
+        }
+        if new {
+            if !self
+                .server
+                .sessions
+                .insert(session.clone(), self.server.opts.max_sessions)
+            {
+                if let Transport::Interleaved { rtp_ch, .. } = &transport {
+                    self.channels.retain(|c| c != rtp_ch);
+                }
+                return Err(
+                    Response::new(453).reason("Not Enough Bandwidth (session limit reached)")
+                );
+            }
+            self.sessions.push(session.clone());
+            session::spawn_watchdog(
+                self.server.clone(),
+                session.clone(),
+                self.server.opts.session_timeout,
+            );
+            tracing::info!(conn = self.id, peer = %self.peer, session = %session.id, stream = t.stream,
+                user = principal.user.as_deref().unwrap_or("(guest)"), transport = %transport.describe(ssrc), "rtsp session set up");
+        }
+        if let Transport::Udp(pair) = &transport {
+            session::spawn_udp_reader(session.clone(), pair.clone(), transport_stop);
+        }
+        Ok(Response::new(200)
+            .header("Transport", transport.describe(ssrc))
+            .header("Session", self.session_header(&session)))
+    }
+
+    async fn play(&mut self, req: &Request, principal: &Principal) -> Result<Response, Response> {
+        let s = self.session_for(req, principal)?;
+        self.check_stream(req, &s)?;
+        if s.is_playing() {
+            return Ok(Response::new(200)
+                .header("Session", self.session_header(&s))
+                .header("Range", "npt=now-"));
+        }
+        reclaim(&s).await;
+        let bus = self.bus(s.stream)?;
+        let mut st = s.lock();
+        let Some(transport) = st.transport.clone() else {
+            return Err(Response::new(455).reason("Method Not Valid in This State (SETUP first)"));
+        };
+        let mut rtp = st.rtp.take().unwrap_or_default();
+        rtp.resume();
+        let rtp_info = format!(
+            "url={};seq={};rtptime={}",
+            st.track_url, rtp.seq, rtp.next_ts
+        );
+        let stop = s.stop.child_token();
+        let job = PlayJob {
+            session: s.clone(),
+            sub: bus.subscribe(),
+            bus,
+            transport,
+            rtp,
+            stop: stop.clone(),
+            max_payload: self.server.max_payload(),
+            table: self.server.clone(),
+        };
+        st.player = Some(Player {
+            stop,
+            task: tokio::spawn(session::play(job)),
+        });
+        drop(st);
+        Ok(Response::new(200)
+            .header("Session", self.session_header(&s))
+            .header("Range", "npt=now-")
+            .header("RTP-Info", rtp_info))
+    }
+
+    async fn pause(&mut self, req: &Request, principal: &Principal) -> Result<Response, Response> {
+        let s = self.session_for(req, principal)?;
+        self.check_stream(req, &s)?;
+        if s.lock().transport.is_none() {
+            return Err(Response::new(455));
+        }
+        reclaim(&s).await;
+        Ok(Response::new(200).header("Session", self.session_header(&s)))
+    }
+
+    async fn teardown(
+        &mut self,
+        req: &Request,
+        principal: &Principal,
+    ) -> Result<Response, Response> {
+        let s = self.session_for(req, principal)?;
+        self.check_stream(req, &s)?;
+        let channel = match &s.lock().transport {
+            Some(Transport::Interleaved { rtp_ch, .. }) => Some(*rtp_ch),
+            _ => None,
+        };
+        session::teardown(&self.server, &s).await;
+        self.channels.retain(|c| Some(*c) != channel);
+        self.sessions.retain(|x| x.id != s.id);
+        tracing::info!(conn = self.id, session = %s.id, "rtsp session torn down");
+        Ok(Response::new(200))
+    }
+
+    fn parameter(&self, req: &Request, principal: &Principal) -> Result<Response, Response> {
+        let mut r = Response::new(200);
+        if req.session_id().is_some() {
+            let s = self.session_for(req, principal)?;
+            r = r.header("Session", self.session_header(&s));
+        }
+        if req.body.iter().any(|b| !b.is_ascii_whitespace()) {
+            // We expose no parameters; an empty body is the usual keep-alive.
+            return Err(Response::new(451));
+        }
+        Ok(r)
+    }
+}
+
+/// Stops a session's player (if any) and puts its RTP state back for the next PLAY.
+async fn reclaim(s: &Arc<Session>) {
+    let player = s.lock().player.take();
+    if let Some(p) = player {
+        p.stop.cancel();
+        let rtp = match tokio::time::timeout(session::STALL_LIMIT + Duration::from_secs(1), p.task)
+            .await
+        {
+            Ok(Ok(rtp)) => rtp,
+            _ => session::RtpState::new(),
+        };
+        s.lock().rtp = Some(rtp);
+    }
+}
+
+/// `Content-Base` for a DESCRIBE request-URI: the URI without query, ending in `/`, so the
+/// relative track control `trackID=0` resolves under the stream.
+fn content_base(uri: &str) -> String {
+    let base = uri.split(['?', '#']).next().unwrap_or(uri);
+    if base.ends_with('/') {
+        base.to_string()
+    } else {
+        format!("{base}/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_base_ends_with_slash_and_drops_query() {
+        assert_eq!(
+            content_base("rtsp://h:554/stream1"),
+            "rtsp://h:554/stream1/"
+        );
+        assert_eq!(content_base("rtsp://h/stream1/?a=b"), "rtsp://h/stream1/");
+    }
+}

@@ -1,0 +1,221 @@
+//! camward's RTSP 1.0 server (paper §4.4): DESCRIBE/SETUP/PLAY over RTP/UDP, RTP over the RTSP
+//! connection (TCP or TLS), and Apple's RTSP-over-HTTP tunnel ("Internet mode"), all behind the Gate.
+#![forbid(unsafe_code)]
+
+mod conn;
+pub mod parse;
+pub mod rtp;
+pub mod sdp;
+mod session;
+pub mod tunnel;
+
+use camward_auth::Gate;
+use camward_media::FrameBus;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use tunnel::{TunnelBody, tunnel};
+
+/// Where the server finds the streams it serves. Implemented by the daemon over camward-media's
+/// pipelines; the RTSP server depends only on the frame bus.
+pub trait StreamSource: Send + Sync + 'static {
+    /// The bus of `Stream(n)` (`n` = 1 for `/stream1`); `None` when that stream does not exist or
+    /// is switched off ("Stream transmission: Off").
+    fn bus(&self, n: u8) -> Option<Arc<FrameBus>>;
+
+    /// "Internet mode (over HTTP)" of `Stream(n)`: when false, the stream is refused through the
+    /// RTSP-over-HTTP tunnel (403) and served only over plain RTSP/RTSPS.
+    fn internet_mode(&self, n: u8) -> bool {
+        let _ = n;
+        true
+    }
+}
+
+/// How the bytes of one RTSP connection travel; decides which RTP transports SETUP may choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// Plain TCP. RTP over UDP is offered from `local`'s address, or interleaved on the connection.
+    Tcp { local: SocketAddr },
+    /// RTSPS. Only interleaved RTP: UDP would send the video in clear beside an encrypted channel.
+    Tls,
+    /// RTSP-over-HTTP(S) tunnel. Only interleaved RTP, and only for streams in Internet mode.
+    Tunnel,
+}
+
+/// Tunables; the defaults suit a camera with a few hundred viewers.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest RTP payload (see [`rtp::max_payload_for_packet_size`] for the paper's setting).
+    pub max_payload: usize,
+    /// Session timeout announced in `Session: id;timeout=N` and enforced.
+    pub session_timeout: Duration,
+    /// Simultaneous connections (RTSP, RTSPS and tunnels together).
+    pub max_connections: usize,
+    /// Simultaneous sessions.
+    pub max_sessions: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_payload: rtp::DEFAULT_MAX_PAYLOAD,
+            session_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            max_sessions: 1024,
+        }
+    }
+}
+
+/// Counters for status pages and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    pub connections: usize,
+    pub sessions: usize,
+    pub playing: usize,
+    pub tunnels: usize,
+}
+
+/// The RTSP server. One per daemon; cheap to share as `Arc<RtspServer>` between the RTSP
+/// listener, the RTSPS listener and the web server's tunnel hook.
+pub struct RtspServer {
+    gate: Arc<dyn Gate>,
+    streams: Arc<dyn StreamSource>,
+    opts: Options,
+    max_payload: AtomicUsize,
+    conn_slots: Arc<Semaphore>,
+    sessions: session::Table,
+    tunnels: tunnel::Broker,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for RtspServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspServer")
+            .field("opts", &self.opts)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl RtspServer {
+    pub fn new(gate: Arc<dyn Gate>, streams: Arc<dyn StreamSource>) -> Self {
+        Self::with_options(gate, streams, Options::default())
+    }
+
+    pub fn with_options(
+        gate: Arc<dyn Gate>,
+        streams: Arc<dyn StreamSource>,
+        opts: Options,
+    ) -> Self {
+        RtspServer {
+            gate,
+            streams,
+            max_payload: AtomicUsize::new(opts.max_payload.max(rtp::MIN_MAX_PAYLOAD)),
+            conn_slots: Arc::new(Semaphore::new(opts.max_connections)),
+            sessions: session::Table::default(),
+            tunnels: tunnel::Broker::default(),
+            stop: CancellationToken::new(),
+            opts,
+        }
+    }
+
+    /// Changes the RTP payload size for sessions that start playing from now on.
+    pub fn set_max_payload(&self, bytes: usize) {
+        self.max_payload
+            .store(bytes.max(rtp::MIN_MAX_PAYLOAD), Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let (sessions, playing) = self.sessions.counts();
+        Stats {
+            connections: self.opts.max_connections - self.conn_slots.available_permits(),
+            sessions,
+            playing,
+            tunnels: self.tunnels.len(),
+        }
+    }
+
+    /// Accepts plain RTSP connections until `shutdown` resolves. The host filter runs on accept,
+    /// before a byte is read: refused peers are closed at once. Connections already open keep
+    /// running after shutdown (use [`RtspServer::close_all`] to end them too).
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = self.stop.cancelled() => return Ok(()),
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "rtsp accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let peer = canonical(peer);
+            if !self.gate.host_allowed(peer.ip()) {
+                tracing::info!(%peer, "rtsp connection refused by host filter");
+                drop(stream);
+                continue;
+            }
+            let local = match stream.local_addr() {
+                Ok(a) => canonical(a),
+                Err(_) => continue,
+            };
+            let _ = stream.set_nodelay(true);
+            let server = self.clone();
+            tokio::spawn(async move {
+                server
+                    .serve_connection(stream, peer, Carrier::Tcp { local })
+                    .await
+            });
+        }
+    }
+
+    /// Runs one RTSP connection over any byte stream (plain TCP, or TLS from camward-tls) until
+    /// the peer closes it, it times out, or [`RtspServer::close_all`]. The caller has already
+    /// applied the host filter. Use `Carrier::Tls` for RTSPS.
+    pub async fn serve_connection<IO>(self: Arc<Self>, io: IO, peer: SocketAddr, carrier: Carrier)
+    where
+        IO: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let Ok(permit) = self.conn_slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "rtsp connection refused: {} connections open", self.opts.max_connections);
+            return;
+        };
+        let stop = self.stop.clone();
+        conn::run(self, Box::pin(io), canonical(peer), carrier, permit, &stop).await;
+    }
+
+    /// Ends every connection, session and tunnel (daemon shutdown or RTSP switched off).
+    pub fn close_all(&self) {
+        self.stop.cancel();
+    }
+
+    fn max_payload(&self) -> usize {
+        self.max_payload.load(Ordering::Relaxed)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses become IPv4, so host filters, UDP binds and logs see one form.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
+}
+
+/// Anything a connection can run over: TCP, TLS, or the two legs of an HTTP tunnel.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send {}
+impl<T: AsyncRead + AsyncWrite + Send> Io for T {}

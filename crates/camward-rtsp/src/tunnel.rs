@@ -1,0 +1,594 @@
+//! Apple's RTSP-over-HTTP tunnel ("Internet mode"): a GET leg carries server→client bytes, a POST
+//! leg carries base64 RTSP requests; paired by `x-sessioncookie` and run as one RTSP connection.
+
+use crate::conn::{self, Writer};
+use crate::{Carrier, RtspServer, canonical};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body::{Body, Frame};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf};
+use tokio::sync::OwnedMutexGuard;
+use tokio_util::sync::CancellationToken;
+
+/// Body type of the responses [`tunnel`] returns.
+pub type TunnelBody = BoxBody<Bytes, io::Error>;
+
+/// Tunnels whose GET has arrived but whose POST has not. Each holds a connection slot for at
+/// most `conn::HANDSHAKE_TIMEOUT` (10 s), after which the GET is answered with end-of-body.
+pub const MAX_UNPAIRED: usize = 64;
+/// Longest accepted `x-sessioncookie` (clients use 22–32 random characters).
+pub const MAX_COOKIE: usize = 128;
+/// Server→client buffer of one tunnel (between the RTSP connection and the GET body).
+const OUT_BUF: usize = 32 * 1024;
+/// Client→server buffer of decoded RTSP requests.
+const IN_BUF: usize = 8 * 1024;
+/// How long decoded POST bytes may wait for the RTSP connection to take them.
+const POST_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Incremental base64 decoder for the POST leg: input may split anywhere (even inside a
+/// quantum), may contain whitespace, and each RTSP message is encoded separately, so `=`
+/// padding can appear in mid-stream.
+#[derive(Debug, Default, Clone)]
+pub struct Base64Decoder {
+    quad: [u8; 4],
+    n: usize,
+    offset: u64,
+}
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("byte 0x{byte:02x} at offset {offset} of the tunnel POST body is not base64")]
+    InvalidByte { byte: u8, offset: u64 },
+    #[error("misplaced '=' padding at offset {offset} of the tunnel POST body")]
+    BadPadding { offset: u64 },
+}
+
+impl Base64Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes what `input` completes, appending to `out`. At most 3 input characters stay
+    /// buffered between calls. After an error the decoder must not be used again.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        for &c in input {
+            let offset = self.offset;
+            self.offset += 1;
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                b'=' => 64,
+                b' ' | b'\t' | b'\r' | b'\n' => continue,
+                _ => return Err(DecodeError::InvalidByte { byte: c, offset }),
+            };
+            self.quad[self.n] = v;
+            self.n += 1;
+            if self.n < 4 {
+                continue;
+            }
+            self.n = 0;
+            let [a, b, c2, d] = self.quad;
+            if a == 64 || b == 64 || (c2 == 64 && d != 64) {
+                return Err(DecodeError::BadPadding { offset });
+            }
+            out.push((a << 2) | (b >> 4));
+            if c2 != 64 {
+                out.push((b << 4) | (c2 >> 2));
+                if d != 64 {
+                    out.push((c2 << 6) | d);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Characters waiting for the rest of their quantum.
+    pub fn pending(&self) -> usize {
+        self.n
+    }
+}
+
+/// Why a tunnel leg was refused.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("missing or malformed x-sessioncookie")]
+    BadCookie,
+    #[error("x-sessioncookie {0:?} is already in use")]
+    Duplicate(String),
+    #[error("too many tunnels or connections open")]
+    Busy,
+    #[error("no GET leg with x-sessioncookie {0:?} from this address")]
+    Unknown(String),
+    #[error("another POST leg is feeding x-sessioncookie {0:?}")]
+    InUse(String),
+}
+
+impl Refusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refusal::BadCookie => StatusCode::BAD_REQUEST,
+            Refusal::Duplicate(_) | Refusal::InUse(_) => StatusCode::CONFLICT,
+            Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Unknown(_) => StatusCode::NOT_FOUND,
+        }
+    }
+}
+
+struct Entry {
+    generation: u64,
+    peer: IpAddr,
+    /// Write side of the RTSP connection's input; POST legs take turns holding it.
+    input: Arc<tokio::sync::Mutex<DuplexStream>>,
+    paired: bool,
+    /// Cancelled when the tunnel's RTSP connection ends, so POST legs stop waiting for input.
+    closed: CancellationToken,
+}
+
+/// The cookie table pairing GET and POST legs.
+#[derive(Default)]
+pub(crate) struct Broker {
+    map: Mutex<HashMap<String, Entry>>,
+    generation: AtomicU64,
+}
+
+fn valid_cookie(c: &str) -> bool {
+    !c.is_empty() && c.len() <= MAX_COOKIE && c.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl Broker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// GET leg: starts the tunnel's RTSP connection and returns what it writes (the GET body)
+    /// and the tunnel's lifetime token: cancel it when the GET leg goes away, and the whole
+    /// tunnel ends. The connection gives up, and the entry goes, if no request arrives in 10 s.
+    fn open(
+        server: &Arc<RtspServer>,
+        cookie: &str,
+        peer: SocketAddr,
+    ) -> Result<(DuplexStream, CancellationToken), Refusal> {
+        if !valid_cookie(cookie) {
+            return Err(Refusal::BadCookie);
+        }
+        let permit = server
+            .conn_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refusal::Busy)?;
+        let (sess_out, get_body) = tokio::io::duplex(OUT_BUF);
+        let (post_in, sess_in) = tokio::io::duplex(IN_BUF);
+        let generation = server.tunnels.generation.fetch_add(1, Ordering::Relaxed);
+        let closed = server.stop.child_token();
+        {
+            let mut map = server.tunnels.lock();
+            if map.contains_key(cookie) {
+                return Err(Refusal::Duplicate(cookie.to_string()));
+            }
+            if map.values().filter(|e| !e.paired).count() >= MAX_UNPAIRED {
+                return Err(Refusal::Busy);
+            }
+            map.insert(
+                cookie.to_string(),
+                Entry {
+                    generation,
+                    peer: peer.ip(),
+                    input: Arc::new(tokio::sync::Mutex::new(post_in)),
+                    paired: false,
+                    closed: closed.clone(),
+                },
+            );
+        }
+        let server = server.clone();
+        let cookie = cookie.to_string();
+        let lifetime = closed.clone();
+        tokio::spawn(async move {
+            let io = Box::pin(tokio::io::join(sess_in, sess_out));
+            conn::run(server.clone(), io, peer, Carrier::Tunnel, permit, &closed).await;
+            server.tunnels.remove(&cookie, generation);
+            closed.cancel();
+        });
+        Ok((get_body, lifetime))
+    }
+
+    /// POST leg: the input of the tunnel its cookie names. The POST must come from the GET's
+    /// address, so a guessed cookie can't inject requests from elsewhere.
+    fn post(&self, cookie: &str, peer: SocketAddr) -> Result<PostFeeder, Refusal> {
+        if !valid_cookie(cookie) {
+            return Err(Refusal::BadCookie);
+        }
+        let mut map = self.lock();
+        let e = map
+            .get_mut(cookie)
+            .filter(|e| e.peer == peer.ip())
+            .ok_or_else(|| Refusal::Unknown(cookie.to_string()))?;
+        let input = e
+            .input
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| Refusal::InUse(cookie.to_string()))?;
+        e.paired = true;
+        Ok(PostFeeder {
+            input,
+            decoder: Base64Decoder::new(),
+            decoded: Vec::new(),
+            closed: e.closed.clone(),
+        })
+    }
+
+    fn remove(&self, cookie: &str, generation: u64) {
+        let mut map = self.lock();
+        if map.get(cookie).is_some_and(|e| e.generation == generation) {
+            map.remove(cookie);
+        }
+    }
+}
+
+/// Why feeding a POST leg stopped.
+#[derive(Debug, Error)]
+pub enum FeedError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("tunnel's RTSP connection is gone or stuck: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Decodes one POST leg's body into its tunnel's RTSP connection. Several POSTs may follow one
+/// another on the same cookie (clients reopen it when their bogus Content-Length runs out).
+pub(crate) struct PostFeeder {
+    input: OwnedMutexGuard<DuplexStream>,
+    decoder: Base64Decoder,
+    decoded: Vec<u8>,
+    closed: CancellationToken,
+}
+
+impl PostFeeder {
+    async fn feed(&mut self, chunk: &[u8]) -> Result<(), FeedError> {
+        self.decoded.clear();
+        if let Err(e) = self.decoder.push(chunk, &mut self.decoded) {
+            // The request framing is lost: end the tunnel's RTSP connection (EOF on its input).
+            let _ = self.input.shutdown().await;
+            return Err(e.into());
+        }
+        tokio::time::timeout(POST_WRITE_TIMEOUT, self.input.write_all(&self.decoded))
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "RTSP connection did not read for 30 s",
+                )
+            })??;
+        Ok(())
+    }
+}
+
+/// The GET leg's body: whatever the tunnel's RTSP connection writes (responses, `$` RTP).
+struct DuplexBody {
+    rd: DuplexStream,
+    buf: BytesMut,
+    /// The HTTP server drops the body when the client goes away: end the tunnel then, rather
+    /// than when its RTSP connection next tries to write.
+    _tunnel: tokio_util::sync::DropGuard,
+}
+
+impl Body for DuplexBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if this.buf.capacity() - this.buf.len() < 2048 {
+            this.buf.reserve(16 * 1024);
+        }
+        match tokio_util::io::poll_read_buf(Pin::new(&mut this.rd), cx, &mut this.buf) {
+            Poll::Ready(Ok(0)) => Poll::Ready(None),
+            Poll::Ready(Ok(_)) => Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze())))),
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+fn plain(status: StatusCode, text: String) -> http::Response<TunnelBody> {
+    let mut r = http::Response::new(
+        Full::new(Bytes::from(text))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Serves one leg of an RTSP-over-HTTP tunnel. The web server (HTTP or HTTPS) routes every
+/// request carrying `x-sessioncookie` here, after its host filter.
+///
+/// * GET: answers `200`, `Content-Type: application/x-rtsp-tunnelled`, and streams the tunnel's
+///   RTSP responses and interleaved RTP as the body until the tunnel ends.
+/// * POST: decodes the body (base64 RTSP requests, bogus Content-Length) into the tunnel; the
+///   future completes when the client stops sending. Its response is never read by clients.
+///
+/// Refusals: 400 (no/bad cookie), 403 (host filter), 404 (POST without GET), 409 (cookie in
+/// use), 503 (too many tunnels), 405 (other methods).
+pub async fn tunnel<B>(
+    server: Arc<RtspServer>,
+    req: http::Request<B>,
+    peer: SocketAddr,
+) -> http::Response<TunnelBody>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: std::fmt::Display,
+{
+    let peer = canonical(peer);
+    if !server.gate.host_allowed(peer.ip()) {
+        return plain(StatusCode::FORBIDDEN, "host not allowed\n".into());
+    }
+    let Some(cookie) = req
+        .headers()
+        .get("x-sessioncookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return plain(StatusCode::BAD_REQUEST, "x-sessioncookie required\n".into());
+    };
+    match *req.method() {
+        Method::GET => match Broker::open(&server, &cookie, peer) {
+            Ok((rd, lifetime)) => {
+                tracing::info!(%peer, "rtsp tunnel GET leg opened");
+                let mut r = http::Response::new(
+                    DuplexBody {
+                        rd,
+                        buf: BytesMut::new(),
+                        _tunnel: lifetime.drop_guard(),
+                    }
+                    .boxed(),
+                );
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-rtsp-tunnelled"),
+                );
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                r
+            }
+            Err(e) => {
+                tracing::info!(%peer, error = %e, "rtsp tunnel GET refused");
+                plain(e.status(), format!("{e}\n"))
+            }
+        },
+        Method::POST => {
+            let mut feeder = match server.tunnels.post(&cookie, peer) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "rtsp tunnel POST refused");
+                    return plain(e.status(), format!("{e}\n"));
+                }
+            };
+            let mut body = req.into_body();
+            loop {
+                let frame = tokio::select! {
+                    _ = feeder.closed.cancelled() => break,
+                    f = body.frame() => f,
+                };
+                match frame {
+                    Some(Ok(f)) => {
+                        if let Ok(data) = f.into_data() {
+                            if let Err(e) = feeder.feed(&data).await {
+                                tracing::info!(%peer, error = %e, "rtsp tunnel POST leg closed");
+                                return plain(StatusCode::BAD_REQUEST, format!("{e}\n"));
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "rtsp tunnel POST body ended with an error");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let mut r = http::Response::new(Empty::new().map_err(|never| match never {}).boxed());
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
+        _ => plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "tunnel legs are GET and POST\n".into(),
+        ),
+    }
+}
+
+/// A tunnel leg that arrived on the RTSP port itself (ffmpeg's `-rtsp_transport http` uses the
+/// RTSP URL's port). Same broker as the web hook; HTTP/1.0 framing, no chunking.
+pub(crate) async fn raw_leg(
+    server: Arc<RtspServer>,
+    writer: Arc<Writer>,
+    mut rd: ReadHalf<Pin<Box<dyn crate::Io>>>,
+    head: crate::parse::Request,
+    rest: Vec<u8>,
+    peer: SocketAddr,
+) {
+    let cookie = head.header("x-sessioncookie").unwrap_or("").to_string();
+    let refuse = |e: Refusal| {
+        let s = e.status();
+        format!(
+            "HTTP/1.0 {} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            s.as_u16(),
+            s.canonical_reason().unwrap_or("")
+        )
+    };
+    let mut chunk = vec![0u8; 8 * 1024];
+    if head.method == "GET" {
+        let (mut out, _tunnel) = match Broker::open(&server, &cookie, peer) {
+            Ok((o, lifetime)) => (o, lifetime.drop_guard()),
+            Err(e) => {
+                let _ = writer.send(refuse(e).as_bytes()).await;
+                return;
+            }
+        };
+        let ok = "HTTP/1.0 200 OK\r\nServer: camward\r\nContent-Type: application/x-rtsp-tunnelled\r\n\
+                  Cache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n";
+        if writer.send(ok.as_bytes()).await.is_err() {
+            return;
+        }
+        let mut probe = [0u8; 64];
+        loop {
+            tokio::select! {
+                _ = server.stop.cancelled() => return,
+                n = out.read(&mut chunk) => match n {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => match tokio::time::timeout(crate::session::STALL_LIMIT, writer.send(&chunk[..n])).await {
+                        Ok(Ok(())) => {}
+                        _ => return,
+                    },
+                },
+                // Nothing is expected from the client on the GET leg; EOF means it left.
+                n = rd.read(&mut probe) => if !matches!(n, Ok(k) if k > 0) { return },
+            }
+        }
+    } else {
+        let mut feeder = match server.tunnels.post(&cookie, peer) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = writer.send(refuse(e).as_bytes()).await;
+                return;
+            }
+        };
+        if feeder.feed(&rest).await.is_err() {
+            return;
+        }
+        loop {
+            let n = tokio::select! {
+                _ = feeder.closed.cancelled() => return,
+                n = rd.read(&mut chunk) => n,
+            };
+            match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if let Err(e) = feeder.feed(&chunk[..n]).await {
+                        tracing::info!(%peer, error = %e, "rtsp tunnel POST leg closed");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn decode_all(chunks: &[&[u8]]) -> Result<Vec<u8>, DecodeError> {
+        let mut d = Base64Decoder::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            d.push(c, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn tunnel_decoder_handles_every_chunk_boundary() {
+        let msg = b"OPTIONS rtsp://127.0.0.1/stream1 RTSP/1.0\r\nCSeq: 1\r\n\r\n";
+        let enc = STANDARD.encode(msg);
+        for cut in 0..=enc.len() {
+            let (a, b) = enc.as_bytes().split_at(cut);
+            assert_eq!(decode_all(&[a, b]).unwrap(), msg, "split at {cut}");
+        }
+        let bytewise: Vec<&[u8]> = enc.as_bytes().chunks(1).collect();
+        assert_eq!(decode_all(&bytewise).unwrap(), msg);
+    }
+
+    #[test]
+    fn tunnel_decoder_accepts_separately_padded_messages_back_to_back() {
+        let (a, b) = (
+            b"DESCRIBE x RTSP/1.0\r\nCSeq: 2\r\n\r\n".to_vec(),
+            b"SETUP y RTSP/1.0\r\nCSeq: 33\r\n\r\n".to_vec(),
+        );
+        let stream = format!("{}{}", STANDARD.encode(&a), STANDARD.encode(&b));
+        assert!(
+            stream[..stream.len() - 2].contains('='),
+            "test needs mid-stream padding"
+        );
+        assert_eq!(decode_all(&[stream.as_bytes()]).unwrap(), [a, b].concat());
+    }
+
+    #[test]
+    fn tunnel_decoder_skips_whitespace_and_line_breaks() {
+        let enc = STANDARD.encode(b"PLAY * RTSP/1.0\r\n\r\n");
+        let spaced: String = enc.chars().flat_map(|c| [c, '\n']).collect();
+        assert_eq!(
+            decode_all(&[b" \r\n", spaced.as_bytes(), b"\t"]).unwrap(),
+            b"PLAY * RTSP/1.0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn tunnel_decoder_keeps_at_most_three_pending_characters() {
+        let mut d = Base64Decoder::new();
+        let mut out = Vec::new();
+        d.push(b"T1BU", &mut out).unwrap();
+        d.push(b"SU9", &mut out).unwrap();
+        assert_eq!((out.as_slice(), d.pending()), (&b"OPT"[..], 3));
+    }
+
+    #[test]
+    fn tunnel_decoder_rejects_garbage_and_misplaced_padding() {
+        assert_eq!(
+            decode_all(&[b"T1B", b"U*"]),
+            Err(DecodeError::InvalidByte {
+                byte: b'*',
+                offset: 4
+            })
+        );
+        assert!(matches!(
+            decode_all(&[b"T=BU"]),
+            Err(DecodeError::BadPadding { .. })
+        ));
+        assert!(matches!(
+            decode_all(&[b"T1=U"]),
+            Err(DecodeError::BadPadding { .. })
+        ));
+        assert!(matches!(
+            decode_all(&[b"GET / HTTP/1.1\r\n"]),
+            Err(DecodeError::InvalidByte { .. })
+        ));
+    }
+
+    #[test]
+    fn cookies_must_be_short_visible_ascii() {
+        assert!(valid_cookie("aBcD1234efgh5678ijkl90"));
+        assert!(!valid_cookie(""));
+        assert!(!valid_cookie("a b"));
+        assert!(!valid_cookie(&"x".repeat(MAX_COOKIE + 1)));
+    }
+}

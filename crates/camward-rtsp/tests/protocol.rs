@@ -1,0 +1,743 @@
+//! Protocol behaviour over raw sockets: host filter, auth refusals, the session state machine,
+//! bad input, RTP/RTCP on an interleaved session, slow viewers, and tunnel pairing and garbage.
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use camward_auth::Outcome;
+use common::*;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+const RUN: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+struct Client {
+    s: TcpStream,
+    buf: Vec<u8>,
+    cseq: u32,
+}
+
+impl Client {
+    async fn connect(port: u16) -> Client {
+        Client {
+            s: TcpStream::connect(local(port)).await.unwrap(),
+            buf: Vec::new(),
+            cseq: 0,
+        }
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match timeout(Duration::from_secs(10), self.s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Next `$` frame, or `None` if a response or EOF comes first.
+    async fn frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        loop {
+            if self.buf.len() >= 4 && self.buf[0] == b'$' {
+                let len = u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize;
+                if self.buf.len() >= 4 + len {
+                    let ch = self.buf[1];
+                    let payload = self.buf[4..4 + len].to_vec();
+                    self.buf.drain(..4 + len);
+                    return Some((ch, payload));
+                }
+            } else if !self.buf.is_empty() && self.buf[0] != b'$' {
+                return None;
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    /// Next response, skipping interleaved frames.
+    async fn response(&mut self) -> Option<Resp> {
+        loop {
+            while self.buf.first() == Some(&b'$') {
+                self.frame().await?;
+            }
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("Content-Length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                while self.buf.len() < end + 4 + len {
+                    if !self.fill().await {
+                        return None;
+                    }
+                }
+                let body = self.buf[end + 4..end + 4 + len].to_vec();
+                self.buf.drain(..end + 4 + len);
+                let status = head.split(' ').nth(1)?.parse().ok()?;
+                return Some(Resp { status, head, body });
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).await.unwrap();
+    }
+
+    async fn request(&mut self, method: &str, uri: &str, headers: &[(&str, &str)]) -> Resp {
+        self.cseq += 1;
+        let mut r = format!("{method} {uri} RTSP/1.0\r\nCSeq: {}\r\n", self.cseq);
+        for (n, v) in headers {
+            r.push_str(&format!("{n}: {v}\r\n"));
+        }
+        r.push_str("\r\n");
+        self.send_raw(r.as_bytes()).await;
+        let resp = self.response().await.expect("a response");
+        assert_eq!(
+            resp.header("CSeq"),
+            Some(self.cseq.to_string().as_str()),
+            "CSeq echoed: {resp:?}"
+        );
+        resp
+    }
+
+    async fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1024];
+        loop {
+            match timeout(Duration::from_secs(12), self.s.read(&mut b)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+fn session_of(r: &Resp) -> String {
+    r.header("Session")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn host_filter_closes_connection_before_reading_a_byte() {
+    let s = start(Arc::new(NoHosts), [true, true], RUN).await;
+    let mut c = Client::connect(s.port).await;
+    assert!(
+        c.closed().await,
+        "refused host must be disconnected at once"
+    );
+}
+
+#[tokio::test]
+async fn missing_credentials_get_401_with_the_gates_challenge() {
+    let s = start(Arc::new(DenyDigest), [true, true], RUN).await;
+    let mut c = Client::connect(s.port).await;
+    let r = c.request("DESCRIBE", &s.url("/stream1"), &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("WWW-Authenticate"), Some(CHALLENGE));
+    // The connection stays usable for the retry with credentials.
+    assert_eq!(c.request("OPTIONS", "*", &[]).await.status, 401);
+}
+
+#[tokio::test]
+async fn device_without_administrator_refuses_with_a_reason() {
+    let s = start(Arc::new(Fixed(Outcome::NeedsSetup)), [true, true], RUN).await;
+    let r = Client::connect(s.port)
+        .await
+        .request("DESCRIBE", &s.url("/stream1"), &[])
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.head.lines().next().unwrap().contains("not set up"),
+        "{}",
+        r.head
+    );
+}
+
+#[tokio::test]
+async fn locked_out_peer_gets_503_with_retry_after() {
+    let s = start(
+        Arc::new(Fixed(Outcome::LockedOut {
+            retry_after: Duration::from_millis(29_500),
+        })),
+        [true, true],
+        RUN,
+    )
+    .await;
+    let r = Client::connect(s.port)
+        .await
+        .request("OPTIONS", "*", &[])
+        .await;
+    assert_eq!((r.status, r.header("Retry-After")), (503, Some("30")));
+}
+
+#[tokio::test]
+async fn out_of_order_and_unknown_requests_get_rtsp_errors() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let mut c = Client::connect(s.port).await;
+    let u = s.url("/stream1");
+    assert_eq!(
+        c.request("PLAY", &u, &[]).await.status,
+        454,
+        "PLAY without a session"
+    );
+    assert_eq!(
+        c.request("PLAY", &u, &[("Session", "DEADBEEF")])
+            .await
+            .status,
+        454,
+        "unknown session"
+    );
+    assert_eq!(
+        c.request("PAUSE", &u, &[("Session", "0")]).await.status,
+        454
+    );
+    assert_eq!(c.request("TEARDOWN", &u, &[]).await.status, 454);
+    assert_eq!(
+        c.request("DESCRIBE", &s.url("/nope"), &[]).await.status,
+        404
+    );
+    assert_eq!(
+        c.request("DESCRIBE", &s.url("/stream3"), &[]).await.status,
+        404
+    );
+    assert_eq!(
+        c.request(
+            "SETUP",
+            &format!("{u}/trackID=0"),
+            &[("Transport", "RTP/AVP;multicast")]
+        )
+        .await
+        .status,
+        461
+    );
+    assert_eq!(
+        c.request("SETUP", &format!("{u}/trackID=0"), &[])
+            .await
+            .status,
+        461
+    );
+    assert_eq!(c.request("ANNOUNCE", &u, &[]).await.status, 405);
+    assert_eq!(c.request("RECORDX", &u, &[]).await.status, 501);
+    assert_eq!(
+        c.request("OPTIONS", "*", &[("Require", "funky")])
+            .await
+            .status,
+        551
+    );
+    assert_eq!(c.request("GET_PARAMETER", &u, &[]).await.status, 200);
+    let r = c.request("OPTIONS", "*", &[]).await;
+    assert!(r.header("Public").unwrap().contains("GET_PARAMETER"));
+    // A session set up but not playing: PAUSE is fine, a SETUP for another stream is not.
+    let r = c
+        .request(
+            "SETUP",
+            &format!("{u}/trackID=0"),
+            &[("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let sid = session_of(&r);
+    assert_eq!(r.header("Session").unwrap(), format!("{sid};timeout=60"));
+    let other = s.url("/stream2/trackID=0");
+    assert_eq!(
+        c.request(
+            "SETUP",
+            &other,
+            &[("Transport", "RTP/AVP/TCP;unicast"), ("Session", &sid)]
+        )
+        .await
+        .status,
+        459
+    );
+    assert_eq!(
+        c.request("PAUSE", &u, &[("Session", &sid)]).await.status,
+        200
+    );
+    assert_eq!(
+        c.request("TEARDOWN", &u, &[("Session", &sid)]).await.status,
+        200
+    );
+    assert_eq!(
+        c.request("PLAY", &u, &[("Session", &sid)]).await.status,
+        454,
+        "torn down"
+    );
+    // Versions and framing.
+    c.send_raw(b"OPTIONS * RTSP/2.0\r\nCSeq: 99\r\n\r\n").await;
+    assert_eq!(c.response().await.unwrap().status, 505);
+    c.send_raw(b"OPTIONS * RTSP/1.0\r\n\r\n").await;
+    assert_eq!(c.response().await.unwrap().status, 400, "missing CSeq");
+}
+
+#[tokio::test]
+async fn another_connection_cannot_use_an_interleaved_session() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let mut a = Client::connect(s.port).await;
+    let r = a
+        .request(
+            "SETUP",
+            &s.url("/stream1/trackID=0"),
+            &[("Transport", "RTP/AVP/TCP;unicast")],
+        )
+        .await;
+    let sid = session_of(&r);
+    let mut b = Client::connect(s.port).await;
+    assert_eq!(
+        b.request("PLAY", &s.url("/stream1"), &[("Session", &sid)])
+            .await
+            .status,
+        454
+    );
+}
+
+#[tokio::test]
+async fn garbage_gets_400_and_a_clean_close() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let mut c = Client::connect(s.port).await;
+    c.send_raw(b"\x00\x01\x02 hello\xff\r\n\r\n").await;
+    assert_eq!(c.response().await.unwrap().status, 400);
+    assert!(c.closed().await);
+}
+
+#[tokio::test]
+async fn oversized_head_and_body_are_refused_and_closed() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let mut c = Client::connect(s.port).await;
+    let mut big = b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Pad: ".to_vec();
+    big.resize(64 * 1024, b'a');
+    c.send_raw(&big).await;
+    assert_eq!(c.response().await.unwrap().status, 400);
+    assert!(c.closed().await);
+
+    let mut c = Client::connect(s.port).await;
+    c.send_raw(b"SET_PARAMETER * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 100000000\r\n\r\n")
+        .await;
+    assert_eq!(c.response().await.unwrap().status, 413);
+    assert!(c.closed().await);
+}
+
+#[tokio::test]
+async fn silent_connection_is_closed_after_the_handshake_timeout() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let mut c = Client::connect(s.port).await;
+    c.send_raw(b"OPTIONS * RTSP/1.0\r\n").await; // never finished
+    assert!(c.closed().await, "slow-loris connection must be dropped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_session_carries_rtp_and_rtcp_and_survives_pause() {
+    if clip().is_none() {
+        return;
+    }
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let mut c = Client::connect(s.port).await;
+    let u = s.url("/stream1");
+    let d = c
+        .request("DESCRIBE", &u, &[("Accept", "application/sdp")])
+        .await;
+    assert_eq!(d.status, 200);
+    assert_eq!(d.header("Content-Base"), Some(format!("{u}/").as_str()));
+    let sdp = String::from_utf8(d.body).unwrap();
+    assert!(
+        sdp.contains("sprop-parameter-sets=") && sdp.contains("a=control:trackID=0"),
+        "{sdp}"
+    );
+
+    let track = format!("{u}/trackID=0");
+    let r = c
+        .request(
+            "SETUP",
+            &track,
+            &[("Transport", "RTP/AVP/TCP;unicast;interleaved=4-5")],
+        )
+        .await;
+    assert!(
+        r.header("Transport")
+            .unwrap()
+            .starts_with("RTP/AVP/TCP;unicast;interleaved=4-5;ssrc=")
+    );
+    let sid = session_of(&r);
+    let p = c
+        .request("PLAY", &format!("{u}/"), &[("Session", &sid)])
+        .await;
+    assert_eq!(p.status, 200);
+    let info = p.header("RTP-Info").unwrap().to_string();
+    assert!(info.starts_with(&format!("url={track};seq=")), "{info}");
+    let field = |k: &str| -> u32 {
+        info.split(';')
+            .find_map(|f| f.strip_prefix(k))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (seq0, ts0) = (field("seq="), field("rtptime="));
+
+    let (mut packets, mut markers, mut sr, mut last_seq) = (0, 0, 0, None::<u16>);
+    while markers < 30 {
+        let (ch, pkt) = c.frame().await.expect("rtp keeps coming");
+        if ch == 5 {
+            assert_eq!(
+                pkt[1], 200,
+                "RTCP on the odd channel starts with a sender report"
+            );
+            sr += 1;
+            continue;
+        }
+        assert_eq!(ch, 4);
+        assert_eq!(pkt[0] >> 6, 2, "RTP version 2");
+        assert_eq!(pkt[1] & 0x7f, 96);
+        let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
+        let ts = u32::from_be_bytes(pkt[4..8].try_into().unwrap());
+        if packets == 0 {
+            assert_eq!(
+                (seq as u32, ts),
+                (seq0, ts0),
+                "first packet matches RTP-Info"
+            );
+            let nal_type = pkt[12] & 0x1f;
+            assert!(
+                matches!(nal_type, 7 | 8 | 5 | 6 | 28),
+                "starts with parameter sets or an IDR, got {nal_type}"
+            );
+        }
+        if let Some(l) = last_seq {
+            assert_eq!(seq, l.wrapping_add(1), "no gaps on TCP");
+        }
+        last_seq = Some(seq);
+        packets += 1;
+        if pkt[1] & 0x80 != 0 {
+            markers += 1;
+        }
+    }
+    assert!(sr >= 1, "a sender report follows the first frame");
+
+    assert_eq!(
+        c.request("PAUSE", &u, &[("Session", &sid)]).await.status,
+        200
+    );
+    let p = c.request("PLAY", &u, &[("Session", &sid)]).await;
+    let info = p.header("RTP-Info").unwrap();
+    let seq1: u16 = info
+        .split(';')
+        .find_map(|f| f.strip_prefix("seq="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        seq1,
+        last_seq.unwrap().wrapping_add(1),
+        "sequence continues after PAUSE/PLAY"
+    );
+    assert_eq!(
+        c.request("GET_PARAMETER", &u, &[("Session", &sid)])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        c.request("TEARDOWN", &u, &[("Session", &sid)]).await.status,
+        200
+    );
+    for _ in 0..50 {
+        if s.rtsp.stats().sessions == 0 && s.rtsp.stats().playing == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((s.rtsp.stats().sessions, s.rtsp.stats().playing), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_never_reads_does_not_hold_back_another() {
+    if clip().is_none() {
+        return;
+    }
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let u = s.url("/stream1");
+    let mut stuck = Client::connect(s.port).await;
+    let r = stuck
+        .request(
+            "SETUP",
+            &format!("{u}/trackID=0"),
+            &[("Transport", "RTP/AVP/TCP;unicast")],
+        )
+        .await;
+    let sid = session_of(&r);
+    stuck.cseq += 1;
+    stuck
+        .send_raw(
+            format!(
+                "PLAY {u} RTSP/1.0\r\nCSeq: {}\r\nSession: {sid}\r\n\r\n",
+                stuck.cseq
+            )
+            .as_bytes(),
+        )
+        .await;
+    // `stuck` never reads again.
+    let mut live = Client::connect(s.port).await;
+    let r = live
+        .request(
+            "SETUP",
+            &format!("{u}/trackID=0"),
+            &[("Transport", "RTP/AVP/TCP;unicast")],
+        )
+        .await;
+    let sid2 = session_of(&r);
+    assert_eq!(
+        live.request("PLAY", &u, &[("Session", &sid2)]).await.status,
+        200
+    );
+    let mut frames = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        let (ch, pkt) = live.frame().await.expect("live viewer keeps receiving");
+        if ch == 0 && pkt[1] & 0x80 != 0 {
+            frames += 1;
+        }
+    }
+    assert!(frames >= 50, "live viewer got only {frames} frames in 3 s");
+}
+
+/// Opens a tunnel GET leg on `port` and returns the socket after the 200 head.
+async fn tunnel_get(port: u16, cookie: &str) -> (TcpStream, String) {
+    let mut g = TcpStream::connect(local(port)).await.unwrap();
+    g.write_all(format!("GET /stream1 HTTP/1.0\r\nx-sessioncookie: {cookie}\r\nAccept: application/x-rtsp-tunnelled\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if timeout(Duration::from_secs(5), g.read(&mut b))
+            .await
+            .unwrap()
+            .unwrap()
+            == 0
+        {
+            break;
+        }
+        head.push(b[0]);
+    }
+    (g, String::from_utf8_lossy(&head).to_string())
+}
+
+async fn tunnel_post(port: u16, cookie: &str, body: &[u8]) -> TcpStream {
+    let mut p = TcpStream::connect(local(port)).await.unwrap();
+    let mut req = format!("POST /stream1 HTTP/1.0\r\nx-sessioncookie: {cookie}\r\nContent-Type: application/x-rtsp-tunnelled\r\nContent-Length: 32767\r\n\r\n").into_bytes();
+    req.extend_from_slice(body);
+    p.write_all(&req).await.unwrap();
+    p
+}
+
+async fn read_until_eof(s: &mut TcpStream, limit: Duration) -> Option<String> {
+    let mut all = Vec::new();
+    let mut b = [0u8; 4096];
+    loop {
+        match timeout(limit, s.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::from_utf8_lossy(&all).to_string()),
+            Ok(Ok(n)) => all.extend_from_slice(&b[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn tunnel_pairs_legs_by_cookie_and_refuses_udp_inside() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let (mut g, head) = tunnel_get(s.port, "cookieA1").await;
+    assert!(
+        head.starts_with("HTTP/1.0 200 OK\r\n") && head.contains("application/x-rtsp-tunnelled"),
+        "{head}"
+    );
+    let (_, dup) = tunnel_get(s.port, "cookieA1").await;
+    assert!(dup.starts_with("HTTP/1.0 409"), "duplicate cookie: {dup}");
+    let reqs = [
+        format!("OPTIONS {} RTSP/1.0\r\nCSeq: 1\r\n\r\n", s.url("/stream1")),
+        format!(
+            "SETUP {}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP;unicast;client_port=5000-5001\r\n\r\n",
+            s.url("/stream1")
+        ),
+    ];
+    // Each request encoded separately (mid-stream padding) and split across two writes.
+    let enc: String = reqs.iter().map(|r| STANDARD.encode(r)).collect();
+    let (a, b) = enc.split_at(enc.len() / 2 + 1);
+    let mut p = tunnel_post(s.port, "cookieA1", a.as_bytes()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    p.write_all(b.as_bytes()).await.unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains("CSeq: 2") {
+        let n = timeout(Duration::from_secs(5), g.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "tunnel closed early: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(got.starts_with("RTSP/1.0 200 OK\r\nCSeq: 1\r\n"), "{got}");
+    assert!(
+        got.contains("RTSP/1.0 461"),
+        "UDP must be refused inside the tunnel: {got}"
+    );
+}
+
+#[tokio::test]
+async fn tunnel_post_without_get_is_404() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let mut p = tunnel_post(s.port, "nobody", b"T1BU").await;
+    let out = read_until_eof(&mut p, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(out.starts_with("HTTP/1.0 404"), "{out}");
+}
+
+#[tokio::test]
+async fn tunnel_garbage_ends_the_tunnel() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let (mut g, _) = tunnel_get(s.port, "cookieG").await;
+    let _p = tunnel_post(s.port, "cookieG", b"T1BU!!!! not base64 at all \x00\x01").await;
+    assert!(
+        read_until_eof(&mut g, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "GET leg must end"
+    );
+    for _ in 0..50 {
+        if s.rtsp.stats().tunnels == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.rtsp.stats().tunnels, 0);
+}
+
+#[tokio::test]
+async fn unpaired_tunnel_get_expires() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let (mut g, _) = tunnel_get(s.port, "lonely").await;
+    assert_eq!(s.rtsp.stats().tunnels, 1);
+    assert!(
+        read_until_eof(&mut g, Duration::from_secs(15))
+            .await
+            .is_some(),
+        "unpaired GET must end"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.rtsp.stats().tunnels, 0);
+}
+
+#[tokio::test]
+async fn plain_http_on_the_rtsp_port_is_refused() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let mut c = TcpStream::connect(local(s.port)).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let out = read_until_eof(&mut c, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(out.starts_with("HTTP/1.0 400"), "{out}");
+}
+
+#[tokio::test]
+async fn closing_the_get_leg_ends_the_tunnel_and_its_post_leg() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let (mut g, _) = tunnel_get(s.port, "cookieC").await;
+    let opts = STANDARD.encode(format!(
+        "OPTIONS {} RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+        s.url("/stream1")
+    ));
+    let mut p = tunnel_post(s.port, "cookieC", opts.as_bytes()).await;
+    let mut buf = [0u8; 1024];
+    let n = timeout(Duration::from_secs(5), g.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(buf[..n].starts_with(b"RTSP/1.0 200 OK"));
+    drop(g);
+    assert!(
+        read_until_eof(&mut p, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "POST leg must end with its tunnel"
+    );
+    assert_eq!(s.rtsp.stats().tunnels, 0);
+}
+
+#[tokio::test]
+async fn re_setup_replaces_the_transport_and_frees_its_channels() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let mut c = Client::connect(s.port).await;
+    let track = s.url("/stream1/trackID=0");
+    let r = c
+        .request(
+            "SETUP",
+            &track,
+            &[("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")],
+        )
+        .await;
+    let sid = session_of(&r);
+    let r = c
+        .request(
+            "SETUP",
+            &track,
+            &[
+                ("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1"),
+                ("Session", &sid),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(session_of(&r), sid);
+    assert!(
+        r.header("Transport").unwrap().contains("interleaved=0-1"),
+        "{r:?}"
+    );
+    let r = c
+        .request(
+            "SETUP",
+            &track,
+            &[
+                ("Transport", "RTP/AVP;unicast;client_port=40000-40001"),
+                ("Session", &sid),
+            ],
+        )
+        .await;
+    assert!(
+        r.header("Transport").unwrap().contains("server_port="),
+        "{r:?}"
+    );
+    assert_eq!(s.rtsp.stats().sessions, 1);
+}

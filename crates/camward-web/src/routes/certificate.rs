@@ -1,0 +1,246 @@
+//! `/api/v1/certificate`: the paper's HTTPS certificate rows (information, self-signed, CSR,
+//! CA-signed install, delete, download), administrators only; every change goes to the audit log.
+
+use super::actor;
+use crate::WebState;
+use crate::auth::{Admin, Require};
+use crate::error::ApiError;
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use camward_config::FieldError;
+use camward_store::AuditEvent;
+use camward_tls::{CertError, CertInfo, DeviceIdentity};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+fn identity(st: &WebState) -> Result<Arc<DeviceIdentity>, ApiError> {
+    st.identity
+        .clone()
+        .ok_or_else(|| ApiError::not_found("this server has no device identity"))
+}
+
+/// The served certificate as the API shows it: `CertInfo` plus the device serial and, when the
+/// certificate needs attention, a sentence saying what to do.
+pub(crate) fn describe(id: &DeviceIdentity, info: &CertInfo) -> Value {
+    let mut v = json!(info);
+    v["device_serial"] = json!(id.serial());
+    if let Some(w) = expiry_warning(info) {
+        v["warning"] = json!(w);
+    }
+    v
+}
+
+/// The renewal warning for `info`, shared with `GET /api/v1/config` and the daemon's audit.
+pub fn expiry_warning(info: &CertInfo) -> Option<String> {
+    if info.expired {
+        Some(format!(
+            "the device certificate expired on {}: clients refuse it; install a renewed certificate",
+            info.not_after
+        ))
+    } else if info.expiring_soon {
+        Some(format!(
+            "the device certificate expires in {} days ({}): renew it",
+            info.days_left, info.not_after
+        ))
+    } else {
+        None
+    }
+}
+
+pub(crate) async fn get(
+    State(st): State<WebState>,
+    _p: Require<Admin>,
+) -> Result<Json<Value>, ApiError> {
+    let id = identity(&st)?;
+    let info = id.info();
+    Ok(Json(describe(&id, &info)))
+}
+
+fn audit(st: &WebState, p: &Require<Admin>, peer: SocketAddr, kind: &str, detail: Value) {
+    let ev = AuditEvent::new(kind)
+        .by(&actor(p.principal(), peer))
+        .detail(detail);
+    if let Err(e) = st.config.store().audit(&ev) {
+        tracing::error!(error = %e, kind, "cannot write the audit log");
+    }
+}
+
+fn cert_detail(info: &CertInfo) -> Value {
+    json!({
+        "subject": info.subject, "issuer": info.issuer, "kind": info.kind,
+        "fingerprint_sha256": info.fingerprint_sha256, "not_after": info.not_after,
+    })
+}
+
+pub(crate) async fn self_signed(
+    State(st): State<WebState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    p: Require<Admin>,
+) -> Result<Json<Value>, ApiError> {
+    let id = identity(&st)?;
+    let id2 = id.clone();
+    let info = tokio::task::spawn_blocking(move || id2.regenerate_self_signed())
+        .await?
+        .map_err(ApiError::internal)?;
+    audit(&st, &p, peer, "certificate.self_signed", cert_detail(&info));
+    let mut v = describe(&id, &info);
+    // A CA-issued chain keeps precedence: say which certificate is actually served.
+    v["served"] = json!(id.kind());
+    Ok(Json(v))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CsrRequest {
+    cn: Option<String>,
+    #[serde(default)]
+    sans: Vec<String>,
+}
+
+pub(crate) async fn csr(
+    State(st): State<WebState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    p: Require<Admin>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = identity(&st)?;
+    // The body is optional: an empty POST asks for the default subject and SANs.
+    let req: CsrRequest = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        CsrRequest::default()
+    } else {
+        let de = &mut serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| ApiError::invalid(vec![FieldError::from_serde(e)]))?
+    };
+    let id2 = id.clone();
+    let (cn, sans) = (req.cn.clone(), req.sans.clone());
+    let pem = tokio::task::spawn_blocking(move || id2.csr(cn.as_deref(), &sans))
+        .await?
+        .map_err(cert_error)?;
+    audit(
+        &st,
+        &p,
+        peer,
+        "certificate.csr",
+        json!({"cn": req.cn, "sans": req.sans}),
+    );
+    Ok(download(
+        pem,
+        "application/pkcs10",
+        &format!("camward-{}.csr", id.serial()),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PemBody {
+    pem: String,
+}
+
+pub(crate) async fn install(
+    State(st): State<WebState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    p: Require<Admin>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = identity(&st)?;
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    let pem = if json_body {
+        let de = &mut serde_json::Deserializer::from_slice(&body);
+        let b: PemBody = serde_path_to_error::deserialize(de)
+            .map_err(|e| ApiError::invalid(vec![FieldError::from_serde(e)]))?;
+        b.pem
+    } else {
+        String::from_utf8(body.to_vec()).map_err(|_| {
+            ApiError::invalid(vec![FieldError::new(
+                "certificate",
+                "pem",
+                "the body is not text: send the PEM certificate chain",
+            )])
+        })?
+    };
+    let id2 = id.clone();
+    match tokio::task::spawn_blocking(move || id2.install_chain(&pem)).await? {
+        Ok(info) => {
+            audit(&st, &p, peer, "certificate.install", cert_detail(&info));
+            Ok(Json(describe(&id, &info)))
+        }
+        Err(e) => {
+            let err = cert_error(e);
+            if err.status == StatusCode::UNPROCESSABLE_ENTITY {
+                audit(
+                    &st,
+                    &p,
+                    peer,
+                    "certificate.install_refused",
+                    json!({"rule": err.errors.first().map(|e| e.rule.clone()), "message": err.message}),
+                );
+            }
+            Err(err)
+        }
+    }
+}
+
+pub(crate) async fn delete(
+    State(st): State<WebState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    p: Require<Admin>,
+) -> Result<Json<Value>, ApiError> {
+    let id = identity(&st)?;
+    let id2 = id.clone();
+    let info = tokio::task::spawn_blocking(move || id2.delete_ca_chain())
+        .await?
+        .map_err(ApiError::internal)?;
+    audit(&st, &p, peer, "certificate.delete", cert_detail(&info));
+    Ok(Json(describe(&id, &info)))
+}
+
+pub(crate) async fn chain_pem(
+    State(st): State<WebState>,
+    _p: Require<Admin>,
+) -> Result<Response, ApiError> {
+    let id = identity(&st)?;
+    Ok(download(
+        id.certificate_chain_pem(),
+        "application/x-pem-file",
+        &format!("camward-{}.pem", id.serial()),
+    ))
+}
+
+fn download(body: String, content_type: &'static str, filename: &str) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// Refusals of the input become 422 with a stable rule; anything else is the device's fault (500).
+fn cert_error(e: CertError) -> ApiError {
+    let rule = match &e {
+        CertError::KeyMismatch { .. } => "key_mismatch",
+        CertError::ChainBroken { .. } => "chain_broken",
+        CertError::NotCa { .. } => "not_ca",
+        CertError::Expired { .. } => "expired",
+        CertError::SelfSignedLeaf { .. } => "self_signed",
+        CertError::NotServerAuth { .. } => "not_server_auth",
+        CertError::PrivateKeyInInput { .. } => "private_key_in_input",
+        CertError::NoCertificate => "no_certificate",
+        CertError::Pem(_) => "pem",
+        CertError::Parse { .. } => "parse",
+        CertError::Invalid { .. } | CertError::Csr(_) => "invalid",
+        _ => return ApiError::internal(e),
+    };
+    ApiError::invalid(vec![FieldError::new("certificate", rule, e.to_string())])
+}

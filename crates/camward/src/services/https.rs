@@ -1,0 +1,280 @@
+//! The TLS listeners (HTTPS web app, RTSPS) that open and close with `https.connection`, and the
+//! device certificate's upkeep: pick up console installs, audit an expiring certificate daily.
+
+use crate::daemon::Shared;
+use axum::Router;
+use camward_config::Config;
+use camward_rtsp::{Carrier, RtspServer};
+use camward_store::AuditEvent;
+use camward_web::ServeOptions;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Default RTSPS port (the registered `rtsps` port).
+pub const RTSPS_PORT: u16 = 322;
+
+/// A TLS handshake must finish within this (slowloris guard for RTSPS; HTTPS uses the
+/// web server's header timeout).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The port plain HTTP redirects to while Connection = HTTPS: the bound HTTPS port once the
+/// listener is up, else the configured one.
+#[derive(Default)]
+pub struct HttpsPort(AtomicU16);
+
+impl HttpsPort {
+    pub fn redirect_target(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+    ) -> camward_web::https::RedirectTarget {
+        let port = self.clone();
+        let config = shared.config.clone();
+        let flag = shared.https_addr;
+        Arc::new(move || {
+            let c = config.current();
+            if !c.https.enabled() {
+                return None;
+            }
+            let bound = port.0.load(Ordering::Relaxed);
+            Some(if bound != 0 {
+                bound
+            } else {
+                flag.map_or(c.https.port, |a| a.port())
+            })
+        })
+    }
+}
+
+/// Serves `app` (the same application as plain HTTP, with the RTSP tunnel) over TLS with HSTS,
+/// while Connection = HTTPS, on `--https` or `[::]:{https.port}`.
+pub fn web(shared: &Arc<Shared>, app: Router, port: Arc<HttpsPort>) -> JoinHandle<()> {
+    let app = camward_web::https::with_hsts(app);
+    let acceptor = camward_tls::tls_acceptor(shared.identity.clone(), &[b"http/1.1"]);
+    let gate = shared.gate.clone();
+    let flag = shared.https_addr;
+    follow_config(
+        shared,
+        "HTTPS",
+        "--https",
+        move |c| {
+            c.https
+                .enabled()
+                .then(|| flag.map_or((None, c.https.port), |a| (Some(a), a.port())))
+        },
+        move |listener, stop| {
+            let (app, gate, acceptor, port) =
+                (app.clone(), gate.clone(), acceptor.clone(), port.clone());
+            async move {
+                if let Ok(a) = listener.local_addr() {
+                    port.0.store(a.port(), Ordering::Relaxed);
+                }
+                let r = camward_web::serve_tls(
+                    listener,
+                    acceptor,
+                    app,
+                    gate,
+                    ServeOptions::default(),
+                    stop.cancelled_owned(),
+                )
+                .await;
+                port.0.store(0, Ordering::Relaxed);
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "HTTPS service failed");
+                }
+            }
+        },
+    )
+}
+
+/// RTSPS while Connection = HTTPS, on `--rtsps` or `[::]:322`: the same RTSP server (streams,
+/// Digest, host filter) over TLS. It follows Connection because an installer who asks for HTTPS
+/// asks for encrypted video too, and the default stays "only HTTP and RTSP listen" (§3.5).
+pub fn rtsps(shared: &Arc<Shared>, server: Arc<RtspServer>) -> JoinHandle<()> {
+    let acceptor = camward_tls::tls_acceptor(shared.identity.clone(), &[]);
+    let gate = shared.gate.clone();
+    let flag = shared.rtsps_addr;
+    follow_config(
+        shared,
+        "RTSPS",
+        "--rtsps",
+        move |c| {
+            c.https
+                .enabled()
+                .then(|| flag.map_or((None, RTSPS_PORT), |a| (Some(a), a.port())))
+        },
+        move |listener, stop| {
+            let (server, gate, acceptor) = (server.clone(), gate.clone(), acceptor.clone());
+            async move {
+                loop {
+                    let (stream, peer) = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        r = listener.accept() => match r {
+                            Ok(x) => x,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "rtsps accept failed");
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                                continue;
+                            }
+                        },
+                    };
+                    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+                    // Before the handshake: a refused host gets neither a certificate nor a signature.
+                    if !gate.host_allowed(peer.ip()) {
+                        tracing::info!(%peer, "rtsps connection refused by host filter");
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let (server, acceptor, stop) = (server.clone(), acceptor.clone(), stop.clone());
+                    tokio::spawn(async move {
+                        let tls =
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "rtsps handshake failed");
+                                    return;
+                                }
+                                Err(_) => return,
+                            };
+                        // Switching HTTPS off ends RTSPS sessions too, not just the listener.
+                        tokio::select! {
+                            _ = stop.cancelled() => {}
+                            _ = server.serve_connection(tls, peer, Carrier::Tls) => {}
+                        }
+                    });
+                }
+            }
+        },
+    )
+}
+
+/// Where a listener should bind: the flag's address if given, and the port (default or flag's).
+type Where = (Option<SocketAddr>, u16);
+
+/// Keeps one listener in line with the configuration: `want` says where it should listen
+/// (`None`: closed); on a change the old listener stops and the new one binds. A failed bind is
+/// logged and retried on the next configuration change (the daemon keeps serving the rest).
+fn follow_config<W, S, F>(
+    shared: &Arc<Shared>,
+    what: &'static str,
+    flag: &'static str,
+    want: W,
+    serve: S,
+) -> JoinHandle<()>
+where
+    W: Fn(&Config) -> Option<Where> + Send + 'static,
+    S: Fn(TcpListener, CancellationToken) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut rx = shared.config.subscribe();
+    let shutdown = shared.shutdown.clone();
+    let store = shared.store.clone();
+    tokio::spawn(async move {
+        let mut running: Option<(Where, CancellationToken, JoinHandle<()>)> = None;
+        loop {
+            let desired = want(&rx.borrow_and_update());
+            if running.as_ref().map(|r| r.0) != desired {
+                if let Some((_, stop, task)) = running.take() {
+                    stop.cancel();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+                    tracing::info!("{what} listener closed");
+                }
+                if let Some(d) = desired {
+                    match crate::daemon::bind(d.0, d.1, what, flag).await {
+                        Ok((listener, addr)) => {
+                            tracing::info!(%addr, "{what} listening");
+                            let stop = shutdown.child_token();
+                            let task = tokio::spawn(serve(listener, stop.clone()));
+                            running = Some((d, stop, task));
+                        }
+                        Err(e) => {
+                            tracing::error!("{e:#}");
+                            let _ = store.audit(&AuditEvent::new("service.bind_failed").detail(
+                                serde_json::json!({"service": what, "error": format!("{e:#}")}),
+                            ));
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = rx.changed() => if r.is_err() { break },
+            }
+        }
+        if let Some((_, stop, task)) = running {
+            stop.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    })
+}
+
+/// How often the identity files are checked for changes made by the console tools.
+const IDENTITY_POLL: Duration = Duration::from_secs(2);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Reloads the identity when `camward identity install`/`delete-ca` changed its files (so the
+/// console's install is served without a restart), and writes `certificate.expiring` to the
+/// audit log at start and then daily while the certificate is within 30 days of expiry.
+pub fn upkeep(shared: &Arc<Shared>) -> JoinHandle<()> {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let mut seen = files_stamp(&shared);
+        let mut next_audit = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= next_audit {
+                next_audit += DAY;
+                let info = shared.identity.info();
+                if let Some(w) = camward_web::expiry_warning(&info) {
+                    tracing::warn!("{w}");
+                    let _ = shared
+                        .store
+                        .audit(&AuditEvent::new("certificate.expiring").detail(
+                            serde_json::json!({
+                                "subject": info.subject, "not_after": info.not_after,
+                                "days_left": info.days_left, "expired": info.expired,
+                                "fingerprint_sha256": info.fingerprint_sha256,
+                            }),
+                        ));
+                }
+            }
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(IDENTITY_POLL) => {}
+            }
+            let now = files_stamp(&shared);
+            if now != seen {
+                seen = now;
+                let id = shared.identity.clone();
+                match tokio::task::spawn_blocking(move || id.reload()).await {
+                    Ok(Ok(info)) => tracing::info!(
+                        kind = %info.kind, fingerprint = %info.fingerprint_sha256,
+                        "device certificate reloaded"
+                    ),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot reload the device certificate")
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    })
+}
+
+fn files_stamp(shared: &Shared) -> Vec<Option<(SystemTime, u64)>> {
+    use camward_tls::identity::{CA_CHAIN_FILE, SELF_SIGNED_FILE};
+    [CA_CHAIN_FILE, SELF_SIGNED_FILE]
+        .iter()
+        .map(|f| {
+            std::fs::metadata(shared.identity.dir().join(f))
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        })
+        .collect()
+}

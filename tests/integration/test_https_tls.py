@@ -1,0 +1,110 @@
+"""HTTPS with real TLS peers (issue #4, paper §3.7/§3.10): factory provisioning with the camward CLI
+then curl/openssl verify the chain; TLS policy probed with openssl s_client (weak offers refused)."""
+import subprocess
+
+import pytest
+
+from conftest import ADMIN_PASSWORD, ADMIN_USER
+from https_util import HttpsCam, cli, curl_https, pem_blocks, s_client
+
+pytestmark = pytest.mark.skipif(subprocess.run(["which", "openssl", "curl"], capture_output=True).returncode != 0,
+                                reason="openssl and curl are needed")
+
+
+@pytest.fixture
+def cam_https(tmp_path):
+    c = HttpsCam(tmp_path / "data").start()
+    c.setup_admin()
+    c.set_connection("https")
+    yield c
+    c.stop()
+
+
+def test_provisioning_round_trip_with_the_cli(tmp_path):
+    ca, other = tmp_path / "CA", tmp_path / "OTHER"
+    cli("ca", "init", ca, "--intermediate")
+    cli("ca", "init", other)
+    cam = HttpsCam(tmp_path / "data")
+    d = cam.data_dir
+    csr, chain = tmp_path / "d.csr", tmp_path / "d.pem"
+    cli("identity", "csr", "--data", d, "--out", csr, "--san", "localhost", "--san", "127.0.0.1")
+    cli("ca", "issue", ca, "--csr", csr, "--out", chain)
+    cli("identity", "install", "--data", d, chain)
+    cam.start()
+    try:
+        cam.setup_admin()
+        cam.set_connection("https")
+        rc, code, err = curl_https(cam, ca / "root.pem")
+        assert rc == 0 and code == "200", (rc, code, err)
+        rc, code, err = curl_https(cam, other / "root.pem")
+        assert rc == 60, (rc, code, err)  # curl: peer certificate cannot be authenticated
+
+        rc, out = s_client(cam.https_port, "-showcerts", "-CAfile", str(ca / "root.pem"), "-verify_return_error")
+        assert "Verify return code: 0 (ok)" in out, out
+        blocks = pem_blocks(out)
+        assert len(blocks) == 2, out  # leaf + intermediate; the root stays with the clients
+        root = (ca / "root.pem").read_text()
+        assert all(b.strip() not in root for b in blocks)
+
+        # RTSPS presents the same chain.
+        rc, out = s_client(cam.rtsps_port, "-showcerts", "-CAfile", str(ca / "root.pem"), "-verify_return_error")
+        assert "Verify return code: 0 (ok)" in out and len(pem_blocks(out)) == 2, out
+    finally:
+        cam.stop()
+
+
+def assert_refused(out):
+    # The server itself refused the ClientHello (an alert came back), not the client giving up.
+    assert "Cipher is (NONE)" in out or "no peer certificate available" in out, out
+    assert "alert" in out.lower(), out
+
+
+REFUSED = [
+    ("tls1_1", ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]),
+    ("tls1", ["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"]),
+    ("rc4_3des_arsa", ["-tls1_2", "-cipher", "RC4:3DES:aRSA"]),
+    ("aes128_sha_cbc", ["-tls1_2", "-cipher", "AES128-SHA"]),
+    ("ecdhe_cbc", ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"]),
+]
+
+
+@pytest.mark.parametrize("name,args", REFUSED, ids=[n for n, _ in REFUSED])
+def test_weak_protocols_and_ciphers_are_refused(cam_https, name, args):
+    for port in (cam_https.https_port, cam_https.rtsps_port):
+        rc, out = s_client(port, *args)
+        assert rc != 0, out
+        assert_refused(out)
+
+
+def test_ssl3_is_refused(cam_https):
+    help_text = subprocess.run(["openssl", "s_client", "-help"], capture_output=True, text=True, timeout=10).stderr
+    if "-ssl3" not in help_text:
+        pytest.skip("this openssl is built without SSL 3.0 support (-ssl3 unavailable): it cannot even offer it")
+    rc, out = s_client(cam_https.https_port, "-ssl3", "-cipher", "DEFAULT@SECLEVEL=0")
+    assert rc != 0
+    assert_refused(out)
+
+
+@pytest.mark.parametrize("args,protocol", [
+    (["-tls1_2"], "TLSv1.2"),
+    (["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"], "TLSv1.2"),
+    (["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"], "TLSv1.2"),
+    (["-tls1_3"], "TLSv1.3"),
+])
+def test_tls12_ecdhe_aead_and_tls13_are_accepted(cam_https, args, protocol):
+    for port in (cam_https.https_port, cam_https.rtsps_port):
+        rc, out = s_client(port, *args)
+        assert rc == 0, out
+        assert f"Protocol  : {protocol}" in out or f"New, {protocol}" in out, out
+        cipher = [l for l in out.splitlines() if "Cipher is" in l][0]
+        assert "GCM" in cipher or "CHACHA20" in cipher, cipher
+        if protocol == "TLSv1.2":
+            assert "ECDHE" in cipher, cipher
+
+
+def test_hsts_on_https_answers(cam_https):
+    r = cam_https.sreq("GET", "/api/v1/status")
+    assert r.status_code == 200, r.text
+    assert r.headers.get("Strict-Transport-Security") == "max-age=31536000"
+    r = cam_https.sreq("GET", "/api/v1/status", auth=None)
+    assert r.status_code == 401 and r.headers.get("Strict-Transport-Security")

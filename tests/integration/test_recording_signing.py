@@ -1,0 +1,235 @@
+"""Recording with alteration detection (issue 5, paper §3.9) against the built daemon: a CA-provisioned
+camera records Stream(1)/(2) with ONVIF Media Signing; every file verifies to the site root and decodes;
+flipped bytes, dropped/swapped frames, a removed GOP and truncation are detected and located; the live
+RTSP stream verifies; a small quota overwrites the oldest file; a self-signed camera is reported so."""
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ADMIN_PASSWORD, ADMIN_USER, Camward
+from recording_util import (access_units, download, ffprobe_frames, gops_of, join_aus, provision_ca,
+                            recordings, slice_of, start_recording, to_annexb, verify, verify_text,
+                            wait_for_files)
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+                                reason="ffmpeg/ffprobe are not installed")
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory):
+    """A camera whose identity was issued by a private CA before first start, recording both
+    streams for ~25 s; yields (cam, root.pem, work dir, finished rows)."""
+    tmp = tmp_path_factory.mktemp("signed")
+    data = tmp / "data"
+    root = provision_ca(tmp, data)
+    cam = Camward(data).start()
+    try:
+        cam.setup_admin()
+        start_recording(cam, streams=(1, 2))
+        rows = wait_for_files(cam, 2, stream=1)
+        yield cam, root, tmp, rows
+    finally:
+        cam.stop()
+
+
+@pytest.fixture(scope="module")
+def sample(signed):
+    """One finished Stream(1) recording, downloaded, and its Annex-B extraction."""
+    cam, root, tmp, rows = signed
+    row = [r for r in rows if r["stream"] == 1][0]
+    mp4 = download(cam, row["id"], tmp / f"sample-{row['id']}.mp4")
+    return row, mp4, to_annexb(mp4, tmp / "sample.h264")
+
+
+def test_every_recording_verifies_to_the_device_root_and_decodes(signed):
+    cam, root, tmp, _ = signed
+    rows = [r for r in recordings(cam) if r["state"] != "recording"]
+    assert {r["stream"] for r in rows} == {1, 2}, rows
+    serial = cam.get("/api/v1/status").json().get("serial")
+    for r in rows:
+        assert r["signed"] and not r["encrypted"], r
+        f = download(cam, r["id"], tmp / f"all-{r['id']}.mp4")
+        assert f.stat().st_size == r["bytes"], r
+        rc, rep, err = verify(f, ca=root)
+        assert rc == 0, (r, err, rep and rep["gops"])
+        assert rep["verdict"] == "authentic" and rep["provenance"]["status"] == "trusted", rep
+        assert rep["vendor"]["manufacturer"] == "camward", rep["vendor"]
+        if serial:
+            assert rep["vendor"]["serial_number"] == serial
+        # Only the last GOP may wait for its SEI (it sits in the next file's first frame).
+        pend = [g for g in rep["gops"] if g["verdict"] == "pending"]
+        assert len(pend) <= 1 and rep["counts"]["validated_frames"] >= r["frames"] - 10, rep["counts"]
+        rc, n, err = ffprobe_frames(f)
+        assert rc == 0 and n == r["frames"], (r, n, err)
+    # Without the root the same file is signed but its origin unproven: exit 2.
+    rc, out = verify_text(tmp / f"all-{rows[0]['id']}.mp4")
+    assert rc == 2, out
+
+
+def test_recordings_api_filters_ranges_and_exports(signed):
+    cam, root, tmp, _ = signed
+    all_rows = recordings(cam)
+    s2 = recordings(cam, "?stream=2")
+    assert s2 and all(r["stream"] == 2 for r in s2)
+    first = min(all_rows, key=lambda r: r["start"])
+    later = recordings(cam, f"?stream=1&from={first['end']}")
+    assert all(r["end"] > first["end"] for r in later), later
+    assert cam.get("/api/v1/recordings?from=yesterday").status_code == 400
+    # Range download, as players seek.
+    r = cam.get(f"/api/v1/recordings/{first['id']}.mp4", headers={"Range": "bytes=0-99"})
+    assert r.status_code == 206 and len(r.content) == 100 and r.content[4:8] == b"ftyp", r.status_code
+    assert cam.get("/api/v1/recordings/999999.mp4").status_code == 404
+    # Live-only users may not download recordings (level control and above).
+    viewer = cam.add_user("viewer", "View-only-2026", "live")
+    assert cam.get("/api/v1/recordings", auth=viewer).status_code == 403
+    # An export across two files is one MP4 that still verifies.
+    s1 = sorted([x for x in all_rows if x["stream"] == 1 and x["state"] != "recording"], key=lambda x: x["start"])
+    assert len(s1) >= 2
+    r = cam.get(f"/api/v1/export.mp4?stream=1&from={s1[0]['start']}&to={s1[1]['end']}", timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    out = tmp / "export.mp4"
+    out.write_bytes(r.content)
+    rc, rep, err = verify(out, ca=root)
+    assert rc == 0 and rep["verdict"] == "authentic", (err, rep and rep["gops"])
+    rc, n, err = ffprobe_frames(out)
+    assert rc == 0 and n >= s1[0]["frames"] + s1[1]["frames"] - 10, (n, err)
+
+
+def tampered(tmp, name, aus, root):
+    p = tmp / name
+    p.write_bytes(join_aus(aus))
+    rc, rep, err = verify(p, ca=root)
+    assert rep is not None, err
+    bad = [g for g in rep["gops"] if g["verdict"] not in ("authentic", "pending")]
+    return rc, rep, bad
+
+
+def test_untouched_extraction_is_authentic(signed, sample):
+    _, root, tmp, _ = signed
+    _, _, h264 = sample
+    aus = access_units(h264.read_bytes())
+    assert join_aus(aus) == h264.read_bytes()
+    rc, rep, bad = tampered(tmp, "same.h264", aus, root)
+    assert rc == 0 and not bad, rep["gops"]
+
+
+def test_flipped_byte_in_a_slice_is_located(signed, sample):
+    _, root, tmp, _ = signed
+    _, _, h264 = sample
+    aus = access_units(h264.read_bytes())
+    k = 25  # a P frame in the third GOP (GOPs of 10 frames)
+    i = slice_of(aus[k])
+    sc, nal = aus[k][i]
+    b = bytearray(nal)
+    b[len(b) // 2] ^= 0x01
+    aus[k] = aus[k][:i] + [(sc, bytes(b))] + aus[k][i + 1:]
+    rc, rep, bad = tampered(tmp, "flip.h264", aus, root)
+    assert rc == 1 and rep["verdict"] == "altered", rep
+    assert len(bad) == 1 and bad[0]["altered_frames"] == [k] and bad[0]["frames"] == [20, 29], bad
+
+
+def test_dropped_frame_is_located(signed, sample):
+    _, root, tmp, _ = signed
+    aus = access_units(sample[2].read_bytes())
+    del aus[25]
+    rc, rep, bad = tampered(tmp, "drop.h264", aus, root)
+    assert rc == 1 and rep["verdict"] == "missing_frames", rep
+    assert len(bad) == 1 and bad[0]["missing"] == [{"after_frame": 24, "count": 1}], bad
+
+
+def test_swapped_frames_are_located(signed, sample):
+    _, root, tmp, _ = signed
+    aus = access_units(sample[2].read_bytes())
+    aus[25], aus[26] = aus[26], aus[25]
+    rc, rep, bad = tampered(tmp, "swap.h264", aus, root)
+    assert rc == 1 and rep["verdict"] == "reordered", rep
+    assert len(bad) == 1 and bad[0]["frames"] == [20, 29] and set(bad[0]["reordered_frames"]) & {25, 26}, bad
+
+
+def test_removed_gop_is_located(signed, sample):
+    _, root, tmp, _ = signed
+    aus = access_units(sample[2].read_bytes())
+    gops = gops_of(aus)
+    s, e = gops[3]
+    assert (s, e) == (30, 40), gops
+    del aus[s:e]
+    rc, rep, bad = tampered(tmp, "nogop.h264", aus, root)
+    assert rc == 1, rep
+    # The signed GOP that is gone is reported as missing right after the last frame before the cut.
+    missing = [g for g in bad if g["verdict"] == "missing_frames"]
+    assert missing and missing[0]["missing"][0] == {"after_frame": s - 1, "count": e - s}, bad
+    assert any("GOP counter jumps" in r for g in bad for r in g["reasons"]), bad
+
+
+def test_truncation_is_detected(signed, sample):
+    _, root, tmp, _ = signed
+    row, mp4, h264 = sample
+    # A cut MP4: the verifier names the incomplete box and its byte offset, exit 3.
+    data = mp4.read_bytes()
+    cut = tmp / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    rc, rep, err = verify(cut, ca=root)
+    assert rc == 3 and "at byte" in err, (rc, err)
+    # A cut Annex-B stream: frames after the last signature are not authenticated ("pending"),
+    # which locates the cut: validation stops at the last whole signed GOP.
+    aus = access_units(h264.read_bytes())
+    keep = aus[:62]
+    rc, rep, bad = tampered(tmp, "cut.h264", keep, root)
+    pend = [g for g in rep["gops"] if g["verdict"] == "pending"]
+    assert pend and pend[-1]["frames"] == [60, 61], rep["gops"]
+    assert rep["counts"]["validated_frames"] == 60, rep["counts"]
+
+
+def test_live_rtsp_capture_verifies(signed):
+    cam, root, tmp, _ = signed
+    out = tmp / "live.h264"
+    url = cam.rtsp_url("/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD)
+    p = subprocess.run(["ffmpeg", "-v", "error", "-y", "-rtsp_transport", "tcp", "-i", url, "-c", "copy",
+                        "-f", "h264", "-t", "6", str(out)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and out.stat().st_size > 0, p.stderr
+    rc, rep, err = verify(out, ca=root)
+    assert rc == 0, (err, rep and rep["gops"])
+    assert rep["verdict"] == "authentic" and rep["counts"]["validated_frames"] >= 30, rep["counts"]
+
+
+def test_small_quota_overwrites_oldest_and_self_signed_is_reported(tmp_path):
+    """A 1 Mbit/s stream into 64 KiB files under a ~3-file quota: the oldest files go, recording
+    continues. This camera keeps its self-signed identity: verify says so (exit 2)."""
+    cam = Camward(tmp_path / "data").start()
+    try:
+        cam.setup_admin()
+        start_recording(cam, extra={
+            "streams": {"stream1": {"width": 640, "height": 360, "bitrate_kbps": 1000}},
+            "recording": {"file_max_bytes": 65536, "quota_bytes": 3 * 65536 + 200_000}})
+        deadline = time.monotonic() + 60
+        first_ids, rows = None, []
+        while time.monotonic() < deadline:
+            rows = recordings(cam)
+            if first_ids is None and len(rows) >= 2:
+                first_ids = {r["id"] for r in rows}
+            if first_ids and rows and min(r["id"] for r in rows) > max(first_ids) and len(rows) >= 2:
+                break
+            time.sleep(0.5)
+        assert first_ids and min(r["id"] for r in rows) > max(first_ids), (first_ids, rows)
+        rec_dir = tmp_path / "data" / "recordings"
+        on_disk = sum(p.stat().st_size for p in rec_dir.rglob("*.mp4"))
+        assert on_disk <= 3 * 65536 + 200_000 + 600_000, on_disk  # quota + the GOPs in flight
+        # Still recording: the newest file keeps growing after the deletions.
+        newest = max(rows, key=lambda r: r["id"])
+        time.sleep(3)
+        assert max(r["id"] for r in recordings(cam)) >= newest["id"]
+        assert any(r["end"] > newest["end"] for r in recordings(cam))
+        done = [r for r in recordings(cam) if r["state"] != "recording"]
+        f = download(cam, done[-1]["id"], tmp_path / "q.mp4")
+        rc, rep, err = verify(f)
+        assert rc == 2 and rep["provenance"]["status"] == "self_signed" and rep["verdict"] == "authentic", (rc, rep)
+        rc, out = verify_text(f)
+        assert "self" in out.lower(), out
+        assert ffprobe_frames(f)[0] == 0
+    finally:
+        cam.stop()
+    assert "panicked" not in cam.read_log()
+
