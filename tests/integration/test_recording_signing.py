@@ -196,14 +196,22 @@ def test_live_rtsp_capture_verifies(signed):
 
 
 def test_small_quota_overwrites_oldest_and_self_signed_is_reported(tmp_path):
-    """A 1 Mbit/s stream into 64 KiB files under a ~3-file quota: the oldest files go, recording
-    continues. This camera keeps its self-signed identity: verify says so (exit 2)."""
+    """A 250 kbit/s noisy clip (file source: testsrc compresses too well to fill anything) into
+    64 KiB files (two 1 s GOPs each) under a 300 kB quota (~5 files): the oldest files go, recording continues.
+    This camera keeps its self-signed identity: verify says so (exit 2)."""
+    clip = tmp_path / "noise.h264"
+    p = subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=size=640x360:rate=10,noise=alls=40:allf=t", "-t", "10", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-g", "10", "-bf", "0", "-b:v", "250k", "-maxrate", "250k",
+                        "-bufsize", "100k", "-pix_fmt", "yuv420p",
+                        str(clip)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    quota = 300_000
     cam = Camward(tmp_path / "data").start()
     try:
         cam.setup_admin()
-        start_recording(cam, extra={
-            "streams": {"stream1": {"width": 640, "height": 360, "bitrate_kbps": 1000}},
-            "recording": {"file_max_bytes": 65536, "quota_bytes": 3 * 65536 + 200_000}})
+        start_recording(cam, extra={"source": f"file:{clip}",
+                                    "recording": {"file_max_bytes": 65536, "quota_bytes": quota}})
         deadline = time.monotonic() + 60
         first_ids, rows = None, []
         while time.monotonic() < deadline:
@@ -216,13 +224,15 @@ def test_small_quota_overwrites_oldest_and_self_signed_is_reported(tmp_path):
         assert first_ids and min(r["id"] for r in rows) > max(first_ids), (first_ids, rows)
         rec_dir = tmp_path / "data" / "recordings"
         on_disk = sum(p.stat().st_size for p in rec_dir.rglob("*.mp4"))
-        assert on_disk <= 3 * 65536 + 200_000 + 600_000, on_disk  # quota + the GOPs in flight
+        assert on_disk <= quota + 200_000, on_disk  # quota + the GOP in flight and one being deleted
         # Still recording: the newest file keeps growing after the deletions.
         newest = max(rows, key=lambda r: r["id"])
         time.sleep(3)
         assert max(r["id"] for r in recordings(cam)) >= newest["id"]
         assert any(r["end"] > newest["end"] for r in recordings(cam))
-        done = [r for r in recordings(cam) if r["state"] != "recording"]
+        # A multi-GOP file: its first GOP is signed inside it (the last waits for the next file).
+        done = [r for r in recordings(cam) if r["state"] != "recording" and r["frames"] >= 20]
+        assert done, recordings(cam)
         f = download(cam, done[-1]["id"], tmp_path / "q.mp4")
         rc, rep, err = verify(f)
         assert rc == 2 and rep["provenance"]["status"] == "self_signed" and rep["verdict"] == "authentic", (rc, rep)
