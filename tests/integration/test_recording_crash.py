@@ -16,6 +16,7 @@ from recording_util import ffprobe_frames, provision_ca, recordings, start_recor
 pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe is not installed")
 
 KILLS = 20
+GOP = 10  # frames per GOP of the small stream
 SEED = 20261122
 
 
@@ -42,6 +43,7 @@ def test_kill_9_mid_recording_twenty_times(tmp_path):
     # Files of 10 s, so a kill lands inside a file most of the time and sometimes right after a cut.
     start_recording(cam)
     rec_dir = data / "recordings"
+    one_gop = 0
     checked = {}  # id -> sha256 of a file already verified in a closed (finished/recovered) state
     try:
         for n in range(KILLS):
@@ -66,11 +68,19 @@ def test_kill_9_mid_recording_twenty_times(tmp_path):
                     assert digest(p) == checked[i], (n, i)
                     continue
                 rc, rep, err = verify(p, ca=root)
-                assert rc == 0 and rep["verdict"] == "authentic", (n, r, err, rep and rep["gops"])
+                bad = [g for g in (rep or {}).get("gops", []) if g["verdict"] not in ("authentic", "pending")]
+                if r["frames"] > GOP:
+                    assert rc == 0 and rep["verdict"] == "authentic" and not bad, (n, r, err, rep and rep["gops"])
+                else:
+                    # A one-GOP file: its signature is in the next file's first frame, or was never
+                    # made when the kill came before the next IDR. Never reported as altered.
+                    assert rc in (0, 2) and rep["verdict"] in ("pending", "unsigned") and not [
+                        g for g in bad if g["verdict"] != "unsigned"], (n, r, err, rep)
+                    one_gop += 1
                 prc, frames, perr = ffprobe_frames(p)
                 assert prc == 0 and frames == r["frames"], (n, r, frames, perr)
                 checked[i] = digest(p)
-        assert len(checked) >= KILLS // 2, checked
+        assert len(checked) >= KILLS // 2 and one_gop < len(checked), (checked, one_gop)
         log = cam.read_log()
         assert "recovered" in log, log[-3000:]
     finally:

@@ -155,7 +155,7 @@ def test_twenty_viewers_and_a_flapping_one_then_memory_returns(cam_admin):
     time.sleep(1)
     baseline = rss_kib(cam_admin.proc.pid)
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
-           "-frames:v", "75", "-f", "null", "-"]
+           "-frames:v", "120", "-f", "null", "-"]
     viewers = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(20)]
     flaps = 0
     deadline = time.monotonic() + 90
@@ -166,7 +166,7 @@ def test_twenty_viewers_and_a_flapping_one_then_memory_returns(cam_admin):
     for v in viewers:
         _, err = v.communicate(timeout=60)
         assert v.returncode == 0, err
-    assert flaps >= 2
+    assert flaps >= 3
     # Sessions end with their TEARDOWN; give the daemon a moment, then compare.
     time.sleep(3)
     after = rss_kib(cam_admin.proc.pid)

@@ -546,14 +546,22 @@ impl Conn {
                 Transport::Udp(Arc::new(pair))
             }
             Lower::Tcp { channels } => {
+                // On a re-SETUP the session's own pair counts as free.
+                let own = match &session.lock().transport {
+                    Some(Transport::Interleaved { rtp_ch, .. }) => Some(*rtp_ch),
+                    _ => None,
+                };
+                let taken = |c: &u8| self.channels.contains(c) && Some(*c) != own;
                 let ch = match channels {
-                    Some((a, b)) if !self.channels.contains(&a) && b == a.wrapping_add(1) => a,
+                    Some((a, b)) if !taken(&a) && b == a.wrapping_add(1) => a,
                     _ => (0..=254u8)
                         .step_by(2)
-                        .find(|c| !self.channels.contains(c))
+                        .find(|c| !taken(c))
                         .ok_or_else(|| Response::new(461))?,
                 };
-                self.channels.push(ch);
+                if !self.channels.contains(&ch) {
+                    self.channels.push(ch);
+                }
                 Transport::Interleaved {
                     writer: self.writer.clone(),
                     rtp_ch: ch,
@@ -573,8 +581,14 @@ impl Conn {
             (ssrc, st.transport.replace(transport.clone()))
         };
         // A re-SETUP gives back the previous interleaved channel pair.
+        let new_ch = match &transport {
+            Transport::Interleaved { rtp_ch, .. } => Some(*rtp_ch),
+            Transport::Udp(_) => None,
+        };
         if let Some(Transport::Interleaved { rtp_ch, .. }) = old {
-            self.channels.retain(|c| *c != rtp_ch);
+            if Some(rtp_ch) != new_ch {
+                self.channels.retain(|c| *c != rtp_ch);
+            }
         }
         if new {
             if !self

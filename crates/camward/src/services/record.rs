@@ -24,16 +24,26 @@ use tokio::task::JoinHandle;
 /// encryption changes), the HTTP routes and the alarm actions. `None` while (re)starting or
 /// when the recording directory is unusable.
 #[derive(Clone, Default)]
-pub struct Recording(Arc<Mutex<Option<RecorderHandle>>>);
+pub struct Recording {
+    handle: Arc<Mutex<Option<RecorderHandle>>>,
+    /// Kept apart from the handle so the API keeps listing (the old index) while the recorder
+    /// restarts, e.g. when encryption is switched on.
+    index: Arc<Mutex<Option<Arc<Index>>>>,
+}
 
 impl Recording {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<RecorderHandle>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.handle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set(&self, h: Option<RecorderHandle>) {
+        *self.index.lock().unwrap_or_else(|p| p.into_inner()) = h.as_ref().map(|h| h.index());
+        *self.lock() = h;
     }
 
     /// The index of the running recorder, for listing and downloads.
     pub fn index(&self) -> Option<Arc<Index>> {
-        self.lock().as_ref().map(|h| h.index())
+        self.index.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Starts or extends an alarm recording (the alarm service's "record" action).
@@ -165,7 +175,7 @@ pub fn start(shared: &Arc<Shared>) -> JoinHandle<()> {
         let mut applied = c.recording.clone();
         let mut key: RestartKey = (c.recording.directory.clone(), c.data_encryption.clone());
         let h = start_recorder(&shared, c.recording.clone(), &c.data_encryption).await;
-        *shared.recording.lock() = h;
+        shared.recording.set(h);
         loop {
             tokio::select! {
                 _ = shared.shutdown.cancelled() => break,
@@ -184,7 +194,7 @@ pub fn start(shared: &Arc<Shared>) -> JoinHandle<()> {
                     old.shutdown().await;
                 }
                 let h = start_recorder(&shared, c.recording.clone(), &c.data_encryption).await;
-                *shared.recording.lock() = h;
+                shared.recording.set(h);
                 key = want;
                 applied = c.recording.clone();
             } else if c.recording != applied {
