@@ -422,6 +422,34 @@ fn check(v: Vec<Violation>) -> Result<(), AccountError> {
     }
 }
 
+impl AccountService {
+    /// A user name and password received as such (FTP's USER/PASS): the same checks, lockout
+    /// and audit entries as an HTTP Basic login, whatever the HTTP authentication method is.
+    pub fn check_password(
+        &self,
+        protocol: Protocol,
+        username: &str,
+        password: &str,
+        peer: IpAddr,
+    ) -> Outcome {
+        let req = Request {
+            protocol,
+            method: "LOGIN",
+            uri: "",
+            authorization: None,
+            peer,
+        };
+        if let Some(retry_after) = lock(&self.lockout).locked(peer, Instant::now()) {
+            return Outcome::LockedOut { retry_after };
+        }
+        match self.store.has_admin() {
+            Ok(true) => self.basic(&req, username, password),
+            Ok(false) => Outcome::NeedsSetup,
+            Err(e) => self.internal_error(e),
+        }
+    }
+}
+
 impl Gate for AccountService {
     fn host_allowed(&self, peer: IpAddr) -> bool {
         self.host_filter().allows(peer)

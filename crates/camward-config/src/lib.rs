@@ -2,6 +2,7 @@
 //! Changed only through RFC 7396 merge patches that are validated as a whole before anything applies.
 #![forbid(unsafe_code)]
 
+pub mod alarm;
 pub mod host_auth;
 pub mod https;
 pub mod media;
@@ -13,6 +14,7 @@ pub mod user_auth;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use alarm::{AlarmConfig, FtpClientConfig, FtpServerConfig, SmtpConfig, SmtpSecurity};
 pub use host_auth::HostAuth;
 pub use https::{Connection, Https};
 pub use media::{JpegConfig, Source, StreamsConfig};
@@ -143,6 +145,14 @@ sections! {
     data_encryption: DataEncryptionConfig,
     /// "Additional info for detecting alteration": ONVIF Media Signing of the streams (paper §3.9).
     alteration_detection: AlterationDetection,
+    /// Setup › Alarm: VMD areas, terminals, command alarm, alarm recording (issue #8).
+    alarm: AlarmConfig,
+    /// Setup › Network › Advanced › SMTP(E-mail) (paper §4.6).
+    smtp: SmtpConfig,
+    /// Setup › Network › Advanced › FTP: alarm and periodic images (paper §4.3).
+    ftp_client: FtpClientConfig,
+    /// "FTP access to camera" of the Network screen, Forbid by default (paper §4.2).
+    ftp_server: FtpServerConfig,
 }
 
 impl Config {
@@ -166,7 +176,12 @@ impl Config {
 
     /// Form for `GET /api/v1/config`: every [`Secret`] shown as `{"set": bool}`.
     pub fn redacted(&self) -> Value {
-        secret::with_redaction(|| serde_json::to_value(self).expect("config serialises to JSON"))
+        // The alarm crate's sections carry its own `Secret` type, with its own redaction switch.
+        camward_alarm::with_redaction(|| {
+            secret::with_redaction(|| {
+                serde_json::to_value(self).expect("config serialises to JSON")
+            })
+        })
     }
 
     /// Applies an RFC 7396 merge patch and validates the result as a whole; `self` never changes.
@@ -184,6 +199,12 @@ impl Config {
     pub fn warnings(&self) -> Vec<Warning> {
         let mut out = Vec::new();
         Validate::warnings(self, "", &mut out);
+        alarm::ftp_server_warnings(
+            &self.ftp_server,
+            "ftp_server",
+            self.https.connection == Connection::Https,
+            &mut out,
+        );
         out
     }
 }

@@ -250,6 +250,32 @@ impl MediaHub {
         self.snapshot_with_id(stream, size).await.map(|(_, j)| j)
     }
 
+    /// The latest raw picture of stream `n` (the source's, or decoded from the stream), for
+    /// analysis such as motion detection: its luma plane is `pic.y()`.
+    pub async fn latest_picture(&self, stream: u8) -> Result<Arc<I420>, MediaError> {
+        let slot = self
+            .slot(stream)
+            .ok_or(MediaError::NoSuchStream(stream))?
+            .clone();
+        let (enabled, running) = {
+            let ctl = lock(&self.inner.ctl);
+            (
+                ctl.streams.get(stream).is_some_and(|s| s.enabled),
+                ctl.runtime.is_some(),
+            )
+        };
+        if !running {
+            return Err(MediaError::Shutdown);
+        }
+        if !enabled {
+            return Err(MediaError::StreamOff(stream));
+        }
+        // Decoding may take milliseconds: off the async threads.
+        tokio::task::spawn_blocking(move || slot.latest_picture().map(|(_, p)| p))
+            .await
+            .unwrap_or(Err(MediaError::Shutdown))
+    }
+
     /// JPEG frames of stream `n` at most `fps` per second (1–30), only when the picture changed.
     /// Ends when the stream is switched off or the hub stops. Nothing is buffered: a slow
     /// client simply receives fewer frames. Call within a tokio runtime (it creates a timer).

@@ -1,0 +1,66 @@
+//! The `alarm`, `smtp`, `ftp_client` and `ftp_server` sections (paper §4.2, §4.3, §4.6): the types
+//! are camward-alarm's (one definition, no drift); this file adapts their checks to [`Validate`].
+
+use crate::{FieldError, Validate, Warning};
+use camward_alarm::config as a;
+
+pub use camward_alarm::{AlarmConfig, FtpClientConfig, FtpServerConfig, SmtpConfig, SmtpSecurity};
+
+fn errors(from: Vec<a::FieldError>, out: &mut Vec<FieldError>) {
+    out.extend(
+        from.into_iter()
+            .map(|e| FieldError::new(e.path, e.rule, e.message)),
+    );
+}
+
+fn warnings(from: Vec<a::Warning>, out: &mut Vec<Warning>) {
+    out.extend(
+        from.into_iter()
+            .map(|w| Warning::new(w.path, w.rule, w.message)),
+    );
+}
+
+impl Validate for AlarmConfig {
+    fn validate(&self, at: &str, out: &mut Vec<FieldError>) {
+        errors(AlarmConfig::validate(self, at), out);
+    }
+    fn warnings(&self, at: &str, out: &mut Vec<Warning>) {
+        warnings(AlarmConfig::warnings(self, at), out);
+    }
+}
+
+impl Validate for SmtpConfig {
+    fn validate(&self, at: &str, out: &mut Vec<FieldError>) {
+        errors(SmtpConfig::validate(self, at), out);
+    }
+    fn warnings(&self, at: &str, out: &mut Vec<Warning>) {
+        warnings(SmtpConfig::warnings(self, at), out);
+    }
+}
+
+impl Validate for FtpClientConfig {
+    fn validate(&self, at: &str, out: &mut Vec<FieldError>) {
+        errors(FtpClientConfig::validate(self, at), out);
+    }
+    fn warnings(&self, at: &str, out: &mut Vec<Warning>) {
+        warnings(FtpClientConfig::warnings(self, at), out);
+    }
+}
+
+impl Validate for FtpServerConfig {
+    fn validate(&self, at: &str, out: &mut Vec<FieldError>) {
+        errors(FtpServerConfig::validate(self, at), out);
+    }
+    // Its warning depends on `https.connection` (FTPS is then required), which a section cannot
+    // see: `Config::warnings` adds it.
+}
+
+/// The FTP server's plain-FTP warning, given whether HTTPS is the device's connection.
+pub(crate) fn ftp_server_warnings(
+    s: &FtpServerConfig,
+    at: &str,
+    https_connection: bool,
+    out: &mut Vec<Warning>,
+) {
+    warnings(s.warnings(at, https_connection), out);
+}
