@@ -369,7 +369,12 @@ async fn post_series(
         }
         let cfg = &s.ftp.alarm;
         index += 1;
-        match shared.deps.snapshots.jpeg(SNAPSHOT_STREAM, cfg.image_size).await {
+        match shared
+            .deps
+            .snapshots
+            .jpeg(SNAPSHOT_STREAM, cfg.image_size)
+            .await
+        {
             Ok(jpeg) => {
                 let name = naming::alarm_image_name(
                     &cfg.file_name,
@@ -382,7 +387,10 @@ async fn post_series(
             }
             Err(e) => shared.log.log(&LogEntry::warning(
                 "ftp.no_image",
-                format!("alarm #{}: post-alarm image {index} not taken: {e}", event.id),
+                format!(
+                    "alarm #{}: post-alarm image {index} not taken: {e}",
+                    event.id
+                ),
             )),
         }
         if remaining.load(Ordering::Relaxed) == 0 {
@@ -440,7 +448,12 @@ async fn periodic(shared: Arc<Shared>) {
     loop {
         let s = settings.borrow_and_update().clone();
         let p = &s.ftp.periodic;
-        let Some(sink) = shared.deps.ftp.clone().filter(|_| s.ftp.enabled && p.enabled) else {
+        let Some(sink) = shared
+            .deps
+            .ftp
+            .clone()
+            .filter(|_| s.ftp.enabled && p.enabled)
+        else {
             if settings.changed().await.is_err() {
                 return;
             }
@@ -491,7 +504,11 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct Collect(Mutex<Vec<ImageUpload>>, Mutex<Vec<AlarmMail>>, Mutex<Vec<(u8, u32, u32)>>);
+    struct Collect(
+        Mutex<Vec<ImageUpload>>,
+        Mutex<Vec<AlarmMail>>,
+        Mutex<Vec<(u8, u32, u32)>>,
+    );
 
     #[async_trait]
     impl ImageSink for Collect {
@@ -562,17 +579,33 @@ mod tests {
         assert_eq!(up.len(), 7, "{names:?}");
         assert!(up.iter().all(|u| u.directory == "cams/door"));
         for (i, n) in names[..3].iter().enumerate() {
-            assert!(n.starts_with("door_") && n.ends_with(&format!("_command_pre{:03}.jpg", i + 1)), "{n}");
+            assert!(
+                n.starts_with("door_") && n.ends_with(&format!("_command_pre{:03}.jpg", i + 1)),
+                "{n}"
+            );
         }
         for (i, n) in names[3..].iter().enumerate() {
-            assert!(n.ends_with(&format!("_command_post{:03}.jpg", i + 1)), "{n}");
+            assert!(
+                n.ends_with(&format!("_command_post{:03}.jpg", i + 1)),
+                "{n}"
+            );
         }
         // Pre images are the newest in the ring, in order (later samples have higher numbers).
         let nums: Vec<u32> = up[..3]
             .iter()
-            .map(|u| String::from_utf8_lossy(&u.data).rsplit('#').next().unwrap().parse().unwrap())
+            .map(|u| {
+                String::from_utf8_lossy(&u.data)
+                    .rsplit('#')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
             .collect();
-        assert!(nums.windows(2).all(|w| w[1] == w[0] + 1) && nums[0] >= 5, "{nums:?}");
+        assert!(
+            nums.windows(2).all(|w| w[1] == w[0] + 1) && nums[0] >= 5,
+            "{nums:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -687,7 +720,11 @@ mod tests {
         assert_eq!(r.images.len(), 4);
         assert_eq!(r.bytes, 40);
         for _ in 0..10 {
-            r.push(SystemTime::now(), Bytes::from(vec![0u8; MAX_PRE_RING_BYTES / 3]), 60);
+            r.push(
+                SystemTime::now(),
+                Bytes::from(vec![0u8; MAX_PRE_RING_BYTES / 3]),
+                60,
+            );
         }
         assert!(r.bytes <= MAX_PRE_RING_BYTES);
         assert_eq!(r.take().len(), 3);

@@ -806,7 +806,11 @@ impl FtpClientConfig {
                 "active mode: the server connects back to the camera for each picture",
             );
         }
-        warn_audio(&self.alarm.alarms, &join(&join(at, "alarm"), "alarms"), &mut out);
+        warn_audio(
+            &self.alarm.alarms,
+            &join(&join(at, "alarm"), "alarms"),
+            &mut out,
+        );
         out
     }
 }
@@ -896,7 +900,12 @@ impl FtpServerConfig {
 fn validate_host(host: &str, at: &str, required: bool, out: &mut Vec<FieldError>) {
     if host.is_empty() {
         if required {
-            err(out, at.to_owned(), "host.required", "a server address is required");
+            err(
+                out,
+                at.to_owned(),
+                "host.required",
+                "a server address is required",
+            );
         }
         return;
     }
@@ -1010,9 +1019,7 @@ fn validate_ca(pem: &str, at: &str, out: &mut Vec<FieldError>) {
 }
 
 /// The DER certificates of a PEM bundle (`ca_certificate`), or why it is not one.
-pub fn parse_ca_pem(
-    pem: &str,
-) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+pub fn parse_ca_pem(pem: &str) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
@@ -1118,7 +1125,9 @@ mod tests {
     fn unknown_fields_are_refused() {
         assert!(serde_json::from_value::<SmtpConfig>(json!({"pop_server": "x"})).is_err());
         assert!(serde_json::from_value::<FtpClientConfig>(json!({"bogus": 1})).is_err());
-        assert!(serde_json::from_value::<AlarmConfig>(json!({"vmd": {"areas": [{"z": 1}]}})).is_err());
+        assert!(
+            serde_json::from_value::<AlarmConfig>(json!({"vmd": {"areas": [{"z": 1}]}})).is_err()
+        );
         assert!(serde_json::from_value::<SmtpConfig>(json!({"security": "ssl"})).is_err());
     }
 
@@ -1143,7 +1152,11 @@ mod tests {
     fn too_many_areas_and_destinations_are_refused() {
         let mut a = AlarmConfig::default();
         a.vmd.areas = vec![VmdArea::default(); 5];
-        assert!(a.validate("alarm").iter().any(|e| e.rule == "vmd.areas.count"));
+        assert!(
+            a.validate("alarm")
+                .iter()
+                .any(|e| e.rule == "vmd.areas.count")
+        );
         let s = SmtpConfig {
             destinations: vec![
                 Destination {
@@ -1154,7 +1167,11 @@ mod tests {
             ],
             ..SmtpConfig::default()
         };
-        assert!(s.validate("smtp").iter().any(|e| e.rule == "smtp.destinations.count"));
+        assert!(
+            s.validate("smtp")
+                .iter()
+                .any(|e| e.rule == "smtp.destinations.count")
+        );
     }
 
     #[test]
@@ -1189,7 +1206,10 @@ mod tests {
             ..FtpServerConfig::default()
         };
         assert_eq!(srv.warnings("ftp_server", false).len(), 1);
-        assert!(srv.warnings("ftp_server", true).is_empty(), "HTTPS forces FTPS");
+        assert!(
+            srv.warnings("ftp_server", true).is_empty(),
+            "HTTPS forces FTPS"
+        );
     }
 
     #[test]
@@ -1222,7 +1242,11 @@ mod tests {
             password: Secret::new("bad\npassword"),
             ..s
         };
-        assert!(s.validate("smtp").iter().all(|e| !e.message.contains("bad")));
+        assert!(
+            s.validate("smtp")
+                .iter()
+                .all(|e| !e.message.contains("bad"))
+        );
     }
 
     #[test]

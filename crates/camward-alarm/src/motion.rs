@@ -85,7 +85,10 @@ mod tests {
         half[..w * h / 4].fill(235);
         let frames = [&dark, &half, &dark, &half, &dark];
         for (i, f) in frames.iter().enumerate() {
-            assert!(vmd.feed(f, w, h, Duration::from_millis(i as u64 * 200)).is_empty());
+            assert!(
+                vmd.feed(f, w, h, Duration::from_millis(i as u64 * 200))
+                    .is_empty()
+            );
         }
         cfg.enabled = true;
         vmd.apply(&cfg);

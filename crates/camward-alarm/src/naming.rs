@@ -13,15 +13,18 @@ fn utc(t: SystemTime) -> OffsetDateTime {
 /// `YYYYMMDD_HHMMSS_mmm` in UTC: the time part of image names.
 pub fn stamp(t: SystemTime) -> String {
     let f = format_description!("[year][month][day]_[hour][minute][second]_[subsecond digits:3]");
-    utc(t).format(&f).unwrap_or_else(|_| "00000000_000000_000".into())
+    utc(t)
+        .format(&f)
+        .unwrap_or_else(|_| "00000000_000000_000".into())
 }
 
 /// RFC 3339 UTC with milliseconds, for log lines and mail bodies.
 pub fn rfc3339(t: SystemTime) -> String {
-    let f = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    utc(t).format(&f).unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+    let f =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    utc(t)
+        .format(&f)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
 }
 
 /// Whether an image was taken before or after its alarm.

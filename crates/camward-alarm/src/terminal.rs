@@ -67,10 +67,9 @@ impl Drop for TerminalPoller {
 async fn poll(dir: PathBuf, hub: Arc<AlarmHub>, config: watch::Receiver<AlarmConfig>) {
     if let Err(e) = tokio::fs::create_dir_all(&dir).await {
         hub.log_entry(&LogEntry::error(
-                "alarm.terminal",
-                format!("cannot create {}: {e}", dir.display()),
-            ),
-        );
+            "alarm.terminal",
+            format!("cannot create {}: {e}", dir.display()),
+        ));
     }
     let mut state = [false; 3];
     let mut primed = [false; 3];
@@ -94,10 +93,9 @@ async fn poll(dir: PathBuf, hub: Arc<AlarmHub>, config: watch::Receiver<AlarmCon
                 if !bad_content_logged[i] {
                     bad_content_logged[i] = true;
                     hub.log_entry(&LogEntry::warning(
-                            "alarm.terminal",
-                            format!("{} holds neither 1 nor 0; ignored", path.display()),
-                        ),
-                    );
+                        "alarm.terminal",
+                        format!("{} holds neither 1 nor 0; ignored", path.display()),
+                    ));
                 }
                 continue;
             };

@@ -56,9 +56,13 @@ struct AreaRule {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
-    Idle { over: u32 },
+    Idle {
+        over: u32,
+    },
     /// Alarmed; ends `cooldown` after the last sample with motion.
-    Active { last_motion: Duration },
+    Active {
+        last_motion: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -157,11 +161,7 @@ impl MotionDetector {
             return Vec::new();
         };
         let cur = self.prev.as_ref().expect("just stored");
-        let diff: Vec<u8> = prev
-            .iter()
-            .zip(cur)
-            .map(|(a, b)| a.abs_diff(*b))
-            .collect();
+        let diff: Vec<u8> = prev.iter().zip(cur).map(|(a, b)| a.abs_diff(*b)).collect();
 
         // Scene change: judged with the most sensitive threshold in use, over the whole picture.
         let global_thr = self
@@ -304,7 +304,11 @@ mod tests {
             if box_on {
                 let side = 72;
                 let phase = (t % 6.0) / 6.0;
-                let tri = if phase < 0.5 { phase * 2.0 } else { 2.0 - phase * 2.0 };
+                let tri = if phase < 0.5 {
+                    phase * 2.0
+                } else {
+                    2.0 - phase * 2.0
+                };
                 let x = ((W - side) as f64 * tri) as usize;
                 let y = (H - side) / 2;
                 Self::rect(&mut p, x, y, side, side, 235);
@@ -326,7 +330,14 @@ mod tests {
         fn glyph(p: &mut [u8], x: usize, y: usize, d: u64) {
             for k in 0..20u64 {
                 if (k * 7 + d * 13) % 3 == 0 {
-                    Self::rect(p, x + (k % 5) as usize * 4, y + (k / 5) as usize * 7, 4, 6, 235);
+                    Self::rect(
+                        p,
+                        x + (k % 5) as usize * 4,
+                        y + (k / 5) as usize * 7,
+                        4,
+                        6,
+                        235,
+                    );
                 }
             }
         }
@@ -351,7 +362,13 @@ mod tests {
     }
 
     /// Feeds `secs` seconds at `fps` and collects every alarm raised.
-    fn run(d: &mut MotionDetector, scene: &Scene, secs: f64, fps: f64, box_on: bool) -> Vec<(f64, AreaId)> {
+    fn run(
+        d: &mut MotionDetector,
+        scene: &Scene,
+        secs: f64,
+        fps: f64,
+        box_on: bool,
+    ) -> Vec<(f64, AreaId)> {
         let mut out = Vec::new();
         let n = (secs * fps) as u64;
         for i in 0..n {
@@ -382,7 +399,10 @@ mod tests {
     fn motion_outside_every_area_is_ignored() {
         let scene = Scene::new();
         // Bottom strip (below the box) and a top-middle patch between clock and counter.
-        let mut d = MotionDetector::new(&cfg(vec![area(0.0, 0.75, 1.0, 0.25), area(0.4, 0.0, 0.2, 0.2)]));
+        let mut d = MotionDetector::new(&cfg(vec![
+            area(0.0, 0.75, 1.0, 0.25),
+            area(0.4, 0.0, 0.2, 0.2),
+        ]));
         let alarms = run(&mut d, &scene, 12.0, 25.0, true);
         assert!(alarms.is_empty(), "{alarms:?}");
     }
@@ -454,7 +474,10 @@ mod tests {
             ])
         });
         let alarms = run(&mut d, &scene, 3.0, 25.0, true);
-        assert_eq!(alarms.iter().map(|a| a.1).collect::<Vec<_>>(), vec![AreaId(3)]);
+        assert_eq!(
+            alarms.iter().map(|a| a.1).collect::<Vec<_>>(),
+            vec![AreaId(3)]
+        );
         assert!(d.is_active(AreaId(3)));
     }
 

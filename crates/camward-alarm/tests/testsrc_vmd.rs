@@ -52,7 +52,13 @@ impl Picture {
             for (r, bits) in rows.iter().enumerate() {
                 for col in 0..5 {
                     if bits & (0x10 >> col) != 0 {
-                        self.rect(gx + col * scale, y + scale + r as i64 * scale, scale, scale, 235);
+                        self.rect(
+                            gx + col * scale,
+                            y + scale + r as i64 * scale,
+                            scale,
+                            scale,
+                            235,
+                        );
                     }
                 }
             }
@@ -72,33 +78,67 @@ struct TestScene {
 impl TestScene {
     fn new(width: u32, height: u32, fps: u32) -> TestScene {
         let (w, h) = (width as i64, height as i64);
-        let mut bg = Picture { w, h, y: vec![16; (w * h) as usize] };
+        let mut bg = Picture {
+            w,
+            h,
+            y: vec![16; (w * h) as usize],
+        };
         let bar_w = (w / 8) & !1;
         for (i, v) in BARS.iter().enumerate() {
-            bg.rect(i as i64 * bar_w, 0, if i == 7 { w } else { bar_w }, h * 2 / 3, *v);
+            bg.rect(
+                i as i64 * bar_w,
+                0,
+                if i == 7 { w } else { bar_w },
+                h * 2 / 3,
+                *v,
+            );
         }
         let step_w = ((w / 16) & !1).max(2);
         for i in 0..16 {
             let x = i * step_w;
-            bg.rect(x, h * 2 / 3, if i == 15 { w - x } else { step_w }, h, 16 + (i * 219 / 15) as u8);
+            bg.rect(
+                x,
+                h * 2 / 3,
+                if i == 15 { w - x } else { step_w },
+                h,
+                16 + (i * 219 / 15) as u8,
+            );
         }
-        TestScene { fps, background: bg }
+        TestScene {
+            fps,
+            background: bg,
+        }
     }
 
     fn render(&self, n: u64, wall: SystemTime) -> Picture {
-        let mut f = Picture { y: self.background.y.clone(), ..self.background };
+        let mut f = Picture {
+            y: self.background.y.clone(),
+            ..self.background
+        };
         let (w, h) = (f.w, f.h);
         let side = ((h / 5) & !1).max(4);
         let t = n as f64 / self.fps as f64;
         let phase = (t % 6.0) / 6.0;
-        let tri = if phase < 0.5 { phase * 2.0 } else { 2.0 - phase * 2.0 };
+        let tri = if phase < 0.5 {
+            phase * 2.0
+        } else {
+            2.0 - phase * 2.0
+        };
         let x = (((w - side) as f64 * tri) as i64) & !1;
         let y = ((h - side) / 2) & !1;
         f.rect(x - 4, y - 4, side + 8, side + 8, 16);
         f.rect(x, y, side, side, 235);
         let scale = (h / 90).max(1);
-        let secs = wall.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let clock = format!("{:02}:{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60, secs % 60);
+        let secs = wall
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let clock = format!(
+            "{:02}:{:02}:{:02}",
+            secs / 3600 % 24,
+            secs / 60 % 60,
+            secs % 60
+        );
         let counter = format!("#{:06}", n % 1_000_000);
         f.text(2 * scale, 2 * scale, scale, &clock);
         let cw = text_width(&counter, scale);

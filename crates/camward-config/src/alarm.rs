@@ -64,3 +64,50 @@ pub(crate) fn ftp_server_warnings(
 ) {
     warnings(s.warnings(at, https_connection), out);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+    use serde_json::json;
+
+    #[test]
+    fn passwords_are_redacted_and_kept_by_placeholders() {
+        let c = Config::default()
+            .apply_merge_patch(&json!({
+                "smtp": {"password": "mail-Secret-1"},
+                "ftp_client": {"password": "ftp-Secret-2"},
+            }))
+            .unwrap();
+        let shown = c.redacted();
+        assert_eq!(shown["smtp"]["password"], json!({"set": true}));
+        assert_eq!(shown["ftp_client"]["password"], json!({"set": true}));
+        assert!(!shown.to_string().contains("Secret-"));
+        // Sending back what GET showed keeps both passwords.
+        let again = c.apply_merge_patch(&shown).unwrap();
+        assert_eq!(again.smtp.password.expose(), Some("mail-Secret-1"));
+        assert_eq!(again.ftp_client.password.expose(), Some("ftp-Secret-2"));
+    }
+
+    #[test]
+    fn plaintext_transports_are_warned_about() {
+        let c = Config::default()
+            .apply_merge_patch(&json!({
+                "smtp": {"enabled": true, "server": "mail.example.com", "security": "none",
+                         "sender": "cam@example.com"},
+                "ftp_server": {"enabled": true},
+            }))
+            .unwrap();
+        let w = c.warnings();
+        assert!(w.iter().any(|w| w.path == "smtp.security"), "{w:?}");
+        assert!(w.iter().any(|w| w.rule == "ftp_server.plaintext"), "{w:?}");
+        // HTTPS as the connection makes FTPS required: no plain-FTP warning.
+        let c = c
+            .apply_merge_patch(&json!({"https": {"connection": "https"}}))
+            .unwrap();
+        assert!(
+            !c.warnings()
+                .iter()
+                .any(|w| w.rule == "ftp_server.plaintext")
+        );
+    }
+}

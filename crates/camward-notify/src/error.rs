@@ -22,7 +22,11 @@ pub enum NotifyError {
 }
 
 impl NotifyError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         NotifyError::Io {
             action,
             path: path.into(),

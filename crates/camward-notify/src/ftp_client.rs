@@ -326,8 +326,8 @@ impl Session {
             .await
             .map_err(|e| fail("connecting", e))?;
         if cfg.tls == FtpTls::Explicit {
-            let tls = crate::tls::client_config(&cfg.ca_certificate)
-                .map_err(|e| fail("FTPS", e))?;
+            let tls =
+                crate::tls::client_config(&cfg.ca_certificate).map_err(|e| fail("FTPS", e))?;
             let connector =
                 AsyncRustlsConnector::from(camward_tls::tokio_rustls::TlsConnector::from(tls));
             ftp = tokio::time::timeout(t, ftp.into_secure(connector, &cfg.server))
@@ -378,12 +378,20 @@ impl Session {
         } else if dir.starts_with('/') {
             dir.trim_end_matches('/').to_owned()
         } else {
-            format!("{}/{}", self.home.trim_end_matches('/'), dir.trim_end_matches('/'))
+            format!(
+                "{}/{}",
+                self.home.trim_end_matches('/'),
+                dir.trim_end_matches('/')
+            )
         };
         if wanted == self.cwd {
             return Ok(());
         }
-        let base = if dir.starts_with('/') { "/" } else { self.home.as_str() };
+        let base = if dir.starts_with('/') {
+            "/"
+        } else {
+            self.home.as_str()
+        };
         self.ftp
             .cwd(base)
             .await
@@ -417,7 +425,8 @@ impl Session {
     }
 
     async fn quit(mut self) {
-        let _ = tokio::time::timeout(self.op_timeout.min(Duration::from_secs(5)), self.ftp.quit()).await;
+        let _ = tokio::time::timeout(self.op_timeout.min(Duration::from_secs(5)), self.ftp.quit())
+            .await;
     }
 }
 
@@ -450,7 +459,11 @@ mod tests {
     #[tokio::test]
     async fn unreachable_server_drops_after_the_retry_limit_with_a_log_line() {
         // A port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = tempfile::tempdir().unwrap();
         let log = MemoryLog::new();
         let up = FtpUploader::start(dir.path().into(), config(port), opts(), log.shared()).unwrap();
@@ -533,10 +546,19 @@ mod tests {
 
     #[test]
     fn password_never_in_debug_output() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let dir = tempfile::tempdir().unwrap();
-            let up = FtpUploader::start(dir.path().into(), config(21), opts(), MemoryLog::new().shared()).unwrap();
+            let up = FtpUploader::start(
+                dir.path().into(),
+                config(21),
+                opts(),
+                MemoryLog::new().shared(),
+            )
+            .unwrap();
             let dbg = format!("{up:?}");
             assert!(!dbg.contains("s3cret"), "{dbg}");
         });

@@ -126,7 +126,11 @@ impl std::fmt::Debug for AdminOnly {
 
 #[async_trait]
 impl Authenticator for AdminOnly {
-    async fn authenticate(&self, username: &str, creds: &Credentials) -> Result<Principal, AuthenticationError> {
+    async fn authenticate(
+        &self,
+        username: &str,
+        creds: &Credentials,
+    ) -> Result<Principal, AuthenticationError> {
         let ip = canonical(creds.source_ip);
         // Checked on connect already; again here because the allow-list may have changed
         // during a session that was idle before logging in.
@@ -164,7 +168,9 @@ impl Authenticator for AdminOnly {
             None => {
                 self.log.log(&LogEntry::warning(
                     "ftp_server.denied",
-                    format!("FTP login by {username:?} from {ip} refused: wrong user name or password"),
+                    format!(
+                        "FTP login by {username:?} from {ip} refused: wrong user name or password"
+                    ),
                 ));
                 Err(AuthenticationError::BadPassword)
             }
@@ -216,10 +222,12 @@ impl FtpServer {
                 detail: "nothing to serve: no directories given".into(),
             });
         }
-        let listener = TcpListener::bind(opts.bind).await.map_err(|e| NotifyError::FtpServer {
-            addr: addr.clone(),
-            detail: format!("cannot listen: {e}"),
-        })?;
+        let listener = TcpListener::bind(opts.bind)
+            .await
+            .map_err(|e| NotifyError::FtpServer {
+                addr: addr.clone(),
+                detail: format!("cannot listen: {e}"),
+            })?;
         let local_addr = listener.local_addr().map_err(|e| NotifyError::FtpServer {
             addr,
             detail: e.to_string(),
@@ -244,7 +252,9 @@ impl FtpServer {
                 }
             ),
         ));
-        let task = tokio::spawn(accept_loop(listener, opts, gate, auth, storage, log, stop_rx));
+        let task = tokio::spawn(accept_loop(
+            listener, opts, gate, auth, storage, log, stop_rx,
+        ));
         Ok(FtpServer {
             local_addr,
             stop: Some(stop_tx),

@@ -7,7 +7,9 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 use unftp_core::auth::UserDetail;
-use unftp_core::storage::{Error, ErrorKind, Fileinfo, Metadata, Permissions, Result, StorageBackend};
+use unftp_core::storage::{
+    Error, ErrorKind, Fileinfo, Metadata, Permissions, Result, StorageBackend,
+};
 
 /// Metadata of a listed entry (real or one of the virtual top-level directories).
 #[derive(Debug, Clone)]
@@ -115,7 +117,9 @@ impl ReadOnlyRoots {
             .find(|(n, _)| n == first)
             .map(|(_, d)| d.clone())
             .ok_or_else(not_found)?;
-        let root = tokio::fs::canonicalize(&dir).await.map_err(|_| not_found())?;
+        let root = tokio::fs::canonicalize(&dir)
+            .await
+            .map_err(|_| not_found())?;
         let mut p = root.clone();
         for r in rest {
             p.push(r);
@@ -142,7 +146,11 @@ impl<User: UserDetail> StorageBackend<User> for ReadOnlyRoots {
         }
     }
 
-    async fn list<P: AsRef<Path> + Send + Debug>(&self, _user: &User, path: P) -> Result<Vec<Fileinfo<PathBuf, Meta>>> {
+    async fn list<P: AsRef<Path> + Send + Debug>(
+        &self,
+        _user: &User,
+        path: P,
+    ) -> Result<Vec<Fileinfo<PathBuf, Meta>>> {
         let dir = match self.resolve(path.as_ref()).await? {
             Target::Top => {
                 return Ok(self
@@ -191,17 +199,24 @@ impl<User: UserDetail> StorageBackend<User> for ReadOnlyRoots {
         let Target::Real { path, .. } = self.resolve(path.as_ref()).await? else {
             return Err(not_found());
         };
-        let mut f = tokio::fs::File::open(&path).await.map_err(|_| not_found())?;
+        let mut f = tokio::fs::File::open(&path)
+            .await
+            .map_err(|_| not_found())?;
         if !f.metadata().await.map_err(Error::from)?.is_file() {
             return Err(not_found());
         }
         if start_pos > 0 {
-            f.seek(std::io::SeekFrom::Start(start_pos)).await.map_err(Error::from)?;
+            f.seek(std::io::SeekFrom::Start(start_pos))
+                .await
+                .map_err(Error::from)?;
         }
         Ok(Box::new(f))
     }
 
-    async fn put<P: AsRef<Path> + Send + Debug, R: tokio::io::AsyncRead + Send + Sync + Unpin + 'static>(
+    async fn put<
+        P: AsRef<Path> + Send + Debug,
+        R: tokio::io::AsyncRead + Send + Sync + Unpin + 'static,
+    >(
         &self,
         _user: &User,
         _input: R,
@@ -219,7 +234,12 @@ impl<User: UserDetail> StorageBackend<User> for ReadOnlyRoots {
         Err(denied())
     }
 
-    async fn rename<P: AsRef<Path> + Send + Debug>(&self, _user: &User, _from: P, _to: P) -> Result<()> {
+    async fn rename<P: AsRef<Path> + Send + Debug>(
+        &self,
+        _user: &User,
+        _from: P,
+        _to: P,
+    ) -> Result<()> {
         Err(denied())
     }
 
@@ -259,11 +279,18 @@ mod tests {
     async fn lists_roots_and_files_but_not_hidden_or_links() {
         let (_t, fs) = setup();
         let u = DefaultUser;
-        let top = StorageBackend::<DefaultUser>::list(&fs, &u, "/").await.unwrap();
+        let top = StorageBackend::<DefaultUser>::list(&fs, &u, "/")
+            .await
+            .unwrap();
         assert_eq!(top.len(), 1);
         assert_eq!(top[0].path, PathBuf::from("recordings"));
-        let l = StorageBackend::<DefaultUser>::list(&fs, &u, "/recordings").await.unwrap();
-        let names: Vec<_> = l.iter().map(|f| f.path.to_string_lossy().into_owned()).collect();
+        let l = StorageBackend::<DefaultUser>::list(&fs, &u, "/recordings")
+            .await
+            .unwrap();
+        let names: Vec<_> = l
+            .iter()
+            .map(|f| f.path.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec!["2026"]);
     }
 
@@ -271,9 +298,10 @@ mod tests {
     async fn reads_with_offset() {
         use tokio::io::AsyncReadExt;
         let (_t, fs) = setup();
-        let mut r = StorageBackend::<DefaultUser>::get(&fs, &DefaultUser, "/recordings/2026/clip.mp4", 4)
-            .await
-            .unwrap();
+        let mut r =
+            StorageBackend::<DefaultUser>::get(&fs, &DefaultUser, "/recordings/2026/clip.mp4", 4)
+                .await
+                .unwrap();
         let mut s = String::new();
         r.read_to_string(&mut s).await.unwrap();
         assert_eq!(s, "456789");
@@ -290,12 +318,18 @@ mod tests {
             "/other/x",
         ] {
             assert!(
-                StorageBackend::<DefaultUser>::get(&fs, &u, p, 0).await.is_err(),
+                StorageBackend::<DefaultUser>::get(&fs, &u, p, 0)
+                    .await
+                    .is_err(),
                 "{p} must not be readable"
             );
         }
         // `..` above `/` stays at `/`.
-        assert!(StorageBackend::<DefaultUser>::cwd(&fs, &u, "/../../recordings").await.is_ok());
+        assert!(
+            StorageBackend::<DefaultUser>::cwd(&fs, &u, "/../../recordings")
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -304,14 +338,25 @@ mod tests {
         let u = DefaultUser;
         let p = "/recordings/2026/clip.mp4";
         let kind = |r: Result<()>| r.unwrap_err().kind();
-        assert_eq!(kind(StorageBackend::<DefaultUser>::del(&fs, &u, p).await), ErrorKind::PermissionDenied);
-        assert_eq!(kind(StorageBackend::<DefaultUser>::mkd(&fs, &u, "/recordings/x").await), ErrorKind::PermissionDenied);
-        assert_eq!(kind(StorageBackend::<DefaultUser>::rmd(&fs, &u, "/recordings/2026").await), ErrorKind::PermissionDenied);
+        assert_eq!(
+            kind(StorageBackend::<DefaultUser>::del(&fs, &u, p).await),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            kind(StorageBackend::<DefaultUser>::mkd(&fs, &u, "/recordings/x").await),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            kind(StorageBackend::<DefaultUser>::rmd(&fs, &u, "/recordings/2026").await),
+            ErrorKind::PermissionDenied
+        );
         assert_eq!(
             kind(StorageBackend::<DefaultUser>::rename(&fs, &u, p, "/recordings/y").await),
             ErrorKind::PermissionDenied
         );
-        let put = StorageBackend::<DefaultUser>::put(&fs, &u, tokio::io::empty(), "/recordings/new", 0).await;
+        let put =
+            StorageBackend::<DefaultUser>::put(&fs, &u, tokio::io::empty(), "/recordings/new", 0)
+                .await;
         assert_eq!(put.unwrap_err().kind(), ErrorKind::PermissionDenied);
     }
 }

@@ -83,7 +83,10 @@ pub struct DiskQueue {
 impl DiskQueue {
     /// Opens (creating) `dir` and loads what a previous run left. Items beyond the limits (the
     /// limits were lowered) are returned for the caller to log as dropped.
-    pub fn open(dir: &Path, limits: QueueLimits) -> Result<(DiskQueue, Vec<QueuedItem>), NotifyError> {
+    pub fn open(
+        dir: &Path,
+        limits: QueueLimits,
+    ) -> Result<(DiskQueue, Vec<QueuedItem>), NotifyError> {
         std::fs::create_dir_all(dir).map_err(|e| NotifyError::io("creating", dir, e))?;
         let mut items = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| NotifyError::io("reading", dir, e))? {
@@ -173,7 +176,8 @@ impl DiskQueue {
             .position(|i| i.directory == directory && i.name == name);
         let freed = replaced_pos.map_or(0, |p| self.items[p].bytes);
         let files_after = self.items.len() + usize::from(replaced_pos.is_none());
-        if files_after > self.limits.max_files || self.bytes - freed + size > self.limits.max_bytes {
+        if files_after > self.limits.max_files || self.bytes - freed + size > self.limits.max_bytes
+        {
             return Err(Refusal::Full {
                 files: self.items.len(),
                 bytes: self.bytes,
@@ -213,14 +217,20 @@ impl DiskQueue {
     pub fn read(&self, item: &QueuedItem) -> Result<Bytes, NotifyError> {
         let path = self.dir.join(item.file_name());
         let content = std::fs::read(&path).map_err(|e| NotifyError::io("reading", &path, e))?;
-        let start = content.iter().position(|b| *b == b'\n').map_or(0, |p| p + 1);
+        let start = content
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(0, |p| p + 1);
         Ok(Bytes::from(content).slice(start..))
     }
 
     /// Removes an uploaded item.
     pub fn complete(&mut self, seq: u64) -> Option<QueuedItem> {
         let pos = self.items.iter().position(|i| i.seq == seq)?;
-        let it = self.items.remove(pos).expect("position from the same deque");
+        let it = self
+            .items
+            .remove(pos)
+            .expect("position from the same deque");
         self.bytes -= it.bytes;
         self.remove_file(&it);
         Some(it)
@@ -321,7 +331,14 @@ mod tests {
         assert!(dropped.is_empty());
         let items: Vec<_> = q.items().cloned().collect();
         assert_eq!(items.len(), 2);
-        assert_eq!((items[0].name.as_str(), items[0].directory.as_str(), items[0].tries), ("one.jpg", "a/b", 1));
+        assert_eq!(
+            (
+                items[0].name.as_str(),
+                items[0].directory.as_str(),
+                items[0].tries
+            ),
+            ("one.jpg", "a/b", 1)
+        );
         assert_eq!(q.read(&items[1]).unwrap(), jpeg(20));
         assert!(!dir.path().join("x.tmp").exists());
     }

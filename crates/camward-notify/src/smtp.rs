@@ -138,12 +138,12 @@ impl SmtpMailer {
         image: Option<(&str, &Bytes)>,
     ) -> Result<(), MailError> {
         let t = self.current().ok_or(MailError::Disabled)?;
-        let to_box: Mailbox = to.parse().map_err(|e: lettre::address::AddressError| {
-            MailError::Address {
-                address: to.to_owned(),
-                detail: e.to_string(),
-            }
-        })?;
+        let to_box: Mailbox =
+            to.parse()
+                .map_err(|e: lettre::address::AddressError| MailError::Address {
+                    address: to.to_owned(),
+                    detail: e.to_string(),
+                })?;
         let builder = Message::builder()
             .from(t.sender.clone())
             .to(to_box)
@@ -151,20 +151,26 @@ impl SmtpMailer {
             .date(SystemTime::now());
         let text = SinglePart::plain(body.to_owned());
         let msg = match image {
-            Some((name, jpeg)) => builder.multipart(
-                MultiPart::mixed().singlepart(text).singlepart(
-                    Attachment::new(name.to_owned())
-                        .body(jpeg.to_vec(), ContentType::parse("image/jpeg").expect("valid")),
-                ),
-            ),
+            Some((name, jpeg)) => {
+                builder.multipart(MultiPart::mixed().singlepart(text).singlepart(
+                    Attachment::new(name.to_owned()).body(
+                        jpeg.to_vec(),
+                        ContentType::parse("image/jpeg").expect("valid"),
+                    ),
+                ))
+            }
             None => builder.singlepart(text),
         }
         .map_err(|e| MailError::Build(e.to_string()))?;
-        t.smtp.send(msg).await.map(|_| ()).map_err(|e| MailError::Smtp {
-            server: format!("{}:{}", t.config.server, t.config.port),
-            permanent: e.is_permanent() || e.is_tls() || e.is_client(),
-            detail: describe(&e),
-        })
+        t.smtp
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| MailError::Smtp {
+                server: format!("{}:{}", t.config.server, t.config.port),
+                permanent: e.is_permanent() || e.is_client() || is_tls_failure(&e),
+                detail: describe(&e),
+            })
     }
 
     /// Delivers one mail, retrying transient failures per the [`RetryPolicy`]; every outcome
@@ -187,7 +193,13 @@ impl SmtpMailer {
                     return Ok(());
                 }
                 Err(e) => {
-                    let retryable = matches!(e, MailError::Smtp { permanent: false, .. });
+                    let retryable = matches!(
+                        e,
+                        MailError::Smtp {
+                            permanent: false,
+                            ..
+                        }
+                    );
                     if retryable && attempt < tries {
                         let wait = self.retry.delays[attempt - 1];
                         self.log.log(&LogEntry::warning(
@@ -247,6 +259,30 @@ impl MailSink for SmtpMailer {
     }
 }
 
+/// Whether TLS itself failed (certificate not trusted, server not speaking TLS, ...): lettre
+/// reports some of these as connection errors, but retrying cannot fix them.
+fn is_tls_failure(e: &lettre::transport::smtp::Error) -> bool {
+    use camward_tls::rustls;
+    if e.is_tls() {
+        return true;
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        if c.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        src = c.source();
+    }
+    false
+}
+
 /// lettre's error text plus the chain of causes (the certificate or TLS reason is in the
 /// source), without anything from the request: no password can appear.
 fn describe(e: &lettre::transport::smtp::Error) -> String {
@@ -264,12 +300,13 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
 }
 
 fn build_transport(c: &SmtpConfig) -> Result<Transport, NotifyError> {
-    let sender: Mailbox = c.sender.parse().map_err(|e: lettre::address::AddressError| {
-        NotifyError::Config {
+    let sender: Mailbox = c
+        .sender
+        .parse()
+        .map_err(|e: lettre::address::AddressError| NotifyError::Config {
             what: "smtp.sender",
             detail: e.to_string(),
-        }
-    })?;
+        })?;
     let tls = match c.security {
         SmtpSecurity::None => Tls::None,
         SmtpSecurity::Starttls => Tls::Required(tls_parameters(c)?),
@@ -313,7 +350,8 @@ fn tls_parameters(c: &SmtpConfig) -> Result<TlsParameters, NotifyError> {
         // Fail early with a clear message when the system has no roots at all.
         crate::tls::root_store("")?;
     }
-    b.build_rustls().map_err(|e| NotifyError::Tls(e.to_string()))
+    b.build_rustls()
+        .map_err(|e| NotifyError::Tls(e.to_string()))
 }
 
 #[cfg(test)]
@@ -355,7 +393,16 @@ mod tests {
         });
         m.apply(&config()).unwrap();
         let e = m.send("ops@example.com", "s", "b", None).await.unwrap_err();
-        assert!(matches!(e, MailError::Smtp { permanent: false, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                MailError::Smtp {
+                    permanent: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert_eq!(log.of_kind("mail.retry").len(), 2);
         assert_eq!(log.of_kind("mail.failed").len(), 1);
         assert!(log.entries().iter().all(|e| !e.message.contains("s3cret")));

@@ -53,7 +53,10 @@ fn received(dir: &Path) -> Vec<Value> {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
         .map(|e| {
             let s = std::fs::read_to_string(e.path()).unwrap();
-            (e.file_name().to_string_lossy().into_owned(), serde_json::from_str(&s).unwrap())
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                serde_json::from_str(&s).unwrap(),
+            )
         })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -144,7 +147,11 @@ async fn command_alarm_mail(security: SmtpSecurity, mode: &str) {
     .await
     .unwrap_or_else(|| panic!("2 mails expected, log: {:?}", log.entries()));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(received(dir.path()).len(), 2, "exactly one mail per matching destination");
+    assert_eq!(
+        received(dir.path()).len(),
+        2,
+        "exactly one mail per matching destination"
+    );
     let mut rcpts: Vec<String> = mails
         .iter()
         .map(|m| m["rcpt_tos"][0].as_str().unwrap().to_owned())
@@ -156,7 +163,10 @@ async fn command_alarm_mail(security: SmtpSecurity, mode: &str) {
         assert_eq!(m["tls"], true, "{m}");
         assert_eq!(m["authenticated"], true, "{m}");
         assert_eq!(m["mail_from"], "camera@example.com");
-        assert!(m["subject"].as_str().unwrap().contains("command alarm"), "{m}");
+        assert!(
+            m["subject"].as_str().unwrap().contains("command alarm"),
+            "{m}"
+        );
         let att = &m["attachments"][0];
         assert_eq!(att["content_type"], "image/jpeg");
         assert_eq!(att["sha256"], jpeg_sha.as_str());
@@ -192,12 +202,28 @@ async fn wrong_password_is_reported_in_the_log() {
         .send("ops@example.com", "test", "body", None)
         .await
         .unwrap_err();
-    assert!(matches!(e, MailError::Smtp { permanent: true, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            MailError::Smtp {
+                permanent: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let failed = log.of_kind("mail.failed");
     assert_eq!(failed.len(), 1);
     assert!(failed[0].message.contains("535"), "{:?}", failed[0]);
-    assert!(log.of_kind("mail.retry").is_empty(), "a wrong password is not retried");
-    assert!(log.entries().iter().all(|e| !e.message.contains("Wrong-Pass")));
+    assert!(
+        log.of_kind("mail.retry").is_empty(),
+        "a wrong password is not retried"
+    );
+    assert!(
+        log.entries()
+            .iter()
+            .all(|e| !e.message.contains("Wrong-Pass"))
+    );
     assert!(received(dir.path()).is_empty());
 }
 
@@ -234,7 +260,10 @@ async fn server_down_then_up_is_delivered_once() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mails = received(dir.path());
     assert_eq!(mails.len(), 1, "delivered exactly once");
-    assert_eq!(mails[0]["attachments"][0]["sha256"], sha256_hex(&fake_jpeg(7)).as_str());
+    assert_eq!(
+        mails[0]["attachments"][0]["sha256"],
+        sha256_hex(&fake_jpeg(7)).as_str()
+    );
     assert_eq!(log.of_kind("mail.sent").len(), 1);
 }
 
@@ -267,7 +296,10 @@ async fn ssl_on_refuses_a_server_without_tls() {
     mailer
         .apply(&config(port, SmtpSecurity::None, &pki.ca_pem))
         .unwrap();
-    mailer.send("ops@example.com", "t", "b", None).await.unwrap();
+    mailer
+        .send("ops@example.com", "t", "b", None)
+        .await
+        .unwrap();
     assert_eq!(received(dir.path()).len(), 1);
     assert_eq!(received(dir.path())[0]["tls"], false);
 }
@@ -277,7 +309,10 @@ async fn certificate_from_an_untrusted_ca_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path(), "mail");
     let other = common::pki(dir.path(), "other");
-    for (mode, security) in [("starttls", SmtpSecurity::Starttls), ("tls", SmtpSecurity::Tls)] {
+    for (mode, security) in [
+        ("starttls", SmtpSecurity::Starttls),
+        ("tls", SmtpSecurity::Tls),
+    ] {
         let port = free_port();
         let _srv = server(dir.path(), port, mode, &pki);
         // Another CA uploaded, and the system roots: neither trusts the test CA.
@@ -289,7 +324,10 @@ async fn certificate_from_an_untrusted_ca_is_refused() {
                 .send("ops@example.com", "t", "b", None)
                 .await
                 .unwrap_err();
-            let MailError::Smtp { permanent, detail, .. } = &e else {
+            let MailError::Smtp {
+                permanent, detail, ..
+            } = &e
+            else {
                 panic!("{e:?}")
             };
             assert!(*permanent, "an untrusted certificate is not retried: {e:?}");

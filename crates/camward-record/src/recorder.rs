@@ -10,6 +10,7 @@ use crate::retention;
 use crate::scan::is_signing_sei;
 use crate::transform::{Clear, TransformFactory};
 use crate::writer::RecordingFile;
+use bytes::{BufMut, Bytes, BytesMut};
 use camward_h264::AccessUnit;
 use camward_media::{FrameBus, Subscriber};
 use std::collections::{HashMap, VecDeque};
@@ -47,28 +48,83 @@ pub(crate) struct Chunk {
     nominal: u32,
     signed: bool,
     bytes: usize,
+    /// The IDR access unit that ended this chunk, when one did (the chunk is a whole GOP).
+    next_gop: Option<NextGop>,
+}
+
+/// What the writer needs to know about the GOP after a chunk, before writing the chunk: whether
+/// the file will be cut there, and the signature that GOP's first access unit carries.
+#[derive(Debug)]
+pub(crate) struct NextGop {
+    pts: u64,
+    params: Arc<TrackParams>,
+    /// ONVIF Media Signing SEIs of that IDR access unit. The signer puts the SEI signing GOP n
+    /// into GOP n+1's first access unit, so these sign *this* chunk's GOP.
+    signatures: Vec<Bytes>,
 }
 
 impl Chunk {
     fn first_pts(&self) -> u64 {
         self.aus[0].pts90k
     }
-    fn samples(&self) -> Vec<Sample> {
-        self.aus
+    /// Sample durations: up to the next frame, nominal where that is unknown or implausible.
+    fn durations(&self) -> impl Iterator<Item = u32> + '_ {
+        self.aus.iter().enumerate().map(|(i, au)| {
+            let next = self.aus.get(i + 1).map(|n| n.pts90k).or(self.next_pts);
+            next.map(|n| n.saturating_sub(au.pts90k))
+                .filter(|d| *d > 0 && *d < u32::MAX as u64)
+                .map(|d| d as u32)
+                .unwrap_or(self.nominal)
+        })
+    }
+
+    /// The chunk's samples; with `signature_trailer`, the next GOP's signing SEIs are appended
+    /// to the last sample, so a file that ends with this GOP carries the signature of it.
+    fn samples(&self, signature_trailer: bool) -> Vec<Sample> {
+        let mut samples: Vec<Sample> = self
+            .aus
             .iter()
-            .enumerate()
-            .map(|(i, au)| {
-                let next = self.aus.get(i + 1).map(|n| n.pts90k).or(self.next_pts);
-                let d = next
-                    .map(|n| n.saturating_sub(au.pts90k))
-                    .filter(|d| *d > 0 && *d < u32::MAX as u64);
-                Sample {
-                    data: sample_data(au),
-                    duration: d.map(|d| d as u32).unwrap_or(self.nominal),
-                    sync: au.key,
-                }
+            .zip(self.durations())
+            .map(|(au, duration)| Sample {
+                data: sample_data(au),
+                duration,
+                sync: au.key,
             })
-            .collect()
+            .collect();
+        let trailer = self
+            .next_gop
+            .as_ref()
+            .map(|n| &n.signatures[..])
+            .filter(|s| signature_trailer && !s.is_empty());
+        if let (Some(seis), Some(last)) = (trailer, samples.last_mut()) {
+            // After the last slice of the picture, in the same sample: an SEI after the slices
+            // is not where H.264 wants it (SEIs precede the picture), but it is where the
+            // reference signer puts its end-of-stream SEI and where validators look for it;
+            // `ffmpeg -c copy` keeps it. Same 4-byte length framing as `sample_data`.
+            let extra: usize = seis.iter().map(|s| 4 + s.len()).sum();
+            let mut data = BytesMut::with_capacity(last.data.len() + extra);
+            data.put_slice(&last.data);
+            for sei in seis {
+                data.put_u32(sei.len() as u32);
+                data.put_slice(sei);
+            }
+            last.data = data.freeze();
+        }
+        samples
+    }
+
+    /// Whether the file will be cut before the next GOP, judged before this chunk is written
+    /// to `f`: the same conditions as the rotation in [`Sink::write`], with the next GOP's size
+    /// (unknown until it is complete) estimated by this one's.
+    fn file_ends_after(&self, f: &RecordingFile, cfg: &RecordingConfig) -> bool {
+        let Some(next) = &self.next_gop else {
+            return false;
+        };
+        let end_pts = self.first_pts() + self.durations().map(u64::from).sum::<u64>();
+        f.params != next.params
+            || next.pts < end_pts
+            || f.media_duration_until(end_pts) >= cfg.file_seconds as u64 * 90_000
+            || f.bytes() + 2 * self.bytes as u64 > cfg.file_max_bytes
     }
 }
 
@@ -81,6 +137,9 @@ enum WriterMsg {
         skipped: u64,
         /// Counted against WRITER_QUEUE (live chunks; pre-alarm replays are bounded by the ring).
         counted: bool,
+        /// The alarm recording ends after this chunk unless a new trigger extends it (decided
+        /// when the next IDR arrived, so the alarm file can carry its last GOP's signature).
+        alarm_ends: bool,
     },
     EndAlarm,
     /// Continuous recording was switched off: close the continuous file now.
@@ -364,8 +423,20 @@ impl StreamState {
             let regress = au.pts90k < self.last_pts;
             let long = au.pts90k.saturating_sub(first.pts90k) >= FRAGMENT_MAX_90K;
             if au.key || regress || long || self.pending_bytes >= FRAGMENT_MAX_BYTES {
+                // The IDR that completes a GOP is in hand now: the writer learns of it with the
+                // GOP, so a file ending here gets its signature without waiting for more frames.
+                let next_gop = au.key.then(|| NextGop {
+                    pts: au.pts90k,
+                    params: self.params.clone().expect("checked above"),
+                    signatures: au
+                        .nals
+                        .iter()
+                        .filter(|n| is_signing_sei(n))
+                        .cloned()
+                        .collect(),
+                });
                 // After a pts regression (source restart) the gap is unknown: nominal duration.
-                self.dispatch(if regress { None } else { Some(au.pts90k) });
+                self.dispatch(if regress { None } else { Some(au.pts90k) }, next_gop);
             }
         }
         if self.pending.is_empty() {
@@ -380,16 +451,23 @@ impl StreamState {
         if counted {
             self.queued.fetch_add(1, Ordering::Relaxed);
         }
+        // The alarm ends at the first GOP starting at or after `alarm_until` (see `dispatch`).
+        let alarm_ends = alarm
+            && self
+                .alarm_until
+                .zip(chunk.next_gop.as_ref())
+                .is_some_and(|(until, n)| n.pts >= until);
         let _ = self.tx.send(WriterMsg::Chunk {
             chunk,
             continuous,
             alarm,
             skipped,
             counted,
+            alarm_ends,
         });
     }
 
-    fn dispatch(&mut self, next_pts: Option<u64>) {
+    fn dispatch(&mut self, next_pts: Option<u64>, next_gop: Option<NextGop>) {
         let aus = std::mem::take(&mut self.pending);
         let bytes = std::mem::take(&mut self.pending_bytes);
         let Some(params) = self.pending_params.take() else {
@@ -409,6 +487,7 @@ impl StreamState {
             nominal: self.nominal,
             signed,
             bytes,
+            next_gop,
         });
         if let Some(until) = self.alarm_until {
             if chunk.starts_gop && chunk.first_pts() >= until {
@@ -569,7 +648,7 @@ async fn stream_task(
         }
     }
     // The last chunk has no successor: its last frame gets the nominal duration.
-    st.dispatch(None);
+    st.dispatch(None, None);
     let _ = st.tx.send(WriterMsg::Stop);
     if let Err(e) = writer.await {
         tracing::error!(stream, error = %e, "recording writer panicked");
@@ -611,7 +690,16 @@ impl Sink {
         }
     }
 
-    fn write(&mut self, chunk: &Chunk, skipped: u64, ctx: &WriterCtx, cfg: &RecordingConfig) {
+    /// Writes `chunk` to this output's file, rotating files as configured. `ends` says the
+    /// output stops after this chunk (alarm over), so the chunk is the file's last GOP.
+    fn write(
+        &mut self,
+        chunk: &Chunk,
+        skipped: u64,
+        ends: bool,
+        ctx: &WriterCtx,
+        cfg: &RecordingConfig,
+    ) {
         self.skipped += skipped;
         if let Some(f) = &self.file {
             let regress = chunk.first_pts() < f.end_pts();
@@ -626,6 +714,12 @@ impl Sink {
                     || f.media_duration() >= cfg.file_seconds as u64 * 90_000
                     || f.bytes() + chunk.bytes as u64 > cfg.file_max_bytes);
             if rotate {
+                // Only when the next GOP turned out larger than `file_ends_after` estimated:
+                // the file ends without its last GOP's signature, which is in the next file.
+                tracing::debug!(
+                    trigger = self.trigger.as_str(),
+                    "file cut without predicting it: its last GOP verifies as pending"
+                );
                 self.close();
             }
         }
@@ -659,12 +753,29 @@ impl Sink {
         }
         let f = self.file.as_mut().expect("opened above");
         f.add_skipped(std::mem::take(&mut self.skipped));
+        // The GOP is written now, when the next IDR has arrived, as without a trailer: carrying
+        // the signature costs no latency and the crash-loss bound (one GOP) is unchanged.
+        let rotates = chunk.file_ends_after(f, cfg);
+        let last_gop = rotates || ends;
+        let trailer = last_gop
+            && chunk
+                .next_gop
+                .as_ref()
+                .is_some_and(|n| !n.signatures.is_empty());
         match f.append(
-            chunk.samples(),
+            chunk.samples(last_gop),
             chunk.first_pts(),
             chunk.aus[0].wallclock,
-            chunk.signed,
+            chunk.signed || trailer,
         ) {
+            // Cut the file now, so the rotation the signature was added for is the one that
+            // happens (the next chunk's own check could disagree on size). An alarm file is
+            // closed by EndAlarm instead: a new trigger may still extend it, and then the
+            // signature is merely repeated in the next GOP, which verifiers ignore.
+            Ok(()) if rotates => {
+                self.last_error = None;
+                self.close();
+            }
             Ok(()) => self.last_error = None,
             Err(e) => {
                 self.report(
@@ -698,16 +809,17 @@ fn writer_loop(ctx: WriterCtx, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
                 alarm: to_alarm,
                 skipped,
                 counted,
+                alarm_ends,
             } => {
                 if counted {
                     ctx.queued.fetch_sub(1, Ordering::Relaxed);
                 }
                 let cfg = ctx.cfg.read().unwrap_or_else(|p| p.into_inner()).clone();
                 if continuous {
-                    cont.write(&chunk, skipped, &ctx, &cfg);
+                    cont.write(&chunk, skipped, false, &ctx, &cfg);
                 }
                 if to_alarm {
-                    alarm.write(&chunk, skipped, &ctx, &cfg);
+                    alarm.write(&chunk, skipped, alarm_ends, &ctx, &cfg);
                 }
             }
             WriterMsg::EndAlarm => alarm.close(),

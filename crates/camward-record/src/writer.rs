@@ -139,6 +139,10 @@ impl RecordingFile {
     pub fn media_duration(&self) -> u64 {
         self.end_pts - self.first_pts
     }
+    /// Media time the file would cover if its samples ended at `end_pts`.
+    pub fn media_duration_until(&self, end_pts: u64) -> u64 {
+        end_pts.saturating_sub(self.first_pts)
+    }
 
     /// Notes access units lost before they reached this file (counted in the index).
     pub fn add_skipped(&mut self, n: u64) {

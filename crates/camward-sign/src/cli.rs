@@ -12,7 +12,8 @@ use std::time::SystemTime;
 pub const EXIT_AUTHENTIC: i32 = 0;
 /// Exit code: frames altered, missing or reordered, or a signature does not verify.
 pub const EXIT_ALTERED: i32 = 1;
-/// Exit code: not signed, or signed by a key that does not chain to the given root.
+/// Exit code: not signed, signed by a key that does not chain to the given root, or nothing
+/// verifiable (no complete signed GOP: every GOP still waits for its signature).
 pub const EXIT_UNSIGNED_OR_UNTRUSTED: i32 = 2;
 /// Exit code: the input could not be read or parsed as H.264.
 pub const EXIT_UNREADABLE: i32 = 3;
@@ -37,8 +38,10 @@ pub struct VerifyArgs {
 pub fn exit_code(report: &Report) -> i32 {
     match report.verdict {
         Verdict::Altered | Verdict::Reordered | Verdict::MissingFrames => EXIT_ALTERED,
-        Verdict::Unsigned | Verdict::NotVerifiable => EXIT_UNSIGNED_OR_UNTRUSTED,
-        Verdict::Authentic | Verdict::Pending => {
+        // Signed but not one GOP proven: "authentic" would vouch for frames nobody checked.
+        Verdict::Unsigned | Verdict::NotVerifiable | Verdict::Pending => EXIT_UNSIGNED_OR_UNTRUSTED,
+        Verdict::Authentic if report.counts.validated_frames == 0 => EXIT_UNSIGNED_OR_UNTRUSTED,
+        Verdict::Authentic => {
             if report.provenance == Provenance::Trusted {
                 EXIT_AUTHENTIC
             } else {
@@ -46,6 +49,17 @@ pub fn exit_code(report: &Report) -> i32 {
             }
         }
     }
+}
+
+/// An authentic stream whose last GOP waits for its signature: a recording file cut without it
+/// (its SEI travels in the next GOP's first frame, i.e. the following file) or a cut capture.
+pub fn last_gop_pending(report: &Report) -> bool {
+    report.verdict == Verdict::Authentic
+        && report.counts.validated_frames > 0
+        && report
+            .gops
+            .last()
+            .is_some_and(|g| g.verdict == Verdict::Pending)
 }
 
 /// Runs `camward verify`; returns the process exit code.
@@ -200,13 +214,16 @@ pub fn render(r: &Report) -> String {
     s += line;
     s += match r.verdict {
         Verdict::Authentic => "VIDEO IS VALID!\n",
-        Verdict::Pending => "VIDEO IS VALID SO FAR (NO SIGNED GOP COMPLETED)!\n",
+        Verdict::Pending => "VIDEO IS NOT VERIFIABLE (NO SIGNED GOP COMPLETED)!\n",
         Verdict::MissingFrames => "VIDEO IS VALID, BUT HAS MISSING FRAMES!\n",
         Verdict::Reordered => "VIDEO IS INVALID! (FRAMES REORDERED)\n",
         Verdict::Altered => "VIDEO IS INVALID!\n",
         Verdict::Unsigned => "VIDEO IS NOT SIGNED!\n",
         Verdict::NotVerifiable => "SIGNATURES COULD NOT BE VERIFIED!\n",
     };
+    if last_gop_pending(r) {
+        s += "last GOP pending (its signature is in the following file)\n";
+    }
     let c = &r.counts;
     s += &format!("Number of received NAL Units : {}\n", c.received_nalus);
     s += &format!("Number of validated NAL Units: {}\n", c.validated_nalus);

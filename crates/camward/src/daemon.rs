@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// RTSPS (RTSP over TLS) listen address while Connection = HTTPS [default: [::]:322].
     #[arg(long, value_name = "ADDR:PORT")]
     rtsps: Option<SocketAddr>,
+    /// FTP server listen address while "FTP access to camera" is Allow [default: [::]:{ftp_server.port}].
+    #[arg(long, value_name = "ADDR:PORT")]
+    ftp: Option<SocketAddr>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -235,6 +238,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         recording: services::record::Recording::default(),
     });
 
+    let alarms = services::alarm::Alarms::new(&shared);
     let tasks = vec![
         services::config_watch::start(&shared),
         services::media::start(&shared),
@@ -246,11 +250,14 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
             vec![
                 services::media::router(media.clone()),
                 services::record::router(shared.recording.clone()),
+                services::alarm::router(alarms.clone()),
             ],
         ),
         services::rtsp::start(&shared, rtsp_listener, rtsp.clone()),
         services::https::rtsps(&shared, rtsp),
         services::https::upkeep(&shared),
+        services::alarm::start(&shared, alarms.clone()),
+        services::ftp::start(&shared, args.ftp, alarms.log_sink()),
     ];
 
     shared

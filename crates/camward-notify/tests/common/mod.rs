@@ -97,7 +97,9 @@ impl Drop for Peer {
 /// Starts `python3 script args…` and waits (≤ 20 s) for it to print `READY`.
 pub fn start_python(script: &str, args: &[String]) -> Peer {
     python_peers();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers").join(script);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(script);
     let mut child = Command::new("python3")
         .arg(&path)
         .args(args)
@@ -138,7 +140,9 @@ pub async fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> O
 
 /// A small but real JPEG (SOI … EOI) with a marker so tests can tell images apart.
 pub fn fake_jpeg(tag: u32) -> Vec<u8> {
-    let mut v = vec![0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0];
+    let mut v = vec![
+        0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
+    ];
     v.extend_from_slice(format!("camward-test-{tag}").as_bytes());
     v.extend(std::iter::repeat_n(0x42u8, 2000));
     v.extend_from_slice(&[0xff, 0xd9]);

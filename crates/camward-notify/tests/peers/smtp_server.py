@@ -49,7 +49,9 @@ class Handler:
             "subject": str(msg["subject"]),
             "to": str(msg["to"]),
             "attachments": atts,
-            "tls": session.ssl is not None,
+            # STARTTLS sets session.ssl; implicit TLS only shows on the transport.
+            "tls": session.ssl is not None
+            or server.transport.get_extra_info("ssl_object") is not None,
             "authenticated": bool(session.authenticated),
         }
         path = os.path.join(a.outdir, f"{self.n}.json")
@@ -63,7 +65,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     if not isinstance(auth_data, LoginPassword):
         return AuthResult(success=False, handled=False)
     ok = auth_data.login.decode() == a.user and auth_data.password.decode() == a.password
-    return AuthResult(success=ok)
+    # handled=False lets aiosmtpd answer 535 itself on failure.
+    return AuthResult(success=ok, handled=False)
 
 
 kw = {}

@@ -669,3 +669,104 @@ fn stripped_sei_mid_stream_is_tampering() {
         .expect("GOP 5 unsigned");
     assert_eq!(g.frames, Some((100, 124)), "{}", show(&r));
 }
+
+/// Moves (or, with `keep`, copies) each GOP SEI from the IDR access unit of GOP n+1 to the end of
+/// the access unit before it, after GOP n's last slice: where a recorder that rotates files puts
+/// the signature of a file's last GOP. (Re-splitting the joined stream would hand a trailing SEI
+/// to the next AU again, so cuts are made on this list, not on the joined bytes.)
+fn trail_seis(aus: &mut [Vec<&[u8]>], keep: bool) {
+    for i in 1..aus.len() {
+        let seis: Vec<&[u8]> = aus[i]
+            .iter()
+            .copied()
+            .filter(|n| format::is_oms_sei(n))
+            .collect();
+        if seis.is_empty() || !aus[i].iter().any(|n| NalType::of(n) == NalType::Idr) {
+            continue;
+        }
+        if !keep {
+            aus[i].retain(|n| !format::is_oms_sei(n));
+        }
+        aus[i - 1].extend(seis);
+    }
+}
+
+#[test]
+fn sei_trailing_the_gop_it_signs_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signed, root) = signed_with_ca(dir.path());
+    for keep in [false, true] {
+        let trailed = edit_aus(&signed, |aus| trail_seis(aus, keep));
+        assert_ne!(trailed, signed);
+        let r = verify_annexb(&trailed, &opts(Some(&root)));
+        assert_eq!(r.verdict, Verdict::Authentic, "keep {keep}: {}", show(&r));
+        assert_eq!(r.gops.len(), 8, "{}", show(&r));
+        assert!(
+            r.gops.iter().all(|g| g.verdict == Verdict::Authentic),
+            "{}",
+            show(&r)
+        );
+        assert_eq!(r.counts.pending_frames, 0, "{}", show(&r));
+        assert_eq!(r.counts.validated_frames, 200, "{}", show(&r));
+        assert_eq!(cli::exit_code(&r), cli::EXIT_AUTHENTIC);
+        assert!(!show(&r).contains("last GOP pending"), "{}", show(&r));
+    }
+    // One file of a rotated recording: GOPs 3-5 (frames 50-124), the first SEI signing GOP 2
+    // (before the file), GOP 5's SEI trailing its last frame. Everything verifies, nothing waits.
+    let (a, b) = (au_of_frame(&signed, 50), au_of_frame(&signed, 125));
+    let file = edit_aus(&signed, |aus| {
+        trail_seis(aus, true);
+        aus.truncate(b);
+        aus.drain(..a);
+    });
+    let r = verify_annexb(&file, &opts(Some(&root)));
+    assert_eq!(r.verdict, Verdict::Authentic, "{}", show(&r));
+    assert!(
+        r.gops.iter().all(|g| g.verdict == Verdict::Authentic),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(
+        (r.counts.validated_frames, r.counts.pending_frames),
+        (75, 0),
+        "{}",
+        show(&r)
+    );
+}
+
+#[test]
+fn exit_code_needs_at_least_one_verified_gop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signed, root) = signed_with_ca(dir.path());
+    // A one-GOP file whose signature is in the following file: signed, but nothing proven.
+    let (a, b) = (au_of_frame(&signed, 50), au_of_frame(&signed, 75));
+    let one_gop = edit_aus(&signed, |aus| {
+        aus.truncate(b);
+        aus.drain(..a);
+    });
+    let r = verify_annexb(&one_gop, &opts(Some(&root)));
+    assert_eq!(r.verdict, Verdict::Pending, "{}", show(&r));
+    assert_eq!(r.counts.validated_frames, 0, "{}", show(&r));
+    assert_eq!(cli::exit_code(&r), cli::EXIT_UNSIGNED_OR_UNTRUSTED);
+    assert!(show(&r).contains("NOT VERIFIABLE"), "{}", show(&r));
+    // Authentic GOPs and a trailing pending one: still 0, and the output says why it waits.
+    let b = au_of_frame(&signed, 100);
+    let two_gops = edit_aus(&signed, |aus| {
+        aus.truncate(b);
+        aus.drain(..a);
+    });
+    let r = verify_annexb(&two_gops, &opts(Some(&root)));
+    assert_eq!(r.verdict, Verdict::Authentic, "{}", show(&r));
+    assert_eq!(
+        r.gops.iter().map(|g| g.verdict).collect::<Vec<_>>(),
+        [Verdict::Authentic, Verdict::Pending],
+        "{}",
+        show(&r)
+    );
+    assert_eq!(cli::exit_code(&r), cli::EXIT_AUTHENTIC);
+    assert!(
+        show(&r).contains("last GOP pending (its signature is in the following file)"),
+        "{}",
+        show(&r)
+    );
+}

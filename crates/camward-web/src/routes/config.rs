@@ -15,7 +15,23 @@ use serde_json::Value;
 use std::net::SocketAddr;
 
 pub(crate) async fn get_config(State(st): State<WebState>, _p: Require<Admin>) -> Json<Value> {
-    Json(with_certificate(&st, st.config.current().redacted()))
+    let current = st.config.current();
+    Json(with_warnings(
+        with_certificate(&st, current.redacted()),
+        &current,
+    ))
+}
+
+/// Adds the read-only `warnings` list (valid settings that weaken security, e.g. SMTP with SSL
+/// off or plain FTP accepted). Not stored: PATCH ignores it like `certificate`.
+fn with_warnings(mut doc: Value, config: &camward_config::Config) -> Value {
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert(
+            "warnings".into(),
+            serde_json::to_value(config.warnings()).unwrap_or_default(),
+        );
+    }
+    doc
 }
 
 /// Adds the read-only `certificate` block (what the HTTPS listeners serve, with an expiry
@@ -40,6 +56,7 @@ pub(crate) async fn patch_config(
 ) -> Result<Json<Value>, ApiError> {
     if let Some(obj) = patch.as_object_mut() {
         obj.remove("certificate");
+        obj.remove("warnings");
     }
     let actor = actor(p.principal(), peer);
     let config = st.config.clone();
@@ -61,7 +78,10 @@ pub(crate) async fn patch_config(
     })
     .await?;
     match result {
-        Ok(new) => Ok(Json(with_certificate(&st, new.redacted()))),
+        Ok(new) => Ok(Json(with_warnings(
+            with_certificate(&st, new.redacted()),
+            &new,
+        ))),
         Err(PatchError::Invalid(errors)) => Err(ApiError::invalid(errors)),
         Err(PatchError::Refused { rule, message }) => {
             let mut e = ApiError::new(StatusCode::CONFLICT, "refused", message.clone());

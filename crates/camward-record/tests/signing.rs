@@ -1,0 +1,129 @@
+//! Recording an ONVIF-signed stream: every file a rotation closes carries the signature of its
+//! last GOP (which the signer puts into the next GOP's first frame, i.e. the next file), so a file
+//! taken off the card verifies on its own.
+
+mod common;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use camward_record::{ListFilter, Recorder};
+use camward_sign::{Signer, SignerOptions, SigningKey, VendorInfo, Verdict, VerifyOptions};
+use common::*;
+use std::sync::Arc;
+
+/// A throwaway self-signed device key, as camward-sign's own tests make one.
+struct TestKey {
+    pair: EcdsaKeyPair,
+    chain: String,
+}
+
+impl SigningKey for TestKey {
+    fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.pair
+            .sign(&SystemRandom::new(), msg)
+            .expect("ECDSA signing")
+            .as_ref()
+            .to_vec()
+    }
+    fn certificate_chain_pem(&self) -> String {
+        self.chain.clone()
+    }
+}
+
+fn test_key() -> Arc<TestKey> {
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "camward record test camera");
+    let cert = params.self_signed(&kp).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &kp.serialize_der()).unwrap();
+    Arc::new(TestKey {
+        pair,
+        chain: cert.pem(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_file_carries_its_last_gop_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    // 18 s of 1 s GOPs, signed as the media pipeline does before the frame bus.
+    let mut aus = looped(3);
+    let mut signer = Signer::new(
+        test_key(),
+        VendorInfo::camward("SN-RECORD-TEST"),
+        SignerOptions::default(),
+    )
+    .unwrap();
+    for au in &mut aus {
+        signer.process(au);
+    }
+    let bus = bus_for(&aus);
+    // Two GOPs per file (the config's lower bound of 10 s is the daemon's, not the recorder's).
+    let cfg = camward_record::RecordingConfig {
+        file_seconds: 2,
+        ..config()
+    };
+    let handle = Recorder::start(dir.path(), cfg, vec![(1, bus.clone())]).unwrap();
+    let index = handle.index();
+    for au in &aus {
+        bus.publish(Arc::new(au.clone()));
+    }
+    handle.shutdown().await;
+
+    let mut rows = index.list(&ListFilter::default()).unwrap();
+    rows.sort_by_key(|r| r.id);
+    assert!(
+        rows.len() >= 5,
+        "file_seconds rotates: {} files",
+        rows.len()
+    );
+    assert_eq!(
+        rows.iter().map(|r| r.frames).sum::<u64>(),
+        aus.len() as u64,
+        "no frame lost"
+    );
+    let opts = VerifyOptions::default();
+    for (k, r) in rows.iter().enumerate() {
+        let path = index.path_of(r.id).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let rep = camward_sign::verify_bytes(&bytes, &opts, &mut |_| {}).unwrap();
+        let verdicts: Vec<Verdict> = rep.gops.iter().map(|g| g.verdict).collect();
+        let show = || {
+            format!(
+                "file {k} ({}): {}",
+                path.display(),
+                camward_sign::cli::render(&rep)
+            )
+        };
+        assert!(r.signed, "{}", show());
+        assert_eq!(rep.verdict, Verdict::Authentic, "{}", show());
+        assert_eq!(rep.counts.received_frames as u64, r.frames, "{}", show());
+        if k + 1 < rows.len() {
+            // Closed by rotation: every GOP, the last included, proves itself.
+            assert!(
+                verdicts.iter().all(|v| *v == Verdict::Authentic),
+                "{}",
+                show()
+            );
+            assert_eq!(
+                (
+                    rep.counts.validated_frames as u64,
+                    rep.counts.pending_frames
+                ),
+                (r.frames, 0),
+                "{}",
+                show()
+            );
+        } else {
+            // Closed at stop: the pipeline had not signed the open GOP (Signer::finish is the
+            // media side's to call), so only that GOP waits.
+            let (last, rest) = verdicts.split_last().unwrap();
+            assert_eq!(*last, Verdict::Pending, "{}", show());
+            assert!(rest.iter().all(|v| *v == Verdict::Authentic), "{}", show());
+        }
+        // The recording still decodes frame for frame with the trailing SEI in its last sample.
+        assert_eq!(ffprobe_frames(&path), r.frames, "{}", path.display());
+    }
+}

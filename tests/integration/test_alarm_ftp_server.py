@@ -1,0 +1,125 @@
+""""FTP access to camera" (paper §4.2) with curl as the client: no port while Forbid; after Allow,
+an administrator lists and downloads a recording over FTPS, while a live-only user, anonymous and
+a filtered address are refused; Forbid closes the port again."""
+import os
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from alarm_util import wait_for
+from conftest import ADMIN_PASSWORD, ADMIN_USER, Camward, free_port
+from recording_util import cw, start_recording, wait_for_files
+
+LIVE_USER, LIVE_PASSWORD = "viewer", "Live-only-2026"
+
+
+def curl(*args, timeout=30):
+    return subprocess.run(["curl", "-sS", "--max-time", "20", *map(str, args)],
+                          capture_output=True, timeout=timeout)
+
+
+def port_open(port):
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def provision(tmp: Path, data: Path) -> Path:
+    """A private CA issues the device certificate for 127.0.0.1 (what curl checks); returns the CA."""
+    ca = tmp / "ca"
+    cw("ca", "init", ca, check=True)
+    csr, chain = tmp / "device.csr", tmp / "chain.pem"
+    cw("identity", "csr", "--data", data, "--out", csr, "--san", "localhost", "--san", "127.0.0.1", check=True)
+    cw("ca", "issue", ca, "--csr", csr, "--out", chain, check=True)
+    cw("identity", "install", "--data", data, chain, check=True)
+    return ca / "root.pem"
+
+
+@pytest.fixture
+def ftp_cam(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    root = provision(tmp_path, data)
+    ftp_port = free_port()
+    cam = Camward(data, extra_args=["--ftp", f"127.0.0.1:{ftp_port}"]).start()
+    cam.setup_admin()
+    yield cam, ftp_port, root
+    cam.stop()
+
+
+def test_ftp_access_forbid_allow_and_who_gets_in(ftp_cam, tmp_path):
+    cam, port, ca = ftp_cam
+    url = f"ftp://127.0.0.1:{port}"
+    # Forbid (default): nothing listens.
+    assert not port_open(port)
+    r = curl(f"{url}/")
+    assert r.returncode == 7, r  # couldn't connect
+
+    start_recording(cam)
+    wait_for_files(cam, 1)
+    rec_dir = cam.data_dir / "recordings"
+    files = sorted(p for p in rec_dir.rglob("*.mp4") if p.stat().st_size > 0)
+    assert files, list(rec_dir.rglob("*"))
+    rel = files[0].relative_to(rec_dir).as_posix()
+
+    base = random.randrange(40000, 60000, 20)
+    r = cam.patch_config({"ftp_server": {"enabled": True, "passive_port_min": base, "passive_port_max": base + 19}})
+    assert r.status_code == 200, r.text
+    wait_for(lambda: port_open(port), 10, what="FTP port open after Allow")
+    warnings = cam.get("/api/v1/config").json()["warnings"]
+    assert any(w["rule"] == "ftp_server.plaintext" for w in warnings), warnings
+
+    tls = ["--ssl-reqd", "--cacert", ca]
+    # Administrator: list and download over FTPS.
+    parent = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+    r = curl(*tls, "-u", f"{ADMIN_USER}:{ADMIN_PASSWORD}", f"{url}/recordings/{parent}")
+    assert r.returncode == 0, r.stderr
+    assert files[0].name.encode() in r.stdout, r.stdout
+    out = tmp_path / "got.mp4"
+    r = curl(*tls, "-u", f"{ADMIN_USER}:{ADMIN_PASSWORD}", "-o", out, f"{url}/recordings/{rel}")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == files[0].read_bytes()
+    # Read-only: an upload is refused.
+    up = tmp_path / "up.txt"
+    up.write_text("x")
+    r = curl(*tls, "-u", f"{ADMIN_USER}:{ADMIN_PASSWORD}", "-T", up, f"{url}/recordings/up.txt")
+    assert r.returncode != 0
+
+    # A live-only user and anonymous are refused at login (curl 67: login denied).
+    cam.add_user(LIVE_USER, LIVE_PASSWORD, "live")
+    r = curl(*tls, "-u", f"{LIVE_USER}:{LIVE_PASSWORD}", f"{url}/recordings/")
+    assert r.returncode == 67, r
+    r = curl(*tls, f"{url}/recordings/")
+    assert r.returncode == 67, r
+    r = curl(*tls, "-u", f"{ADMIN_USER}:wrong-Password-9", f"{url}/recordings/")
+    assert r.returncode == 67, r
+
+    # Host filter: only 127.0.0.1 allowed; a client from 127.0.0.2 is cut off before login.
+    r = cam.patch_config({"host_auth": {"enabled": True, "allow": ["127.0.0.1"]}})
+    assert r.status_code == 200, r.text
+    r = curl(*tls, "--interface", "127.0.0.2", "-u", f"{ADMIN_USER}:{ADMIN_PASSWORD}", f"{url}/recordings/")
+    assert r.returncode != 0, r
+    r = curl(*tls, "-u", f"{ADMIN_USER}:{ADMIN_PASSWORD}", f"{url}/recordings/{parent}")
+    assert r.returncode == 0, r.stderr
+
+    # FTPS required: plain FTP is refused even for the administrator.
+    r = cam.patch_config({"ftp_server": {"ftps_required": True}})
+    assert r.status_code == 200, r.text
+    time.sleep(1)
+    wait_for(lambda: port_open(port), 10, what="FTP port open after restart")
+    r = curl("-u", f"{ADMIN_USER}:{ADMIN_PASSWORD}", f"{url}/recordings/")
+    assert r.returncode != 0, r
+    warnings = cam.get("/api/v1/config").json()["warnings"]
+    assert not any(w["rule"] == "ftp_server.plaintext" for w in warnings), warnings
+
+    # Forbid again: the port closes.
+    r = cam.patch_config({"ftp_server": {"enabled": False}})
+    assert r.status_code == 200, r.text
+    wait_for(lambda: not port_open(port), 10, what="FTP port closed after Forbid")
+    assert curl(f"{url}/").returncode == 7
