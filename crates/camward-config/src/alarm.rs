@@ -93,7 +93,8 @@ mod tests {
         let c = Config::default()
             .apply_merge_patch(&json!({
                 "smtp": {"enabled": true, "server": "mail.example.com", "security": "none",
-                         "sender": "cam@example.com"},
+                         "sender": "cam@example.com",
+                         "destinations": [{"address": "ops@example.com", "alarms": ["vmd"]}]},
                 "ftp_server": {"enabled": true},
             }))
             .unwrap();
@@ -101,9 +102,8 @@ mod tests {
         assert!(w.iter().any(|w| w.path == "smtp.security"), "{w:?}");
         assert!(w.iter().any(|w| w.rule == "ftp_server.plaintext"), "{w:?}");
         // HTTPS as the connection makes FTPS required: no plain-FTP warning.
-        let c = c
-            .apply_merge_patch(&json!({"https": {"connection": "https"}}))
-            .unwrap();
+        let mut c = c;
+        c.https.connection = crate::Connection::Https;
         assert!(
             !c.warnings()
                 .iter()

@@ -189,6 +189,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// A running FTP server. [`FtpServer::stop`] (or dropping it) closes the port and every session.
 pub struct FtpServer {
     local_addr: SocketAddr,
+    local_addrs: Vec<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -222,16 +223,19 @@ impl FtpServer {
                 detail: "nothing to serve: no directories given".into(),
             });
         }
-        let listener = TcpListener::bind(opts.bind)
-            .await
-            .map_err(|e| NotifyError::FtpServer {
-                addr: addr.clone(),
-                detail: format!("cannot listen: {e}"),
-            })?;
-        let local_addr = listener.local_addr().map_err(|e| NotifyError::FtpServer {
-            addr,
-            detail: e.to_string(),
+        let listeners = bind_listeners(opts.bind).map_err(|e| NotifyError::FtpServer {
+            addr: addr.clone(),
+            detail: format!("cannot listen: {e}"),
         })?;
+        let local_addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .map(|l| l.local_addr())
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| NotifyError::FtpServer {
+                addr,
+                detail: e.to_string(),
+            })?;
+        let local_addr = local_addrs[0];
         let auth: Arc<dyn Authenticator> = Arc::new(AdminOnly {
             accounts,
             gate: gate.clone(),
@@ -242,7 +246,12 @@ impl FtpServer {
         log.log(&LogEntry::info(
             "ftp_server.start",
             format!(
-                "FTP access open on {local_addr} ({})",
+                "FTP access open on {} ({})",
+                local_addrs
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
                 if opts.ftps_required {
                     "FTPS required"
                 } else if opts.tls.is_some() {
@@ -253,17 +262,24 @@ impl FtpServer {
             ),
         ));
         let task = tokio::spawn(accept_loop(
-            listener, opts, gate, auth, storage, log, stop_rx,
+            listeners, opts, gate, auth, storage, log, stop_rx,
         ));
         Ok(FtpServer {
             local_addr,
+            local_addrs,
             stop: Some(stop_tx),
             task: Some(task),
         })
     }
 
+    /// The (first) listening address, with the port actually bound when `bind` asked for 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Every listening address: `[::]` is served as `0.0.0.0` plus IPv6-only `[::]`.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// Closes the listening port and ends every session; returns when the port is closed.
@@ -306,8 +322,47 @@ fn build_server(
     b.ftps_required(req, req).build()
 }
 
+/// Listeners for `bind`. The IPv6 wildcard becomes two sockets, `0.0.0.0` and IPv6-only `[::]`
+/// on the same port: libunftp answers PASV only on an IPv4 control connection, and IPv4
+/// clients reaching a dual-stack socket would appear as `::ffff:a.b.c.d` and get no PASV.
+fn bind_listeners(bind: SocketAddr) -> std::io::Result<Vec<TcpListener>> {
+    use socket2::{Domain, Socket, Type};
+    let listen = |addr: SocketAddr| -> std::io::Result<TcpListener> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        if addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
+        s.set_reuse_address(true)?;
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        s.listen(64)?;
+        TcpListener::from_std(s.into())
+    };
+    match bind {
+        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+            let v4 = listen(SocketAddr::from(([0, 0, 0, 0], bind.port())))?;
+            let port = v4.local_addr()?.port();
+            match listen(SocketAddr::from(([0u16; 8], port))) {
+                Ok(v6) => Ok(vec![v4, v6]),
+                // A host without IPv6 still serves IPv4.
+                Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => Ok(vec![v4]),
+                Err(e) => Err(e),
+            }
+        }
+        other => Ok(vec![listen(other)?]),
+    }
+}
+
+/// The next connection on any of `listeners` (accept is cancel-safe: losing the race is fine).
+async fn accept_any(
+    listeners: &[TcpListener],
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    let accepts = listeners.iter().map(|l| Box::pin(l.accept()));
+    futures_util::future::select_all(accepts).await.0
+}
+
 async fn accept_loop(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     opts: FtpServerOptions,
     gate: Arc<dyn Gate>,
     auth: Arc<dyn Authenticator>,
@@ -319,7 +374,7 @@ async fn accept_loop(
     loop {
         let accepted = tokio::select! {
             _ = &mut stop => break,
-            a = listener.accept() => a,
+            a = accept_any(&listeners) => a,
         };
         while sessions.try_join_next().is_some() {}
         let (stream, peer) = match accepted {
@@ -363,7 +418,7 @@ async fn accept_loop(
     // Dropping a session's future drops libunftp's shutdown notifier, which ends its control
     // loop: stopping the server really closes every session.
     sessions.shutdown().await;
-    drop(listener);
+    drop(listeners);
     log.log(&LogEntry::info(
         "ftp_server.stop",
         "FTP access closed".to_string(),

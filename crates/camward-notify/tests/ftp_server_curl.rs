@@ -69,6 +69,10 @@ struct Fixture {
 }
 
 async fn start(ftps_required: bool) -> Fixture {
+    start_on("127.0.0.1:0", ftps_required).await
+}
+
+async fn start_on(bind: &str, ftps_required: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path(), "dev");
     let rec = dir.path().join("recordings/2026-01-02");
@@ -80,7 +84,7 @@ async fn start(ftps_required: bool) -> Fixture {
     let log = MemoryLog::new();
     let base = 20_000 + (free_port() % 20_000);
     let mut opts = FtpServerOptions::new(
-        "127.0.0.1:0".parse().unwrap(),
+        bind.parse().unwrap(),
         vec![
             ("recordings".into(), dir.path().join("recordings")),
             ("images".into(), dir.path().join("images")),
@@ -160,6 +164,30 @@ async fn admin_lists_and_downloads_a_recording_over_ftps() {
     assert_eq!(code, 0);
     assert!(out == f.recording, "downloaded bytes equal the recording");
     assert!(!f.log.of_kind("ftp_server.login").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcard_bind_serves_ipv4_pasv_and_ipv6_epsv() {
+    let f = start_on("[::]:0", true).await;
+    let addrs = f.server.as_ref().unwrap().local_addrs().to_vec();
+    assert!(addrs[0].is_ipv4(), "{addrs:?}");
+    let path = "/recordings/2026-01-02/clip-0001.mp4";
+    // IPv4 with PASV (not EPSV): needs an IPv4 control connection on the server side.
+    let mut args = f.ftps("installer:Adm1n-Pass-2026", path);
+    args.insert(0, "--disable-epsv".into());
+    let (code, out) = f.curl(args).await;
+    assert_eq!(code, 0);
+    assert!(out == f.recording);
+    // Hosts without IPv6 serve IPv4 only; where ::1 exists, the IPv6 listener must be there.
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        assert_eq!(addrs.len(), 2, "{addrs:?}");
+        let mut args = f.ftps("installer:Adm1n-Pass-2026", path);
+        let last = args.len() - 1;
+        args[last] = format!("ftp://[::1]:{}{path}", addrs[1].port());
+        let (code, out) = f.curl(args).await;
+        assert_eq!(code, 0, "IPv6 with EPSV");
+        assert!(out == f.recording);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-/// A CA and a server certificate it issued for 127.0.0.1 / localhost, as PEM files in `dir`.
+/// A CA and a server certificate it issued for 127.0.0.1, ::1 and localhost, as PEM files in `dir`.
 pub struct TestPki {
     pub ca_pem: String,
     pub ca_file: PathBuf,
@@ -31,6 +31,8 @@ pub fn pki(dir: &Path, name: &str) -> TestPki {
     let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     leaf.subject_alt_names
         .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    leaf.subject_alt_names
+        .push(SanType::IpAddress("::1".parse().unwrap()));
     leaf.distinguished_name
         .push(DnType::CommonName, "127.0.0.1");
     let cert = leaf.signed_by(&key, &issuer).unwrap();
