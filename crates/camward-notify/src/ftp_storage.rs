@@ -136,6 +136,11 @@ impl ReadOnlyRoots {
 impl<User: UserDetail> StorageBackend<User> for ReadOnlyRoots {
     type Metadata = Meta;
 
+    fn supported_features(&self) -> u32 {
+        // `get` honours its start position: clients may resume a long download (REST).
+        unftp_core::storage::FEATURE_RESTART
+    }
+
     async fn metadata<P: AsRef<Path> + Send + Debug>(&self, _user: &User, path: P) -> Result<Meta> {
         match self.resolve(path.as_ref()).await? {
             Target::Top => Ok(virtual_dir()),

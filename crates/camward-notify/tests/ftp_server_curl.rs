@@ -163,6 +163,15 @@ async fn admin_lists_and_downloads_a_recording_over_ftps() {
         .await;
     assert_eq!(code, 0);
     assert!(out == f.recording, "downloaded bytes equal the recording");
+    // A resumed download (REST) gets the rest of the file.
+    let mut args = f.ftps(
+        "installer:Adm1n-Pass-2026",
+        "/recordings/2026-01-02/clip-0001.mp4",
+    );
+    args.splice(0..0, ["-C".to_string(), "150000".to_string()]);
+    let (code, out) = f.curl(args).await;
+    assert_eq!(code, 0);
+    assert!(out == f.recording[150_000..], "resumed at the offset");
     assert!(!f.log.of_kind("ftp_server.login").is_empty());
 }
 
