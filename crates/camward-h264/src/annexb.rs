@@ -80,9 +80,14 @@ mod tests {
 
     #[test]
     fn split_handles_three_and_four_byte_start_codes() {
-        let buf = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9];
+        let buf = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9,
+        ];
         let nals: Vec<_> = split(&buf).collect();
-        assert_eq!(nals, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 9][..]]);
+        assert_eq!(
+            nals,
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 9][..]]
+        );
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct StreamInfo {
 impl StreamInfo {
     /// `profile-level-id` for SDP: the three bytes after the SPS header, hex.
     pub fn profile_level_id(&self) -> String {
-        self.sps.get(1..4).map(|b| format!("{:02X}{:02X}{:02X}", b[0], b[1], b[2])).unwrap_or_else(|| "42E01F".into())
+        self.sps
+            .get(1..4)
+            .map(|b| format!("{:02X}{:02X}{:02X}", b[0], b[1], b[2]))
+            .unwrap_or_else(|| "42E01F".into())
     }
 }

@@ -43,7 +43,11 @@ impl Bits<'_> {
     }
     fn se(&mut self) -> Option<i32> {
         let k = self.ue()?;
-        Some(if k % 2 == 1 { k.div_ceil(2) as i32 } else { -((k / 2) as i32) })
+        Some(if k % 2 == 1 {
+            k.div_ceil(2) as i32
+        } else {
+            -((k / 2) as i32)
+        })
     }
 }
 
@@ -53,13 +57,19 @@ pub fn parse(nal: &[u8]) -> Option<SpsInfo> {
         return None;
     }
     let rbsp = unescape(&nal[1..]);
-    let mut r = Bits { data: &rbsp, pos: 0 };
+    let mut r = Bits {
+        data: &rbsp,
+        pos: 0,
+    };
     let profile_idc = r.bits(8)? as u8;
     let constraint_flags = r.bits(8)? as u8;
     let level_idc = r.bits(8)? as u8;
     r.ue()?; // seq_parameter_set_id
     let mut chroma_format_idc = 1;
-    if matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
+    if matches!(
+        profile_idc,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
         chroma_format_idc = r.ue()?;
         if chroma_format_idc == 3 {
             r.bit()?;
@@ -121,7 +131,13 @@ pub fn parse(nal: &[u8]) -> Option<SpsInfo> {
     let crop_y = sub_h * (2 - frame_mbs_only);
     let width = (w_mbs * 16).checked_sub((cl + cr) * crop_x)?;
     let height = (h_map * 16 * (2 - frame_mbs_only)).checked_sub((ct + cb) * crop_y)?;
-    Some(SpsInfo { profile_idc, constraint_flags, level_idc, width, height })
+    Some(SpsInfo {
+        profile_idc,
+        constraint_flags,
+        level_idc,
+        width,
+        height,
+    })
 }
 
 #[cfg(test)]

@@ -137,20 +137,34 @@ pub fn run(args: VerifyArgs) -> i32 {
             return EXIT_UNREADABLE;
         }
     };
+    emit(&args.file, args.json, &report, &[])
+}
+
+/// Prints a finished report (human text, or JSON with `file`, `exit_code` and `extra` fields) and
+/// returns the exit code; shared by `camward verify` on clear and on decrypted input.
+pub fn emit(
+    file: &std::path::Path,
+    json: bool,
+    report: &Report,
+    extra: &[(&str, serde_json::Value)],
+) -> i32 {
     if report.counts.received_frames == 0 {
         let _ = writeln!(
-            err,
+            std::io::stderr(),
             "camward verify: {}: no H.264 pictures found",
-            args.file.display()
+            file.display()
         );
         return EXIT_UNREADABLE;
     }
-    let code = exit_code(&report);
+    let code = exit_code(report);
     let mut out = std::io::stdout().lock();
-    let _ = if args.json {
-        let mut v = serde_json::to_value(&report).unwrap_or_default();
+    let _ = if json {
+        let mut v = serde_json::to_value(report).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
-            o.insert("file".into(), args.file.display().to_string().into());
+            o.insert("file".into(), file.display().to_string().into());
+            for (k, val) in extra {
+                o.insert((*k).into(), val.clone());
+            }
             o.insert("exit_code".into(), code.into());
         }
         writeln!(
@@ -159,7 +173,7 @@ pub fn run(args: VerifyArgs) -> i32 {
             serde_json::to_string_pretty(&v).unwrap_or_default()
         )
     } else {
-        write!(out, "{}", render(&report))
+        write!(out, "{}", render(report))
     };
     code
 }

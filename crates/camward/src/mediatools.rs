@@ -1,7 +1,7 @@
 //! `camward verify [--identity]`: camward-sign's verifier, decrypting CENC recordings in memory first
 //! (camward-cenc), so an encrypted file is checked against the signatures of its clear slices.
 
-use camward_sign::cli::{EXIT_UNREADABLE, VerifyArgs, exit_code, render};
+use camward_sign::cli::{EXIT_UNREADABLE, VerifyArgs};
 use camward_sign::verify::{self, VerifyOptions};
 use std::io::Write;
 use std::path::PathBuf;
@@ -68,30 +68,10 @@ pub fn verify(cmd: VerifyCmd) -> i32 {
             return EXIT_UNREADABLE;
         }
     };
-    if report.counts.received_frames == 0 {
-        let _ = writeln!(
-            err,
-            "camward verify: {}: no H.264 pictures found",
-            args.file.display()
-        );
-        return EXIT_UNREADABLE;
-    }
-    let code = exit_code(&report);
-    let mut out = std::io::stdout().lock();
-    let _ = if args.json {
-        let mut v = serde_json::to_value(&report).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("file".into(), args.file.display().to_string().into());
-            o.insert("decrypted".into(), true.into());
-            o.insert("exit_code".into(), code.into());
-        }
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        )
-    } else {
-        write!(out, "{}", render(&report))
-    };
-    code
+    camward_sign::cli::emit(
+        &args.file,
+        args.json,
+        &report,
+        &[("decrypted", true.into())],
+    )
 }
