@@ -50,10 +50,27 @@ class Camward:
 
     def start(self, wait=True):
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT)
-        if wait:
-            self.wait_ready()
+        # free_port() cannot reserve a port: another socket may take it before camward binds. When
+        # that happens the daemon names the flag; pick fresh ports for that listener and try again.
+        for attempt in range(5):
+            self.log = open(self.log_path, "ab")
+            mark = self.log.tell()
+            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT)
+            if not wait:
+                return self
+            try:
+                self.wait_ready()
+                return self
+            except RuntimeError:
+                tail = self.read_log()[mark:]
+                if attempt == 4 or "Address already in use" not in tail:
+                    raise
+                if "--http " in tail:
+                    self.http_port = free_port(self.http_host)
+                elif "--rtsp " in tail:
+                    self.rtsp_port = free_port(self.http_host)
+                else:
+                    time.sleep(0.5)  # a flag the test chose itself: the holder may let go
         return self
 
     def wait_ready(self, timeout=20.0):

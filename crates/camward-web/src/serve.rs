@@ -23,7 +23,12 @@ use tower::ServiceExt;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Connections served at once; more are closed on accept (a camera has few legitimate clients).
+    /// Connections served at once; more are closed on accept. Default 2048: each RTSP-over-HTTP
+    /// tunnel holds two connections (GET + POST legs), so this lets in as many tunnelled viewers as
+    /// the RTSP server has sessions (1024, `camward_rtsp::Options::max_connections`), ≥ 500 being
+    /// the fan-out goal. It stays a bound: an idle connection costs a task and small buffers; a
+    /// playing tunnelled viewer measured ~125 KiB RSS at N = 500 (docs/benchmarks.md, fan-out), so
+    /// a full 2048 connections is ~128 MiB, and well under the process's file-descriptor limit.
     pub max_connections: usize,
     /// Time a client has to send complete request headers (slowloris guard).
     pub header_timeout: Duration,
@@ -34,7 +39,7 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
-            max_connections: 256,
+            max_connections: 2048,
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(2),
         }
