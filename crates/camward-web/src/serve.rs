@@ -27,8 +27,8 @@ pub struct ServeOptions {
     /// tunnel holds two connections (GET + POST legs), so this lets in as many tunnelled viewers as
     /// the RTSP server has sessions (1024, `camward_rtsp::Options::max_connections`), ≥ 500 being
     /// the fan-out goal. It stays a bound: an idle connection costs a task and small buffers; a
-    /// playing tunnelled viewer measured ~125 KiB RSS at N = 500 (docs/benchmarks.md, fan-out), so
-    /// a full 2048 connections is ~128 MiB, and well under the process's file-descriptor limit.
+    /// playing tunnelled viewer measured 122–137 KiB RSS at N = 500 (docs/benchmarks.md, fan-out),
+    /// so 2048 connections (1024 viewers) is at most ~140 MiB, and well under the fd limit.
     pub max_connections: usize,
     /// Time a client has to send complete request headers (slowloris guard).
     pub header_timeout: Duration,
