@@ -122,7 +122,10 @@ fn load_clip(path: &Path) -> Vec<AccessUnit> {
             nals: f.nals,
         });
     }
-    assert!(out.first().is_some_and(|a| a.key), "clip starts with an IDR");
+    assert!(
+        out.first().is_some_and(|a| a.key),
+        "clip starts with an IDR"
+    );
     out
 }
 
@@ -306,8 +309,7 @@ fn run(
         let start = Instant::now();
         let wall0 = SystemTime::now();
         let mut late = 0u64;
-        let (mut p0, mut p1, mut th0, mut th1, mut w0, mut w1) =
-            (0.0, 0.0, 0.0, 0.0, start, start);
+        let (mut p0, mut p1, mut th0, mut th1, mut w0, mut w1) = (0.0, 0.0, 0.0, 0.0, start, start);
         for k in 0..total_frames {
             let due = start + Duration::from_micros(k * 1_000_000 / FPS);
             let now = Instant::now();
