@@ -96,4 +96,5 @@ def test_periodic_images_with_and_without_date(cam_admin, ftps_server):
     wait_for(lambda: (d2 / "now.jpg").is_file(), 30, what="latest/now.jpg")
     time.sleep(2.5)
     assert names(d2) == ["now.jpg"]
-    assert (d2 / "now.jpg").read_bytes()[:2] == b"\xff\xd8"
+    # The file is rewritten every second; a read may land inside a STOR, so allow a few tries.
+    wait_for(lambda: (d2 / "now.jpg").read_bytes()[:2] == b"\xff\xd8", 10, what="a whole now.jpg")

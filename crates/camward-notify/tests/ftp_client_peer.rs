@@ -149,9 +149,13 @@ async fn ftps_receives_alarm_and_periodic_images_with_configured_names_and_count
     hub.command().unwrap();
 
     let alarm_dir = root.join("cam1/alarm");
+    // The server lists a file as soon as its STOR begins: wait until every image is whole.
+    let whole = |n: &String| {
+        std::fs::read(alarm_dir.join(n)).is_ok_and(|d| d.len() >= 4 && d.ends_with(&[0xff, 0xd9]))
+    };
     let got = wait_for(Duration::from_secs(30), || {
         let f = files(&alarm_dir);
-        (f.len() >= 5).then_some(f)
+        (f.len() >= 5 && f.iter().all(whole)).then_some(f)
     })
     .await
     .unwrap_or_else(|| {
