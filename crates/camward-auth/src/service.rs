@@ -506,6 +506,15 @@ mod tests {
         Fixture { _dir: dir, svc }
     }
 
+    /// A device whose administrator `installer` / `Cam-ward-2026` is registered.
+    fn fixture_with_admin() -> Fixture {
+        let f = fixture(AuthOptions::default());
+        f.svc
+            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
+            .unwrap();
+        f
+    }
+
     fn peer() -> IpAddr {
         "127.0.0.1".parse().unwrap()
     }
@@ -561,10 +570,7 @@ mod tests {
 
     #[test]
     fn digest_md5_and_sha256_grant_with_right_password_only() {
-        let f = fixture(AuthOptions::default());
-        f.svc
-            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
-            .unwrap();
+        let f = fixture_with_admin();
         for alg in Algorithm::ALL {
             let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
             let h = digest_header(alg, "installer", "Cam-ward-2026", &nonce, "00000001", "/x");
@@ -582,10 +588,7 @@ mod tests {
 
     #[test]
     fn replayed_nc_is_refused() {
-        let f = fixture(AuthOptions::default());
-        f.svc
-            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
-            .unwrap();
+        let f = fixture_with_admin();
         let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
         let h = digest_header(
             Algorithm::Md5,
@@ -609,10 +612,7 @@ mod tests {
 
     #[test]
     fn response_is_bound_to_the_request_uri() {
-        let f = fixture(AuthOptions::default());
-        f.svc
-            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
-            .unwrap();
+        let f = fixture_with_admin();
         let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
         let h = digest_header(
             Algorithm::Md5,
@@ -655,10 +655,7 @@ mod tests {
 
     #[test]
     fn basic_only_when_configured() {
-        let f = fixture(AuthOptions::default());
-        f.svc
-            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
-            .unwrap();
+        let f = fixture_with_admin();
         // installer:Cam-ward-2026
         let h = "Basic aW5zdGFsbGVyOkNhbS13YXJkLTIwMjY=";
         assert!(matches!(
@@ -684,10 +681,7 @@ mod tests {
 
     #[test]
     fn lockout_after_eight_failures_and_audit_never_holds_password() {
-        let f = fixture(AuthOptions::default());
-        f.svc
-            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
-            .unwrap();
+        let f = fixture_with_admin();
         let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
         for i in 1..=8 {
             let bad = digest_header(
@@ -727,10 +721,7 @@ mod tests {
 
     #[test]
     fn guest_gets_live_without_credentials_only_when_enabled() {
-        let f = fixture(AuthOptions::default());
-        f.svc
-            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
-            .unwrap();
+        let f = fixture_with_admin();
         assert!(matches!(
             f.svc.authenticate(&req(None, "/")),
             Outcome::Challenge { .. }
@@ -779,10 +770,7 @@ mod tests {
 
     #[test]
     fn rfc2069_digest_is_accepted_for_rtsp_only_and_reusable_on_its_nonce() {
-        let f = fixture(AuthOptions::default());
-        f.svc
-            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
-            .unwrap();
+        let f = fixture_with_admin();
         let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
         let uri = "rtsp://127.0.0.1/stream1";
         let header = |pass: &str, method: &str| {
