@@ -253,23 +253,7 @@ impl MediaHub {
     /// The latest raw picture of stream `n` (the source's, or decoded from the stream), for
     /// analysis such as motion detection: its luma plane is `pic.y()`.
     pub async fn latest_picture(&self, stream: u8) -> Result<Arc<I420>, MediaError> {
-        let slot = self
-            .slot(stream)
-            .ok_or(MediaError::NoSuchStream(stream))?
-            .clone();
-        let (enabled, running) = {
-            let ctl = lock(&self.inner.ctl);
-            (
-                ctl.streams.get(stream).is_some_and(|s| s.enabled),
-                ctl.runtime.is_some(),
-            )
-        };
-        if !running {
-            return Err(MediaError::Shutdown);
-        }
-        if !enabled {
-            return Err(MediaError::StreamOff(stream));
-        }
+        let slot = self.live_slot(stream)?;
         // Decoding may take milliseconds: off the async threads.
         tokio::task::spawn_blocking(move || slot.latest_picture().map(|(_, p)| p))
             .await
@@ -307,6 +291,22 @@ impl MediaHub {
         })
     }
 
+    /// Stream `n`'s slot, provided the hub runs and the stream is switched on.
+    fn live_slot(&self, stream: u8) -> Result<Arc<Slot>, MediaError> {
+        let slot = self
+            .slot(stream)
+            .ok_or(MediaError::NoSuchStream(stream))?
+            .clone();
+        let ctl = lock(&self.inner.ctl);
+        if ctl.runtime.is_none() {
+            return Err(MediaError::Shutdown);
+        }
+        if !ctl.streams.get(stream).is_some_and(|s| s.enabled) {
+            return Err(MediaError::StreamOff(stream));
+        }
+        Ok(slot)
+    }
+
     fn slot(&self, n: u8) -> Option<&Arc<Slot>> {
         match n {
             1 | 2 => Some(&self.inner.slots[n as usize - 1]),
@@ -319,24 +319,8 @@ impl MediaHub {
         stream: u8,
         size: JpegSize,
     ) -> Result<(PictureId, Bytes), MediaError> {
-        let slot = self
-            .slot(stream)
-            .ok_or(MediaError::NoSuchStream(stream))?
-            .clone();
-        let (enabled, jcfg, running) = {
-            let ctl = lock(&self.inner.ctl);
-            (
-                ctl.streams.get(stream).is_some_and(|s| s.enabled),
-                *ctl.jpeg.get(size),
-                ctl.runtime.is_some(),
-            )
-        };
-        if !running {
-            return Err(MediaError::Shutdown);
-        }
-        if !enabled {
-            return Err(MediaError::StreamOff(stream));
-        }
+        let slot = self.live_slot(stream)?;
+        let jcfg = *lock(&self.inner.ctl).jpeg.get(size);
         // Decoding and JPEG encoding take milliseconds to tens of them: off the async threads.
         tokio::task::spawn_blocking(move || slot.snapshot(jcfg))
             .await
