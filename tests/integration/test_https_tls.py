@@ -1,5 +1,6 @@
 """HTTPS with real TLS peers (issue #4, paper §3.7/§3.10): factory provisioning with the camward CLI
 then curl/openssl verify the chain; TLS policy probed with openssl s_client (weak offers refused)."""
+import json
 import subprocess
 
 import pytest
@@ -108,3 +109,57 @@ def test_hsts_on_https_answers(cam_https):
     assert r.headers.get("Strict-Transport-Security") == "max-age=31536000"
     r = cam_https.sreq("GET", "/api/v1/status", auth=None)
     assert r.status_code == 401 and r.headers.get("Strict-Transport-Security")
+
+
+# What testssl.sh rates above LOW that is a deliberate property of a camera's private PKI, not of
+# the TLS stack: the factory CA issues long-lived certificates to devices that have no CRL/OCSP
+# service to reach, and a camera on a LAN has no DNS CAA record. Everything else must be OK/INFO.
+TESTSSL_CERT_POLICY = {"cert_validityPeriod", "cert_revocation", "DNS_CAArecord", "cert_crlDistributionPoints",
+                       "cert_ocspURL", "OCSP_stapling"}
+
+
+def run_testssl(port, root, out_json, extra=()):
+    """Runs testssl.sh (protocols, cipher categories, forward secrecy, known vulnerabilities) on a
+    loopback port; returns its JSON findings. Bounded by a timeout; nothing leaves 127.0.0.1."""
+    p = subprocess.run(["testssl", "--quiet", "--color", "0", "--warnings", "off", "--ip", "one", "--fast",
+                        "--add-ca", str(root), "-p", "-s", "-f", "-U", *extra, "--jsonfile", str(out_json),
+                        f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=480)
+    assert out_json.exists(), p.stdout[-3000:] + p.stderr[-3000:]
+    return json.loads(out_json.read_text())
+
+
+@pytest.mark.skipif(subprocess.run(["which", "testssl"], capture_output=True).returncode != 0,
+                    reason="testssl.sh is not installed (scripts/setup installs it)")
+def test_testssl_scan_finds_no_weakness_on_https_and_rtsps(tmp_path):
+    """The auditor's scan (paper §3.10): no legacy protocol, no weak cipher category, forward secrecy,
+    none of the known TLS attacks, and a chain that verifies to the factory root."""
+    ca = tmp_path / "CA"
+    cli("ca", "init", ca)
+    cam = HttpsCam(tmp_path / "data")
+    csr, chain = tmp_path / "d.csr", tmp_path / "d.pem"
+    cli("identity", "csr", "--data", cam.data_dir, "--out", csr, "--san", "localhost", "--san", "127.0.0.1")
+    cli("ca", "issue", ca, "--csr", csr, "--out", chain)
+    cli("identity", "install", "--data", cam.data_dir, chain)
+    cam.start()
+    try:
+        cam.setup_admin()
+        cam.set_connection("https")
+        scans = {"https": run_testssl(cam.https_port, ca / "root.pem", tmp_path / "https.json", ["-S"]),
+                 "rtsps": run_testssl(cam.rtsps_port, ca / "root.pem", tmp_path / "rtsps.json")}
+    finally:
+        cam.stop()
+    for name, findings in scans.items():
+        by_id = {f["id"]: f for f in findings}
+        # The scan really ran: protocol and vulnerability verdicts are present.
+        for must in ("SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3", "heartbleed", "ROBOT", "SWEET32"):
+            assert must in by_id, (name, must, sorted(by_id))
+        assert by_id["TLS1_2"]["finding"].startswith("offered"), (name, by_id["TLS1_2"])
+        assert by_id["TLS1_3"]["finding"].startswith("offered"), (name, by_id["TLS1_3"])
+        for legacy in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+            assert "not offered" in by_id[legacy]["finding"], (name, by_id[legacy])
+        bad = [(f["id"], f["severity"], f["finding"]) for f in findings
+               if f["severity"] in ("MEDIUM", "HIGH", "CRITICAL") and f["id"] not in TESTSSL_CERT_POLICY]
+        assert not bad, (name, bad)
+    # The certificate verdicts come from the HTTPS scan (-S): trusted via the factory root.
+    trust = {f["id"]: f for f in scans["https"]}.get("cert_chain_of_trust")
+    assert trust and trust["severity"] == "OK", trust
