@@ -8,7 +8,7 @@ import pytest
 import requests
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER
+from conftest import ADMIN_PASSWORD, ADMIN_USER, BIN
 from https_util import HttpsCam, listeners, wait_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -103,3 +103,46 @@ def test_ffmpeg_rtsps_with_digest(cam):
     assert rc != 0 and "401" in out, out[-2000:]
     url = f"rtsps://{ADMIN_USER}:{ADMIN_PASSWORD}@127.0.0.1:{cam.rtsps_port}/stream1"
     assert_decoded(*ffmpeg_frames(["-i", url]))
+
+
+def test_console_config_set_recovers_when_the_https_port_cannot_open(cam):
+    """An installer switches to HTTPS while another program holds the HTTPS port: plain HTTP now
+    only redirects to a port that never answers. `camward config set https.connection=http` on the
+    console (daemon still running) brings the plain HTTP API back, audited as a console change."""
+    import socket
+    import time
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # Bound without SO_REUSEADDR and never listening: the daemon cannot bind it, clients are refused.
+        blocker.bind(("127.0.0.1", cam.https_port))
+        r = cam.patch_config({"https": {"connection": "https"}})
+        assert r.status_code == 200, r.text
+        r = requests.get(cam.url("/api/v1/status"), allow_redirects=False, timeout=10)
+        assert r.status_code == 308, r.text
+        with pytest.raises(requests.ConnectionError):
+            requests.get(r.headers["Location"], timeout=5, verify=False)
+
+        p = subprocess.run([BIN, "config", "show", "https.connection", "--data", str(cam.data_dir)],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0 and p.stdout.strip() == '"https"', (p.stdout, p.stderr)
+        p = subprocess.run([BIN, "config", "set", "https.connection=bogus", "--data", str(cam.data_dir)],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0 and "connection" in p.stderr, (p.stdout, p.stderr)  # validated like the API
+        p = subprocess.run([BIN, "config", "set", "https.connection=http", "--data", str(cam.data_dir)],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, (p.stdout, p.stderr)
+
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            r = requests.get(cam.url("/api/v1/status"), auth=cam.admin(), allow_redirects=False, timeout=10)
+            if r.status_code == 200:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200, (r.status_code, r.text)
+    finally:
+        blocker.close()
+    log = cam.get("/api/v1/log?limit=20")
+    assert log.status_code == 200, log.text
+    entries = log.json()["entries"]
+    assert any(e["kind"] == "config.change" and e["actor"] == "(console)"
+               and e["detail"].get("changed", {}).get("https.connection") == "http" for e in entries), entries

@@ -1,5 +1,5 @@
 //! Console administration for headless devices: `camward user ...`, `camward host-auth reset`,
-//! `camward log`. Works on the data directory directly, also while the daemon runs.
+//! `camward config show|set`, `camward log`. Works on the data directory directly, also while the daemon runs.
 
 use crate::timefmt::rfc3339_ms;
 use anyhow::{Context, Result, bail};
@@ -28,6 +28,22 @@ pub enum UserCommand {
 pub enum HostAuthCommand {
     /// Switch host authentication off (the allow-list is kept), to recover from a lock-out.
     Reset,
+}
+
+#[derive(clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Print the settings as JSON (secrets shown as `{"set": true}`), whole or one section/key.
+    Show {
+        /// A dotted path such as `https` or `https.connection`.
+        path: Option<String>,
+    },
+    /// Change settings with the same validation and audit as the web API, e.g.
+    /// `https.connection=http` to recover a device whose HTTPS port cannot open.
+    Set {
+        /// `dotted.path=value` pairs; a value is JSON when it parses as JSON, else a string.
+        #[arg(required = true, value_name = "PATH=VALUE")]
+        assignments: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -160,6 +176,71 @@ pub fn host_auth(data: &Path, cmd: HostAuthCommand) -> Result<()> {
     Ok(())
 }
 
+pub fn config(data: &Path, cmd: ConfigCommand) -> Result<()> {
+    let (_store, config) = open(data)?;
+    match cmd {
+        ConfigCommand::Show { path } => {
+            let doc = config.current().redacted();
+            let shown = match &path {
+                None => &doc,
+                Some(p) => p
+                    .split('.')
+                    .try_fold(&doc, |v, key| v.get(key))
+                    .with_context(|| format!("no setting `{p}`"))?,
+            };
+            println!("{}", serde_json::to_string_pretty(shown)?);
+        }
+        ConfigCommand::Set { assignments } => {
+            let mut patch = serde_json::Value::Object(Default::default());
+            for a in &assignments {
+                let (path, value) = a
+                    .split_once('=')
+                    .with_context(|| format!("`{a}`: expected PATH=VALUE"))?;
+                merge_at(&mut patch, path, parse_value(value))?;
+            }
+            let new = config
+                .patch(&patch, &Actor::console())
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .redacted();
+            for a in &assignments {
+                let path = a.split_once('=').map_or(a.as_str(), |(p, _)| p);
+                let now = path.split('.').try_fold(&new, |v, k| v.get(k));
+                println!("{path} = {}", now.map_or("?".to_owned(), |v| v.to_string()));
+            }
+            println!("saved; a running daemon applies it within a second");
+        }
+    }
+    Ok(())
+}
+
+/// A console value: JSON when it parses (numbers, booleans, lists), otherwise the text itself, so
+/// `https.connection=http` needs no shell quoting.
+fn parse_value(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+}
+
+/// Sets `value` at a dotted path inside a merge patch, creating the objects on the way.
+fn merge_at(patch: &mut serde_json::Value, path: &str, value: serde_json::Value) -> Result<()> {
+    let keys: Vec<&str> = path.split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        bail!("`{path}`: not a setting path (use e.g. https.connection)");
+    }
+    let mut at = patch;
+    for key in &keys[..keys.len() - 1] {
+        let obj = at
+            .as_object_mut()
+            .with_context(|| format!("`{path}` conflicts with an earlier assignment"))?;
+        at = obj
+            .entry(key.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    let obj = at
+        .as_object_mut()
+        .with_context(|| format!("`{path}` conflicts with an earlier assignment"))?;
+    obj.insert(keys[keys.len() - 1].to_owned(), value);
+    Ok(())
+}
+
 pub fn log(data: &Path, args: LogArgs) -> Result<()> {
     let (store, _config) = open(data)?;
     for e in store.audit_log(args.limit.clamp(1, 10_000), None)? {
@@ -179,4 +260,36 @@ pub fn log(data: &Path, args: LogArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn console_assignments_build_one_merge_patch() {
+        let mut patch = json!({});
+        merge_at(&mut patch, "https.connection", parse_value("http")).unwrap();
+        merge_at(&mut patch, "https.hsts", parse_value("false")).unwrap();
+        merge_at(
+            &mut patch,
+            "host_auth.allow",
+            parse_value(r#"["10.0.0.0/8"]"#),
+        )
+        .unwrap();
+        assert_eq!(
+            patch,
+            json!({"https": {"connection": "http", "hsts": false},
+                   "host_auth": {"allow": ["10.0.0.0/8"]}})
+        );
+    }
+
+    #[test]
+    fn console_rejects_empty_and_conflicting_paths() {
+        let mut patch = json!({});
+        assert!(merge_at(&mut patch, "https..connection", json!(1)).is_err());
+        merge_at(&mut patch, "https", json!(5)).unwrap();
+        assert!(merge_at(&mut patch, "https.connection", json!("http")).is_err());
+    }
 }

@@ -1,5 +1,5 @@
 //! The `camward` binary: `camward run` starts the camera; the other subcommands administer a
-//! headless device from its console (accounts, host authentication reset, audit log).
+//! headless device from its console (accounts, host authentication reset, settings, audit log).
 #![forbid(unsafe_code)]
 
 mod console;
@@ -37,6 +37,9 @@ enum Command {
     /// Host authentication (IP filter) recovery.
     #[command(subcommand, name = "host-auth")]
     HostAuth(console::HostAuthCommand),
+    /// Show or change settings from the console (same validation and audit as the web API).
+    #[command(subcommand)]
+    Config(console::ConfigCommand),
     /// Print the audit log, newest first.
     Log(console::LogArgs),
     /// Private CA of the factory or site: create it, sign device CSRs.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Run(args) => daemon::run(&cli.data, args),
         Command::User(c) => console::user(&cli.data, c),
         Command::HostAuth(c) => console::host_auth(&cli.data, c),
+        Command::Config(c) => console::config(&cli.data, c),
         Command::Log(a) => console::log(&cli.data, a),
         Command::Ca(c) => c.run(),
         Command::Identity(c) => c.run(),
