@@ -250,10 +250,9 @@ fn encrypt_moof(
                     .and_then(|s| Some(s..s.checked_add(usize::try_from(len).ok()?)?))
                     .filter(|r| r.end <= work.len())
                     .ok_or_else(|| Error::format(off, "sample lies beyond the end of the file"))?;
-                let (ct, a) = enc
-                    .encrypt(&work[range.clone()])
+                let a = enc
+                    .encrypt_in_place(&mut work[range])
                     .map_err(|e| Error::format(off, e.to_string()))?;
-                work[range].copy_from_slice(&ct);
                 aux.push(a);
             }
             let at = u32::try_from(out.len())

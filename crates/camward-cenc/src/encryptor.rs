@@ -5,26 +5,27 @@ use crate::boxes;
 use crate::error::Result;
 use crate::identity::Recipient;
 use crate::key::{ContentKey, Kid};
-use crate::sample::{self, IV_SIZE, IvSequence, NAL_LENGTH_SIZE, SampleAux};
+use crate::sample::{self, IV_SIZE, IvSequence, NAL_LENGTH_SIZE, SampleAux, SampleCipher};
 use crate::wrap::KeyBundle;
 
 /// Encrypts the samples of one file. Create one per file (`start_file`): a key is never shared
 /// between files, so a leaked file key exposes one file only.
 pub struct FileEncryptor {
-    key: ContentKey,
+    /// The content key, expanded once per file; the clear key bytes are not kept beside it.
+    cipher: SampleCipher,
     bundle: KeyBundle,
     ivs: IvSequence,
     length_size: usize,
 }
 
 impl FileEncryptor {
-    /// A fresh content key and KID, wrapped to every recipient. The clear key stays in this
-    /// struct (zeroized on drop) and is never written anywhere.
+    /// A fresh content key and KID, wrapped to every recipient. The key stays in this struct
+    /// (as aws-lc's key schedule, zeroized on drop) and is never written anywhere.
     pub fn new(recipients: &[Recipient]) -> Result<Self> {
         let key = ContentKey::generate();
         let bundle = KeyBundle::seal(&key, Kid::generate(), recipients)?;
         Ok(FileEncryptor {
-            key,
+            cipher: SampleCipher::new(&key)?,
             bundle,
             ivs: IvSequence::new(),
             length_size: NAL_LENGTH_SIZE,
@@ -62,18 +63,23 @@ impl FileEncryptor {
         self.bundle.to_bytes()
     }
 
-    /// Encrypts one length-prefixed sample with the next IV.
+    /// Encrypts one length-prefixed sample with the next IV, into a copy.
     pub fn encrypt(&mut self, sample: &[u8]) -> Result<(Vec<u8>, SampleAux)> {
+        let mut ct = sample.to_vec();
+        let aux = self.encrypt_in_place(&mut ct)?;
+        Ok((ct, aux))
+    }
+
+    /// Encrypts one length-prefixed sample where it lies, with the next IV (the recorder's
+    /// path: it owns each sample it writes, so no copy is needed). On error the sample is
+    /// unchanged.
+    pub fn encrypt_in_place(&mut self, sample: &mut [u8]) -> Result<SampleAux> {
         let iv = self.ivs.next_iv()?;
-        let (ct, subsamples) =
-            sample::encrypt_sample_with(sample, self.length_size, &self.key, &iv)?;
-        Ok((
-            ct,
-            SampleAux {
-                iv: iv.to_vec(),
-                subsamples,
-            },
-        ))
+        let subsamples = sample::encrypt_in_place(sample, self.length_size, &self.cipher, &iv)?;
+        Ok(SampleAux {
+            iv: iv.to_vec(),
+            subsamples,
+        })
     }
 }
 

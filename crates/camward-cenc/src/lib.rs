@@ -33,7 +33,7 @@ pub use error::{Error, Result};
 pub use identity::{Identity, Recipient};
 pub use key::{ContentKey, Kid};
 pub use sample::{
-    IV_SIZE, IvSequence, SampleAux, Subsample, decrypt_in_place, decrypt_sample, encrypt_sample,
-    encrypt_sample_with, subsample_map,
+    IV_SIZE, IvSequence, SampleAux, SampleCipher, Subsample, decrypt_in_place, decrypt_sample,
+    encrypt_in_place, encrypt_sample, encrypt_sample_with, subsample_map,
 };
 pub use wrap::{KeyBundle, WrappedKey, unwrap, wrap};

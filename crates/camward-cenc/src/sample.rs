@@ -8,9 +8,9 @@
 
 use crate::error::{Error, Result};
 use crate::key::{ContentKey, fill_random};
-use aes::Aes128;
+use aws_lc_rs::cipher::{AES_128, EncryptingKey, EncryptionContext, UnboundCipherKey};
+use aws_lc_rs::iv::FixedLength;
 use camward_h264::NalType;
-use ctr::cipher::{KeyIvInit, StreamCipher};
 
 /// The per-sample IV size camward writes (`default_Per_Sample_IV_Size` in `tenc`).
 pub const IV_SIZE: usize = 8;
@@ -20,10 +20,6 @@ pub const NAL_LENGTH_SIZE: usize = 4;
 /// must stay ≤ 255, so a sample may have at most 40 subsamples (40 protected NAL units).
 pub const MAX_SUBSAMPLES: usize = (255 - IV_SIZE - 2) / 6;
 const BLOCK: usize = 16;
-
-/// 'cenc' counter mode: the IV (8 bytes, zero-extended, or 16 bytes) is the initial counter
-/// block and the low 64 bits count blocks, as in ffmpeg and Bento4.
-type Ctr = ctr::Ctr64BE<Aes128>;
 
 /// One subsample: `clear` bytes, then `protected` bytes (CENC §7.2.1, the senc entry layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,27 +166,114 @@ pub fn subsample_map(sample: &[u8], length_size: usize) -> Result<Vec<Subsample>
     Ok(map)
 }
 
-fn cipher(key: &ContentKey, iv: &[u8]) -> Result<Ctr> {
-    let mut block = [0u8; 16];
-    match iv.len() {
-        8 | 16 => block[..iv.len()].copy_from_slice(iv),
-        n => {
-            return Err(Error::Sample(format!(
-                "IV of {n} bytes; 'cenc' uses 8 or 16"
-            )));
-        }
+/// A file's AES-128 key, expanded once, for 'cenc' counter mode. aws-lc is the project's one
+/// crypto provider (rustls uses it) and runs the same AES-NI/ARMv8 CTR code as OpenSSL, which is
+/// what the recorder's throughput is measured against; the key schedule is zeroized on drop.
+pub struct SampleCipher(EncryptingKey);
+
+impl SampleCipher {
+    pub fn new(key: &ContentKey) -> Result<Self> {
+        UnboundCipherKey::new(&AES_128, key.as_bytes())
+            .and_then(EncryptingKey::ctr)
+            .map(SampleCipher)
+            .map_err(|_| Error::Sample("aws-lc refused the AES-128 content key".into()))
     }
-    Ok(Ctr::new(key.as_bytes().into(), &block.into()))
+
+    /// XORs the keystream starting at counter block `hi ‖ lo` over `data`. aws-lc increments all
+    /// 128 bits, so callers never let the low half overflow within one call (see `Keystream`).
+    fn xor(&self, hi: &[u8; 8], lo: u64, data: &mut [u8]) -> Result<()> {
+        let mut block = [0u8; BLOCK];
+        block[..8].copy_from_slice(hi);
+        block[8..].copy_from_slice(&lo.to_be_bytes());
+        self.0
+            .less_safe_encrypt(data, EncryptionContext::Iv128(FixedLength::from(block)))
+            .map(drop)
+            .map_err(|_| Error::Sample("AES-128-CTR failed in aws-lc".into()))
+    }
+}
+
+impl std::fmt::Debug for SampleCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SampleCipher(<redacted>)")
+    }
+}
+
+/// The keystream of one sample. 'cenc' counter mode: the IV (8 bytes, zero-extended, or 16
+/// bytes) is the initial counter block and its low 64 bits count blocks, wrapping without a carry
+/// into the high half, as in ffmpeg and Bento4. The protected ranges of a sample are one stream:
+/// a range that ends inside a block leaves the rest of that block's keystream to the next range.
+struct Keystream<'a> {
+    cipher: &'a SampleCipher,
+    hi: [u8; 8],
+    lo: u64,
+    /// Keystream bytes used so far in this sample.
+    pos: u64,
+}
+
+impl<'a> Keystream<'a> {
+    fn new(cipher: &'a SampleCipher, iv: &[u8]) -> Result<Self> {
+        let mut block = [0u8; BLOCK];
+        match iv.len() {
+            8 | 16 => block[..iv.len()].copy_from_slice(iv),
+            n => {
+                return Err(Error::Sample(format!(
+                    "IV of {n} bytes; 'cenc' uses 8 or 16"
+                )));
+            }
+        }
+        let (hi, lo) = block.split_at(8);
+        Ok(Keystream {
+            cipher,
+            hi: hi.try_into().expect("8 bytes"),
+            lo: u64::from_be_bytes(lo.try_into().expect("8 bytes")),
+            pos: 0,
+        })
+    }
+
+    fn counter(&self) -> u64 {
+        self.lo.wrapping_add(self.pos / BLOCK as u64)
+    }
+
+    fn apply(&mut self, mut data: &mut [u8]) -> Result<()> {
+        let within = (self.pos % BLOCK as u64) as usize;
+        if within != 0 && !data.is_empty() {
+            // The previous range stopped inside a block: its keystream continues here, so run
+            // that one counter block over a scratch block aligned like the stream.
+            let n = (BLOCK - within).min(data.len());
+            let mut scratch = [0u8; BLOCK];
+            scratch[within..within + n].copy_from_slice(&data[..n]);
+            self.cipher.xor(&self.hi, self.counter(), &mut scratch)?;
+            data[..n].copy_from_slice(&scratch[within..within + n]);
+            self.pos += n as u64;
+            data = &mut data[n..];
+        }
+        while !data.is_empty() {
+            // One call per range, except where the low 64 bits wrap (after 2^64 blocks, only
+            // reachable with a 16-byte IV near the top): stop there so aws-lc cannot carry.
+            let ctr = self.counter();
+            let blocks_to_wrap = u128::from(u64::MAX - ctr) + 1;
+            let n = (data.len() as u128).min(blocks_to_wrap * BLOCK as u128) as usize;
+            self.cipher.xor(&self.hi, ctr, &mut data[..n])?;
+            self.pos += n as u64;
+            data = &mut data[n..];
+        }
+        Ok(())
+    }
 }
 
 /// XORs the keystream over the protected ranges. The protected bytes of a sample form one
 /// continuous CTR stream across subsamples (the counter does not restart per subsample), which
-/// is what makes encryption and decryption the same operation.
-fn apply(data: &mut [u8], key: &ContentKey, iv: &[u8], subsamples: &[Subsample]) -> Result<()> {
-    let mut c = cipher(key, iv)?;
+/// is what makes encryption and decryption the same operation. Checks everything before it
+/// writes, so a refused sample is left as it was.
+fn apply(
+    data: &mut [u8],
+    cipher: &SampleCipher,
+    iv: &[u8],
+    subsamples: &[Subsample],
+) -> Result<()> {
+    let mut ks = Keystream::new(cipher, iv)?;
     if subsamples.is_empty() {
-        c.apply_keystream(data);
-        return Ok(());
+        return ks.apply(data);
     }
     let total: u64 = subsamples
         .iter()
@@ -206,7 +289,7 @@ fn apply(data: &mut [u8], key: &ContentKey, iv: &[u8], subsamples: &[Subsample])
     for s in subsamples {
         pos += s.clear as usize;
         let end = pos + s.protected as usize;
-        c.apply_keystream(&mut data[pos..end]);
+        ks.apply(&mut data[pos..end])?;
         pos = end;
     }
     Ok(())
@@ -229,10 +312,22 @@ pub fn encrypt_sample_with(
     key: &ContentKey,
     iv: &[u8],
 ) -> Result<(Vec<u8>, Vec<Subsample>)> {
-    let map = subsample_map(sample, length_size)?;
     let mut out = sample.to_vec();
-    apply(&mut out, key, iv, &map)?;
+    let map = encrypt_in_place(&mut out, length_size, &SampleCipher::new(key)?, iv)?;
     Ok((out, map))
+}
+
+/// Encrypts a sample where it lies (the recorder's path: no copy, and the key schedule of
+/// `cipher` serves the whole file). On error the sample is unchanged.
+pub fn encrypt_in_place(
+    sample: &mut [u8],
+    length_size: usize,
+    cipher: &SampleCipher,
+    iv: &[u8],
+) -> Result<Vec<Subsample>> {
+    let map = subsample_map(sample, length_size)?;
+    apply(sample, cipher, iv, &map)?;
+    Ok(map)
 }
 
 /// Decrypts one sample given its IV and subsample map (empty map: whole sample protected).
@@ -254,7 +349,7 @@ pub fn decrypt_in_place(
     iv: &[u8],
     subsamples: &[Subsample],
 ) -> Result<()> {
-    apply(data, key, iv, subsamples)
+    apply(data, &SampleCipher::new(key)?, iv, subsamples)
 }
 
 /// Per-sample IVs of one file: a random 64-bit start, then +1 per sample. With 8-byte IVs the
@@ -303,7 +398,52 @@ impl Default for IvSequence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aes::Aes128;
     use aes::cipher::{BlockEncrypt, KeyInit};
+    use ctr::cipher::{KeyIvInit, StreamCipher};
+
+    /// The RustCrypto counter mode camward used before aws-lc, kept as an independent reference:
+    /// the IV zero-extended to a counter block whose low 64 bits count blocks and wrap.
+    fn reference_ctr(key: &ContentKey, iv: &[u8]) -> ctr::Ctr64BE<Aes128> {
+        let mut block = [0u8; 16];
+        block[..iv.len()].copy_from_slice(iv);
+        ctr::Ctr64BE::<Aes128>::new(key.as_bytes().into(), &block.into())
+    }
+
+    /// Deterministic test bytes (xorshift), so a failure reproduces.
+    fn noise(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Decrypts with `decrypt_in_place` and with the reference stream run range by range.
+    fn both_ways(
+        key: &ContentKey,
+        iv: &[u8],
+        map: &[Subsample],
+        data: &[u8],
+    ) -> (Vec<u8>, Vec<u8>) {
+        let ours = decrypt_sample(data, key, iv, map).unwrap();
+        let mut reference = data.to_vec();
+        let mut c = reference_ctr(key, iv);
+        let mut pos = 0;
+        for sub in map {
+            pos += sub.clear as usize;
+            c.apply_keystream(&mut reference[pos..pos + sub.protected as usize]);
+            pos += sub.protected as usize;
+        }
+        if map.is_empty() {
+            c.apply_keystream(&mut reference);
+        }
+        (ours, reference)
+    }
 
     fn nal(len_prefix: usize, body: &[u8]) -> Vec<u8> {
         let mut v = (body.len() as u32).to_be_bytes()[4 - len_prefix..].to_vec();
@@ -422,9 +562,87 @@ mod tests {
             pos += sub.protected as usize;
         }
         let mut whole = plain_cat.clone();
-        let mut c = cipher(&key, &iv).unwrap();
-        c.apply_keystream(&mut whole);
+        reference_ctr(&key, &iv).apply_keystream(&mut whole);
         assert_eq!(whole, ct_cat);
+    }
+
+    #[test]
+    fn partial_blocks_carry_over_between_odd_subsamples() {
+        // Decryptors meet foreign files whose protected ranges are not whole blocks: the range
+        // after one that stops inside a block must use the rest of that block's keystream.
+        // Checked against the RustCrypto stream over many maps, 8- and 16-byte IVs.
+        for round in 0..200u64 {
+            let r = noise(round, 64);
+            let key = ContentKey::from_bytes(r[..16].try_into().unwrap());
+            let iv = if round % 2 == 0 {
+                &r[16..24]
+            } else {
+                &r[16..32]
+            };
+            let n_subs = 2 + (r[32] % 7) as usize;
+            let map: Vec<Subsample> = (0..n_subs)
+                .map(|i| Subsample {
+                    clear: u16::from(r[33 + i] % 9),
+                    // Odd and block-straddling lengths: 1, 15, 17, 31, 33, … and some zeros.
+                    protected: [0, 1, 3, 15, 16, 17, 31, 33, 47, 100][r[41 + i] as usize % 10],
+                })
+                .collect();
+            let len: usize = map
+                .iter()
+                .map(|s| s.clear as usize + s.protected as usize)
+                .sum();
+            let data = noise(round + 1000, len);
+            let (ours, reference) = both_ways(&key, iv, &map, &data);
+            assert_eq!(ours, reference, "round {round}, map {map:?}");
+        }
+    }
+
+    #[test]
+    fn block_counter_wraps_in_its_low_64_bits() {
+        // With a 16-byte IV the low half may start near 2^64; 'cenc' (ffmpeg, Bento4) wraps it
+        // to 0 without touching the high half, where a 128-bit counter would carry.
+        let key = ContentKey::from_bytes([0x5a; 16]);
+        let mut iv = [0x11u8; 16];
+        iv[8..].copy_from_slice(&(u64::MAX - 2).to_be_bytes());
+        let map = [
+            Subsample {
+                clear: 3,
+                protected: 37,
+            },
+            Subsample {
+                clear: 0,
+                protected: 11,
+            },
+            Subsample {
+                clear: 5,
+                protected: 50,
+            },
+        ];
+        let data = noise(7, 106);
+        let (ours, reference) = both_ways(&key, &iv, &map, &data);
+        assert_eq!(ours, reference);
+        let (ours, reference) = both_ways(&key, &iv, &[], &data);
+        assert_eq!(ours, reference);
+    }
+
+    #[test]
+    fn in_place_encryption_matches_the_copying_path() {
+        let (s, _) = sample();
+        let key = ContentKey::generate();
+        let iv = [3u8; 8];
+        let (ct, map) = encrypt_sample(&s, &key, &iv).unwrap();
+        let mut buf = s.clone();
+        let map2 = encrypt_in_place(&mut buf, 4, &SampleCipher::new(&key).unwrap(), &iv).unwrap();
+        assert_eq!((buf, map2), (ct.clone(), map.clone()));
+        // And against the reference stream, range by range.
+        let (ours, reference) = both_ways(&key, &iv, &map, &s);
+        assert_eq!(ours, ct);
+        assert_eq!(reference, ct);
+        // A refused sample is left untouched.
+        let mut bad = s[..s.len() - 1].to_vec();
+        let before = bad.clone();
+        assert!(encrypt_in_place(&mut bad, 4, &SampleCipher::new(&key).unwrap(), &iv).is_err());
+        assert_eq!(bad, before);
     }
 
     #[test]

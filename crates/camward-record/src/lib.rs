@@ -2,6 +2,7 @@
 //! beside them, retention, crash recovery, export and the HTTP handlers the web layer mounts.
 #![forbid(unsafe_code)]
 
+pub mod cenc;
 pub mod config;
 pub mod error;
 pub mod export;
@@ -18,6 +19,7 @@ pub mod timeutil;
 pub mod transform;
 pub mod writer;
 
+pub use cenc::Encrypt;
 pub use config::RecordingConfig;
 pub use error::{Error, Result};
 pub use export::{Export, export};

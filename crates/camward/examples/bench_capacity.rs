@@ -5,8 +5,8 @@
 //! wall clock rewritten so time keeps increasing), each signed by its own `camward_sign::Signer`
 //! (the device identity of a throw-away data directory) before publishing, and one
 //! `camward_record::Recorder` recording all N streams — in the clear, or with
-//! `camward_cenc::FileEncryptor` installed through the recorder's transform seam exactly as the
-//! daemon's recording service does. Process CPU (utime+stime of /proc/self/stat) is taken over a
+//! `camward_record::Encrypt`, the CENC transform the daemon's recording service installs (one
+//! `camward_cenc::FileEncryptor` per file). Process CPU (utime+stime of /proc/self/stat) is taken over a
 //! fixed window after a warm-up; the publishing thread's own share (/proc/thread-self/stat:
 //! cloning, signing, publishing) is reported beside it.
 //!
@@ -21,10 +21,8 @@ use camward_cenc::{FileEncryptor, Identity, Recipient};
 use camward_media::file::FileSource;
 use camward_media::{AccessUnit, FrameBus, StreamInfo};
 use camward_record::fmp4::TrackParams;
-use camward_record::transform::TransformError;
 use camward_record::{
-    FileProtection, ListFilter, Recorder, RecorderOptions, RecordingConfig, SampleAux,
-    SampleTransform, Subsample, TransformFactory,
+    Encrypt, ListFilter, Recorder, RecorderOptions, RecordingConfig, TransformFactory,
 };
 use camward_sign::{Signer, SignerOptions, SigningKey, VendorInfo};
 use camward_tls::DeviceIdentity;
@@ -161,7 +159,7 @@ fn samples(clip: &[AccessUnit]) -> Vec<Bytes> {
         .collect()
 }
 
-// ---- signing key and encryption transform (as the daemon's services install them) -----------
+// ---- signing key (as the daemon's media service installs it) -----------------------------------
 
 struct DeviceKey(Arc<DeviceIdentity>);
 
@@ -171,60 +169,6 @@ impl SigningKey for DeviceKey {
     }
     fn certificate_chain_pem(&self) -> String {
         self.0.certificate_chain_pem()
-    }
-}
-
-struct Encrypt {
-    recipients: Arc<Vec<Recipient>>,
-}
-
-struct EncryptStream {
-    recipients: Arc<Vec<Recipient>>,
-    file: Option<FileEncryptor>,
-}
-
-impl TransformFactory for Encrypt {
-    fn make(&self, _stream: u8) -> Box<dyn SampleTransform> {
-        Box::new(EncryptStream {
-            recipients: self.recipients.clone(),
-            file: None,
-        })
-    }
-}
-
-impl SampleTransform for EncryptStream {
-    fn start_file(&mut self, _: &TrackParams) -> Result<FileProtection, TransformError> {
-        let enc = FileEncryptor::new(&self.recipients)
-            .map_err(|e| TransformError(format!("content key: {e}")))?;
-        let protection = FileProtection {
-            sample_entry_boxes: enc.sample_entry_boxes(*b"avc1"),
-            moov_boxes: enc.moov_boxes(),
-            key_info: Some(enc.key_info()),
-        };
-        self.file = Some(enc);
-        Ok(protection)
-    }
-
-    fn transform(&mut self, sample: Bytes) -> Result<(Bytes, Option<SampleAux>), TransformError> {
-        let enc = self
-            .file
-            .as_mut()
-            .ok_or_else(|| TransformError("sample before start_file".into()))?;
-        let (ct, aux) = enc
-            .encrypt(&sample)
-            .map_err(|e| TransformError(format!("encrypt: {e}")))?;
-        let aux = SampleAux {
-            iv: aux.iv,
-            subsamples: aux
-                .subsamples
-                .into_iter()
-                .map(|s| Subsample {
-                    clear: s.clear,
-                    protected: s.protected,
-                })
-                .collect(),
-        };
-        Ok((Bytes::from(ct), Some(aux)))
     }
 }
 
@@ -250,7 +194,7 @@ struct Timing {
 
 fn run(
     n: usize,
-    encrypt: Option<Arc<Vec<Recipient>>>,
+    encrypt: Option<Encrypt>,
     clip: &Arc<Vec<AccessUnit>>,
     key: &Arc<DeviceKey>,
     dir: &Path,
@@ -280,8 +224,8 @@ fn run(
         ..Default::default()
     };
     let mut opts = RecorderOptions::default();
-    if let Some(r) = encrypt {
-        opts.transform = Arc::new(Encrypt { recipients: r });
+    if let Some(e) = encrypt {
+        opts.transform = Arc::new(e);
     }
     let handle = {
         let _g = rt.enter();
@@ -364,23 +308,58 @@ fn run(
 
 // ---- encryption throughput -------------------------------------------------------------------
 
-fn enc_throughput(samples: &[Bytes], recipients: &[Recipient], secs: f64) -> (f64, u64, usize) {
+/// The recorder's CENC transform (`camward_record::Encrypt`, what the daemon installs) over the
+/// clip's samples, 1 thread. The recorder hands it each sample as the only handle on a buffer it
+/// just built (`fmp4::sample_data`, also done when recording in the clear), so the transform
+/// encrypts in place; the loop keeps that true by feeding each output back in as the next pass's
+/// input (encrypting ciphertext is the same work). Returns MB/s, bytes and passes.
+fn enc_throughput(clip: &[AccessUnit], encrypt: &Encrypt, secs: f64) -> (f64, u64, usize) {
+    let mut t = encrypt.make(1);
+    t.start_file(&TrackParams::from_info(&info_of(clip)))
+        .expect("start_file");
+    let mut bufs = samples(clip);
+    // The measured path must be the in-place one: a copy here would mean a second handle.
+    let first = bufs[0].as_ptr();
+    let (out, _) = t.transform(std::mem::take(&mut bufs[0])).expect("encrypt");
+    assert_eq!(
+        out.as_ptr(),
+        first,
+        "the transform copied a sample it solely owned"
+    );
+    bufs[0] = out;
+    let start = Instant::now();
+    let mut bytes = 0u64;
+    let mut passes = 0;
+    while passes < MAX_ENC_PASSES && start.elapsed().as_secs_f64() < secs {
+        for b in bufs.iter_mut() {
+            let (out, aux) = t.transform(std::mem::take(b)).expect("encrypt");
+            std::hint::black_box(&aux);
+            bytes += out.len() as u64;
+            *b = out;
+        }
+        passes += 1;
+    }
+    let el = start.elapsed().as_secs_f64();
+    std::hint::black_box(&bufs);
+    (bytes as f64 / el / 1e6, bytes, passes)
+}
+
+/// `FileEncryptor::encrypt`, which copies each sample first: what the transform falls back to
+/// when a sample is still shared, shown beside the in-place figure for comparison.
+fn enc_throughput_copying(samples: &[Bytes], recipients: &[Recipient], secs: f64) -> f64 {
     let mut enc = FileEncryptor::new(recipients).expect("encryptor");
     let start = Instant::now();
     let mut bytes = 0u64;
     let mut passes = 0;
-    let mut sink = 0u8;
     while passes < MAX_ENC_PASSES && start.elapsed().as_secs_f64() < secs {
         for s in samples {
-            let (ct, _aux) = enc.encrypt(s).expect("encrypt");
-            sink ^= ct[ct.len() - 1];
+            let (ct, aux) = enc.encrypt(s).expect("encrypt");
+            std::hint::black_box((&ct, &aux));
             bytes += s.len() as u64;
         }
         passes += 1;
     }
-    std::hint::black_box(sink);
-    let el = start.elapsed().as_secs_f64();
-    (bytes as f64 / el / 1e6, bytes, passes)
+    bytes as f64 / start.elapsed().as_secs_f64() / 1e6
 }
 
 fn main() {
@@ -395,12 +374,17 @@ fn main() {
         clip_bytes as f64 * 8.0 / 1e6 / (clip.len() as f64 / FPS as f64),
         clip.iter().filter(|a| a.key).count()
     );
-    let recipients = Arc::new(vec![Identity::generate().recipient()]);
+    let recipients = vec![Identity::generate().recipient()];
+    let encrypt = Encrypt::new(recipients.clone());
 
     // Encryption throughput first, on an idle machine.
-    let (mbs, bytes, passes) = enc_throughput(&samples, &recipients, a.enc_secs);
+    let (mbs, bytes, passes) = enc_throughput(&clip, &encrypt, a.enc_secs);
     println!(
-        "ENC_THROUGHPUT mb_s={mbs:.1} bytes={bytes} passes={passes} (FileEncryptor::encrypt over the clip's samples, 1 thread)"
+        "ENC_THROUGHPUT mb_s={mbs:.1} bytes={bytes} passes={passes} (the recorder's CENC transform, in place, over the clip's samples, 1 thread)"
+    );
+    let copying = enc_throughput_copying(&samples, &recipients, a.enc_secs);
+    println!(
+        "ENC_THROUGHPUT_COPYING mb_s={copying:.1} (FileEncryptor::encrypt, copying each sample, 1 thread)"
     );
 
     let keydir = a.dir.join("identity");
@@ -417,7 +401,7 @@ fn main() {
     for mode in &a.modes {
         let enc = match mode.as_str() {
             "clear" => None,
-            "enc" => Some(recipients.clone()),
+            "enc" => Some(encrypt.clone()),
             m => panic!("unknown mode {m}"),
         };
         let mut anchor: Option<(f64, f64)> = None;

@@ -7,14 +7,8 @@ use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bytes::Bytes;
-use camward_cenc::{DataEncryptionConfig, FileEncryptor, Recipient};
-use camward_record::fmp4::TrackParams;
-use camward_record::transform::TransformError;
-use camward_record::{
-    Clear, FileProtection, Index, RecorderHandle, RecorderOptions, RecordingConfig, SampleAux,
-    SampleTransform, Subsample, TransformFactory,
-};
+use camward_cenc::DataEncryptionConfig;
+use camward_record::{Clear, Encrypt, Index, RecorderHandle, RecorderOptions, RecordingConfig};
 use camward_web::{Control, Require};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -58,71 +52,10 @@ impl Recording {
     }
 }
 
-/// CENC per file: `make` is called once per recorded stream, `start_file` once per file, and each
-/// file gets a fresh `FileEncryptor` (new content key and KID, wrapped to every recipient).
-struct Encrypt {
-    recipients: Arc<Vec<Recipient>>,
-}
-
-struct EncryptStream {
-    recipients: Arc<Vec<Recipient>>,
-    file: Option<FileEncryptor>,
-}
-
-impl TransformFactory for Encrypt {
-    fn make(&self, _stream: u8) -> Box<dyn SampleTransform> {
-        Box::new(EncryptStream {
-            recipients: self.recipients.clone(),
-            file: None,
-        })
-    }
-}
-
-impl SampleTransform for EncryptStream {
-    fn start_file(&mut self, _: &TrackParams) -> Result<FileProtection, TransformError> {
-        let enc = FileEncryptor::new(&self.recipients)
-            .map_err(|e| TransformError(format!("cannot set up the file's content key: {e}")))?;
-        let protection = FileProtection {
-            sample_entry_boxes: enc.sample_entry_boxes(*b"avc1"),
-            moov_boxes: enc.moov_boxes(),
-            key_info: Some(enc.key_info()),
-        };
-        // The previous file's key is dropped (and zeroized) here: it never outlives its file.
-        self.file = Some(enc);
-        Ok(protection)
-    }
-
-    fn transform(&mut self, sample: Bytes) -> Result<(Bytes, Option<SampleAux>), TransformError> {
-        let enc = self
-            .file
-            .as_mut()
-            .ok_or_else(|| TransformError("sample before start_file".into()))?;
-        let (ct, aux) = enc
-            .encrypt(&sample)
-            .map_err(|e| TransformError(format!("cannot encrypt a sample: {e}")))?;
-        let aux = SampleAux {
-            iv: aux.iv,
-            subsamples: aux
-                .subsamples
-                .into_iter()
-                .map(|s| Subsample {
-                    clear: s.clear,
-                    protected: s.protected,
-                })
-                .collect(),
-        };
-        Ok((Bytes::from(ct), Some(aux)))
-    }
-}
-
 fn options(enc: &DataEncryptionConfig) -> RecorderOptions {
     let mut o = RecorderOptions::default();
     match enc.active_recipients() {
-        Some(r) if !r.is_empty() => {
-            o.transform = Arc::new(Encrypt {
-                recipients: Arc::new(r),
-            })
-        }
+        Some(r) if !r.is_empty() => o.transform = Arc::new(Encrypt::new(r)),
         _ => o.transform = Arc::new(Clear),
     }
     o
