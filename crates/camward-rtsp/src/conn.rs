@@ -21,6 +21,9 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-connection staging buffer for interleaved RTP: packets are copied here and written in
 /// batches. This bounds what a connection holds beyond the shared frames.
 pub const WRITE_BUF: usize = 16 * 1024;
+/// Least free room in the receive buffer before a read: requests are a few hundred bytes, and
+/// longer ones (up to the parser's limits) just take several reads.
+const READ_CHUNK: usize = 1024;
 /// How long one response may take to leave before the connection is considered dead.
 const RESPONSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long DESCRIBE waits for a just-started stream to produce its parameter sets.
@@ -46,6 +49,9 @@ pub struct Writer {
 struct WriterInner {
     io: Pin<Box<dyn AsyncWrite + Send>>,
     buf: Vec<u8>,
+    /// Staging size: packets are batched up to this many bytes per write (`WRITE_BUF` for
+    /// sockets, where each write is a syscall; 0 for an io that batches by itself).
+    batch: usize,
     /// Set while a write is in flight; if that write is abandoned (timeout), the byte stream
     /// may hold half a frame, so nothing more may be written.
     broken: bool,
@@ -53,10 +59,25 @@ struct WriterInner {
 
 impl Writer {
     pub fn new(io: impl AsyncWrite + Send + 'static, kill: CancellationToken) -> Writer {
+        Self::with_batch(io, kill, WRITE_BUF)
+    }
+
+    /// A writer without a staging buffer, for an io that is itself an in-memory batch (the
+    /// tunnel's GET pipe): staging there would only be a second copy and 16 KiB more per viewer.
+    pub fn unbatched(io: impl AsyncWrite + Send + 'static, kill: CancellationToken) -> Writer {
+        Self::with_batch(io, kill, 0)
+    }
+
+    fn with_batch(
+        io: impl AsyncWrite + Send + 'static,
+        kill: CancellationToken,
+        batch: usize,
+    ) -> Writer {
         Writer {
             inner: tokio::sync::Mutex::new(WriterInner {
                 io: Box::pin(io),
                 buf: Vec::new(),
+                batch,
                 broken: false,
             }),
             kill,
@@ -133,13 +154,14 @@ impl Writer {
     ) -> io::Result<()> {
         let mut g = self.begin().await?;
         let r = async {
-            let WriterInner { io, buf, .. } = &mut *g;
-            if buf.capacity() < WRITE_BUF {
-                buf.reserve_exact(WRITE_BUF - buf.len());
+            let WriterInner { io, buf, batch, .. } = &mut *g;
+            let batch = *batch;
+            if buf.capacity() < batch {
+                buf.reserve_exact(batch - buf.len());
             }
             for f in rtp::packetize(nals, max_payload) {
                 let len = rtp::HEADER_LEN + f.payload_len();
-                if buf.len() + 4 + len > WRITE_BUF {
+                if !buf.is_empty() && buf.len() + 4 + len > batch {
                     io.write_all(buf).await?;
                     buf.clear();
                 }
@@ -193,7 +215,11 @@ pub async fn run(
     let (mut rd, wr) = tokio::io::split(io);
     // Cancelled by close_all(), by a tunnel whose GET leg went away, or by this connection itself.
     let kill = parent.child_token();
-    let writer = Arc::new(Writer::new(wr, kill.clone()));
+    let writer = Arc::new(match carrier {
+        // The tunnel's output is a byte-budgeted in-memory pipe that batches by itself.
+        Carrier::Tunnel => Writer::unbatched(wr, kill.clone()),
+        _ => Writer::new(wr, kill.clone()),
+    });
     let mut conn = Conn {
         server: server.clone(),
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
@@ -217,8 +243,7 @@ pub async fn run(
 
 impl Conn {
     async fn read_loop(&mut self, rd: &mut ReadHalf<BoxIo>) -> Option<Diverted> {
-        let mut buf: Vec<u8> = Vec::with_capacity(1024);
-        let mut chunk = [0u8; 4096];
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         let mut first = true;
         let idle = self.server.opts.session_timeout + Duration::from_secs(15);
         loop {
@@ -261,21 +286,25 @@ impl Conn {
                 }
             }
             if buf.capacity() > 4 * parse::MAX_HEAD && buf.is_empty() {
-                buf = Vec::with_capacity(1024);
+                buf = Vec::with_capacity(READ_CHUNK);
+            }
+            // Read straight into the receive buffer: a separate read array lived in every
+            // connection's task (4 KiB per viewer) for requests of a few hundred bytes.
+            if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+                buf.reserve(READ_CHUNK);
             }
             let wait = if first { HANDSHAKE_TIMEOUT } else { idle };
-            let n = tokio::select! {
+            tokio::select! {
                 _ = self.kill.cancelled() => return None,
-                r = tokio::time::timeout(wait, rd.read(&mut chunk)) => match r {
+                r = tokio::time::timeout(wait, rd.read_buf(&mut buf)) => match r {
                     Ok(Ok(0)) | Ok(Err(_)) => return None,
-                    Ok(Ok(n)) => n,
+                    Ok(Ok(_)) => {}
                     Err(_) => {
                         tracing::debug!(conn = self.id, "rtsp connection idle for {wait:?}; closing");
                         return None;
                     }
                 },
-            };
-            buf.extend_from_slice(&chunk[..n]);
+            }
             for s in &self.sessions {
                 s.touch();
             }

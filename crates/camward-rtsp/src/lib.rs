@@ -4,6 +4,7 @@
 
 mod conn;
 pub mod parse;
+mod pipe;
 pub mod rtp;
 pub mod sdp;
 mod session;

@@ -2,8 +2,9 @@
 //! leg carries base64 RTSP requests; paired by `x-sessioncookie` and run as one RTSP connection.
 
 use crate::conn::{self, Writer};
+use crate::pipe::{self, PipeReader};
 use crate::{Carrier, RtspServer, canonical};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body::{Body, Frame};
 use http_body_util::combinators::BoxBody;
@@ -29,8 +30,15 @@ pub type TunnelBody = BoxBody<Bytes, io::Error>;
 pub const MAX_UNPAIRED: usize = 64;
 /// Longest accepted `x-sessioncookie` (clients use 22–32 random characters).
 pub const MAX_COOKIE: usize = 128;
-/// Server→client buffer of one tunnel (between the RTSP connection and the GET body).
-const OUT_BUF: usize = 32 * 1024;
+/// Server→client bytes one tunnel may hold, from the RTSP connection's write until the HTTP server
+/// has written them to the socket (its queue included): a stalled viewer costs at most this, and
+/// its player then waits (and is dropped after `session::STALL_LIMIT`) while the bus goes on.
+/// 16 KiB is what the plain RTSP/TCP writer stages per connection too; the socket buffer below
+/// absorbs bursts, so a viewer that keeps up never waits on it for long.
+const OUT_BUDGET: usize = 16 * 1024;
+/// Size of the chunks handed to the GET body: half the budget, so the next one fills while the
+/// HTTP server writes the previous one.
+const OUT_CHUNK: usize = 8 * 1024;
 /// Client→server buffer of decoded RTSP requests.
 const IN_BUF: usize = 8 * 1024;
 /// How long decoded POST bytes may wait for the RTSP connection to take them.
@@ -165,7 +173,7 @@ impl Broker {
         server: &Arc<RtspServer>,
         cookie: &str,
         peer: SocketAddr,
-    ) -> Result<(DuplexStream, CancellationToken), Refusal> {
+    ) -> Result<(PipeReader, CancellationToken), Refusal> {
         if !valid_cookie(cookie) {
             return Err(Refusal::BadCookie);
         }
@@ -174,7 +182,7 @@ impl Broker {
             .clone()
             .try_acquire_owned()
             .map_err(|_| Refusal::Busy)?;
-        let (sess_out, get_body) = tokio::io::duplex(OUT_BUF);
+        let (sess_out, get_body) = pipe::pipe(OUT_BUDGET, OUT_CHUNK);
         let (post_in, sess_in) = tokio::io::duplex(IN_BUF);
         let generation = server.tunnels.generation.fetch_add(1, Ordering::Relaxed);
         let closed = server.stop.child_token();
@@ -280,16 +288,17 @@ impl PostFeeder {
     }
 }
 
-/// The GET leg's body: whatever the tunnel's RTSP connection writes (responses, `$` RTP).
-struct DuplexBody {
-    rd: DuplexStream,
-    buf: BytesMut,
+/// The GET leg's body: whatever the tunnel's RTSP connection writes (responses, `$` RTP), in the
+/// pipe's chunks; hyper queues them without copying and drops each once it is on the socket,
+/// which is when its bytes leave the tunnel's budget.
+struct PipeBody {
+    rd: PipeReader,
     /// The HTTP server drops the body when the client goes away: end the tunnel then, rather
     /// than when its RTSP connection next tries to write.
     _tunnel: tokio_util::sync::DropGuard,
 }
 
-impl Body for DuplexBody {
+impl Body for PipeBody {
     type Data = Bytes;
     type Error = io::Error;
 
@@ -297,16 +306,10 @@ impl Body for DuplexBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let this = self.get_mut();
-        if this.buf.capacity() - this.buf.len() < 2048 {
-            this.buf.reserve(16 * 1024);
-        }
-        match tokio_util::io::poll_read_buf(Pin::new(&mut this.rd), cx, &mut this.buf) {
-            Poll::Ready(Ok(0)) => Poll::Ready(None),
-            Poll::Ready(Ok(_)) => Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze())))),
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Pending => Poll::Pending,
-        }
+        self.get_mut()
+            .rd
+            .poll_chunk(cx)
+            .map(|c| c.map(|b| Ok(Frame::data(b))))
     }
 }
 
@@ -362,9 +365,8 @@ where
             Ok((rd, lifetime)) => {
                 tracing::info!(%peer, "rtsp tunnel GET leg opened");
                 let mut r = http::Response::new(
-                    DuplexBody {
+                    PipeBody {
                         rd,
-                        buf: BytesMut::new(),
                         _tunnel: lifetime.drop_guard(),
                     }
                     .boxed(),
@@ -443,7 +445,6 @@ pub(crate) async fn raw_leg(
             s.canonical_reason().unwrap_or("")
         )
     };
-    let mut chunk = vec![0u8; 8 * 1024];
     if head.method == "GET" {
         let (mut out, _tunnel) = match Broker::open(&server, &cookie, peer) {
             Ok((o, lifetime)) => (o, lifetime.drop_guard()),
@@ -461,9 +462,10 @@ pub(crate) async fn raw_leg(
         loop {
             tokio::select! {
                 _ = server.stop.cancelled() => return,
-                n = out.read(&mut chunk) => match n {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => match tokio::time::timeout(crate::session::STALL_LIMIT, writer.send(&chunk[..n])).await {
+                c = out.chunk() => match c {
+                    None => return,
+                    // The chunk is dropped (its budget returned) once it is on the socket.
+                    Some(c) => match tokio::time::timeout(crate::session::STALL_LIMIT, writer.send(&c)).await {
                         Ok(Ok(())) => {}
                         _ => return,
                     },
@@ -483,6 +485,7 @@ pub(crate) async fn raw_leg(
         if feeder.feed(&rest).await.is_err() {
             return;
         }
+        let mut chunk = vec![0u8; 8 * 1024];
         loop {
             let n = tokio::select! {
                 _ = feeder.closed.cancelled() => return,

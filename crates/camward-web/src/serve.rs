@@ -27,8 +27,8 @@ pub struct ServeOptions {
     /// tunnel holds two connections (GET + POST legs), so this lets in as many tunnelled viewers as
     /// the RTSP server has sessions (1024, `camward_rtsp::Options::max_connections`), ≥ 500 being
     /// the fan-out goal. It stays a bound: an idle connection costs a task and small buffers; a
-    /// playing tunnelled viewer measured 122–137 KiB RSS at N = 500 (docs/benchmarks.md, fan-out),
-    /// so 2048 connections (1024 viewers) is at most ~140 MiB, and well under the fd limit.
+    /// playing tunnelled viewer measured ~50 KiB RSS at N = 500 (docs/benchmarks.md, fan-out),
+    /// so 2048 connections (1024 viewers) is ~50 MiB, and well under the fd limit.
     pub max_connections: usize,
     /// Time a client has to send complete request headers (slowloris guard).
     pub header_timeout: Duration,
@@ -176,6 +176,11 @@ where
     http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        // Queue body chunks without copying (what "auto" picks for TCP and TLS; pinned so it
+        // cannot change under us): the RTSP tunnel's GET leg counts queued chunks against its
+        // budget until hyper drops them, whereas copies into hyper's flat write buffer could add
+        // up to `max_buf_size` (~400 KiB) per stalled viewer.
+        .writev(true)
         .serve_connection(TokioIo::new(io), svc)
 }
 
