@@ -1,7 +1,8 @@
 """Recording with alteration detection (issue 5, paper §3.9) against the built daemon: a CA-provisioned
 camera records Stream(1)/(2) with ONVIF Media Signing; every file verifies to the site root and decodes;
 flipped bytes, dropped/swapped frames, a removed GOP and truncation are detected and located; the live
-RTSP stream verifies; a small quota overwrites the oldest file; a self-signed camera is reported so."""
+RTSP stream verifies; a pipeline restart and a clean stop leave no frame unsigned; a small quota overwrites
+the oldest file; a self-signed camera is reported so."""
 import shutil
 import subprocess
 import time
@@ -195,6 +196,51 @@ def test_live_rtsp_capture_verifies(signed):
     rc, rep, err = verify(out, ca=root)
     assert rc == 0, (err, rep and rep["gops"])
     assert rep["verdict"] == "authentic" and rep["counts"]["validated_frames"] >= 30, rep["counts"]
+
+
+def test_clean_stop_and_pipeline_restart_leave_no_frame_unsigned(tmp_path):
+    """A settings change restarts the pipeline mid-file and SIGTERM stops the daemon mid-GOP: each
+    time the pipeline signs its open GOP as it ends and the recorder puts that signature into the
+    file's last sample and closes the file, so every file, the last one included, verifies with
+    every GOP authentic and nothing pending, and still decodes frame for frame."""
+    data = tmp_path / "data"
+    root = provision_ca(tmp_path, data)
+    cam = Camward(data).start()
+    try:
+        cam.setup_admin()
+        start_recording(cam)
+        time.sleep(3.5)  # several 1 s GOPs into the first file (10 s files), mid-GOP
+        r = cam.patch_config({"streams": {"stream1": {"bitrate_kbps": 384}}})
+        assert r.status_code == 200, r.text
+        time.sleep(3.5)
+    finally:
+        rc = cam.stop()
+    assert rc == 0, cam.read_log()[-2000:]
+    assert "panicked" not in cam.read_log()
+
+    files = sorted((data / "recordings" / "stream1").glob("*.mp4"))
+    assert len(files) == 2, files  # one per pipeline run: the restart closed the first
+    frames = {}
+    for f in files:
+        rc, rep, err = verify(f, ca=root)
+        assert rc == 0, (f, err, rep and rep["gops"])
+        assert rep["verdict"] == "authentic" and rep["provenance"]["status"] == "trusted", rep
+        assert len(rep["gops"]) >= 3 and all(g["verdict"] == "authentic" for g in rep["gops"]), rep["gops"]
+        c = rep["counts"]
+        assert c["pending_frames"] == 0 and c["pending_nalus"] == 0, (f, c)
+        assert c["validated_frames"] == c["received_frames"] > 0, (f, c)
+        rc, n, err = ffprobe_frames(f)
+        assert rc == 0 and n == c["received_frames"], (f, n, err)
+        frames[int(f.stem.split("_")[1])] = n
+
+    # The index agrees: both files were closed at the stop, not recovered, with those frames.
+    cam = Camward(data).start()
+    try:
+        rows = {r["id"]: r for r in recordings(cam, "?stream=1")}
+    finally:
+        cam.stop()
+    for i, n in frames.items():
+        assert rows[i]["state"] == "finished" and rows[i]["signed"] and rows[i]["frames"] == n, (i, n, rows)
 
 
 def test_small_quota_overwrites_oldest_and_self_signed_is_reported(tmp_path):

@@ -27,6 +27,13 @@ impl AccessUnit {
         self.nals.is_empty()
     }
 
+    /// Whether this unit holds a coded picture (a slice). A media stage's end-of-stream output
+    /// (the signature of the last GOP) travels as a unit without one; consumers attach its NAL
+    /// units to the picture before or after it instead of presenting it as a frame.
+    pub fn has_picture(&self) -> bool {
+        self.nals.iter().any(|n| crate::NalType::of(n).is_slice())
+    }
+
     /// Annex-B rendering with 4-byte start codes (for files and tools).
     pub fn to_annexb(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len() + 4 * self.nals.len());

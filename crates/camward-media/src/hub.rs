@@ -82,6 +82,38 @@ struct Slot {
     dropped: AtomicU64,
     starts: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The one pipeline run allowed to publish, with its stage. Lock order: `live`, then `gate`.
+    live: Mutex<Option<Live>>,
+    /// Hands out run ids (a supervised stream starts a new run after each source failure).
+    runs: AtomicU64,
+}
+
+/// The publishing run of a stream. Its lock is held while an access unit goes through the stage
+/// onto the bus, and the run is taken out by whoever ends it (`Slot::supersede`, or the run's
+/// `Sink` when its source stops): every access unit the stage saw was published, and the
+/// stage's end-of-stream output lands right after the run's last frame, never after a frame of
+/// the next run. That is what lets a signature of the open GOP cover exactly what went out.
+struct Live {
+    run: u64,
+    stage: Option<Box<dyn AuStage>>,
+    /// pts and wall clock of the run's last published access unit.
+    last: Option<(u64, SystemTime)>,
+}
+
+impl Live {
+    /// The stage's end-of-stream output as a picture-less access unit with the last frame's
+    /// timing (not a key frame, so new subscribers never start on it). `None` when the run
+    /// published nothing or the stage has nothing to add.
+    fn into_trailer(mut self) -> Option<AccessUnit> {
+        let (pts90k, wallclock) = self.last?;
+        let nals = self.stage.as_mut()?.finish();
+        (!nals.is_empty()).then_some(AccessUnit {
+            pts90k,
+            wallclock,
+            key: false,
+            nals,
+        })
+    }
 }
 
 /// Everything a publish touches, under one lock so that a superseded pipeline can never slip
@@ -134,6 +166,8 @@ impl MediaHub {
                 dropped: AtomicU64::new(0),
                 starts: AtomicU64::new(0),
                 last_error: Mutex::new(None),
+                live: Mutex::new(None),
+                runs: AtomicU64::new(0),
             })
         };
         MediaHub {
@@ -434,11 +468,21 @@ impl Capture {
 }
 
 impl Slot {
-    /// Invalidates the running pipeline: bumps the epoch and forgets its pictures. The stream
-    /// description is cleared only when the stream goes off: a restarted pipeline replaces it
-    /// from its first key frame, and consumers must not mistake a settings change for "off".
+    /// Invalidates the running pipeline: publishes its stage's end-of-stream output, bumps the
+    /// epoch and forgets its pictures. The stream description is cleared only when the stream
+    /// goes off: a restarted pipeline replaces it from its first key frame, and consumers must
+    /// not mistake a settings change for "off".
     fn supersede(&self, off: bool) -> u64 {
+        // Held until the epoch has moved on: the old run can publish nothing after its trailer,
+        // and the new run (installed only under the new epoch) nothing before it. Done here
+        // rather than when the old worker notices, so the trailer is on the bus when `stop` or
+        // `apply` returns (the daemon stops the hub before the recorder closes its files).
+        let mut live = lock(&self.live);
+        let trailer = live.take().and_then(Live::into_trailer);
         let mut g = lock(&self.gate);
+        if let Some(t) = trailer {
+            self.bus.publish(Arc::new(t));
+        }
         g.epoch += 1;
         g.gop_id += 1;
         g.gop.clear();
@@ -566,7 +610,8 @@ async fn supervise(slot: Arc<Slot>, spec: Spec, epoch: u64) {
 struct Sink {
     slot: Arc<Slot>,
     epoch: u64,
-    stage: Option<Box<dyn AuStage>>,
+    /// This run's id; its stage lives in `slot.live` while the run may publish.
+    run: u64,
     /// Nominal rate for `StreamInfo` when the source knows it; else from the SPS or settings.
     fps: Option<u32>,
     fallback_fps: u32,
@@ -578,10 +623,29 @@ struct Sink {
 impl Sink {
     fn new(slot: Arc<Slot>, epoch: u64, spec: &Spec) -> Sink {
         let stage = spec.stage.as_ref().map(|f| f(spec.n));
+        let run = slot.runs.fetch_add(1, Ordering::Relaxed) + 1;
+        {
+            let mut live = lock(&slot.live);
+            let g = lock(&slot.gate);
+            // A superseded epoch's run never becomes live: its `deliver` finds no stage of its
+            // own and reports itself superseded.
+            if g.epoch == epoch {
+                let previous = live.replace(Live {
+                    run,
+                    stage,
+                    last: None,
+                });
+                // Normally the previous run's sink ended it already; if not, its source is gone
+                // (this run replaces it), so it ends here, still ahead of this run's frames.
+                if let Some(t) = previous.and_then(Live::into_trailer) {
+                    slot.bus.publish(Arc::new(t));
+                }
+            }
+        }
         Sink {
             slot,
             epoch,
-            stage,
+            run,
             fps: None,
             fallback_fps: spec.cfg.fps,
             pts_shift: None,
@@ -590,6 +654,13 @@ impl Sink {
 
     /// Publishes one access unit. `false` once this pipeline has been superseded.
     fn deliver(&mut self, mut au: AccessUnit, raw: Option<Arc<I420>>) -> bool {
+        // Not the gate: snapshots take that one and must not wait for the stage. Only
+        // `supersede` and the next run wait on this lock, for at most one stage call.
+        let slot = self.slot.clone();
+        let mut live = lock(&slot.live);
+        let Some(live) = live.as_mut().filter(|l| l.run == self.run) else {
+            return false;
+        };
         let shift = match self.pts_shift {
             Some(s) => s,
             None => {
@@ -605,13 +676,16 @@ impl Sink {
             }
         };
         au.pts90k += shift;
-        // The stage runs outside the lock: signing may take a moment and snapshots must not wait.
-        if let Some(stage) = self.stage.as_mut() {
+        // The stage runs outside the gate lock: signing may take a moment and snapshots must
+        // not wait.
+        if let Some(stage) = live.stage.as_mut() {
             stage.process(&mut au);
         }
         let info = if au.key { self.info_for(&au) } else { None };
         let au = Arc::new(au);
         let mut g = lock(&self.slot.gate);
+        // Cannot differ while this run is live (superseding takes `live` first); kept so a
+        // future change there cannot put a stale frame on the bus.
         if g.epoch != self.epoch {
             return false;
         }
@@ -635,6 +709,7 @@ impl Sink {
             g.raw_version += 1;
         }
         g.last_pts = Some(g.last_pts.map_or(au.pts90k, |p| p.max(au.pts90k)));
+        live.last = Some((au.pts90k, au.wallclock));
         self.slot.bus.publish(au);
         drop(g);
         self.slot.published.fetch_add(1, Ordering::Relaxed);
@@ -665,6 +740,28 @@ impl Sink {
             sps: sps.clone(),
             pps: pps.clone(),
         })
+    }
+}
+
+impl Drop for Sink {
+    /// A run whose source stopped by itself (failure, end, worker gone) ends here and publishes
+    /// its stage's end-of-stream output; a superseded run was ended by `supersede` already.
+    fn drop(&mut self) {
+        let mut live = lock(&self.slot.live);
+        let Some(ended) = live.take_if(|l| l.run == self.run) else {
+            return;
+        };
+        // After a panic (possibly inside the stage) its state is unknown: no trailer at all is
+        // better than a signature over frames that never went out.
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(t) = ended.into_trailer() {
+            let g = lock(&self.slot.gate);
+            if g.epoch == self.epoch {
+                self.slot.bus.publish(Arc::new(t));
+            }
+        }
     }
 }
 
@@ -1083,6 +1180,114 @@ mod tests {
         }
         assert!(calls.load(Ordering::Relaxed) >= 5);
         hub.stop();
+    }
+
+    /// Tags every frame with (run, sequence) in an SEI; its end-of-stream output names the
+    /// run and the last sequence number it processed.
+    struct Tagging {
+        run: u8,
+        seq: u16,
+    }
+
+    impl AuStage for Tagging {
+        fn process(&mut self, au: &mut AccessUnit) {
+            self.seq = self.seq.wrapping_add(1);
+            let [hi, lo] = self.seq.to_be_bytes();
+            au.nals
+                .push(Bytes::from(vec![0x06, 0x05, self.run, hi, lo, 0x80]));
+        }
+        fn finish(&mut self) -> Vec<Bytes> {
+            let [hi, lo] = self.seq.to_be_bytes();
+            vec![Bytes::from(vec![0x06, 0x05, 0xee, self.run, hi, lo, 0x80])]
+        }
+    }
+
+    /// (run, seq) of a tagged frame, or of a trailer.
+    fn tag(au: &AccessUnit) -> (u8, u16) {
+        let t = au.nals.last().expect("tagged");
+        let t = if t[2] == 0xee { &t[1..] } else { &t[..] };
+        (t[2], u16::from_be_bytes([t[3], t[4]]))
+    }
+
+    /// Reads up to the next picture-less unit, `last` being the frame received before; returns
+    /// it and the frame before it.
+    async fn until_trailer(
+        sub: &mut crate::Subscriber,
+        mut last: Arc<AccessUnit>,
+    ) -> (Arc<AccessUnit>, Arc<AccessUnit>) {
+        for _ in 0..300 {
+            let au = timeout(Duration::from_secs(10), sub.recv())
+                .await
+                .expect("frames keep coming")
+                .expect("bus alive");
+            if !au.has_picture() {
+                return (au, last);
+            }
+            last = au;
+        }
+        panic!("no trailer within 300 access units");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stage_finish_output_follows_the_last_frame_when_the_pipeline_restarts_or_stops() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let r = runs.clone();
+        let factory: StageFactory = Arc::new(move |_| {
+            let run = r.fetch_add(1, Ordering::Relaxed) as u8 + 1;
+            Box::new(Tagging { run, seq: 0 }) as Box<dyn AuStage>
+        });
+        let hub = MediaHub::new(
+            Source::TestSrc,
+            streams(320, 180, 30),
+            JpegConfig::default(),
+        )
+        .with_stage_factory(factory);
+        hub.start().unwrap();
+        let mut sub = hub.stream(1).unwrap().subscribe();
+        let mut seen = next_key(&mut sub).await;
+        for _ in 0..4 {
+            seen = next_key(&mut sub).await;
+        }
+
+        // A settings change restarts the pipeline: the old stage's output is on the bus when
+        // `apply` returns, right after the old run's last frame and before the new run's IDR.
+        let mut bigger = streams(320, 180, 30);
+        bigger.stream1.bitrate_kbps = 768;
+        hub.apply(Source::TestSrc, bigger, JpegConfig::default());
+        let (trailer, last) = until_trailer(&mut sub, seen).await;
+        assert_eq!(
+            tag(&trailer),
+            tag(&last),
+            "signs exactly what was published"
+        );
+        assert_eq!(tag(&trailer).0, 1);
+        assert_eq!(trailer.pts90k, last.pts90k, "the last frame's time");
+        assert!(!trailer.key && trailer.nals.len() == 1);
+        let first = timeout(Duration::from_secs(10), sub.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            first.key && tag(&first) == (2, 1),
+            "the new run starts at its IDR"
+        );
+        assert!(first.pts90k > trailer.pts90k);
+
+        // Stopping the hub ends the running pipeline the same way.
+        let mut seen = first;
+        for _ in 0..3 {
+            seen = next_key(&mut sub).await;
+        }
+        hub.stop();
+        let (trailer, last) = until_trailer(&mut sub, seen).await;
+        assert_eq!(tag(&trailer), tag(&last));
+        assert_eq!(tag(&trailer).0, 2);
+        assert_eq!(trailer.pts90k, last.pts90k);
+        assert_eq!(
+            hub.status(1).unwrap().starts,
+            2,
+            "no restart besides the settings change"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

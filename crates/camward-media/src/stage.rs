@@ -1,6 +1,7 @@
 //! The hook between a stream's source and its frame bus: every access unit passes through one
 //! stage (ONVIF Media Signing inserts its SEI here) before any consumer sees it.
 
+use bytes::Bytes;
 use camward_h264::AccessUnit;
 use std::sync::Arc;
 
@@ -12,6 +13,16 @@ use std::sync::Arc;
 /// blocks viewers).
 pub trait AuStage: Send {
     fn process(&mut self, au: &mut AccessUnit);
+
+    /// End of stream: NAL units that belong after the last access unit this stage processed
+    /// (media signing returns the SEI signing the open GOP). The hub calls it once, when the
+    /// pipeline stops, restarts or loses its source, and publishes a non-empty result as an
+    /// access unit without a picture (`AccessUnit::has_picture` is false), with the last
+    /// frame's timing, right after that frame. Every access unit the stage processed was
+    /// published, so the output may refer to all of them.
+    fn finish(&mut self) -> Vec<Bytes> {
+        Vec::new()
+    }
 }
 
 /// Closures are stages too, for simple cases and tests.

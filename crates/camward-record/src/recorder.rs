@@ -50,6 +50,10 @@ pub(crate) struct Chunk {
     bytes: usize,
     /// The IDR access unit that ended this chunk, when one did (the chunk is a whole GOP).
     next_gop: Option<NextGop>,
+    /// The media pipeline ended after this chunk (stop, restart, source lost): its last sample
+    /// carries the pipeline's end-of-stream NAL units (the signature of the open GOP), and the
+    /// file ends here, because whatever comes next starts a new signature chain.
+    ends_stream: bool,
 }
 
 /// What the writer needs to know about the GOP after a chunk, before writing the chunk: whether
@@ -403,6 +407,10 @@ struct StreamState {
 
 impl StreamState {
     fn on_au(&mut self, au: Arc<AccessUnit>, bus: &FrameBus) {
+        if !au.has_picture() {
+            self.on_trailer(&au);
+            return;
+        }
         if au.key {
             let info = bus.info();
             if let Some(p) = TrackParams::from_au(&au, info.as_deref()) {
@@ -436,7 +444,11 @@ impl StreamState {
                         .collect(),
                 });
                 // After a pts regression (source restart) the gap is unknown: nominal duration.
-                self.dispatch(if regress { None } else { Some(au.pts90k) }, next_gop);
+                self.dispatch(
+                    if regress { None } else { Some(au.pts90k) },
+                    next_gop,
+                    false,
+                );
             }
         }
         if self.pending.is_empty() {
@@ -445,6 +457,25 @@ impl StreamState {
         self.last_pts = au.pts90k;
         self.pending_bytes += au.len();
         self.pending.push(au);
+    }
+
+    /// A unit without a picture is a pipeline's end-of-stream output (`AuStage::finish`: the
+    /// SEI signing the open GOP), published right after the picture it follows. Its NAL units
+    /// join that picture's sample, still buffered in `pending` (a fragment is sent only when
+    /// the next one starts), rather than becoming a sample of their own: a sample without a
+    /// picture would be a frame of zero duration to players. The chunk goes out at once and
+    /// the writer closes the file after it, as at a stop.
+    fn on_trailer(&mut self, au: &AccessUnit) {
+        let Some(last) = self.pending.last_mut() else {
+            // Nothing buffered to attach it to (no frame recorded yet): nothing it could sign.
+            return;
+        };
+        let mut merged = AccessUnit::clone(last);
+        merged.nals.extend(au.nals.iter().cloned());
+        *last = Arc::new(merged);
+        self.pending_bytes += au.len();
+        // The file's last frame: a nominal duration, as at a stop.
+        self.dispatch(None, None, true);
     }
 
     fn send(&self, chunk: Arc<Chunk>, continuous: bool, alarm: bool, skipped: u64, counted: bool) {
@@ -467,7 +498,7 @@ impl StreamState {
         });
     }
 
-    fn dispatch(&mut self, next_pts: Option<u64>, next_gop: Option<NextGop>) {
+    fn dispatch(&mut self, next_pts: Option<u64>, next_gop: Option<NextGop>, ends_stream: bool) {
         let aus = std::mem::take(&mut self.pending);
         let bytes = std::mem::take(&mut self.pending_bytes);
         let Some(params) = self.pending_params.take() else {
@@ -488,6 +519,7 @@ impl StreamState {
             signed,
             bytes,
             next_gop,
+            ends_stream,
         });
         if let Some(until) = self.alarm_until {
             if chunk.starts_gop && chunk.first_pts() >= until {
@@ -648,7 +680,7 @@ async fn stream_task(
         }
     }
     // The last chunk has no successor: its last frame gets the nominal duration.
-    st.dispatch(None, None);
+    st.dispatch(None, None, false);
     let _ = st.tx.send(WriterMsg::Stop);
     if let Err(e) = writer.await {
         tracing::error!(stream, error = %e, "recording writer panicked");
@@ -771,8 +803,10 @@ impl Sink {
             // Cut the file now, so the rotation the signature was added for is the one that
             // happens (the next chunk's own check could disagree on size). An alarm file is
             // closed by EndAlarm instead: a new trigger may still extend it, and then the
-            // signature is merely repeated in the next GOP, which verifiers ignore.
-            Ok(()) if rotates => {
+            // signature is merely repeated in the next GOP, which verifiers ignore. The end of
+            // the pipeline closes both: a new pipeline restarts the GOP counter and linked
+            // hash, which verifiers would report as reordering within one file.
+            Ok(()) if rotates || chunk.ends_stream => {
                 self.last_error = None;
                 self.close();
             }

@@ -1,11 +1,13 @@
 //! Recording an ONVIF-signed stream: every file a rotation closes carries the signature of its
-//! last GOP (which the signer puts into the next GOP's first frame, i.e. the next file), so a file
-//! taken off the card verifies on its own.
+//! last GOP (which the signer puts into the next GOP's first frame, i.e. the next file), and a
+//! file ended by its pipeline carries the pipeline's end-of-stream signature, so a file taken off
+//! the card verifies on its own.
 
 mod common;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use camward_h264::AccessUnit;
 use camward_record::{ListFilter, Recorder};
 use camward_sign::{Signer, SignerOptions, SigningKey, VendorInfo, Verdict, VerifyOptions};
 use common::*;
@@ -117,13 +119,98 @@ async fn rotated_file_carries_its_last_gop_signature() {
                 show()
             );
         } else {
-            // Closed at stop: the pipeline had not signed the open GOP (Signer::finish is the
-            // media side's to call), so only that GOP waits.
+            // Closed at stop without the pipeline's end-of-stream signature (this feed has
+            // none; the daemon's pipeline sends it, see the next test), so only that GOP waits.
             let (last, rest) = verdicts.split_last().unwrap();
             assert_eq!(*last, Verdict::Pending, "{}", show());
             assert!(rest.iter().all(|v| *v == Verdict::Authentic), "{}", show());
         }
         // The recording still decodes frame for frame with the trailing SEI in its last sample.
+        assert_eq!(ffprobe_frames(&path), r.frames, "{}", path.display());
+    }
+}
+
+/// One media pipeline run as the hub publishes it: the frames through a fresh signer, then the
+/// signer's end-of-stream SEI as a unit without a picture, timed like the last frame.
+fn signed_run(aus: Vec<AccessUnit>, key: &Arc<TestKey>) -> (Vec<AccessUnit>, AccessUnit) {
+    let mut signer = Signer::new(
+        key.clone(),
+        VendorInfo::camward("SN-RECORD-TEST"),
+        SignerOptions::default(),
+    )
+    .unwrap();
+    let mut aus = aus;
+    for au in &mut aus {
+        signer.process(au);
+    }
+    let last = aus.last().unwrap();
+    let trailer = AccessUnit {
+        pts90k: last.pts90k,
+        wallclock: last.wallclock,
+        key: false,
+        nals: vec![signer.finish().expect("an open GOP to sign")],
+    };
+    (aus, trailer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_end_signature_lands_in_the_last_sample_and_every_file_verifies_fully() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = test_key();
+    // Two runs of the pipeline (a restart in between, then a stop), each 6 s of 1 s GOPs with
+    // its own signer, times continuing as the hub makes them.
+    let per = access_units(clip(), 0).len() as u64;
+    let runs = [
+        signed_run(access_units(clip(), 0), &key),
+        signed_run(access_units(clip(), per), &key),
+    ];
+    let all: Vec<AccessUnit> = runs
+        .iter()
+        .flat_map(|(aus, t)| aus.iter().cloned().chain([t.clone()]))
+        .collect();
+    let bus = bus_for(&all);
+    let handle = Recorder::start(dir.path(), config(), vec![(1, bus.clone())]).unwrap();
+    let index = handle.index();
+    for au in &all {
+        bus.publish(Arc::new(au.clone()));
+    }
+    handle.shutdown().await;
+
+    let mut rows = index.list(&ListFilter::default()).unwrap();
+    rows.sort_by_key(|r| r.id);
+    assert_eq!(rows.len(), 2, "one file per pipeline run: {rows:?}");
+    let opts = VerifyOptions::default();
+    for ((aus, trailer), r) in runs.iter().zip(&rows) {
+        let path = index.path_of(r.id).unwrap();
+        assert_eq!(
+            r.frames,
+            aus.len() as u64,
+            "no sample of its own for the trailer"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        let rep = camward_sign::verify_bytes(&bytes, &opts, &mut |_| {}).unwrap();
+        let show = || format!("{}: {}", path.display(), camward_sign::cli::render(&rep));
+        assert!(r.signed, "{}", show());
+        assert_eq!(rep.verdict, Verdict::Authentic, "{}", show());
+        assert_eq!(rep.gops.len(), 6, "{}", show());
+        assert!(
+            rep.gops.iter().all(|g| g.verdict == Verdict::Authentic),
+            "{}",
+            show()
+        );
+        assert_eq!(
+            (
+                rep.counts.validated_frames as u64,
+                rep.counts.pending_frames
+            ),
+            (r.frames, 0),
+            "{}",
+            show()
+        );
+        // The SEI is the last NAL unit of the file, after the last picture's slices: it went
+        // into the last sample, which still decodes frame for frame.
+        let stream = nals(&ffmpeg_annexb(&path));
+        assert_eq!(stream.last().unwrap()[..], trailer.nals[0][..]);
         assert_eq!(ffprobe_frames(&path), r.frames, "{}", path.display());
     }
 }

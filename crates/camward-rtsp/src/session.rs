@@ -26,6 +26,9 @@ pub const STALL_LIMIT: Duration = Duration::from_secs(10);
 pub const SR_INTERVAL: Duration = Duration::from_secs(5);
 /// A UDP client whose every send fails (ICMP port unreachable) for this long is gone.
 pub const UDP_DEAD_AFTER: Duration = Duration::from_secs(5);
+/// NAL units of picture-less access units held for the next picture. A pipeline sends one such
+/// unit when it ends; the bound only guards against a bus that never sends a picture again.
+const MAX_HELD_NALS: usize = 8;
 
 /// All sessions of the server, by id.
 #[derive(Default)]
@@ -435,6 +438,7 @@ pub async fn play(job: PlayJob) -> RtpState {
     let mut next_sr: Option<Instant> = None;
     let mut udp_failing_since: Option<Instant> = None;
     let mut pkt = Vec::with_capacity(rtp::HEADER_LEN + max_payload);
+    let mut held: Vec<bytes::Bytes> = Vec::new();
     loop {
         let au = tokio::select! {
             biased;
@@ -446,6 +450,17 @@ pub async fn play(job: PlayJob) -> RtpState {
             send_rtcp(&transport, &rtp::bye(rtp.ssrc)).await;
             break;
         };
+        if !au.has_picture() {
+            // A pipeline's end-of-stream output (the SEI signing its last GOP). Sent on its own
+            // it would be a packet group without a picture at the previous frame's timestamp,
+            // which depacketisers take for a broken access unit. It goes out ahead of the next
+            // picture's slices instead, where H.264 wants SEIs; verifiers accept a signature
+            // anywhere after its GOP, so a viewer recording across a pipeline restart keeps it.
+            if held.len() + au.nals.len() <= MAX_HELD_NALS {
+                held.extend(au.nals.iter().cloned());
+            }
+            continue;
+        }
         if late.lateness(au.pts90k) > LATE_LIMIT && !au.key {
             skipping = true;
         }
@@ -464,16 +479,24 @@ pub async fn play(job: PlayJob) -> RtpState {
         } else {
             Vec::new()
         };
+        let first_slice = au
+            .nals
+            .iter()
+            .position(|n| NalType::of(n).is_slice())
+            .unwrap_or(au.nals.len());
         let nals: Vec<&[u8]> = params
             .iter()
+            .chain(&au.nals[..first_slice])
+            .chain(&held)
+            .chain(&au.nals[first_slice..])
             .map(|b| &b[..])
-            .chain(au.nals.iter().map(|n| &n[..]))
             .collect();
         let sent = tokio::time::timeout(
             STALL_LIMIT,
             send_au(&transport, &nals, ts, &mut rtp, max_payload, &mut pkt),
         )
         .await;
+        held.clear();
         match sent {
             Ok(Ok(())) => udp_failing_since = None,
             Ok(Err(e)) if matches!(transport, Transport::Udp(_)) => {

@@ -531,6 +531,82 @@ async fn a_viewer_that_never_reads_does_not_hold_back_another() {
     assert!(frames >= 50, "live viewer got only {frames} frames in 3 s");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn picture_less_access_unit_rides_with_the_next_picture() {
+    let Some((_, aus)) = clip() else {
+        return;
+    };
+    // The fixture publishes nothing (zero run time) but describes the stream; frames come below.
+    let s = start(Arc::new(AllowAll), [true, true], Duration::ZERO).await;
+    let u = s.url("/stream1");
+    let mut c = Client::connect(s.port).await;
+    let r = c
+        .request(
+            "SETUP",
+            &format!("{u}/trackID=0"),
+            &[("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")],
+        )
+        .await;
+    let sid = session_of(&r);
+    assert_eq!(
+        c.request("PLAY", &u, &[("Session", &sid)]).await.status,
+        200
+    );
+
+    // A pipeline's end: its last frame, then its end-of-stream SEI with that frame's time, then
+    // the next pipeline's IDR.
+    let trailer = bytes::Bytes::from_static(&[0x06, 0x05, 0x02, 0xca, 0xfe, 0x80]);
+    let bus = &s.streams.buses[0];
+    let au = |pts: u64, key: bool, nals: Vec<bytes::Bytes>| {
+        Arc::new(camward_h264::AccessUnit {
+            pts90k: pts,
+            wallclock: std::time::SystemTime::now(),
+            key,
+            nals,
+        })
+    };
+    assert!(
+        aus[0].0 && !aus[1].0,
+        "the clip starts with an IDR and a P frame"
+    );
+    bus.publish(au(0, true, aus[0].1.clone()));
+    bus.publish(au(3600, false, aus[1].1.clone()));
+    bus.publish(au(3600, false, vec![trailer.clone()]));
+    bus.publish(au(7200, true, aus[0].1.clone()));
+
+    // (timestamp, marker, NAL type (inside FU-A too), single-NAL payload) per RTP packet.
+    let mut packets: Vec<(u32, bool, u8, Vec<u8>)> = Vec::new();
+    while packets.iter().filter(|p| p.1).count() < 3 {
+        let (ch, pkt) = c.frame().await.expect("rtp keeps coming");
+        if ch != 0 {
+            continue;
+        }
+        let ts = u32::from_be_bytes(pkt[4..8].try_into().unwrap());
+        let t = match pkt[12] & 0x1f {
+            28 => pkt[13] & 0x1f,
+            t => t,
+        };
+        packets.push((ts, pkt[1] & 0x80 != 0, t, pkt[12..].to_vec()));
+    }
+    let ts: Vec<u32> = packets.iter().filter(|p| p.1).map(|p| p.0).collect();
+    assert_eq!(
+        (ts[1].wrapping_sub(ts[0]), ts[2].wrapping_sub(ts[1])),
+        (3600, 3600),
+        "three pictures, no packet group of its own for the trailer"
+    );
+    let sei_at = packets
+        .iter()
+        .position(|p| p.3 == trailer[..])
+        .expect("the SEI is sent");
+    let slice_at = packets
+        .iter()
+        .position(|p| p.0 == ts[2] && matches!(p.2, 1 | 5))
+        .expect("the third picture's slices");
+    assert_eq!(packets[sei_at].0, ts[2], "sent with the next picture");
+    assert!(sei_at < slice_at, "ahead of that picture's slices");
+    assert!(!packets[sei_at].1, "not the end of an access unit");
+}
+
 /// Opens a tunnel GET leg on `port` and returns the socket after the 200 head.
 async fn tunnel_get(port: u16, cookie: &str) -> (TcpStream, String) {
     let mut g = TcpStream::connect(local(port)).await.unwrap();

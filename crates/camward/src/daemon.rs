@@ -274,6 +274,11 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
 
     wait_for_signal().await?;
     tracing::info!("shutting down");
+    // Pipelines first: stopping them puts each stage's end-of-stream output (the signature of
+    // the open GOP) on the frame buses, and the recorder, which reads every frame already
+    // published before it obeys its stop, then closes each file with that signature inside.
+    // `services::media` stops the hub again on shutdown; a second stop does nothing.
+    shared.media.stop();
     shared.shutdown.cancel();
     for t in tasks {
         if tokio::time::timeout(Duration::from_secs(5), t)

@@ -2,6 +2,7 @@
 //! the device identity, installed as the media hub's stage and switched by `alteration_detection.enabled`.
 
 use crate::daemon::Shared;
+use bytes::Bytes;
 use camward_media::{AccessUnit, AuStage, StageFactory};
 use camward_sign::{Signer, SignerOptions, SigningKey, VendorInfo};
 use camward_tls::DeviceIdentity;
@@ -31,6 +32,12 @@ struct SignStage(Signer);
 impl AuStage for SignStage {
     fn process(&mut self, au: &mut AccessUnit) {
         self.0.process(au);
+    }
+
+    /// The SEI signing the open GOP: without it the last GOP before a stop or restart has no
+    /// signature anywhere (the next GOP, which would carry it, never comes from this signer).
+    fn finish(&mut self) -> Vec<Bytes> {
+        self.0.finish().into_iter().collect()
     }
 }
 
