@@ -3,6 +3,7 @@ camera records Stream(1)/(2) with ONVIF Media Signing; every file verifies to th
 flipped bytes, dropped/swapped frames, a removed GOP and truncation are detected and located; the live
 RTSP stream verifies; a pipeline restart and a clean stop leave no frame unsigned; a small quota overwrites
 the oldest file; a self-signed camera is reported so."""
+import os
 import shutil
 import subprocess
 import time
@@ -292,3 +293,32 @@ def test_small_quota_overwrites_oldest_and_self_signed_is_reported(tmp_path):
         cam.stop()
     assert "panicked" not in cam.read_log()
 
+
+
+# The opposite direction of the reference vectors: the ONVIF reference validator (the `validator`
+# example app of onvif/media-signing-framework, r25.x, built with GStreamer and OpenSSL) must accept
+# camward's own signed output. Neither a package registry nor the project carries that binary, so
+# the test runs where one has been built and named here, and is skipped elsewhere (docs/FEATURES.md).
+REFERENCE_VALIDATOR = os.environ.get("ONVIF_MEDIA_SIGNING_VALIDATOR")
+
+
+@pytest.mark.skipif(not REFERENCE_VALIDATOR, reason="set ONVIF_MEDIA_SIGNING_VALIDATOR to the ONVIF "
+                    "reference `validator` binary to run this interop check (not installable here)")
+def test_reference_validator_accepts_our_live_stream_and_recordings(signed, sample):
+    cam, root, tmp, _ = signed
+    live = tmp / "ref-live.h264"
+    url = cam.rtsp_url("/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD)
+    p = subprocess.run(["ffmpeg", "-v", "error", "-y", "-rtsp_transport", "tcp", "-i", url, "-c", "copy",
+                        "-f", "h264", "-t", "6", str(live)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    for f in (live, sample[2]):
+        work = tmp / f"ref-{f.stem}"
+        work.mkdir(exist_ok=True)
+        # `-b` writes the summary to ./validation_results.txt, as the vectors' *.validation.txt.
+        p = subprocess.run([REFERENCE_VALIDATOR, "-b", "-C", str(root), "-c", "h264", str(f)],
+                           cwd=work, capture_output=True, text=True, timeout=300)
+        summary = (work / "validation_results.txt").read_text() if (work / "validation_results.txt").exists() else ""
+        lines = {l.strip() for l in summary.splitlines()}
+        assert "PUBLIC KEY IS VALID!" in lines and "VIDEO IS VALID!" in lines, (f, p.returncode, summary, p.stderr)
+        rc, rep, err = verify(f, ca=root)
+        assert rc == 0 and rep["verdict"] == "authentic", (f, err)
