@@ -1,8 +1,9 @@
 """Recording with alteration detection (issue 5, paper §3.9) against the built daemon: a CA-provisioned
 camera records Stream(1)/(2) with ONVIF Media Signing; every file verifies to the site root and decodes;
 flipped bytes, dropped/swapped frames, a removed GOP and truncation are detected and located; the live
-RTSP stream verifies; a pipeline restart and a clean stop leave no frame unsigned; a small quota overwrites
-the oldest file; a self-signed camera is reported so."""
+RTSP stream verifies; a pipeline restart and a clean stop leave no frame unsigned; signing switched on and
+off while recording leaves no file reported altered; a small quota overwrites the oldest file; a self-signed
+camera is reported so."""
 import os
 import shutil
 import subprocess
@@ -242,6 +243,56 @@ def test_clean_stop_and_pipeline_restart_leave_no_frame_unsigned(tmp_path):
         cam.stop()
     for i, n in frames.items():
         assert rows[i]["state"] == "finished" and rows[i]["signed"] and rows[i]["frames"] == n, (i, n, rows)
+
+
+def test_switching_signing_while_recording_never_leaves_a_file_reported_altered(tmp_path):
+    """`alteration_detection.enabled` switched on and then off again mid-recording restarts the
+    pipelines each time; every pipeline end, signed or not, closes the recording file, so no file
+    mixes unsigned and signed GOPs (which verify as altered): the unsigned files are reported
+    unsigned, the file recorded while signing was on verifies authentic in full, its last GOP
+    signed by the pipeline's end-of-stream SEI when signing went off."""
+    data = tmp_path / "data"
+    root = provision_ca(tmp_path, data)
+    cam = Camward(data).start()
+    try:
+        cam.setup_admin()
+        r = cam.patch_config({"alteration_detection": {"enabled": False}})
+        assert r.status_code == 200, r.text
+        time.sleep(1.0)  # the unsigned pipeline is running before recording starts
+        start_recording(cam)
+        for enabled in (True, False):
+            time.sleep(3.5)  # a few 1 s GOPs, mid-GOP, well inside one 10 s file
+            r = cam.patch_config({"alteration_detection": {"enabled": enabled}})
+            assert r.status_code == 200, r.text
+        time.sleep(3.5)
+        finished = {r["id"]: r for r in recordings(cam, "?stream=1") if r["state"] != "recording"}
+    finally:
+        rc = cam.stop()
+    assert rc == 0, cam.read_log()[-2000:]
+    assert "panicked" not in cam.read_log()
+
+    files = sorted((data / "recordings" / "stream1").glob("*.mp4"), key=lambda f: int(f.stem.split("_")[1]))
+    assert len(files) == 3, files  # unsigned, signed, unsigned: one per pipeline run
+    for k, f in enumerate(files):
+        rc, rep, err = verify(f, ca=root)
+        assert rep is not None, (f, rc, err)
+        bad = [g for g in rep["gops"] if g["verdict"] not in ("authentic", "pending", "unsigned")]
+        assert rep["verdict"] != "altered" and not bad, (k, f, rc, rep["gops"])
+        c = rep["counts"]
+        if k == 1:
+            assert rc == 0, (f, err, rep["gops"])
+            assert rep["verdict"] == "authentic" and rep["provenance"]["status"] == "trusted", rep
+            assert len(rep["gops"]) >= 3 and all(g["verdict"] == "authentic" for g in rep["gops"]), rep["gops"]
+            assert c["pending_frames"] == 0 and c["validated_frames"] == c["received_frames"] > 0, (f, c)
+        else:
+            assert rc == 2 and rep["verdict"] == "unsigned", (k, f, rc, rep["verdict"], rep["gops"])
+            assert c["validated_frames"] == 0 and c["received_frames"] > 0, (f, c)
+        rc, n, err = ffprobe_frames(f)
+        assert rc == 0 and n == c["received_frames"], (f, n, err)
+        row = finished.get(int(f.stem.split("_")[1]))
+        if row is not None:  # closed while the daemon ran: the index says the same
+            assert row["signed"] == (k == 1) and row["frames"] == n, (k, row)
+    assert len(finished) >= 2, finished
 
 
 def test_small_quota_overwrites_oldest_and_self_signed_is_reported(tmp_path):

@@ -27,9 +27,10 @@ impl AccessUnit {
         self.nals.is_empty()
     }
 
-    /// Whether this unit holds a coded picture (a slice). A media stage's end-of-stream output
-    /// (the signature of the last GOP) travels as a unit without one; consumers attach its NAL
-    /// units to the picture before or after it instead of presenting it as a frame.
+    /// Whether this unit holds a coded picture (a slice). On a camward frame bus, a unit
+    /// without one is the end marker of a pipeline run, carrying the media stage's
+    /// end-of-stream output (the signature of the last GOP) or nothing; consumers attach its
+    /// NAL units to the picture before or after it instead of presenting it as a frame.
     pub fn has_picture(&self) -> bool {
         self.nals.iter().any(|n| crate::NalType::of(n).is_slice())
     }

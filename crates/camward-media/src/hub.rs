@@ -91,8 +91,9 @@ struct Slot {
 /// The publishing run of a stream. Its lock is held while an access unit goes through the stage
 /// onto the bus, and the run is taken out by whoever ends it (`Slot::supersede`, or the run's
 /// `Sink` when its source stops): every access unit the stage saw was published, and the
-/// stage's end-of-stream output lands right after the run's last frame, never after a frame of
-/// the next run. That is what lets a signature of the open GOP cover exactly what went out.
+/// run's end marker (with the stage's end-of-stream output) lands right after the run's last
+/// frame, never after a frame of the next run. That is what lets a signature of the open GOP
+/// cover exactly what went out, and a recorder cut its file exactly between two runs.
 struct Live {
     run: u64,
     stage: Option<Box<dyn AuStage>>,
@@ -101,13 +102,16 @@ struct Live {
 }
 
 impl Live {
-    /// The stage's end-of-stream output as a picture-less access unit with the last frame's
-    /// timing (not a key frame, so new subscribers never start on it). `None` when the run
-    /// published nothing or the stage has nothing to add.
-    fn into_trailer(mut self) -> Option<AccessUnit> {
+    /// The run's end marker: a picture-less access unit with the last frame's timing (not a key
+    /// frame, so new subscribers never start on it), holding the stage's end-of-stream output,
+    /// which may be nothing. Published for every run that published a frame, stage or not:
+    /// consumers must learn where one run ends even when nothing is signed, because the next
+    /// run may be signed (signing switched on) and a file mixing both fails verification.
+    /// `None` when the run published nothing: there is nothing to end.
+    fn into_end_marker(mut self) -> Option<AccessUnit> {
         let (pts90k, wallclock) = self.last?;
-        let nals = self.stage.as_mut()?.finish();
-        (!nals.is_empty()).then_some(AccessUnit {
+        let nals = self.stage.as_mut().map(|s| s.finish()).unwrap_or_default();
+        Some(AccessUnit {
             pts90k,
             wallclock,
             key: false,
@@ -468,20 +472,20 @@ impl Capture {
 }
 
 impl Slot {
-    /// Invalidates the running pipeline: publishes its stage's end-of-stream output, bumps the
-    /// epoch and forgets its pictures. The stream description is cleared only when the stream
+    /// Invalidates the running pipeline: publishes its end marker (with its stage's
+    /// end-of-stream output), bumps the epoch and forgets its pictures. The stream description is cleared only when the stream
     /// goes off: a restarted pipeline replaces it from its first key frame, and consumers must
     /// not mistake a settings change for "off".
     fn supersede(&self, off: bool) -> u64 {
-        // Held until the epoch has moved on: the old run can publish nothing after its trailer,
+        // Held until the epoch has moved on: the old run can publish nothing after its marker,
         // and the new run (installed only under the new epoch) nothing before it. Done here
-        // rather than when the old worker notices, so the trailer is on the bus when `stop` or
+        // rather than when the old worker notices, so the marker is on the bus when `stop` or
         // `apply` returns (the daemon stops the hub before the recorder closes its files).
         let mut live = lock(&self.live);
-        let trailer = live.take().and_then(Live::into_trailer);
+        let marker = live.take().and_then(Live::into_end_marker);
         let mut g = lock(&self.gate);
-        if let Some(t) = trailer {
-            self.bus.publish(Arc::new(t));
+        if let Some(m) = marker {
+            self.bus.publish(Arc::new(m));
         }
         g.epoch += 1;
         g.gop_id += 1;
@@ -637,8 +641,8 @@ impl Sink {
                 });
                 // Normally the previous run's sink ended it already; if not, its source is gone
                 // (this run replaces it), so it ends here, still ahead of this run's frames.
-                if let Some(t) = previous.and_then(Live::into_trailer) {
-                    slot.bus.publish(Arc::new(t));
+                if let Some(m) = previous.and_then(Live::into_end_marker) {
+                    slot.bus.publish(Arc::new(m));
                 }
             }
         }
@@ -661,6 +665,12 @@ impl Sink {
         let Some(live) = live.as_mut().filter(|l| l.run == self.run) else {
             return false;
         };
+        if !au.has_picture() {
+            // On the bus a unit without a picture means "a run ended here" (consumers close
+            // files on it); a source's stray one (a lone SEI or parameter sets from a relayed
+            // camera, a file's tail) must not pass for that. Nothing in it can be shown alone.
+            return true;
+        }
         let shift = match self.pts_shift {
             Some(s) => s,
             None => {
@@ -745,21 +755,21 @@ impl Sink {
 
 impl Drop for Sink {
     /// A run whose source stopped by itself (failure, end, worker gone) ends here and publishes
-    /// its stage's end-of-stream output; a superseded run was ended by `supersede` already.
+    /// its end marker; a superseded run was ended by `supersede` already.
     fn drop(&mut self) {
         let mut live = lock(&self.slot.live);
-        let Some(ended) = live.take_if(|l| l.run == self.run) else {
+        let Some(mut ended) = live.take_if(|l| l.run == self.run) else {
             return;
         };
-        // After a panic (possibly inside the stage) its state is unknown: no trailer at all is
-        // better than a signature over frames that never went out.
+        // After a panic (possibly inside the stage) its state is unknown: no signature at all
+        // is better than one over frames that never went out. The run still ends on the bus.
         if std::thread::panicking() {
-            return;
+            ended.stage = None;
         }
-        if let Some(t) = ended.into_trailer() {
+        if let Some(m) = ended.into_end_marker() {
             let g = lock(&self.slot.gate);
             if g.epoch == self.epoch {
-                self.slot.bus.publish(Arc::new(t));
+                self.slot.bus.publish(Arc::new(m));
             }
         }
     }
@@ -1043,6 +1053,11 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap();
+            if !au.has_picture() {
+                // The old run's end marker, timed like its last frame.
+                assert_eq!(au.pts90k, last_pts);
+                continue;
+            }
             assert!(
                 au.pts90k > last_pts,
                 "pts went back: {} after {last_pts}",
@@ -1287,6 +1302,117 @@ mod tests {
             hub.status(1).unwrap().starts,
             2,
             "no restart besides the settings change"
+        );
+    }
+
+    /// What the bus shows around the end of a run.
+    struct RunEnd {
+        /// The ended run's last frame, its end marker, the next run's first frame.
+        last: Arc<AccessUnit>,
+        marker: Arc<AccessUnit>,
+        first: Arc<AccessUnit>,
+        /// The latest frame read (a few frames into the next run).
+        latest: Arc<AccessUnit>,
+    }
+
+    async fn recv1(sub: &mut crate::Subscriber) -> Arc<AccessUnit> {
+        timeout(Duration::from_secs(10), sub.recv())
+            .await
+            .expect("frames keep coming")
+            .expect("bus alive")
+    }
+
+    /// Reads past the next end marker, `last` being the frame received before, and `more`
+    /// frames into the next run.
+    async fn past_run_end(
+        sub: &mut crate::Subscriber,
+        mut last: Arc<AccessUnit>,
+        more: usize,
+    ) -> RunEnd {
+        for _ in 0..300 {
+            let au = recv1(sub).await;
+            if au.has_picture() {
+                last = au;
+                continue;
+            }
+            let first = recv1(sub).await;
+            let mut latest = first.clone();
+            for _ in 0..more {
+                latest = recv1(sub).await;
+            }
+            return RunEnd {
+                last,
+                marker: au,
+                first,
+                latest,
+            };
+        }
+        panic!("no end marker within 300 access units");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pipeline_end_without_a_stage_still_publishes_the_end_marker() {
+        // No stage at first: switching signing on (`set_stage_factory`) restarts the pipeline,
+        // and the unsigned run's end must be on the bus, or a recorder would carry on into
+        // the signed run in the same file.
+        let hub = MediaHub::new(
+            Source::TestSrc,
+            streams(320, 180, 30),
+            JpegConfig::default(),
+        );
+        hub.start().unwrap();
+        let mut sub = hub.stream(1).unwrap().subscribe();
+        let mut seen = next_key(&mut sub).await;
+        for _ in 0..3 {
+            seen = recv1(&mut sub).await;
+        }
+        let factory: StageFactory = Arc::new(|_| {
+            Box::new(|au: &mut AccessUnit| au.nals.push(Bytes::from_static(&[0x06, 0x05, 0x80])))
+                as Box<dyn AuStage>
+        });
+        hub.set_stage_factory(Some(factory));
+        let end = past_run_end(&mut sub, seen, 3).await;
+        let (last, marker, first) = (&end.last, &end.marker, &end.first);
+        assert!(
+            marker.nals.is_empty() && !marker.key,
+            "no stage: an empty marker, never a start point"
+        );
+        assert!(last.has_picture() && last.nals.last().unwrap()[0] != 0x06);
+        assert_eq!(
+            (marker.pts90k, marker.wallclock),
+            (last.pts90k, last.wallclock),
+            "timed like the run's last frame"
+        );
+        assert!(first.key && first.pts90k > marker.pts90k);
+        assert_eq!(first.nals.last().unwrap()[..], [0x06, 0x05, 0x80]);
+
+        // Without a stage again, and for a plain settings change: one marker per run end.
+        hub.set_stage_factory(None);
+        let end = past_run_end(&mut sub, end.latest, 3).await;
+        assert!(
+            end.marker.nals.is_empty(),
+            "this stage has no end-of-stream output"
+        );
+        assert!(end.first.key && end.first.nals.last().unwrap()[0] != 0x06);
+        let mut bigger = streams(320, 180, 30);
+        bigger.stream1.bitrate_kbps = 768;
+        hub.apply(Source::TestSrc, bigger, JpegConfig::default());
+        let end = past_run_end(&mut sub, end.latest, 3).await;
+        assert!(end.marker.nals.is_empty() && end.first.key);
+        assert_eq!(end.marker.pts90k, end.last.pts90k);
+
+        // Stopping ends the last run the same way, and the marker is there when `stop` returns.
+        hub.stop();
+        let mut tail = Vec::new();
+        while let Ok(Some(au)) = timeout(Duration::from_millis(300), sub.recv()).await {
+            tail.push(au);
+        }
+        let marker = tail.last().expect("the stopped run's marker");
+        assert!(!marker.has_picture() && marker.nals.is_empty(), "{tail:?}");
+        assert_eq!(
+            tail.iter().filter(|a| !a.has_picture()).count(),
+            1,
+            "one marker per run"
         );
     }
 

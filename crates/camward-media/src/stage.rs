@@ -16,10 +16,11 @@ pub trait AuStage: Send {
 
     /// End of stream: NAL units that belong after the last access unit this stage processed
     /// (media signing returns the SEI signing the open GOP). The hub calls it once, when the
-    /// pipeline stops, restarts or loses its source, and publishes a non-empty result as an
-    /// access unit without a picture (`AccessUnit::has_picture` is false), with the last
-    /// frame's timing, right after that frame. Every access unit the stage processed was
-    /// published, so the output may refer to all of them.
+    /// pipeline stops, restarts or loses its source, and publishes the result inside the run's
+    /// end marker: an access unit without a picture (`AccessUnit::has_picture` is false), with
+    /// the last frame's timing, right after that frame. The marker goes out for every run, with
+    /// or without a stage, and is empty when there is nothing to add. Every access unit the
+    /// stage processed was published, so the output may refer to all of them.
     fn finish(&mut self) -> Vec<Bytes> {
         Vec::new()
     }

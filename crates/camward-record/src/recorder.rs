@@ -51,8 +51,9 @@ pub(crate) struct Chunk {
     /// The IDR access unit that ended this chunk, when one did (the chunk is a whole GOP).
     next_gop: Option<NextGop>,
     /// The media pipeline ended after this chunk (stop, restart, source lost): its last sample
-    /// carries the pipeline's end-of-stream NAL units (the signature of the open GOP), and the
-    /// file ends here, because whatever comes next starts a new signature chain.
+    /// carries the pipeline's end-of-stream NAL units (the signature of the open GOP) if it had
+    /// any, and the file ends here, because whatever comes next starts a new signature chain,
+    /// or none, or the first one (signing switched on).
     ends_stream: bool,
 }
 
@@ -148,6 +149,9 @@ enum WriterMsg {
     EndAlarm,
     /// Continuous recording was switched off: close the continuous file now.
     EndContinuous,
+    /// A media pipeline run ended: close both files, whether or not the run's last chunk
+    /// (which closes them itself) reached the writer.
+    EndRun,
     Stop,
 }
 
@@ -408,7 +412,7 @@ struct StreamState {
 impl StreamState {
     fn on_au(&mut self, au: Arc<AccessUnit>, bus: &FrameBus) {
         if !au.has_picture() {
-            self.on_trailer(&au);
+            self.on_end_of_run(&au);
             return;
         }
         if au.key {
@@ -459,23 +463,29 @@ impl StreamState {
         self.pending.push(au);
     }
 
-    /// A unit without a picture is a pipeline's end-of-stream output (`AuStage::finish`: the
-    /// SEI signing the open GOP), published right after the picture it follows. Its NAL units
-    /// join that picture's sample, still buffered in `pending` (a fragment is sent only when
-    /// the next one starts), rather than becoming a sample of their own: a sample without a
-    /// picture would be a frame of zero duration to players. The chunk goes out at once and
-    /// the writer closes the file after it, as at a stop.
-    fn on_trailer(&mut self, au: &AccessUnit) {
-        let Some(last) = self.pending.last_mut() else {
-            // Nothing buffered to attach it to (no frame recorded yet): nothing it could sign.
-            return;
-        };
-        let mut merged = AccessUnit::clone(last);
-        merged.nals.extend(au.nals.iter().cloned());
-        *last = Arc::new(merged);
-        self.pending_bytes += au.len();
-        // The file's last frame: a nominal duration, as at a stop.
-        self.dispatch(None, None, true);
+    /// A unit without a picture is a pipeline run's end marker, published right after the
+    /// run's last picture, with the run's end-of-stream output (`AuStage::finish`: the SEI
+    /// signing the open GOP) or, unsigned, with nothing. Its NAL units join that picture's
+    /// sample, still buffered in `pending` (a fragment is sent only when the next one starts),
+    /// rather than becoming a sample of their own: a sample without a picture would be a frame
+    /// of zero duration to players. The chunk goes out at once and the files close after it,
+    /// as at a stop, even when nothing is signed: the next run may be (signing switched on),
+    /// and signed GOPs after unsigned ones in one file verify as altered.
+    fn on_end_of_run(&mut self, au: &AccessUnit) {
+        if let Some(last) = self.pending.last_mut() {
+            if !au.nals.is_empty() {
+                let mut merged = AccessUnit::clone(last);
+                merged.nals.extend(au.nals.iter().cloned());
+                *last = Arc::new(merged);
+                self.pending_bytes += au.len();
+            }
+            // The file's last frame: a nominal duration, as at a stop.
+            self.dispatch(None, None, true);
+        }
+        // The chunk may not have reached the writer (dropped while the disk catches up, or
+        // nothing buffered): the files end here all the same. In order after it, so a no-op
+        // when it did.
+        let _ = self.tx.send(WriterMsg::EndRun);
     }
 
     fn send(&self, chunk: Arc<Chunk>, continuous: bool, alarm: bool, skipped: u64, counted: bool) {
@@ -858,6 +868,10 @@ fn writer_loop(ctx: WriterCtx, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
             }
             WriterMsg::EndAlarm => alarm.close(),
             WriterMsg::EndContinuous => cont.close(),
+            WriterMsg::EndRun => {
+                cont.close();
+                alarm.close();
+            }
             WriterMsg::Stop => break,
         }
     }

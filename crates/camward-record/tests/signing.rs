@@ -214,3 +214,75 @@ async fn pipeline_end_signature_lands_in_the_last_sample_and_every_file_verifies
         assert_eq!(ffprobe_frames(&path), r.frames, "{}", path.display());
     }
 }
+
+/// The end marker of a run without a stage: no NAL units, timed like the run's last frame.
+fn empty_marker(aus: &[AccessUnit]) -> AccessUnit {
+    let last = aus.last().unwrap();
+    AccessUnit {
+        pts90k: last.pts90k,
+        wallclock: last.wallclock,
+        key: false,
+        nals: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_end_marker_closes_the_file_and_the_next_sample_starts_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = test_key();
+    // Signing switched on, then off again, while recording: an unsigned run ended by an empty
+    // marker, a signed run ended by its signature, an unsigned run ended by the stop.
+    let per = access_units(clip(), 0).len() as u64;
+    let unsigned1 = access_units(clip(), 0);
+    let (signed, trailer) = signed_run(access_units(clip(), per), &key);
+    let unsigned2 = access_units(clip(), 2 * per);
+    let mut all = unsigned1.clone();
+    all.push(empty_marker(&unsigned1));
+    all.extend(signed.iter().cloned());
+    all.push(trailer);
+    all.extend(unsigned2.iter().cloned());
+    let bus = bus_for(&all);
+    let handle = Recorder::start(dir.path(), config(), vec![(1, bus.clone())]).unwrap();
+    let index = handle.index();
+    for au in &all {
+        bus.publish(Arc::new(au.clone()));
+    }
+    handle.shutdown().await;
+
+    let mut rows = index.list(&ListFilter::default()).unwrap();
+    rows.sort_by_key(|r| r.id);
+    assert_eq!(rows.len(), 3, "one file per pipeline run: {rows:?}");
+    let opts = VerifyOptions::default();
+    for (k, (r, run)) in rows
+        .iter()
+        .zip([&unsigned1, &signed, &unsigned2])
+        .enumerate()
+    {
+        let path = index.path_of(r.id).unwrap();
+        // Exactly its run's frames: the marker added no sample and the next run's first frame
+        // opened the next file.
+        assert_eq!(r.frames, run.len() as u64, "file {k}: {rows:?}");
+        let bytes = std::fs::read(&path).unwrap();
+        let rep = camward_sign::verify_bytes(&bytes, &opts, &mut |_| {}).unwrap();
+        let show = || format!("file {k}: {}", camward_sign::cli::render(&rep));
+        if k == 1 {
+            assert!(r.signed, "{}", show());
+            assert_eq!(rep.verdict, Verdict::Authentic, "{}", show());
+            assert_eq!(
+                (
+                    rep.counts.validated_frames as u64,
+                    rep.counts.pending_frames
+                ),
+                (r.frames, 0),
+                "{}",
+                show()
+            );
+        } else {
+            // Wholly unsigned: reported as such, never as altered.
+            assert!(!r.signed, "{}", show());
+            assert_eq!(rep.verdict, Verdict::Unsigned, "{}", show());
+            assert_eq!(rep.counts.validated_frames, 0, "{}", show());
+        }
+        assert_eq!(ffprobe_frames(&path), r.frames, "{}", path.display());
+    }
+}

@@ -451,8 +451,9 @@ pub async fn play(job: PlayJob) -> RtpState {
             break;
         };
         if !au.has_picture() {
-            // A pipeline's end-of-stream output (the SEI signing its last GOP). Sent on its own
-            // it would be a packet group without a picture at the previous frame's timestamp,
+            // A pipeline run's end marker: empty (nothing to send, no timing to take from it),
+            // or with the run's end-of-stream output (the SEI signing its last GOP). Sent on its
+            // own that would be a packet group without a picture at the previous timestamp,
             // which depacketisers take for a broken access unit. It goes out ahead of the next
             // picture's slices instead, where H.264 wants SEIs; verifiers accept a signature
             // anywhere after its GOP, so a viewer recording across a pipeline restart keeps it.
