@@ -132,6 +132,27 @@ async fn rotated_file_carries_its_last_gop_signature() {
 
 /// One media pipeline run as the hub publishes it: the frames through a fresh signer, then the
 /// signer's end-of-stream SEI as a unit without a picture, timed like the last frame.
+/// Publishes `all` on one stream's bus into a recorder with the default config, stops it, and
+/// returns the index with its files in recording order.
+async fn record_all(
+    dir: &std::path::Path,
+    all: &[AccessUnit],
+) -> (
+    Arc<camward_record::Index>,
+    Vec<camward_record::RecordingRow>,
+) {
+    let bus = bus_for(all);
+    let handle = Recorder::start(dir, config(), vec![(1, bus.clone())]).unwrap();
+    let index = handle.index();
+    for au in all {
+        bus.publish(Arc::new(au.clone()));
+    }
+    handle.shutdown().await;
+    let mut rows = index.list(&ListFilter::default()).unwrap();
+    rows.sort_by_key(|r| r.id);
+    (index, rows)
+}
+
 fn signed_run(aus: Vec<AccessUnit>, key: &Arc<TestKey>) -> (Vec<AccessUnit>, AccessUnit) {
     let mut signer = Signer::new(
         key.clone(),
@@ -168,16 +189,7 @@ async fn pipeline_end_signature_lands_in_the_last_sample_and_every_file_verifies
         .iter()
         .flat_map(|(aus, t)| aus.iter().cloned().chain([t.clone()]))
         .collect();
-    let bus = bus_for(&all);
-    let handle = Recorder::start(dir.path(), config(), vec![(1, bus.clone())]).unwrap();
-    let index = handle.index();
-    for au in &all {
-        bus.publish(Arc::new(au.clone()));
-    }
-    handle.shutdown().await;
-
-    let mut rows = index.list(&ListFilter::default()).unwrap();
-    rows.sort_by_key(|r| r.id);
+    let (index, rows) = record_all(dir.path(), &all).await;
     assert_eq!(rows.len(), 2, "one file per pipeline run: {rows:?}");
     let opts = VerifyOptions::default();
     for ((aus, trailer), r) in runs.iter().zip(&rows) {
@@ -241,16 +253,7 @@ async fn empty_end_marker_closes_the_file_and_the_next_sample_starts_a_new_one()
     all.extend(signed.iter().cloned());
     all.push(trailer);
     all.extend(unsigned2.iter().cloned());
-    let bus = bus_for(&all);
-    let handle = Recorder::start(dir.path(), config(), vec![(1, bus.clone())]).unwrap();
-    let index = handle.index();
-    for au in &all {
-        bus.publish(Arc::new(au.clone()));
-    }
-    handle.shutdown().await;
-
-    let mut rows = index.list(&ListFilter::default()).unwrap();
-    rows.sort_by_key(|r| r.id);
+    let (index, rows) = record_all(dir.path(), &all).await;
     assert_eq!(rows.len(), 3, "one file per pipeline run: {rows:?}");
     let opts = VerifyOptions::default();
     for (k, (r, run)) in rows
