@@ -150,6 +150,20 @@ fn session_of(r: &Resp) -> String {
         .to_string()
 }
 
+/// SETUP of the stream's video track with `transport`, then PLAY; returns the session id.
+async fn play_interleaved(c: &mut Client, u: &str, transport: &str) -> String {
+    let r = c
+        .request(
+            "SETUP",
+            &format!("{u}/trackID=0"),
+            &[("Transport", transport)],
+        )
+        .await;
+    let sid = session_of(&r);
+    assert_eq!(c.request("PLAY", u, &[("Session", &sid)]).await.status, 200);
+    sid
+}
+
 #[tokio::test]
 async fn host_filter_closes_connection_before_reading_a_byte() {
     let s = start(Arc::new(NoHosts), [true, true], RUN).await;
@@ -508,18 +522,7 @@ async fn a_viewer_that_never_reads_does_not_hold_back_another() {
         .await;
     // `stuck` never reads again.
     let mut live = Client::connect(s.port).await;
-    let r = live
-        .request(
-            "SETUP",
-            &format!("{u}/trackID=0"),
-            &[("Transport", "RTP/AVP/TCP;unicast")],
-        )
-        .await;
-    let sid2 = session_of(&r);
-    assert_eq!(
-        live.request("PLAY", &u, &[("Session", &sid2)]).await.status,
-        200
-    );
+    play_interleaved(&mut live, &u, "RTP/AVP/TCP;unicast").await;
     let mut frames = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while tokio::time::Instant::now() < deadline {
@@ -540,18 +543,7 @@ async fn picture_less_access_unit_rides_with_the_next_picture() {
     let s = start(Arc::new(AllowAll), [true, true], Duration::ZERO).await;
     let u = s.url("/stream1");
     let mut c = Client::connect(s.port).await;
-    let r = c
-        .request(
-            "SETUP",
-            &format!("{u}/trackID=0"),
-            &[("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")],
-        )
-        .await;
-    let sid = session_of(&r);
-    assert_eq!(
-        c.request("PLAY", &u, &[("Session", &sid)]).await.status,
-        200
-    );
+    play_interleaved(&mut c, &u, "RTP/AVP/TCP;unicast;interleaved=0-1").await;
 
     // A pipeline's end: its last frame, then its end-of-stream SEI with that frame's time, then
     // the next pipeline's IDR.
