@@ -611,6 +611,36 @@ async fn supervise(slot: Arc<Slot>, spec: Spec, epoch: u64) {
 }
 
 /// The end of every pipeline: stage, stream description, bus, snapshot material.
+/// Source NAL units held for the next picture at most (see [`StrayNals`]).
+const MAX_STRAY_NALS: usize = 64;
+
+/// NAL units a source sent in a unit without a picture (a relayed camera's lone SEI — maybe its
+/// own media signature — or parameter sets). They join the next picture, before its first slice.
+#[derive(Default)]
+struct StrayNals(Vec<Bytes>);
+
+impl StrayNals {
+    /// `None` when `au` had no picture (its NAL units are held); else `au` with any held units.
+    fn hold_or_attach(&mut self, mut au: AccessUnit) -> Option<AccessUnit> {
+        if !au.has_picture() {
+            // Bounded: a source sending only such units cannot grow it without limit.
+            if self.0.len() + au.nals.len() <= MAX_STRAY_NALS {
+                self.0.extend(au.nals);
+            }
+            return None;
+        }
+        if !self.0.is_empty() {
+            let at = au
+                .nals
+                .iter()
+                .position(|n| camward_h264::NalType::of(n).is_slice())
+                .unwrap_or(au.nals.len());
+            au.nals.splice(at..at, self.0.drain(..));
+        }
+        Some(au)
+    }
+}
+
 struct Sink {
     slot: Arc<Slot>,
     epoch: u64,
@@ -622,6 +652,8 @@ struct Sink {
     /// Shifts this run's times to continue after the previous run's, so consumers never see
     /// presentation time go back when a pipeline restarts on the same bus.
     pts_shift: Option<u64>,
+    /// A source's picture-less units, held for the next picture.
+    stray: StrayNals,
 }
 
 impl Sink {
@@ -653,11 +685,12 @@ impl Sink {
             fps: None,
             fallback_fps: spec.cfg.fps,
             pts_shift: None,
+            stray: StrayNals::default(),
         }
     }
 
     /// Publishes one access unit. `false` once this pipeline has been superseded.
-    fn deliver(&mut self, mut au: AccessUnit, raw: Option<Arc<I420>>) -> bool {
+    fn deliver(&mut self, au: AccessUnit, raw: Option<Arc<I420>>) -> bool {
         // Not the gate: snapshots take that one and must not wait for the stage. Only
         // `supersede` and the next run wait on this lock, for at most one stage call.
         let slot = self.slot.clone();
@@ -665,12 +698,11 @@ impl Sink {
         let Some(live) = live.as_mut().filter(|l| l.run == self.run) else {
             return false;
         };
-        if !au.has_picture() {
-            // On the bus a unit without a picture means "a run ended here" (consumers close
-            // files on it); a source's stray one (a lone SEI or parameter sets from a relayed
-            // camera, a file's tail) must not pass for that. Nothing in it can be shown alone.
+        // On the bus a unit without a picture means "a run ended here" (consumers close files
+        // on it); a source's stray one must not pass for that, nor be lost.
+        let Some(mut au) = self.stray.hold_or_attach(au) else {
             return true;
-        }
+        };
         let shift = match self.pts_shift {
             Some(s) => s,
             None => {
@@ -982,6 +1014,39 @@ mod tests {
     use super::*;
     use futures::StreamExt;
     use tokio::time::timeout;
+
+    fn unit(nals: &[&'static [u8]]) -> AccessUnit {
+        AccessUnit {
+            pts90k: 0,
+            wallclock: std::time::SystemTime::UNIX_EPOCH,
+            key: false,
+            nals: nals.iter().map(|n| Bytes::from_static(n)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_sources_lone_sei_is_kept_for_the_next_picture_not_published_as_a_run_end() {
+        const SEI: &[u8] = &[0x06, 0x05, 0x01, 0xaa, 0x80];
+        const PPS: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
+        const SLICE: &[u8] = &[0x41, 0x9a, 0x00];
+        let mut stray = StrayNals::default();
+        assert!(stray.hold_or_attach(unit(&[SEI])).is_none());
+        let au = stray
+            .hold_or_attach(unit(&[PPS, SLICE]))
+            .expect("a picture passes");
+        assert_eq!(
+            au.nals,
+            vec![PPS, SEI, SLICE],
+            "held units go before the first slice"
+        );
+        let au = stray.hold_or_attach(unit(&[SLICE])).unwrap();
+        assert_eq!(au.nals, vec![SLICE], "held units are attached once");
+        for _ in 0..(2 * MAX_STRAY_NALS) {
+            assert!(stray.hold_or_attach(unit(&[SEI])).is_none());
+        }
+        let au = stray.hold_or_attach(unit(&[SLICE])).unwrap();
+        assert_eq!(au.nals.len(), MAX_STRAY_NALS + 1, "held units are bounded");
+    }
 
     fn streams(w: u32, h: u32, fps: u32) -> StreamsConfig {
         StreamsConfig {
