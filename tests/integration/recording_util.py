@@ -46,8 +46,14 @@ def start_recording(cam: Camward, extra=None, streams=(1,)):
     assert r.status_code == 200, r.text
 
 
-def recordings(cam: Camward, query=""):
+def recordings(cam: Camward, query="", timeout=30):
+    """The recordings list; right after a start the storage may still be checking its files
+    (503 with Retry-After), which a client waits out, bounded."""
+    deadline = time.monotonic() + timeout
     r = cam.get("/api/v1/recordings" + query)
+    while r.status_code == 503 and "Retry-After" in r.headers and time.monotonic() < deadline:
+        time.sleep(float(r.headers["Retry-After"]) / 4)
+        r = cam.get("/api/v1/recordings" + query)
     assert r.status_code == 200, r.text
     return r.json()
 

@@ -11,6 +11,7 @@ use camward_cenc::DataEncryptionConfig;
 use camward_record::{Clear, Encrypt, Index, RecorderHandle, RecorderOptions, RecordingConfig};
 use camward_web::{Control, Require};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
@@ -23,6 +24,9 @@ pub struct Recording {
     /// Kept apart from the handle so the API keeps listing (the old index) while the recorder
     /// restarts, e.g. when encryption is switched on.
     index: Arc<Mutex<Option<Arc<Index>>>>,
+    /// Set once the first start has been tried: until then the API says "starting" (recovery
+    /// after an unclean stop may take a moment) rather than "not available".
+    tried: Arc<AtomicBool>,
 }
 
 impl Recording {
@@ -33,6 +37,28 @@ impl Recording {
     fn set(&self, h: Option<RecorderHandle>) {
         *self.index.lock().unwrap_or_else(|p| p.into_inner()) = h.as_ref().map(|h| h.index());
         *self.lock() = h;
+        self.tried.store(true, Ordering::Release);
+    }
+
+    /// The 503 that says why there is no index.
+    fn unavailable(&self) -> Response {
+        if !self.tried.load(Ordering::Acquire) {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                axum::Json(serde_json::json!({
+                    "error": "recording storage is starting (checking its files); retry shortly"
+                })),
+            )
+                .into_response();
+        }
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "error": "recording storage is not available (see the log)"
+            })),
+        )
+            .into_response()
     }
 
     /// The index of the running recorder, for listing and downloads.
@@ -154,23 +180,13 @@ pub fn router(recording: Recording) -> Router {
         .with_state(recording)
 }
 
-fn unavailable() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        axum::Json(serde_json::json!({
-            "error": "recording storage is not available (see the log)"
-        })),
-    )
-        .into_response()
-}
-
 async fn list(
     _: Require<Control>,
     State(rec): State<Recording>,
     RawQuery(q): RawQuery,
 ) -> Response {
     let Some(index) = rec.index() else {
-        return unavailable();
+        return rec.unavailable();
     };
     camward_record::http::list(&index, q.as_deref()).map(axum::body::Body::new)
 }
@@ -189,7 +205,7 @@ async fn download(
             .into_response();
     };
     let Some(index) = rec.index() else {
-        return unavailable();
+        return rec.unavailable();
     };
     camward_record::http::download(&index, id, &headers).map(axum::body::Body::new)
 }
@@ -200,7 +216,7 @@ async fn export(
     RawQuery(q): RawQuery,
 ) -> Response {
     let Some(index) = rec.index() else {
-        return unavailable();
+        return rec.unavailable();
     };
     // Export reads and indexes every file of the range: keep it off the async workers.
     let r = tokio::task::spawn_blocking(move || camward_record::http::export(&index, q.as_deref()))
@@ -208,5 +224,23 @@ async fn export(
     match r {
         Ok(r) => r.map(axum::body::Body::new),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recordings_api_says_starting_with_retry_after_until_the_first_start_was_tried() {
+        let rec = Recording::default();
+        let r = rec.unavailable();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
+        // A start that failed (unusable directory): no retry hint, the log says why.
+        rec.set(None);
+        let r = rec.unavailable();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().get(axum::http::header::RETRY_AFTER).is_none());
     }
 }
