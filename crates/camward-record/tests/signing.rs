@@ -1,5 +1,6 @@
 //! Recording an ONVIF-signed stream: every file a rotation closes carries the signature of its
-//! last GOP (which the signer puts into the next GOP's first frame, i.e. the next file), and a
+//! last GOP (which the signer puts in front of the picture after the next GOP's IDR, i.e. into
+//! the next file, from where the recorder moves it), and a
 //! file ended by its pipeline carries the pipeline's end-of-stream signature, so a file taken off
 //! the card verifies on its own.
 
@@ -169,7 +170,7 @@ fn signed_run(aus: Vec<AccessUnit>, key: &Arc<TestKey>) -> (Vec<AccessUnit>, Acc
         pts90k: last.pts90k,
         wallclock: last.wallclock,
         key: false,
-        nals: vec![signer.finish().expect("an open GOP to sign")],
+        nals: signer.finish(),
     };
     (aus, trailer)
 }
