@@ -718,11 +718,19 @@ impl Finisher {
             return;
         }
         if gap > 0 && lost == 0 {
-            r.reasons.push(format!(
+            let why = format!(
                 "GOP counter jumps from {} to {}: {gap} signed GOP(s) lost",
                 self.last_counter.unwrap_or_default(),
                 general.gop_counter
-            ));
+            );
+            if !matched && sig == SigStatus::Valid {
+                // Nothing of it matches the next GOP's signature: its own was removed (together
+                // with the GOP after it, whose first picture carried it).
+                r.verdict = Verdict::Unsigned;
+                r.reasons = vec![format!("no signature for this GOP: {why}")];
+            } else {
+                r.reasons.push(why);
+            }
         }
         if gap < 0 {
             // An SEI older than the last one used: GOPs or SEIs were reordered.

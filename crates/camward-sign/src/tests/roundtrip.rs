@@ -6,7 +6,7 @@
 use crate::cli;
 use crate::format::{self, VendorInfo};
 use crate::signer::{self, Signer, SignerOptions, SigningKey, split_access_units};
-use crate::{Provenance, Report, Verdict, VerifyOptions, verify_annexb, verify_mp4};
+use crate::{MissingRun, Provenance, Report, Verdict, VerifyOptions, verify_annexb, verify_mp4};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use camward_h264::{NalType, annexb};
@@ -303,10 +303,16 @@ fn swapped_frames_are_reported_reordered() {
         .iter()
         .find(|g| g.verdict == Verdict::Reordered)
         .unwrap();
-    assert_eq!(g.reordered_frames.len(), 1, "{}", show(&r));
-    assert!([110, 111].contains(&g.reordered_frames[0]), "{}", show(&r));
-    assert!(
-        g.altered_frames.is_empty() && g.missing.is_empty(),
+    // As the reference validator reads it: frame 111's slice matches list entry 111, so entry
+    // 110 is missing before it; frame 111 (the old 110) then matches nothing after that.
+    assert_eq!(g.reordered_frames, vec![111], "{}", show(&r));
+    assert_eq!(g.altered_frames, vec![111], "{}", show(&r));
+    assert_eq!(
+        g.missing,
+        vec![MissingRun {
+            after_frame: Some(109),
+            count: 1
+        }],
         "{}",
         show(&r)
     );
@@ -316,27 +322,36 @@ fn swapped_frames_are_reported_reordered() {
 fn removed_gop_is_detected_and_located() {
     let dir = tempfile::tempdir().unwrap();
     let (signed, root) = signed_with_ca(dir.path());
-    // GOP 4 = frames 75..99 (1 s GOPs at 25 fps), including the SEI of GOP 3 in its first AU.
+    // GOP 4 = frames 75..99 (1 s GOPs at 25 fps), including GOP 3's SEI in front of frame 76.
     let (from, to) = (au_of_frame(&signed, 75), au_of_frame(&signed, 100));
     let cut = edit_aus(&signed, |aus| {
         aus.drain(from..to);
     });
     let r = verify_annexb(&cut, &opts(Some(&root)));
-    assert!(r.verdict >= Verdict::MissingFrames, "{}", show(&r));
-    let missing = r
-        .gops
-        .iter()
-        .find(|g| g.frames.is_none())
-        .expect("a report for the missing GOP");
-    assert_eq!(missing.counter, Some(4), "{}", show(&r));
-    assert_eq!(missing.missing[0].after_frame, Some(74), "{}", show(&r));
-    // GOP 3 lost its SEI with the cut: it is reported unsigned, frames 50-74.
+    assert_eq!(r.verdict, Verdict::Altered, "{}", show(&r));
+    // GOP 3 lost its SEI with the cut: unsigned, all its frames named, the counter jump said.
     let unsigned = r
         .gops
         .iter()
         .find(|g| g.verdict == Verdict::Unsigned)
         .expect("GOP 3 unsigned");
     assert_eq!(unsigned.frames, Some((50, 74)), "{}", show(&r));
+    assert_eq!(unsigned.altered_frames, (50..75).collect::<Vec<u32>>());
+    assert!(
+        unsigned.reasons.iter().any(|r| r.contains("GOP counter jumps")),
+        "{}",
+        show(&r)
+    );
+    // GOP 4's SEI signs frames that are gone: it decides nothing. GOP 5's linked hash names
+    // GOP 4's anchor, so GOP 5's first frame (now 75) is not authentic, the rest is.
+    let next = r
+        .gops
+        .iter()
+        .find(|g| g.frames.is_some_and(|f| f.0 == 75))
+        .expect("GOP 5");
+    assert_eq!(next.altered_frames, vec![75], "{}", show(&r));
+    assert!(next.missing.is_empty(), "{}", show(&r));
+    assert!(r.gops.iter().all(|g| g.frames.is_some()), "{}", show(&r));
     assert_eq!(cli::exit_code(&r), cli::EXIT_ALTERED);
 }
 
@@ -616,10 +631,10 @@ fn parsers_survive_mutated_inputs() {
 }
 
 #[test]
-fn swapped_gops_are_reported_reordered() {
+fn swapped_gops_are_not_authentic() {
     let dir = tempfile::tempdir().unwrap();
     let (signed, root) = signed_with_ca(dir.path());
-    // Swap GOP 3 (frames 50-74) and GOP 4 (frames 75-99), each with the SEI in its first AU.
+    // Swap GOP 3 (frames 50-74) and GOP 4 (frames 75-99), each carrying the previous GOP's SEI.
     let (g3, g4, g5) = (
         au_of_frame(&signed, 50),
         au_of_frame(&signed, 75),
@@ -627,24 +642,24 @@ fn swapped_gops_are_reported_reordered() {
     );
     let swapped = edit_aus(&signed, |aus| aus[g3..g5].rotate_left(g4 - g3));
     let r = verify_annexb(&swapped, &opts(Some(&root)));
-    assert_eq!(r.verdict, Verdict::Reordered, "{}", show(&r));
-    assert!(
-        r.gops.iter().all(|g| g.frames.is_some()),
-        "no GOP is missing: {}",
-        show(&r)
-    );
-    assert!(
-        r.gops.iter().all(|g| g.altered_frames.is_empty()),
-        "{}",
-        show(&r)
-    );
+    assert_eq!(r.verdict, Verdict::Altered, "{}", show(&r));
+    assert_eq!(cli::exit_code(&r), cli::EXIT_ALTERED);
+    // Every frame from GOP 2 (whose SEI moved away) to the first frame after the swap is named.
+    let named: Vec<u32> = r
+        .gops
+        .iter()
+        .flat_map(|g| g.altered_frames.iter().copied())
+        .collect();
+    assert_eq!(named, (25..101).collect::<Vec<u32>>(), "{}", show(&r));
 }
 
+/// The spec allows an SEI to be sent twice for redundancy; a copy signs nothing new. (The
+/// reference validator r25.12.3 reports the copy as an old SEI; camward never sends one.)
 #[test]
 fn repeated_sei_is_not_a_missing_gop() {
     let dir = tempfile::tempdir().unwrap();
     let (signed, root) = signed_with_ca(dir.path());
-    let at = au_of_frame(&signed, 50);
+    let at = au_of_frame(&signed, 51);
     let doubled = edit_aus(&signed, |aus| {
         let sei = *aus[at].iter().find(|n| format::is_oms_sei(n)).unwrap();
         let pos = aus[at].iter().position(|n| format::is_oms_sei(n)).unwrap();
@@ -658,7 +673,7 @@ fn repeated_sei_is_not_a_missing_gop() {
 fn stripped_sei_mid_stream_is_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let (signed, root) = signed_with_ca(dir.path());
-    let at = au_of_frame(&signed, 125);
+    let at = au_of_frame(&signed, 126);
     let stripped = edit_aus(&signed, |aus| aus[at].retain(|n| !format::is_oms_sei(n)));
     let r = verify_annexb(&stripped, &opts(Some(&root)));
     assert_eq!(r.verdict, Verdict::Altered, "{}", show(&r));
@@ -670,24 +685,25 @@ fn stripped_sei_mid_stream_is_tampering() {
     assert_eq!(g.frames, Some((100, 124)), "{}", show(&r));
 }
 
-/// Moves (or, with `keep`, copies) each GOP SEI from the IDR access unit of GOP n+1 to the end of
-/// the access unit before it, after GOP n's last slice: where a recorder that rotates files puts
-/// the signature of a file's last GOP. (Re-splitting the joined stream would hand a trailing SEI
-/// to the next AU again, so cuts are made on this list, not on the joined bytes.)
+/// Moves (or, with `keep`, copies) each GOP SEI from in front of the picture after GOP n+1's IDR
+/// to the end of the access unit before that IDR, after GOP n's last slice: where a recorder
+/// that rotates files puts the signature of a file's last GOP. (Re-splitting the joined stream
+/// would hand a trailing SEI to the next AU again, so cuts are made on this list, not on the
+/// joined bytes.)
 fn trail_seis(aus: &mut [Vec<&[u8]>], keep: bool) {
-    for i in 1..aus.len() {
+    for i in 2..aus.len() {
         let seis: Vec<&[u8]> = aus[i]
             .iter()
             .copied()
             .filter(|n| format::is_oms_sei(n))
             .collect();
-        if seis.is_empty() || !aus[i].iter().any(|n| NalType::of(n) == NalType::Idr) {
+        if seis.is_empty() || !aus[i - 1].iter().any(|n| NalType::of(n) == NalType::Idr) {
             continue;
         }
         if !keep {
             aus[i].retain(|n| !format::is_oms_sei(n));
         }
-        aus[i - 1].extend(seis);
+        aus[i - 2].extend(seis);
     }
 }
 
