@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-struct TestKey {
+pub(super) struct TestKey {
     pair: EcdsaKeyPair,
     chain: String,
 }
@@ -55,7 +55,7 @@ fn self_signed_key() -> Arc<TestKey> {
 }
 
 /// A device key issued by a private root through an intermediate; returns (key, root PEM).
-fn ca_issued_key() -> (Arc<TestKey>, String) {
+pub(super) fn ca_issued_key() -> (Arc<TestKey>, String) {
     let ca_params = |cn: &str| {
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.distinguished_name.push(rcgen::DnType::CommonName, cn);
@@ -81,7 +81,7 @@ fn ca_issued_key() -> (Arc<TestKey>, String) {
     )
 }
 
-fn run(cmd: &mut Command) -> Vec<u8> {
+pub(super) fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {cmd:?} (is ffmpeg installed? scripts/setup): {e}"));
@@ -95,7 +95,13 @@ fn run(cmd: &mut Command) -> Vec<u8> {
 
 /// 8 s of testsrc at 25 fps, x264 with 1 s GOPs (200 frames, 8 GOPs), Annex-B.
 fn clip(dir: &Path) -> Vec<u8> {
-    let p = dir.join("clip.h264");
+    clip_with_gop(dir, 25)
+}
+
+/// 8 s of testsrc at 25 fps, x264 (B-frames included) with an IDR every `gop` frames, Annex-B.
+pub(super) fn clip_with_gop(dir: &Path, gop: u32) -> Vec<u8> {
+    let p = dir.join(format!("clip-{gop}.h264"));
+    let gop = gop.to_string();
     run(Command::new("ffmpeg")
         .args([
             "-v",
@@ -111,7 +117,11 @@ fn clip(dir: &Path) -> Vec<u8> {
             "-c:v",
             "libx264",
             "-g",
-            "25",
+            &gop,
+            "-keyint_min",
+            &gop,
+            "-sc_threshold",
+            "0",
             "-bsf:v",
             "h264_mp4toannexb",
             "-f",
@@ -121,20 +131,20 @@ fn clip(dir: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
 }
 
-fn sign(input: &[u8], key: Arc<TestKey>, opts: SignerOptions) -> Vec<u8> {
+pub(super) fn sign(input: &[u8], key: Arc<TestKey>, opts: SignerOptions) -> Vec<u8> {
     let mut s = Signer::new(key, VendorInfo::camward("SN-TEST-1"), opts).unwrap();
     let start = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
     signer::sign_annexb(input, &mut s, start, Duration::from_millis(40))
 }
 
-fn opts(root: Option<&str>) -> VerifyOptions {
+pub(super) fn opts(root: Option<&str>) -> VerifyOptions {
     VerifyOptions {
         trust_anchor_pem: root.map(str::to_string),
         at: None,
     }
 }
 
-fn show(r: &Report) -> String {
+pub(super) fn show(r: &Report) -> String {
     cli::render(r)
 }
 
