@@ -17,6 +17,9 @@ pub struct H264Track {
     pub parameter_sets: Vec<Range<usize>>,
     /// Every NAL unit of every sample, in decoding order.
     pub nals: Vec<Range<usize>>,
+    /// The file ends inside its last box (a copy cut short, a recording a crash interrupted):
+    /// what it says. The samples wholly inside the file are listed, as players play them.
+    pub truncated: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +36,55 @@ fn be(data: &[u8], at: usize, n: usize) -> Option<u64> {
 
 fn bad(msg: String) -> Error {
     Error::unreadable(msg)
+}
+
+/// Top-level boxes; the last one may run past the end of the file (returned clipped, with what
+/// is missing said).
+fn top_level(data: &[u8]) -> Result<(Vec<Bx>, Option<String>), Error> {
+    match children(data, 0..data.len()) {
+        Ok(b) => Ok((b, None)),
+        Err(_) => {
+            let mut out = Vec::new();
+            let mut pos = 0;
+            while data.len() - pos >= 8 {
+                let size = be(data, pos, 4).expect("8 bytes left") as usize;
+                let typ: [u8; 4] = data[pos + 4..pos + 8].try_into().expect("4 bytes");
+                let (hdr, size) = match size {
+                    1 => match be(data, pos + 8, 8) {
+                        Some(s) => (16, s as usize),
+                        None => break,
+                    },
+                    0 => (8, data.len() - pos),
+                    s => (8, s),
+                };
+                if size < hdr {
+                    break;
+                }
+                if size > data.len() - pos {
+                    let what = format!(
+                        "file truncated: box '{}' at byte {pos} has {size} bytes, the file ends {} bytes into it; \
+                         the frames after the last complete sample are missing",
+                        String::from_utf8_lossy(&typ),
+                        data.len() - pos
+                    );
+                    out.push(Bx {
+                        typ,
+                        start: pos,
+                        body: (pos + hdr).min(data.len())..data.len(),
+                    });
+                    return Ok((out, Some(what)));
+                }
+                out.push(Bx {
+                    typ,
+                    start: pos,
+                    body: pos + hdr..pos + size,
+                });
+                pos += size;
+            }
+            // Not a box running past the end: report what is wrong where.
+            children(data, 0..data.len()).map(|b| (b, None))
+        }
+    }
 }
 
 /// Children boxes of `range`.
@@ -117,7 +169,7 @@ fn parse_avcc(data: &[u8], body: Range<usize>) -> Result<(usize, Vec<Range<usize
     Ok((ls, sets))
 }
 
-fn parse_trak(data: &[u8], trak: &Bx) -> Result<Option<TrackInfo>, Error> {
+fn parse_trak(data: &[u8], trak: &Bx, truncated: bool) -> Result<Option<TrackInfo>, Error> {
     let Some(tkhd) = child(data, trak, b"tkhd")? else {
         return Ok(None);
     };
@@ -233,6 +285,9 @@ fn parse_trak(data: &[u8], trak: &Bx) -> Result<Option<TrackInfo>, Error> {
                     }
                     let sz = size_of(sample)?;
                     if off.checked_add(sz).is_none_or(|end| end > data.len()) {
+                        if truncated {
+                            break;
+                        }
                         return Err(bad(format!(
                             "sample {sample} at byte {off} ({sz} bytes) lies beyond the end of the file"
                         )));
@@ -257,6 +312,7 @@ fn parse_moof(
     data: &[u8],
     moof: &Bx,
     track: &TrackInfo,
+    truncated: bool,
     out: &mut Vec<(usize, usize)>,
 ) -> Result<(), Error> {
     let e = |b: &Bx| {
@@ -329,6 +385,9 @@ fn parse_moof(
                     default_size
                 };
                 if cursor.checked_add(size).is_none_or(|end| end > data.len()) {
+                    if truncated {
+                        return Ok(());
+                    }
                     return Err(bad(format!(
                         "trun at byte {}: sample {i} at byte {cursor} ({size} bytes) lies beyond the file end",
                         trun.start
@@ -344,7 +403,7 @@ fn parse_moof(
 
 /// Finds the first H.264 video track and lists its NAL units.
 pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
-    let top = children(data, 0..data.len())?;
+    let (top, truncated) = top_level(data)?;
     let moov = top
         .iter()
         .find(|b| &b.typ == b"moov")
@@ -352,7 +411,7 @@ pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
     let mut track = None;
     let moov_kids = children(data, moov.body.clone())?;
     for trak in moov_kids.iter().filter(|b| &b.typ == b"trak") {
-        if let Some(t) = parse_trak(data, trak)? {
+        if let Some(t) = parse_trak(data, trak, truncated.is_some())? {
             track = Some(t);
             break;
         }
@@ -371,7 +430,10 @@ pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
     }
     let mut samples = std::mem::take(&mut track.samples);
     for moof in top.iter().filter(|b| &b.typ == b"moof") {
-        parse_moof(data, moof, &track, &mut samples)?;
+        if moof.body.end == data.len() && truncated.is_some() {
+            break; // a fragment header cut short describes nothing that is here
+        }
+        parse_moof(data, moof, &track, truncated.is_some(), &mut samples)?;
     }
     let ls = track.length_size;
     let mut nals = Vec::with_capacity(samples.len() * 2);
@@ -404,6 +466,7 @@ pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
         length_size: ls,
         parameter_sets: track.parameter_sets,
         nals,
+        truncated,
     })
 }
 

@@ -1103,13 +1103,13 @@ pub fn verify_mp4_with_progress(
     opts: &VerifyOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Report, crate::Error> {
-    let track = crate::mp4::read_h264(bytes)?;
+    let mut track = crate::mp4::read_h264(bytes)?;
     let mut v = Verifier::new(opts.clone());
     for ps in &track.parameter_sets {
         v.push_nal(&bytes[ps.clone()], ps.start as u64, 2);
     }
     let mut next_tick = 0u64;
-    for range in track.nals {
+    for range in std::mem::take(&mut track.nals) {
         let offset = range.start as u64;
         v.push_nal(&bytes[range], offset, track.length_size as u64);
         if offset >= next_tick {
@@ -1120,6 +1120,7 @@ pub fn verify_mp4_with_progress(
     progress(bytes.len() as u64);
     let mut r = v.finish();
     r.counts.total_bytes = bytes.len() as u64;
+    r.errors.extend(track.truncated);
     Ok(r)
 }
 
