@@ -204,8 +204,11 @@ def gops_of(aus):
 
 REPO = Path(__file__).resolve().parents[2]
 VALIDATOR_BUILD = REPO.parent / "shared" / "tools" / "onvif-media-signing" / "build"
+# The batch summary's second status line. Signed but no GOP validated (authenticity "not
+# feasible") comes out as "PUBLIC KEY COULD NOT BE VALIDATED!" in that place.
 REFERENCE_VIDEO = {"VIDEO IS VALID!": "valid", "VIDEO IS VALID, BUT HAS MISSING FRAMES!": "missing",
-                   "VIDEO IS INVALID!": "invalid", "VIDEO IS NOT SIGNED!": "unsigned"}
+                   "VIDEO IS INVALID!": "invalid", "VIDEO IS NOT SIGNED!": "unsigned",
+                   "PUBLIC KEY COULD NOT BE VALIDATED!": "pending"}
 # camward's verdicts in the reference's classes (exit code 1 covers altered, reordered, missing).
 CAMWARD_CLASS = {"authentic": "valid", "missing_frames": "missing", "altered": "invalid",
                  "reordered": "invalid", "unsigned": "unsigned", "pending": "pending",
@@ -286,9 +289,8 @@ def reference_report(path, ca):
         before = [fr for i, fr in frame_of.items() if i < nxt]
         after = max(before) if before else None
         missing[after] = missing.get(after, 0) + 1
-    video = next((l for l in s["lines"] if l.startswith("VIDEO")), None)
-    return {"video": REFERENCE_VIDEO.get(video, video),
-            "key": next((l for l in s["lines"] if l.startswith("PUBLIC")), None),
+    key, video = (s["lines"] + [None, None])[:2]
+    return {"video": REFERENCE_VIDEO.get(video, video), "key": key,
             "counts": s, "frames": "".join(frames), "missing": missing, "summary": batch}
 
 
