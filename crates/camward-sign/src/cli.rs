@@ -120,7 +120,10 @@ pub fn run(args: VerifyArgs) -> i32 {
             verify::verify_annexb_reader(&mut chained, &opts, &mut tick)
         }
         _ => {
-            let mut bytes = head[..head_len].to_vec();
+            // One allocation of the file's size: growing by doubling copied a large file
+            // several times and faulted in twice its size.
+            let mut bytes = Vec::with_capacity(len as usize + 1);
+            bytes.extend_from_slice(&head[..head_len]);
             match std::io::Read::read_to_end(&mut file, &mut bytes) {
                 Ok(_) => verify::verify_bytes(&bytes, &opts, &mut tick),
                 Err(e) => Err(crate::Error::Unreadable(format!("reading: {e}"))),

@@ -14,6 +14,11 @@ use std::time::SystemTime;
 
 type Hash = [u8; format::HASH_SIZE];
 
+/// Below this many bytes a batch is hashed on the calling thread (thread start-up would cost more).
+const PARALLEL_HASH_BYTES: usize = 1 << 20;
+/// NAL units handed to [`Verifier::push_batch`] at a time by the file front ends.
+const BATCH_BYTES: usize = 16 << 20;
+
 /// What to trust and when.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
@@ -213,6 +218,56 @@ impl Verifier {
     /// Adds one NAL unit (no start code or length prefix); `offset` is its byte position in the
     /// file and `framing` the bytes of start code / length prefix in front of it (for footprints).
     pub fn push_nal(&mut self, nal_bytes: &[u8], offset: u64, framing: u64) {
+        self.push_nal_hashed(nal_bytes, offset, framing, None);
+    }
+
+    /// Adds NAL units in order, hashing their slices on several threads first when there is
+    /// enough to share: verification is bound by SHA-256 over the slices.
+    pub fn push_batch(&mut self, nals: &[(&[u8], u64, u64)]) {
+        let bytes: usize = nals.iter().map(|n| n.0.len()).sum();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        if threads < 2 || bytes < PARALLEL_HASH_BYTES {
+            for &(nal, offset, framing) in nals {
+                self.push_nal(nal, offset, framing);
+            }
+            return;
+        }
+        let is_slice = |n: &[u8]| {
+            matches!(NalType::of(n), NalType::Slice | NalType::Idr) && n.len() >= 2
+        };
+        // Contiguous shares of about equal bytes, one per thread.
+        let mut hashes: Vec<Option<Hash>> = vec![None; nals.len()];
+        std::thread::scope(|scope| {
+            let per = bytes.div_ceil(threads);
+            let mut rest: &mut [Option<Hash>] = &mut hashes;
+            let mut from = 0;
+            while from < nals.len() {
+                let (mut to, mut sum) = (from, 0);
+                while to < nals.len() && (sum < per || to == from) {
+                    sum += nals[to].0.len();
+                    to += 1;
+                }
+                let (mine, tail) = rest.split_at_mut(to - from);
+                rest = tail;
+                let part = &nals[from..to];
+                scope.spawn(move || {
+                    for (h, (nal, _, _)) in mine.iter_mut().zip(part) {
+                        if is_slice(nal) {
+                            *h = Some(nal_hash(nal));
+                        }
+                    }
+                });
+                from = to;
+            }
+        });
+        for (&(nal, offset, framing), h) in nals.iter().zip(hashes) {
+            self.push_nal_hashed(nal, offset, framing, h);
+        }
+    }
+
+    fn push_nal_hashed(&mut self, nal_bytes: &[u8], offset: u64, framing: u64, hash: Option<Hash>) {
         let idx = self.nals.len();
         let t = NalType::of(nal_bytes);
         let rec = match t {
@@ -220,7 +275,8 @@ impl Verifier {
                 if nal::is_first_slice_of_picture(nal_bytes) || self.frames == 0 {
                     self.frames += 1;
                 }
-                self.slice_hashes.push(nal_hash(nal_bytes));
+                self.slice_hashes
+                    .push(hash.unwrap_or_else(|| nal_hash(nal_bytes)));
                 NalRec {
                     kind: Kind::Slice {
                         hash: (self.slice_hashes.len() - 1) as u32,
@@ -978,7 +1034,8 @@ pub fn verify_annexb_with_progress(
 ) -> Report {
     let mut v = Verifier::new(opts.clone());
     let base = bytes.as_ptr() as usize;
-    let mut next_tick = 0u64;
+    let mut batch: Vec<(&[u8], u64, u64)> = Vec::new();
+    let mut batch_bytes = 0;
     for nal in camward_h264::annexb::split(bytes) {
         let offset = (nal.as_ptr() as usize - base) as u64;
         let framing = if offset >= 4 && bytes[offset as usize - 4] == 0 {
@@ -986,12 +1043,16 @@ pub fn verify_annexb_with_progress(
         } else {
             3
         };
-        v.push_nal(nal, offset, framing);
-        if offset >= next_tick {
+        batch.push((nal, offset, framing));
+        batch_bytes += nal.len();
+        if batch_bytes >= BATCH_BYTES {
+            v.push_batch(&batch);
             progress(offset);
-            next_tick = offset + (1 << 20);
+            batch.clear();
+            batch_bytes = 0;
         }
     }
+    v.push_batch(&batch);
     progress(bytes.len() as u64);
     let mut r = v.finish();
     r.counts.total_bytes = bytes.len() as u64;
@@ -1051,6 +1112,7 @@ fn annexb_reader_chunked(
         } else {
             starts.len().saturating_sub(1)
         };
+        let mut batch: Vec<(&[u8], u64, u64)> = Vec::with_capacity(complete);
         for k in 0..complete {
             let from = starts[k] + 3;
             let to = starts.get(k + 1).copied().unwrap_or(buf.len());
@@ -1064,9 +1126,11 @@ fn annexb_reader_chunked(
                 } else {
                     3
                 };
-                v.push_nal(&buf[from..end], base + from as u64, framing);
+                batch.push((&buf[from..end], base + from as u64, framing));
             }
         }
+        v.push_batch(&batch);
+        drop(batch);
         if eof {
             base += buf.len() as u64;
             progress(base);
@@ -1108,15 +1172,21 @@ pub fn verify_mp4_with_progress(
     for ps in &track.parameter_sets {
         v.push_nal(&bytes[ps.clone()], ps.start as u64, 2);
     }
-    let mut next_tick = 0u64;
+    let framing = track.length_size as u64;
+    let mut batch: Vec<(&[u8], u64, u64)> = Vec::new();
+    let mut batch_bytes = 0;
     for range in std::mem::take(&mut track.nals) {
         let offset = range.start as u64;
-        v.push_nal(&bytes[range], offset, track.length_size as u64);
-        if offset >= next_tick {
+        batch_bytes += range.len();
+        batch.push((&bytes[range], offset, framing));
+        if batch_bytes >= BATCH_BYTES {
+            v.push_batch(&batch);
             progress(offset);
-            next_tick = offset + (1 << 20);
+            batch.clear();
+            batch_bytes = 0;
         }
     }
+    v.push_batch(&batch);
     progress(bytes.len() as u64);
     let mut r = v.finish();
     r.counts.total_bytes = bytes.len() as u64;
