@@ -408,6 +408,10 @@ pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
         .iter()
         .find(|b| &b.typ == b"moov")
         .ok_or_else(|| bad("no 'moov' box: not a playable MP4".into()))?;
+    if let Some(t) = truncated.as_ref().filter(|_| moov.body.end == data.len()) {
+        // Without the whole index there is nothing to read samples by.
+        return Err(bad(t.clone()));
+    }
     let mut track = None;
     let moov_kids = children(data, moov.body.clone())?;
     for trak in moov_kids.iter().filter(|b| &b.typ == b"trak") {
