@@ -96,13 +96,14 @@ impl Chunk {
             .map(|(au, duration)| {
                 let data = if !moved.is_empty() && au.nals.iter().any(|n| moved.contains(n)) {
                     let mut kept = AccessUnit::clone(au);
-                    kept.nals.retain(|n| match moved.iter().position(|m| m == n) {
-                        Some(i) => {
-                            moved.remove(i);
-                            false
-                        }
-                        None => true,
-                    });
+                    kept.nals
+                        .retain(|n| match moved.iter().position(|m| m == n) {
+                            Some(i) => {
+                                moved.remove(i);
+                                false
+                            }
+                            None => true,
+                        });
                     sample_data(&kept)
                 } else {
                     sample_data(au)
@@ -446,7 +447,12 @@ impl StreamState {
             return;
         }
         if self.held.is_some() {
-            let seis = au.nals.iter().filter(|n| is_signing_sei(n)).cloned().collect();
+            let seis = au
+                .nals
+                .iter()
+                .filter(|n| is_signing_sei(n))
+                .cloned()
+                .collect();
             self.release_held(seis);
         }
         if au.key {
@@ -509,7 +515,12 @@ impl StreamState {
         if self.held.is_some() {
             // The run ended right after an IDR: the signer's end-of-stream output is the SEI of
             // the held GOP, then the one of the IDR's own one-frame GOP.
-            let seis: Vec<Bytes> = au.nals.iter().filter(|n| is_signing_sei(n)).cloned().collect();
+            let seis: Vec<Bytes> = au
+                .nals
+                .iter()
+                .filter(|n| is_signing_sei(n))
+                .cloned()
+                .collect();
             let n = seis.len().saturating_sub(1).max(seis.len().min(1));
             self.release_held(seis[..n].to_vec());
         }
@@ -553,7 +564,14 @@ impl StreamState {
     fn release_held(&mut self, signatures: Vec<Bytes>) {
         if let Some(mut h) = self.held.take() {
             h.next_gop.signatures = signatures;
-            self.send_chunk(h.aus, h.bytes, h.params, h.next_pts, Some(h.next_gop), false);
+            self.send_chunk(
+                h.aus,
+                h.bytes,
+                h.params,
+                h.next_pts,
+                Some(h.next_gop),
+                false,
+            );
         }
     }
 

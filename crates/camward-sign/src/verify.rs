@@ -234,9 +234,8 @@ impl Verifier {
             }
             return;
         }
-        let is_slice = |n: &[u8]| {
-            matches!(NalType::of(n), NalType::Slice | NalType::Idr) && n.len() >= 2
-        };
+        let is_slice =
+            |n: &[u8]| matches!(NalType::of(n), NalType::Slice | NalType::Idr) && n.len() >= 2;
         // Contiguous shares of about equal bytes, one per thread.
         let mut hashes: Vec<Option<Hash>> = vec![None; nals.len()];
         std::thread::scope(|scope| {
@@ -561,7 +560,8 @@ impl Finisher {
                 pending_from.get_or_insert(items[0].nal);
             } else {
                 r.verdict = Verdict::Unsigned;
-                r.reasons.push("no ONVIF Media Signing SEI in the stream".into());
+                r.reasons
+                    .push("no ONVIF Media Signing SEI in the stream".into());
             }
             self.reports.push((items[0].nal, r));
         }
@@ -757,9 +757,7 @@ impl Finisher {
         let target = segs[lost];
         let own_gop = segs.len() == 1;
         let mut r = self.evaluate(target, &list, &general, sig, sei_nal);
-        let matched = self.marks[target.from..target.to]
-            .iter()
-            .any(|m| *m == Mark::Valid);
+        let matched = self.marks[target.from..target.to].contains(&Mark::Valid);
         if !self.in_sync && !matched && own_gop && sig != SigStatus::Invalid {
             // At the start of a file cut at an IDR, the first SEI usually signs the GOP before
             // the cut; it is not evidence against the GOP it sits in.
@@ -817,7 +815,10 @@ impl Finisher {
             self.first_ts
                 .map_or(general.start_ts, |t| t.min(general.start_ts)),
         );
-        self.last_ts = Some(self.last_ts.map_or(general.end_ts, |t| t.max(general.end_ts)));
+        self.last_ts = Some(
+            self.last_ts
+                .map_or(general.end_ts, |t| t.max(general.end_ts)),
+        );
         r.counter = Some(general.gop_counter);
         r.sei_nal = Some(sei_nal);
         r.start = fmt_ts(general.start_ts);
@@ -891,7 +892,10 @@ impl Finisher {
             for (it, m) in items.iter().zip(marks.iter_mut()) {
                 seen += 1;
                 let from = last.map_or(0, |l| l + 1);
-                match list[from.min(list.len())..].iter().position(|h| *h == it.hash) {
+                match list[from.min(list.len())..]
+                    .iter()
+                    .position(|h| *h == it.hash)
+                {
                     Some(off) => {
                         let gap = off.saturating_sub(invalid_since);
                         if gap > 0 {
@@ -927,9 +931,8 @@ impl Finisher {
             }
             if !r.altered_nals.is_empty() {
                 if moved == r.altered_nals.len() {
-                    r.reasons.push(format!(
-                        "{moved} NAL unit(s) out of their signed order"
-                    ));
+                    r.reasons
+                        .push(format!("{moved} NAL unit(s) out of their signed order"));
                     raise(&mut r, Verdict::Reordered);
                 } else {
                     r.reasons.push(format!(

@@ -20,7 +20,12 @@ fn validator() -> PathBuf {
         .join("../../../shared/tools/onvif-media-signing/build");
     let out = run(&mut Command::new(&script));
     let path = String::from_utf8(out).unwrap();
-    PathBuf::from(path.lines().last().expect("the build script prints the path").trim())
+    PathBuf::from(
+        path.lines()
+            .last()
+            .expect("the build script prints the path")
+            .trim(),
+    )
 }
 
 /// The batch summary `validation_results.txt` of one run.

@@ -348,7 +348,10 @@ fn removed_gop_is_detected_and_located() {
     assert_eq!(unsigned.frames, Some((50, 74)), "{}", show(&r));
     assert_eq!(unsigned.altered_frames, (50..75).collect::<Vec<u32>>());
     assert!(
-        unsigned.reasons.iter().any(|r| r.contains("GOP counter jumps")),
+        unsigned
+            .reasons
+            .iter()
+            .any(|r| r.contains("GOP counter jumps")),
         "{}",
         show(&r)
     );
