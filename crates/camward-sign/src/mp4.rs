@@ -308,8 +308,11 @@ fn parse_trak(data: &[u8], trak: &Bx, truncated: bool) -> Result<Option<TrackInf
     }))
 }
 
+/// Samples of `track` in one fragment. `data[0]` is byte `origin` of the file (an absolute
+/// base_data_offset is translated by it).
 fn parse_moof(
     data: &[u8],
+    origin: usize,
     moof: &Bx,
     track: &TrackInfo,
     truncated: bool,
@@ -337,7 +340,9 @@ fn parse_moof(
         let mut p = tfhd.body.start + 8;
         let mut base = moof.start;
         if flags & 0x1 != 0 {
-            base = be(data, p, 8).ok_or_else(|| e(&tfhd))? as usize;
+            base = (be(data, p, 8).ok_or_else(|| e(&tfhd))? as usize)
+                .checked_sub(origin)
+                .ok_or_else(|| e(&tfhd))?;
             p += 8;
         }
         if flags & 0x2 != 0 {
@@ -401,21 +406,68 @@ fn parse_moof(
     Ok(())
 }
 
-/// Finds the first H.264 video track and lists its NAL units.
-pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
-    let (top, truncated) = top_level(data)?;
-    let moov = top
-        .iter()
-        .find(|b| &b.typ == b"moov")
-        .ok_or_else(|| bad("no 'moov' box: not a playable MP4".into()))?;
-    if let Some(t) = truncated.as_ref().filter(|_| moov.body.end == data.len()) {
-        // Without the whole index there is nothing to read samples by.
-        return Err(bad(t.clone()));
+/// The H.264 track of a fragmented MP4 whose fragments are read one at a time
+/// ([`Fragmented::fragment`]), so a recording is verified without holding it in memory.
+pub struct Fragmented {
+    track: TrackInfo,
+}
+
+impl Fragmented {
+    /// From the boxes before the first fragment (ftyp, moov...). `None` when they hold no
+    /// fragmented H.264 track (no `mvex`) or progressive samples, which need the whole file.
+    pub fn from_head(head: &[u8]) -> Result<Option<Fragmented>, Error> {
+        let (top, truncated) = top_level(head)?;
+        let Some(moov) = top.iter().find(|b| &b.typ == b"moov") else {
+            return Ok(None);
+        };
+        if truncated.is_some()
+            || !children(head, moov.body.clone())?
+                .iter()
+                .any(|b| &b.typ == b"mvex")
+        {
+            return Ok(None);
+        }
+        let track = moov_track(head, moov, false)?;
+        if !track.samples.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Fragmented { track }))
     }
+
+    /// NAL length prefix size.
+    pub fn length_size(&self) -> usize {
+        self.track.length_size
+    }
+
+    /// SPS/PPS of the track's avcC, as ranges into the `head` given to [`Self::from_head`].
+    pub fn parameter_sets(&self) -> &[Range<usize>] {
+        &self.track.parameter_sets
+    }
+
+    /// The NAL units of one fragment: `data` holds the `moof` box (first) and the bytes after
+    /// it (its `mdat`) and starts at byte `origin` of the file. Ranges are into `data`; with
+    /// `truncated`, samples running past its end are left out instead of refused.
+    pub fn fragment(
+        &self,
+        data: &[u8],
+        origin: usize,
+        truncated: bool,
+    ) -> Result<Vec<Range<usize>>, Error> {
+        let (top, _) = top_level(data)?;
+        let Some(moof) = top.first().filter(|b| &b.typ == b"moof") else {
+            return Err(bad(format!("no 'moof' box at byte {origin}")));
+        };
+        let mut samples = Vec::new();
+        parse_moof(data, origin, moof, &self.track, truncated, &mut samples)?;
+        sample_nals(data, samples, self.track.length_size, truncated)
+    }
+}
+
+fn moov_track(data: &[u8], moov: &Bx, truncated: bool) -> Result<TrackInfo, Error> {
     let mut track = None;
     let moov_kids = children(data, moov.body.clone())?;
     for trak in moov_kids.iter().filter(|b| &b.typ == b"trak") {
-        if let Some(t) = parse_trak(data, trak, truncated.is_some())? {
+        if let Some(t) = parse_trak(data, trak, truncated)? {
             track = Some(t);
             break;
         }
@@ -432,19 +484,56 @@ pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
             }
         }
     }
+    Ok(track)
+}
+
+/// Finds the first H.264 video track and lists its NAL units.
+pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
+    let (top, truncated) = top_level(data)?;
+    let moov = top
+        .iter()
+        .find(|b| &b.typ == b"moov")
+        .ok_or_else(|| bad("no 'moov' box: not a playable MP4".into()))?;
+    if let Some(t) = truncated.as_ref().filter(|_| moov.body.end == data.len()) {
+        // Without the whole index there is nothing to read samples by.
+        return Err(bad(t.clone()));
+    }
+    let mut track = moov_track(data, moov, truncated.is_some())?;
     let mut samples = std::mem::take(&mut track.samples);
     for moof in top.iter().filter(|b| &b.typ == b"moof") {
         if moof.body.end == data.len() && truncated.is_some() {
             break; // a fragment header cut short describes nothing that is here
         }
-        parse_moof(data, moof, &track, truncated.is_some(), &mut samples)?;
+        parse_moof(data, 0, moof, &track, truncated.is_some(), &mut samples)?;
     }
-    let ls = track.length_size;
+    let nals = sample_nals(data, samples, track.length_size, false)?;
+    Ok(H264Track {
+        track_id: track.id,
+        length_size: track.length_size,
+        parameter_sets: track.parameter_sets,
+        nals,
+        truncated,
+    })
+}
+
+/// The NAL units of samples (offset, size) in `data`.
+fn sample_nals(
+    data: &[u8],
+    samples: Vec<(usize, usize)>,
+    ls: usize,
+    truncated: bool,
+) -> Result<Vec<Range<usize>>, Error> {
     let mut nals = Vec::with_capacity(samples.len() * 2);
     for (k, (off, size)) in samples.into_iter().enumerate() {
-        let end = off.checked_add(size).filter(|&e| e <= data.len()).ok_or_else(|| {
-            bad(format!("sample {k} at byte {off} ({size} bytes) lies beyond the end of the file ({} bytes)", data.len()))
-        })?;
+        let Some(end) = off.checked_add(size).filter(|&e| e <= data.len()) else {
+            if truncated {
+                break;
+            }
+            return Err(bad(format!(
+                "sample {k} at byte {off} ({size} bytes) lies beyond the end of the file ({} bytes)",
+                data.len()
+            )));
+        };
         let mut p = off;
         while p < end {
             let len = be(data, p, ls).filter(|_| p + ls <= end).ok_or_else(|| {
@@ -465,13 +554,7 @@ pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
             p += ls + len;
         }
     }
-    Ok(H264Track {
-        track_id: track.id,
-        length_size: ls,
-        parameter_sets: track.parameter_sets,
-        nals,
-        truncated,
-    })
+    Ok(nals)
 }
 
 #[cfg(test)]

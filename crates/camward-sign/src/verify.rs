@@ -1,9 +1,11 @@
-//! The verifier: hashes every slice, decodes every ONVIF SEI, checks signatures and the chain, then
-//! pairs each SEI with the GOP it signs and names the frames that are altered, missing or reordered.
+//! The verifier (white paper §3.9): hashes every slice, decodes every ONVIF SEI, checks signatures
+//! and the chain, then lets each SEI validate the GOP it signs and names the frames that are not
+//! authentic, missing or reordered.
 
-// Pairing is by content, not position: a hash list starts with the anchor hash h(I) of its GOP,
-// so an SEI finds its GOP even when SEIs arrive late, GOPs were removed, or the file starts
-// mid-stream. The GOP counter and linked hash then check the order of whole GOPs.
+// Validation follows the ONVIF reference validator's reading of a stream, so both name the same
+// frames: in stream order, each SEI takes the oldest pending GOP before it (docs/design/
+// media-signing.md, "Verification"). Only at the start of a file does the anchor hash h(I) that
+// opens a hash list pick the GOP, to skip an SEI signing a GOP before the file.
 
 use crate::cert::{self, Chain, LeafKey, Provenance, SignerInfo};
 use crate::format::{self, General, OmsSei, VendorInfo};
@@ -1195,6 +1197,150 @@ pub fn verify_mp4_with_progress(
     r.counts.total_bytes = bytes.len() as u64;
     r.errors.extend(track.truncated);
     Ok(r)
+}
+
+/// Appends up to `n` bytes from `r` to `buf`; fewer only at the end of the input.
+fn read_n(r: &mut dyn std::io::Read, buf: &mut Vec<u8>, n: u64) -> Result<u64, crate::Error> {
+    use std::io::Read;
+    let before = buf.len();
+    r.take(n)
+        .read_to_end(buf)
+        .map_err(|e| crate::Error::io(format!("reading at byte {before}"), e))?;
+    Ok((buf.len() - before) as u64)
+}
+
+/// Reads the next top-level box header onto `buf`: (type, total size, header size), the size
+/// `None` for a box that runs to the end of the file; `None` at the end of the input.
+fn next_box(
+    r: &mut dyn std::io::Read,
+    buf: &mut Vec<u8>,
+) -> Result<Option<([u8; 4], Option<u64>, u64)>, crate::Error> {
+    let at = buf.len();
+    if read_n(r, buf, 8)? < 8 {
+        return Ok(None);
+    }
+    let size = u32::from_be_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as u64;
+    let typ: [u8; 4] = buf[at + 4..at + 8].try_into().expect("4 bytes");
+    match size {
+        0 => Ok(Some((typ, None, 8))),
+        1 => {
+            if read_n(r, buf, 8)? < 8 {
+                return Ok(None);
+            }
+            let large = u64::from_be_bytes(buf[at + 8..at + 16].try_into().expect("8 bytes"));
+            Ok(Some((typ, Some(large), 16)))
+        }
+        s => Ok(Some((typ, Some(s), 8))),
+    }
+}
+
+/// Verifies an MP4 read from `r`. A fragmented one (recordings, exports) is read fragment by
+/// fragment, so memory stays at one fragment plus the per-NAL bookkeeping; any other layout
+/// (`moov` after `mdat`, progressive samples) is read whole and verified by [`verify_mp4`].
+pub fn verify_mp4_reader(
+    r: &mut dyn std::io::Read,
+    opts: &VerifyOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report, crate::Error> {
+    let whole = |r: &mut dyn std::io::Read, mut bytes: Vec<u8>, progress: &mut dyn FnMut(u64)| {
+        std::io::Read::read_to_end(r, &mut bytes)
+            .map_err(|e| crate::Error::io("reading".to_string(), e))?;
+        verify_mp4_with_progress(&bytes, opts, progress)
+    };
+    // Everything before the first fragment: ftyp, moov (small).
+    let mut head = Vec::new();
+    let frag_at = loop {
+        let at = head.len();
+        let Some((typ, size, hdr)) = next_box(r, &mut head)? else {
+            return verify_mp4_with_progress(&head, opts, progress);
+        };
+        match &typ {
+            b"moof" => break at,
+            b"mdat" => return whole(r, head, progress),
+            _ => {
+                let body = size.map_or(u64::MAX, |s| s.saturating_sub(hdr));
+                read_n(r, &mut head, body)?;
+            }
+        }
+    };
+    let Some(track) = crate::mp4::Fragmented::from_head(&head[..frag_at])? else {
+        return whole(r, head, progress);
+    };
+    let mut v = Verifier::new(opts.clone());
+    for ps in track.parameter_sets() {
+        v.push_nal(&head[ps.clone()], ps.start as u64, 2);
+    }
+    let framing = track.length_size() as u64;
+    let mut origin = frag_at;
+    let mut buf = head.split_off(frag_at); // the first moof's header
+    let mut hdr_len = buf.len() as u64;
+    let mut size = u32::from_be_bytes(buf[0..4].try_into().expect("4 bytes")) as u64;
+    if size == 1 {
+        size = u64::from_be_bytes(buf[8..16].try_into().expect("8 bytes"));
+    }
+    let mut truncated: Option<String> = None;
+    loop {
+        // The fragment: its moof, then boxes up to the next moof (its mdat).
+        let body = size.saturating_sub(hdr_len);
+        let moof_whole = read_n(r, &mut buf, body)? == body;
+        if !moof_whole {
+            truncated = Some(format!(
+                "file truncated: box 'moof' at byte {origin} has {size} bytes, the file ends {} bytes into it; \
+                 the frames after the last complete sample are missing",
+                buf.len()
+            ));
+        }
+        let mut next: Option<usize> = None;
+        while truncated.is_none() {
+            let at = buf.len();
+            let Some((typ, sz, hl)) = next_box(r, &mut buf)? else {
+                buf.truncate(at); // a partial header at the very end
+                break;
+            };
+            if &typ == b"moof" {
+                next = Some(at);
+                (hdr_len, size) = (hl, sz.unwrap_or(u64::MAX));
+                break;
+            }
+            let body = sz.map_or(u64::MAX, |s| s.saturating_sub(hl));
+            if read_n(r, &mut buf, body)? < body && sz.is_some() {
+                truncated = Some(format!(
+                    "file truncated: box '{}' at byte {} has {} bytes, the file ends {} bytes into it; \
+                     the frames after the last complete sample are missing",
+                    String::from_utf8_lossy(&typ),
+                    origin + at,
+                    sz.unwrap_or_default(),
+                    buf.len() - at
+                ));
+            }
+        }
+        let end = next.unwrap_or(buf.len());
+        // A fragment header cut short describes nothing that is here.
+        let nals = if moof_whole {
+            track.fragment(&buf[..end], origin, truncated.is_some())?
+        } else {
+            Vec::new()
+        };
+        let batch: Vec<(&[u8], u64, u64)> = nals
+            .into_iter()
+            .map(|n| (&buf[n.clone()], (origin + n.start) as u64, framing))
+            .collect();
+        v.push_batch(&batch);
+        drop(batch);
+        progress((origin + end) as u64);
+        match next {
+            Some(at) => {
+                buf.drain(..at);
+                origin += at;
+            }
+            None => break,
+        }
+    }
+    let total = (origin + buf.len()) as u64;
+    let mut rep = v.finish();
+    rep.counts.total_bytes = total;
+    rep.errors.extend(truncated);
+    Ok(rep)
 }
 
 /// Container detected from the content, not the file name.

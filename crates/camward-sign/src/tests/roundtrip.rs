@@ -433,6 +433,73 @@ fn remuxed_mp4_still_verifies() {
     }
 }
 
+/// `camward verify` reads a fragmented MP4 fragment by fragment; it must say exactly what the
+/// whole-file reader says, also for a file cut anywhere (verified up to its last whole sample).
+#[test]
+fn streamed_mp4_matches_in_memory_at_any_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signed, root) = signed_with_ca(dir.path());
+    let src = dir.path().join("signed.h264");
+    std::fs::write(&src, &signed).unwrap();
+    let summary = |r: &Report| {
+        (
+            r.verdict,
+            r.counts.received_frames,
+            r.counts.validated_frames,
+            r.counts.pending_frames,
+            r.counts.received_nalus,
+            r.gops
+                .iter()
+                .map(|g| (g.frames, g.verdict))
+                .collect::<Vec<_>>(),
+            r.errors.len(),
+        )
+    };
+    for (name, extra) in [
+        ("plain.mp4", vec![]),
+        (
+            "frag.mp4",
+            vec!["-movflags", "frag_keyframe+empty_moov+default_base_moof"],
+        ),
+    ] {
+        let out = dir.path().join(name);
+        run(Command::new("ffmpeg")
+            .args(["-v", "error", "-r", "25", "-i"])
+            .arg(&src)
+            .args(["-c", "copy"])
+            .args(&extra)
+            .arg(&out));
+        let bytes = std::fs::read(&out).unwrap();
+        for cut in [
+            bytes.len(),
+            bytes.len() * 9 / 10,
+            bytes.len() * 2 / 3,
+            bytes.len() / 3,
+        ] {
+            let part = &bytes[..cut];
+            let whole = verify_mp4(part, &opts(Some(&root)));
+            let streamed =
+                crate::verify::verify_mp4_reader(&mut &part[..], &opts(Some(&root)), &mut |_| {});
+            match (whole, streamed) {
+                (Ok(w), Ok(s)) => {
+                    assert_eq!(
+                        summary(&s),
+                        summary(&w),
+                        "{name} cut at {cut}: {}",
+                        show(&s)
+                    );
+                    if cut < bytes.len() && name == "frag.mp4" {
+                        assert!(s.counts.received_frames < 200, "{name} cut at {cut}");
+                        assert_eq!(s.verdict, Verdict::Authentic, "{}", show(&s));
+                    }
+                }
+                (Err(_), Err(_)) => assert!(name == "plain.mp4" && cut < bytes.len()),
+                (w, s) => panic!("{name} cut at {cut}: whole {w:?} streamed {s:?}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn epb_after_hashing_and_certificate_sei_modes_verify() {
     let dir = tempfile::tempdir().unwrap();
