@@ -1209,12 +1209,15 @@ fn read_n(r: &mut dyn std::io::Read, buf: &mut Vec<u8>, n: u64) -> Result<u64, c
     Ok((buf.len() - before) as u64)
 }
 
-/// Reads the next top-level box header onto `buf`: (type, total size, header size), the size
-/// `None` for a box that runs to the end of the file; `None` at the end of the input.
+/// A top-level box header: type, total size (`None`: the box runs to the end of the file) and
+/// header size.
+type BoxHeader = ([u8; 4], Option<u64>, u64);
+
+/// Reads the next top-level box header onto `buf`; `None` at the end of the input.
 fn next_box(
     r: &mut dyn std::io::Read,
     buf: &mut Vec<u8>,
-) -> Result<Option<([u8; 4], Option<u64>, u64)>, crate::Error> {
+) -> Result<Option<BoxHeader>, crate::Error> {
     let at = buf.len();
     if read_n(r, buf, 8)? < 8 {
         return Ok(None);
