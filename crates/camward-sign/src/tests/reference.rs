@@ -108,3 +108,34 @@ fn reference_validator_accepts_every_signer_layout() {
         }
     }
 }
+
+/// The framework's own signed sample (`examples/test-files/test_signed_h264.mp4`, made by an older
+/// library, v0.0.4): both validators call it valid. One of its SEIs holds a literal `00 00 03`
+/// that its signer did not escape; it is read raw, as the reference reads it, not unescaped.
+/// The reference app sees 255 of its 256 frames and leaves 7 pending: GStreamer's demuxer applies
+/// the file's edit list, which ends before the last frame and the end-of-stream SEI; camward reads
+/// every sample (as ffprobe counts them) and validates all 256.
+#[test]
+fn framework_sample_verifies_as_the_reference_reads_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/tools/onvif-media-signing/src/examples/test-files");
+    let (mp4, ca) = (dir.join("test_signed_h264.mp4"), dir.join("ca.pem"));
+    let summary = reference(&mp4, &ca);
+    assert!(summary.contains("VIDEO IS VALID!"), "{summary}");
+    assert_eq!(
+        count(&summary, "Number of received frames"),
+        255,
+        "{summary}"
+    );
+    assert_eq!(count(&summary, "Number of pending frames"), 7, "{summary}");
+    let root = std::fs::read_to_string(&ca).unwrap();
+    let r = verify_mp4(&std::fs::read(&mp4).unwrap(), &opts(Some(&root))).unwrap();
+    assert_eq!(r.verdict, Verdict::Authentic, "{}", show(&r));
+    assert!(r.errors.is_empty(), "{}", show(&r));
+    assert_eq!(
+        (r.counts.received_frames, r.counts.validated_frames),
+        (256, 256),
+        "{}",
+        show(&r)
+    );
+}
