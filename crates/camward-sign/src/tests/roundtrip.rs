@@ -672,6 +672,18 @@ fn parsers_survive_mutated_inputs() {
         .args(["-c", "copy"])
         .arg(&mp4));
     let mp4 = std::fs::read(&mp4).unwrap();
+    let frag = dir.path().join("f.mp4");
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-r", "30", "-i"])
+        .arg(&src)
+        .args([
+            "-c",
+            "copy",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+        ])
+        .arg(&frag));
+    let frag = std::fs::read(&frag).unwrap();
     let annexb_bytes = std::fs::read(&src).unwrap();
     let sei: Vec<u8> = annexb::split(&annexb_bytes)
         .find(|n| format::is_oms_sei(n))
@@ -701,6 +713,14 @@ fn parsers_survive_mutated_inputs() {
             m[at] = rnd() as u8;
         }
         let _ = verify_mp4(&m, &opts(None));
+        // The streaming reader walks fragments as they come: mutate anywhere, cut anywhere.
+        let mut f = frag.clone();
+        for _ in 0..1 + rnd() % 3 {
+            let at = (rnd() as usize) % f.len();
+            f[at] = rnd() as u8;
+        }
+        f.truncate(f.len() - (rnd() as usize) % (f.len() / 4));
+        let _ = crate::verify::verify_mp4_reader(&mut &f[..], &opts(None), &mut |_| {});
         let mut a = annexb_bytes[..(rnd() as usize) % annexb_bytes.len()].to_vec();
         let at = (rnd() as usize) % a.len().max(1);
         if let Some(b) = a.get_mut(at) {
