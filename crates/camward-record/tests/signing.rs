@@ -63,7 +63,7 @@ async fn rotated_file_carries_its_last_gop_signature() {
     }
     let bus = bus_for(&aus);
     // Two GOPs per file (the config's lower bound of 10 s is the daemon's, not the recorder's).
-    let cfg = camward_record::RecordingConfig {
+    let cfg = camward_config::RecordingConfig {
         file_seconds: 2,
         ..config()
     };

@@ -4,9 +4,9 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
+use camward_config::RecordingConfig;
 use camward_h264::{AccessUnit, NalType, StreamInfo, annexb, nal};
 use camward_media::FrameBus;
-use camward_record::RecordingConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};

@@ -1,7 +1,9 @@
 //! `/api/v1/certificate`: the paper's HTTPS certificate rows (information, self-signed, CSR,
 //! CA-signed install, delete, download), administrators only; every change goes to the audit log.
+//! Paper §3.7.
 
 use super::actor;
+use super::types::{CsrRequest, PemBody};
 use crate::WebState;
 use crate::auth::{Admin, Require};
 use crate::error::ApiError;
@@ -13,7 +15,6 @@ use bytes::Bytes;
 use camward_config::FieldError;
 use camward_store::AuditEvent;
 use camward_tls::{CertError, CertInfo, DeviceIdentity};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,14 +95,6 @@ pub(crate) async fn self_signed(
     Ok(Json(v))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CsrRequest {
-    cn: Option<String>,
-    #[serde(default)]
-    sans: Vec<String>,
-}
-
 pub(crate) async fn csr(
     State(st): State<WebState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -134,12 +127,6 @@ pub(crate) async fn csr(
         "application/pkcs10",
         &format!("camward-{}.csr", id.serial()),
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PemBody {
-    pem: String,
 }
 
 pub(crate) async fn install(
