@@ -36,6 +36,8 @@ class Camward:
         self.data_dir = Path(data_dir)
         self.http_host = http_host
         self.extra_args = list(extra_args or [])
+        # Extra environment of the daemon (e.g. CAMWARD_LOG=debug).
+        self.env = {}
         self.proc = None
         self.http_port = free_port(http_host)
         self.rtsp_port = free_port(http_host)
@@ -55,7 +57,8 @@ class Camward:
         for attempt in range(5):
             self.log = open(self.log_path, "ab")
             mark = self.log.tell()
-            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **self.env})
             if not wait:
                 return self
             try:

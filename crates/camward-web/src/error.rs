@@ -40,9 +40,7 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Whether `retry_after` also goes into the body (the lockout's documented `retry_after`).
     retry_in_body: bool,
-    /// `WWW-Authenticate` challenges of a 401.
-    pub challenges: Vec<String>,
-    /// Other headers the answer needs (`Content-Range` of a 416).
+    /// Headers the answer needs (`WWW-Authenticate` challenges of a 401, `Content-Range` of a 416).
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
@@ -55,7 +53,6 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             retry_in_body: false,
-            challenges: Vec::new(),
             headers: Vec::new(),
         }
     }
@@ -116,10 +113,11 @@ impl ApiError {
 
     /// 401 with the gate's challenges.
     pub fn unauthorized(code: &'static str, message: &str, challenges: Vec<String>) -> Self {
-        ApiError {
-            challenges,
-            ..Self::new(StatusCode::UNAUTHORIZED, code, message)
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, code, message);
+        for c in challenges {
+            e = e.header(header::WWW_AUTHENTICATE, &c);
         }
+        e
     }
 
     /// 429 after too many failed logins, with `Retry-After` and `retry_after`.
@@ -165,13 +163,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, axum::Json(self.body())).into_response();
         let h = resp.headers_mut();
-        for c in &self.challenges {
-            if let Ok(v) = HeaderValue::from_str(c) {
-                h.append(header::WWW_AUTHENTICATE, v);
-            }
-        }
         for (k, v) in self.headers {
-            h.insert(k, v);
+            h.append(k, v);
         }
         if let Some(s) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));

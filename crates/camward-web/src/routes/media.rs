@@ -148,7 +148,8 @@ pub(crate) fn binary(description: &str, content_type: &str) -> DocResponse {
             content_type.to_owned(),
             MediaType {
                 schema: Some(aide::openapi::SchemaObject {
-                    json_schema: schemars::json_schema!({"type": "string", "contentMediaType": content_type}),
+                    // Any bytes: the content type says what they are (OpenAPI 3.1 §4.8.14.3).
+                    json_schema: schemars::json_schema!({}),
                     example: None,
                     external_docs: None,
                 }),

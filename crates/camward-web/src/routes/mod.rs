@@ -100,6 +100,7 @@ fn api() -> ApiRouter<WebState> {
             get_with(config::schema, |op| {
                 op.tag("config")
                     .summary("JSON Schema (draft 2020-12) of the configuration document")
+                    .response::<200, Json<JsonDocument>>()
             }),
         )
         .api_route(
@@ -201,9 +202,7 @@ fn api() -> ApiRouter<WebState> {
             "/api/v1/snapshot.jpg",
             get_with(media::snapshot, |op| {
                 errs(
-                    op.tag("live")
-                        .summary("One JPEG of the latest picture")
-                        .input::<Query<media::MediaParams>>(),
+                    op.tag("live").summary("One JPEG of the latest picture"),
                     &[
                         (400, "a bad `stream`/`size` (`bad_query`)"),
                         (500, "the picture cannot be decoded or encoded (`decode_failed`, `jpeg_failed`)"),
@@ -216,9 +215,7 @@ fn api() -> ApiRouter<WebState> {
             "/api/v1/mjpeg",
             get_with(media::mjpeg, |op| {
                 errs(
-                    op.tag("live")
-                        .summary("MJPEG: multipart/x-mixed-replace of JPEGs")
-                        .input::<Query<media::MediaParams>>(),
+                    op.tag("live").summary("MJPEG: multipart/x-mixed-replace of JPEGs"),
                     &[
                         (400, "a bad `stream`/`size`/`fps` (`bad_query`)"),
                         (503, "the stream is off (`stream_off`, `Retry-After: 1`)"),
@@ -290,7 +287,11 @@ fn api() -> ApiRouter<WebState> {
         )
         .api_route(
             "/api/v1/openapi.json",
-            get_with(openapi_json, |op| op.tag("device").summary("This OpenAPI 3.1 document")),
+            get_with(openapi_json, |op| {
+                op.tag("device")
+                    .summary("This OpenAPI 3.1 document")
+                    .response::<200, Json<JsonDocument>>()
+            }),
         )
 }
 

@@ -214,3 +214,19 @@ impl JsonSchema for ConfigPatch {
         })
     }
 }
+
+/// A JSON document described elsewhere: the configuration's JSON Schema, this OpenAPI document.
+pub struct JsonDocument;
+
+impl JsonSchema for JsonDocument {
+    fn schema_name() -> Cow<'static, str> {
+        "JsonDocument".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "a JSON Schema (draft 2020-12) or an OpenAPI 3.1 document"
+        })
+    }
+}
