@@ -12,18 +12,7 @@ use std::time::Duration;
 use tokio::time::timeout;
 
 fn have_ffmpeg() -> bool {
-    let ok = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ok("ffmpeg") && ok("ffprobe") {
-        true
-    } else {
-        println!("SKIPPED: ffmpeg/ffprobe not installed (apt-get install ffmpeg)");
-        false
-    }
+    camward_testkit::have_all(&["ffmpeg", "ffprobe"])
 }
 
 fn one_stream(w: u32, h: u32, fps: u32, gop: u32) -> StreamsConfig {
