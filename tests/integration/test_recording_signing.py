@@ -1,24 +1,22 @@
-"""Recording with alteration detection (issue 5, paper §3.9) against the built daemon: a CA-provisioned
+"""Recording with alteration detection (paper §3.9) against the built daemon: a CA-provisioned
 camera records Stream(1)/(2) with ONVIF Media Signing; every file verifies to the site root and decodes;
 flipped bytes, dropped/swapped frames, a removed GOP and truncation are detected and located; the live
 RTSP stream verifies; a pipeline restart and a clean stop leave no frame unsigned; signing switched on and
 off while recording leaves no file reported altered; a small quota overwrites the oldest file; a self-signed
 camera is reported so."""
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, Camward
+from conftest import Camward, needs, rtsp_url
 from recording_util import (access_units, download, ffprobe_frames, gops_of, join_aus, provision_ca,
                             recordings, slice_of, start_recording, to_annexb, verify, verify_text,
                             wait_for_files)
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
-                                reason="ffmpeg/ffprobe are not installed")
+pytestmark = needs("ffmpeg", "ffprobe")
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +189,7 @@ def test_truncation_is_detected(signed, sample):
 def test_live_rtsp_capture_verifies(signed):
     cam, root, tmp, _ = signed
     out = tmp / "live.h264"
-    url = cam.rtsp_url("/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD)
+    url = rtsp_url(cam, "/stream1")
     p = subprocess.run(["ffmpeg", "-v", "error", "-y", "-rtsp_transport", "tcp", "-i", url, "-c", "copy",
                         "-f", "h264", "-t", "6", str(out)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and out.stat().st_size > 0, p.stderr
@@ -358,7 +356,7 @@ REFERENCE_VALIDATOR = os.environ.get("ONVIF_MEDIA_SIGNING_VALIDATOR")
 def test_reference_validator_accepts_our_live_stream_and_recordings(signed, sample):
     cam, root, tmp, _ = signed
     live = tmp / "ref-live.h264"
-    url = cam.rtsp_url("/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD)
+    url = rtsp_url(cam, "/stream1")
     p = subprocess.run(["ffmpeg", "-v", "error", "-y", "-rtsp_transport", "tcp", "-i", url, "-c", "copy",
                         "-f", "h264", "-t", "6", str(live)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr

@@ -1,5 +1,5 @@
 //! camward-media against real tools: ffprobe decodes what the pipelines publish and the JPEGs
-//! they serve; ffmpeg makes the Annex-B and MP4 files the file source loops.
+//! they serve; the file source loops the checked-in Annex-B clip and an MP4 that ffmpeg makes.
 
 use bytes::Bytes;
 use camward_config::{JpegConfig, JpegSize, JpegSizeConfig, Source, StreamConfig, StreamsConfig};
@@ -263,8 +263,8 @@ async fn file_source_relays_ffmpeg_annexb_without_reencoding() {
     }
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x264.h264");
-    // Exactly the recipe (4:4:4 High profile): relayed untouched, never decoded.
-    ffmpeg_testsrc(&p, &["-bsf:v", "h264_mp4toannexb", "-f", "h264"]);
+    // x264's 4:4:4 High profile (the checked-in clip's first 2 s): relayed untouched, never decoded.
+    std::fs::write(&p, camward_testkit::clip(2)).unwrap();
     let aus = check_file_source(&p, (320, 240)).await;
     // Without re-encoding, the slices are byte-identical to the file's.
     let file = std::fs::read(&p).unwrap();
