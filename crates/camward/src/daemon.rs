@@ -1,6 +1,7 @@
 //! `camward run`: opens the data directory, builds the handles the services share, binds the
 //! listeners (failing with the flag to use), starts every service and listener, and shuts them
-//! down on SIGTERM/SIGINT. Read `run_async` top to bottom: it is the whole wiring of the camera.
+//! down on SIGTERM/SIGINT. Read `run_async` top to bottom: it is the whole wiring of the camera
+//! (paper §3.5: HTTP and RTSP listen by default, every other listener follows its setting).
 
 use crate::services;
 use crate::services::listen::bind;

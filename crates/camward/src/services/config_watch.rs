@@ -1,5 +1,5 @@
 //! Picks up configuration changes committed by other processes (the console tools, e.g.
-//! `camward host-auth reset`) and publishes them, so they apply without a restart.
+//! `camward host-auth reset`, the recovery of paper §3.4) and publishes them, so they apply without a restart.
 
 use camward_store::ConfigHandle;
 use std::time::Duration;

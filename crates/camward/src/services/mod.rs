@@ -1,6 +1,6 @@
 //! The daemon's services, one module each. Every `start` takes a small input struct of the handles
 //! it needs (never the daemon's own state) and returns a task that ends on shutdown; daemon.rs
-//! builds the inputs and starts every listener and task.
+//! builds the inputs and starts every listener and task (paper §3.5: only the listeners asked for).
 
 pub mod alarm;
 pub mod config_watch;
