@@ -219,11 +219,7 @@ impl From<camward_store::StoreError> for ApiError {
 impl From<camward_auth::AccountError> for ApiError {
     fn from(e: camward_auth::AccountError) -> Self {
         match e {
-            camward_auth::AccountError::Policy(v) => ApiError::invalid(
-                v.into_iter()
-                    .map(|v| FieldError::new(v.field, v.rule, v.message))
-                    .collect(),
-            ),
+            camward_auth::AccountError::Policy(v) => ApiError::invalid(v),
             camward_auth::AccountError::Store(s) => s.into(),
         }
     }

@@ -184,8 +184,7 @@ fn api() -> ApiRouter<WebState> {
                 errs(
                     op.tag("certificate")
                         .summary("A certificate signing request (PEM) for the device key; the body is optional")
-                        .input::<JsonBody<CsrRequest>>()
-                        .response_with::<200, String, _>(|r| r.description("the CSR, application/pkcs10")),
+                        .input::<JsonBody<CsrRequest>>(),
                     &[(422, "a bad `cn` or `sans` (`invalid`)")],
                 )
             }),
@@ -193,9 +192,7 @@ fn api() -> ApiRouter<WebState> {
         .api_route(
             "/api/v1/certificate/chain.pem",
             get_with(certificate::chain_pem, |op| {
-                op.tag("certificate")
-                    .summary("The served chain as PEM")
-                    .response_with::<200, String, _>(|r| r.description("application/x-pem-file"))
+                op.tag("certificate").summary("The served chain as PEM")
             }),
         )
         .api_route(
