@@ -2,7 +2,6 @@
 on loopback, and bounded polling of the daemon's log."""
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import requests
@@ -28,16 +27,6 @@ def make_pki(d: Path, name="ca"):
     openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
             "-out", cert, "-days", "2", "-extfile", ext)
     return ca, cert, key
-
-
-def wait_for(pred, timeout, step=0.25, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def log_entries(cam, limit=300):

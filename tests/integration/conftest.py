@@ -1,9 +1,23 @@
-"""Fixtures that start the real camward binary on loopback ports for integration tests.
+"""The one helper module of the integration tests: the daemon (`Camward`, `start_cam`), ports
+(`free_port`, `port_open`, `wait_port`), bounded waits (`wait_for`), URLs (`rtsp_url`,
+`tunnel_url`), the external-tool check (`needs`), and the fixtures — one per behaviour:
+
+- `cam`: a fresh device, no account yet;
+- `cam_admin`: a fresh device with its administrator registered;
+- `video_cam`: one device per module with small streams, the administrator and a live-only
+  `viewer`, for read-only video checks;
+- `https_cam`: a device with TLS listener addresses and its administrator (Connection = HTTP);
+  `cam_https`: the same switched to Connection = HTTPS.
+
+Domain helpers build on these: videolib.py (ffmpeg/ffprobe/raw RTSP clients), https_util.py
+(TLS listeners, openssl, curl), alarm_util.py (mail/FTP peers), recording_util.py (recordings).
 
 The binary comes from $CAMWARD_BIN (scripts/test builds release once and sets it); the default is
 the debug build so that developers can iterate without a release build.
 """
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,11 +36,70 @@ ADMIN_USER = "installer"
 ADMIN_PASSWORD = "Cam-ward-2026"
 
 
+# Small streams keep 2 cores free for the clients; sizes come from camward-config's offered list.
+SMALL_STREAMS = {
+    "streams": {
+        "stream1": {"width": 640, "height": 360, "fps": 10, "bitrate_kbps": 512, "gop": 10, "internet_mode": True},
+        "stream2": {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 256, "gop": 10, "internet_mode": True},
+    }
+}
+
+
+def needs(*tools):
+    """A mark that skips the test when a tool is missing, naming it; under CI=true a missing tool
+    fails the run instead (CI installs every peer: scripts/setup)."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing and os.environ.get("CI") == "true":
+        pytest.fail(f"{', '.join(missing)} not installed: CI must have every real peer (scripts/setup)",
+                    pytrace=False)
+    return pytest.mark.skipif(bool(missing), reason=f"{', '.join(missing)} is not installed (scripts/setup installs it)")
+
+
 def free_port(host="127.0.0.1"):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(port, want_open=True, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port) == want_open:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not {'open' if want_open else 'close'} within {timeout} s")
+
+
+def wait_for(pred, timeout, step=0.25, what="condition"):
+    """Polls `pred` until it returns a true value (returned), at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+def rtsp_url(cam, path="/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD, host="127.0.0.1", port=None):
+    """An RTSP URL of `cam` (credentials of the administrator unless `user=None`)."""
+    cred = f"{user}:{password}@" if user else ""
+    return f"rtsp://{cred}{host}:{port or cam.rtsp_port}{path}"
+
+
+def tunnel_url(cam, path="/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD):
+    """Same stream through the HTTP port: ffmpeg's `-rtsp_transport http` tunnels there."""
+    return f"rtsp://{user}:{password}@127.0.0.1:{cam.http_port}{path}"
 
 
 class Camward:
@@ -36,6 +109,8 @@ class Camward:
         self.data_dir = Path(data_dir)
         self.http_host = http_host
         self.extra_args = list(extra_args or [])
+        # Extra environment of the daemon (e.g. CAMWARD_LOG=debug).
+        self.env = {}
         self.proc = None
         self.http_port = free_port(http_host)
         self.rtsp_port = free_port(http_host)
@@ -55,7 +130,8 @@ class Camward:
         for attempt in range(5):
             self.log = open(self.log_path, "ab")
             mark = self.log.tell()
-            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **self.env})
             if not wait:
                 return self
             try:
@@ -110,11 +186,6 @@ class Camward:
         host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
         return f"{scheme}://{host}:{self.http_port}{path}"
 
-    def rtsp_url(self, path="/stream1", user=None, password=None):
-        host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
-        cred = f"{user}:{password}@" if user else ""
-        return f"rtsp://{cred}{host}:{self.rtsp_port}{path}"
-
     def setup_admin(self, user=ADMIN_USER, password=ADMIN_PASSWORD):
         r = requests.post(self.url("/api/v1/setup"), json={"username": user, "password": password}, timeout=10)
         assert r.status_code == 201, r.text
@@ -136,6 +207,20 @@ class Camward:
         return HTTPDigestAuth(name, password)
 
 
+def start_cam(data_dir: Path, config=None, extra_args=None, **kw):
+    """A daemon with `config` applied at start (--config), administrator registered."""
+    data_dir = Path(data_dir)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    args = list(extra_args or [])
+    if config is not None:
+        cfg = data_dir.parent / f"{data_dir.name}.config.json"
+        cfg.write_text(json.dumps(config))
+        args += ["--config", str(cfg)]
+    cam = Camward(data_dir, extra_args=args, **kw).start()
+    cam.setup_admin()
+    return cam
+
+
 @pytest.fixture
 def cam(tmp_path):
     """A fresh device: no account exists yet."""
@@ -149,6 +234,33 @@ def cam_admin(cam):
     """A device whose administrator (ADMIN_USER / ADMIN_PASSWORD) has been registered."""
     cam.setup_admin()
     return cam
+
+
+@pytest.fixture(scope="module")
+def video_cam(tmp_path_factory):
+    """One daemon per module for read-only video checks (each start costs a second of encoding):
+    small streams with Internet mode on, the administrator, and a live-only `viewer`."""
+    c = start_cam(tmp_path_factory.mktemp("video") / "data", SMALL_STREAMS)
+    c.add_user("viewer", "View-only-2026", "live")
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def https_cam(tmp_path):
+    """A device with TLS listener addresses (--https/--rtsps) and its administrator; Connection = HTTP."""
+    from https_util import HttpsCam  # https_util builds on this module
+    c = HttpsCam(tmp_path / "data").start()
+    c.setup_admin()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def cam_https(https_cam):
+    """`https_cam` switched to Connection = HTTPS."""
+    https_cam.set_connection("https")
+    return https_cam
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 import urllib3
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, BIN, Camward, free_port
+from conftest import ADMIN_PASSWORD, ADMIN_USER, BIN, Camward, free_port, wait_port
 
 # The daemon's certificate is self-signed or from a CA made in the test: API calls over HTTPS
 # skip verification (curl/openssl checks prove the certificate handling).
@@ -57,23 +57,6 @@ class HttpsCam(Camward):
         want_open = mode == "https"
         for port in (self.https_port, self.rtsps_port):
             wait_port(port, want_open)
-
-
-def port_open(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def wait_port(port, want_open=True, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_open(port) == want_open:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"port {port} did not {'open' if want_open else 'close'} within {timeout} s")
 
 
 def run(args, timeout=30, check=True, **kw):
@@ -162,4 +145,4 @@ def env_ok(*tools):
 
 
 __all__ = ["HttpsCam", "cli", "s_client", "pem_blocks", "served_leaf", "fingerprint", "served_fingerprint",
-           "openssl_ca", "openssl_sign", "curl_https", "listeners", "wait_port", "run", "env_ok", "os"]
+           "openssl_ca", "openssl_sign", "curl_https", "listeners", "run", "env_ok", "os"]

@@ -10,8 +10,8 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 
-from alarm_util import make_pki, raise_alarm, wait_for
-from conftest import free_port
+from alarm_util import make_pki, raise_alarm
+from conftest import free_port, wait_for
 
 FTP_USER, FTP_PASSWORD = "camera", "Ftp-secret-77"
 STAMP = r"\d{8}_\d{6}_\d{3}"

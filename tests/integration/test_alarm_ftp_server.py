@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alarm_util import wait_for
-from conftest import ADMIN_PASSWORD, ADMIN_USER, Camward, free_port
+from conftest import ADMIN_PASSWORD, ADMIN_USER, Camward, free_port, port_open, wait_for
 from recording_util import cw, start_recording, wait_for_files
 
 LIVE_USER, LIVE_PASSWORD = "viewer", "Live-only-2026"
@@ -19,15 +18,6 @@ LIVE_USER, LIVE_PASSWORD = "viewer", "Live-only-2026"
 def curl(*args, timeout=30):
     return subprocess.run(["curl", "-sS", "--max-time", "20", *map(str, args)],
                           capture_output=True, timeout=timeout)
-
-
-def port_open(port):
-    import socket
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def provision(tmp: Path, data: Path) -> Path:

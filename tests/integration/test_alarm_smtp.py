@@ -8,8 +8,8 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
-from alarm_util import Mailbox, authenticator, log_has, make_pki, raise_alarm, wait_for
-from conftest import free_port
+from alarm_util import Mailbox, authenticator, log_has, make_pki, raise_alarm
+from conftest import free_port, wait_for
 
 SMTP_USER, SMTP_PASSWORD = "camera", "mail-Secret-42"
 DESTS = ["ops@example.com", "guard@example.com"]

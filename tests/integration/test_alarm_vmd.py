@@ -3,7 +3,8 @@
 static grey ramp. An area over the band raises a VMD alarm; an area over the ramp never does."""
 import time
 
-from alarm_util import log_has, wait_for
+from alarm_util import log_has
+from conftest import wait_for
 from recording_util import SMALL
 
 

@@ -1,20 +1,18 @@
-"""Encrypted recording (issue 6, paper §3.8) against the built daemon: viewer keys from `camward keygen`
+"""Encrypted recording (paper §3.8) against the built daemon: viewer keys from `camward keygen`
 set through PATCH, recordings written as CENC fMP4 wrapped to two viewers; ffmpeg with the key gives the
 same frames as `camward decrypt`; no key, no picture; neither the key nor clear slice bytes are in the
 file; a third identity is refused without leftovers; a flipped ciphertext byte fails verification."""
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import Camward
+from conftest import Camward, needs
 from recording_util import (access_units, cw, download, ffprobe_frames, framemd5, nal_type, provision_ca,
                             recordings, start_recording, to_annexb, verify, wait_for_files)
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
-                                reason="ffmpeg/ffprobe are not installed")
+pytestmark = needs("ffmpeg", "ffprobe")
 
 
 def keygen(path: Path) -> str:

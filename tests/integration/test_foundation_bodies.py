@@ -1,4 +1,4 @@
-"""Foundation (issue #2): bad request bodies (invalid JSON, unknown keys, wrong types, oversized,
+"""Foundation: bad request bodies (invalid JSON, unknown keys, wrong types, oversized,
 wrong content type) get a 4xx with a clear message, and nothing changes."""
 import pytest
 import requests

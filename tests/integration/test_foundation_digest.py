@@ -1,4 +1,4 @@
-"""Foundation (issue #2): RFC 7616 Digest against external clients (curl, requests, a hand-written
+"""Foundation: RFC 7616 Digest against external clients (curl, requests, a hand-written
 RFC client), SHA-256 and MD5, replay refusal, stale nonce recovery, Basic only when configured."""
 import subprocess
 import time

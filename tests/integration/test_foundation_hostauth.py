@@ -1,4 +1,4 @@
-"""Foundation (issue #2): host authentication on IPv4 and IPv6 (dual-stack listener), refusal
+"""Foundation: host authentication on IPv4 and IPv6 (dual-stack listener), refusal
 before parsing, self-lockout refused with 409, and console recovery."""
 import socket
 import subprocess

@@ -1,4 +1,4 @@
-"""Foundation (issue #2): brute-force lockout after 8 failures in 30 s from one address (429 +
+"""Foundation: brute-force lockout after 8 failures in 30 s from one address (429 +
 Retry-After), other addresses unaffected (127.0.0.2), audit without passwords."""
 import subprocess
 

@@ -1,4 +1,4 @@
-"""Foundation (issue #2): restart keeps accounts and settings; a corrupt or foreign database stops
+"""Foundation: restart keeps accounts and settings; a corrupt or foreign database stops
 start-up with a clear message and stays byte-identical; console tools; clean SIGTERM; bind errors."""
 import os
 import signal

@@ -1,4 +1,4 @@
-"""Foundation (issue #2): no default account, first-access setup, default credentials never work."""
+"""Foundation: no default account, first-access setup, default credentials never work."""
 import requests
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 

@@ -1,4 +1,4 @@
-"""Foundation (issue #2): access levels on every endpoint, last administrator, guest access,
+"""Foundation: access levels on every endpoint, last administrator, guest access,
 and the password policy of the paper's User auth. screen, one 422 per rule."""
 import pytest
 import requests

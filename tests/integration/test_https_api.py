@@ -1,29 +1,19 @@
-"""The certificate API (issue #4, paper §3.7) against openssl: a CSR from the API signed with
+"""The certificate API (paper §3.7) against openssl: a CSR from the API signed with
 `openssl x509 -req` installs, another key's certificate gets 422 while the old one keeps serving,
 self-signed regeneration, information matching `openssl x509`, expiry in config and audit log."""
 import datetime as dt
 import re
-import subprocess
 
 import pytest
 
-from https_util import (HttpsCam, curl_https, fingerprint, openssl_ca, openssl_sign, run, served_fingerprint,
+from conftest import needs
+from https_util import (curl_https, fingerprint, openssl_ca, openssl_sign, run, served_fingerprint,
                         served_leaf)
 
 pytestmark = [
-    pytest.mark.skipif(subprocess.run(["which", "openssl", "curl"], capture_output=True).returncode != 0,
-                       reason="openssl and curl are needed"),
+    needs("openssl", "curl"),
     pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
 ]
-
-
-@pytest.fixture
-def cam_https(tmp_path):
-    c = HttpsCam(tmp_path / "data").start()
-    c.setup_admin()
-    c.set_connection("https")
-    yield c
-    c.stop()
 
 
 def api_csr(cam, tmp_path, body=None):

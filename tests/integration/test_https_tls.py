@@ -1,24 +1,14 @@
-"""HTTPS with real TLS peers (issue #4, paper §3.7/§3.10): factory provisioning with the camward CLI
+"""HTTPS with real TLS peers (paper §3.7/§3.10): factory provisioning with the camward CLI
 then curl/openssl verify the chain; TLS policy probed with openssl s_client (weak offers refused)."""
 import json
 import subprocess
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER
+from conftest import ADMIN_PASSWORD, ADMIN_USER, needs
 from https_util import HttpsCam, cli, curl_https, pem_blocks, s_client
 
-pytestmark = pytest.mark.skipif(subprocess.run(["which", "openssl", "curl"], capture_output=True).returncode != 0,
-                                reason="openssl and curl are needed")
-
-
-@pytest.fixture
-def cam_https(tmp_path):
-    c = HttpsCam(tmp_path / "data").start()
-    c.setup_admin()
-    c.set_connection("https")
-    yield c
-    c.stop()
+pytestmark = needs("openssl", "curl")
 
 
 def test_provisioning_round_trip_with_the_cli(tmp_path):
@@ -128,8 +118,7 @@ def run_testssl(port, root, out_json, extra=()):
     return json.loads(out_json.read_text())
 
 
-@pytest.mark.skipif(subprocess.run(["which", "testssl"], capture_output=True).returncode != 0,
-                    reason="testssl.sh is not installed (scripts/setup installs it)")
+@needs("testssl")
 def test_testssl_scan_finds_no_weakness_on_https_and_rtsps(tmp_path):
     """The auditor's scan (paper §3.10): no legacy protocol, no weak cipher category, forward secrecy,
     none of the known TLS attacks, and a chain that verifies to the factory root."""

@@ -16,14 +16,13 @@ from datetime import datetime
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, Camward
+from conftest import Camward, needs, rtsp_url
 from recording_util import (CAMWARD_CLASS, SMALL, access_units, camward_frames, download, ffprobe_frames,
                             gops_of, is_idr, join_aus, nal_type, provision_ca, recordings, reference_report,
                             signed_timestamps, slice_of, start_recording, to_annexb, verify, verify_text,
                             wait_for_files)
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
-                                reason="ffmpeg/ffprobe are not installed")
+pytestmark = needs("ffmpeg", "ffprobe")
 
 # Stream(1): 1 s GOPs; Stream(2): 2 s GOPs; both also served through the HTTP tunnel.
 STREAMS = {"stream1": dict(SMALL["streams"]["stream1"], internet_mode=True),
@@ -58,9 +57,9 @@ def open_gop(h264):
 def capture(cam, path, transport, out_base, frames=CAPTURE_FRAMES):
     """Starts ffmpeg copying `frames` frames of a live stream into out_base.h264 and .mp4."""
     if transport == "http":
-        url = f"rtsp://{ADMIN_USER}:{ADMIN_PASSWORD}@127.0.0.1:{cam.http_port}{path}"
+        url = rtsp_url(cam, path, port=cam.http_port)
     else:
-        url = cam.rtsp_url(path, user=ADMIN_USER, password=ADMIN_PASSWORD)
+        url = rtsp_url(cam, path)
     args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-rtsp_transport", transport]
     if transport == "udp":
         args += ["-buffer_size", str(4 << 20)]

@@ -1,51 +1,43 @@
-"""JPEG snapshots and MJPEG over HTTP (issue #3): JPEG(1)/(2)/(3) sizes as configured, level live and above,
+"""JPEG snapshots and MJPEG over HTTP: JPEG(1)/(2)/(3) sizes as configured, level live and above,
 multipart parts that decode, refusals without credentials."""
-import shutil
 
 import pytest
 import requests
 
-from videolib import SMALL_STREAMS, jpeg_size, snapshot, start_cam
+from conftest import needs
+from videolib import jpeg_size, snapshot
 
-pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe is not installed")
-
-
-@pytest.fixture(scope="module")
-def cam(tmp_path_factory):
-    c = start_cam(tmp_path_factory.mktemp("jpeg") / "data", SMALL_STREAMS)
-    c.add_user("viewer", "View-only-2026", "live")
-    yield c
-    c.stop()
+pytestmark = needs("ffprobe")
 
 
 @pytest.mark.parametrize("size,expected", [(1, (1280, 720)), (2, (640, 360)), (3, (320, 180))])
-def test_snapshot_is_a_jpeg_of_the_configured_size(cam, tmp_path, size, expected):
-    r = snapshot(cam, f"stream=1&size={size}")
+def test_snapshot_is_a_jpeg_of_the_configured_size(video_cam, tmp_path, size, expected):
+    r = snapshot(video_cam, f"stream=1&size={size}")
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", r.text
     assert r.headers.get("cache-control") == "no-store"
     assert jpeg_size(r.content, tmp_path) == expected
 
 
-def test_snapshot_follows_jpeg_settings_and_live_users_may_fetch(cam, tmp_path):
-    r = cam.patch_config({"jpeg": {"jpeg3": {"width": 640, "height": 360, "quality": 0}}})
+def test_snapshot_follows_jpeg_settings_and_live_users_may_fetch(video_cam, tmp_path):
+    r = video_cam.patch_config({"jpeg": {"jpeg3": {"width": 640, "height": 360, "quality": 0}}})
     assert r.status_code == 200, r.text
     try:
         viewer = requests.auth.HTTPDigestAuth("viewer", "View-only-2026")
-        r = snapshot(cam, "stream=2&size=3", auth=viewer)
+        r = snapshot(video_cam, "stream=2&size=3", auth=viewer)
         assert r.status_code == 200, r.text
         assert jpeg_size(r.content, tmp_path) == (640, 360)
     finally:
-        assert cam.patch_config({"jpeg": {"jpeg3": None}}).status_code == 200
+        assert video_cam.patch_config({"jpeg": {"jpeg3": None}}).status_code == 200
 
 
-def test_snapshot_and_mjpeg_need_credentials_and_valid_queries(cam):
+def test_snapshot_and_mjpeg_need_credentials_and_valid_queries(video_cam):
     for path in ["/api/v1/snapshot.jpg?stream=1", "/api/v1/mjpeg?stream=1"]:
-        r = requests.get(cam.url(path), timeout=10)
+        r = requests.get(video_cam.url(path), timeout=10)
         assert r.status_code == 401 and "Digest" in r.headers.get("www-authenticate", ""), r.text
-        r = requests.get(cam.url(path), auth=requests.auth.HTTPDigestAuth("viewer", "Wrong-pass-1"), timeout=10)
+        r = requests.get(video_cam.url(path), auth=requests.auth.HTTPDigestAuth("viewer", "Wrong-pass-1"), timeout=10)
         assert r.status_code == 401
     for q in ["stream=3", "stream=1&size=4"]:
-        r = cam.get(f"/api/v1/snapshot.jpg?{q}")
+        r = video_cam.get(f"/api/v1/snapshot.jpg?{q}")
         assert r.status_code == 400, r.text
 
 
@@ -74,9 +66,9 @@ def read_parts(resp, count, limit=8 << 20):
     return parts
 
 
-def test_mjpeg_parts_decode(cam, tmp_path):
+def test_mjpeg_parts_decode(video_cam, tmp_path):
     viewer = requests.auth.HTTPDigestAuth("viewer", "View-only-2026")
-    with requests.get(cam.url("/api/v1/mjpeg?stream=2&size=3&fps=5"), auth=viewer, stream=True, timeout=15) as r:
+    with requests.get(video_cam.url("/api/v1/mjpeg?stream=2&size=3&fps=5"), auth=viewer, stream=True, timeout=15) as r:
         assert r.status_code == 200, r.text
         assert r.headers["content-type"].startswith("multipart/x-mixed-replace; boundary=")
         parts = read_parts(r, 3)

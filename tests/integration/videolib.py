@@ -1,7 +1,7 @@
-"""Helpers for the video tests (issue #3): time-bound ffmpeg/ffprobe/GStreamer runs, a daemon started
-with media settings, RSS readings, and a minimal raw RTSP client (Digest MD5) for checks ffmpeg can't make."""
+"""Video clients for the integration tests (camera core, paper §4.4): time-bound ffmpeg/ffprobe runs,
+RSS readings, snapshots, and a minimal raw RTSP client (Digest MD5) for checks ffmpeg can't make.
+Daemons, URLs and waits come from conftest.py."""
 import hashlib
-import json
 import os
 import socket
 import subprocess
@@ -9,40 +9,6 @@ import time
 from pathlib import Path
 
 import requests
-
-from conftest import ADMIN_PASSWORD, ADMIN_USER, Camward
-
-# Small streams keep 2 cores free for the clients; sizes come from camward-media's offered list.
-SMALL_STREAMS = {
-    "streams": {
-        "stream1": {"width": 640, "height": 360, "fps": 10, "bitrate_kbps": 512, "gop": 10, "internet_mode": True},
-        "stream2": {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 256, "gop": 10, "internet_mode": True},
-    }
-}
-
-
-def start_cam(data_dir: Path, config=None, extra_args=None, **kw):
-    """A daemon with `config` applied at start (--config), administrator registered."""
-    data_dir = Path(data_dir)
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    args = list(extra_args or [])
-    if config is not None:
-        cfg = data_dir.parent / f"{data_dir.name}.config.json"
-        cfg.write_text(json.dumps(config))
-        args += ["--config", str(cfg)]
-    cam = Camward(data_dir, extra_args=args, **kw).start()
-    cam.setup_admin()
-    return cam
-
-
-def rtsp_url(cam, path="/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD, host="127.0.0.1", port=None):
-    cred = f"{user}:{password}@" if user else ""
-    return f"rtsp://{cred}{host}:{port or cam.rtsp_port}{path}"
-
-
-def tunnel_url(cam, path="/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD):
-    """Same stream through the HTTP port: ffmpeg's `-rtsp_transport http` tunnels there."""
-    return f"rtsp://{user}:{password}@127.0.0.1:{cam.http_port}{path}"
 
 
 def decode(url, transport="tcp", frames=10, timeout=40):
@@ -89,17 +55,6 @@ def rss_kib(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def wait_for(pred, timeout, step=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(step)
 
 
 def snapshot(cam, query, auth=None, timeout=15):

@@ -1,12 +1,12 @@
 //! Event actions: on each alarm, record, mail and send FTP alarm images as configured; also the
 //! FTP periodic images. Reaches media, recorder, SMTP and FTP only through the traits below.
 
-use crate::config::{AlarmConfig, FtpClientConfig, SmtpConfig, Trigger};
 use crate::hub::{AlarmEvent, AlarmHub};
 use crate::log::{LogEntry, SharedLog};
 use crate::naming::{self, Phase};
 use async_trait::async_trait;
 use bytes::Bytes;
+use camward_config::{AlarmConfig, FtpClientConfig, SmtpConfig, Trigger};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -488,9 +488,10 @@ async fn periodic(shared: Arc<Shared>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ImageSeries, SmtpSecurity};
     use crate::hub::AlarmSource;
     use crate::log::MemoryLog;
+    use camward_config::SmtpSecurity;
+    use camward_config::ftp_client::ImageSeries;
 
     #[derive(Default)]
     struct FakeCamera(AtomicU32);
@@ -627,7 +628,7 @@ mod tests {
         let mut s = ftp_settings();
         s.ftp.alarm.alarms = vec![Trigger::Vmd];
         s.smtp.enabled = false;
-        s.smtp.destinations = vec![crate::config::Destination {
+        s.smtp.destinations = vec![camward_config::smtp::Destination {
             address: "a@b.c".into(),
             alarms: vec![Trigger::Command],
         }];
@@ -652,15 +653,15 @@ mod tests {
         s.smtp.security = SmtpSecurity::Tls;
         s.smtp.image_size = 3;
         s.smtp.destinations = vec![
-            crate::config::Destination {
+            camward_config::smtp::Destination {
                 address: "a@example.com".into(),
                 alarms: vec![Trigger::Command],
             },
-            crate::config::Destination {
+            camward_config::smtp::Destination {
                 address: "b@example.com".into(),
                 alarms: vec![Trigger::Vmd],
             },
-            crate::config::Destination {
+            camward_config::smtp::Destination {
                 address: "c@example.com".into(),
                 alarms: vec![Trigger::Vmd, Trigger::Command],
             },

@@ -1,9 +1,9 @@
 //! The alarm bus: every alarm source raises here, every action subscribes here, and each alarm
 //! is written once to the alarm log with its source and time.
 
-use crate::config::{AlarmConfig, Trigger};
 use crate::log::{LogEntry, SharedLog};
 use crate::vmd::AreaId;
+use camward_config::{AlarmConfig, Trigger};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -179,8 +179,8 @@ impl AlarmHub {
     /// What this device offers, for the settings page (audio is shown as unavailable).
     pub fn capabilities(&self) -> Capabilities {
         Capabilities {
-            terminals: crate::config::TERMINALS,
-            vmd_areas: crate::config::MAX_VMD_AREAS,
+            terminals: camward_config::alarm::TERMINALS,
+            vmd_areas: camward_config::alarm::MAX_VMD_AREAS,
             command: Availability::Available,
             vmd: Availability::Available,
             audio: Availability::Unavailable {

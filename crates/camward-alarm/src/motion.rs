@@ -1,9 +1,9 @@
 //! Connects the pure [`MotionDetector`] to the alarm bus: the daemon feeds luma planes of the
 //! configured stream, areas that start moving raise `Vmd(area)` alarms.
 
-use crate::config::VmdConfig;
 use crate::hub::{AlarmHub, AlarmSource};
 use crate::vmd::{AreaId, MotionDetector};
+use camward_config::alarm::VmdConfig;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,8 +66,9 @@ impl VmdAlarms {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AlarmConfig, VmdArea};
     use crate::log::MemoryLog;
+    use camward_config::AlarmConfig;
+    use camward_config::alarm::VmdArea;
 
     #[test]
     fn vmd_off_raises_nothing_and_on_raises_vmd_alarms() {

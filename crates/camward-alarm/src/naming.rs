@@ -1,7 +1,7 @@
 //! Remote file names of FTP images and the time formats of the alarm log.
 //! Times are UTC (the device has no time zone setting yet), so names sort chronologically.
 
-use crate::config::Trigger;
+use camward_config::Trigger;
 use std::time::SystemTime;
 use time::OffsetDateTime;
 use time::macros::format_description;

@@ -5,9 +5,10 @@
 //! `/sys/class/gpio` or a gpiochip needs privileges the daemon should not hold. A small board
 //! script (e.g. `gpiomon` from libgpiod) owns the line and writes the file; docs show one.
 
-use crate::config::{AlarmConfig, TerminalTrigger};
 use crate::hub::{AlarmHub, AlarmSource};
 use crate::log::LogEntry;
+use camward_config::AlarmConfig;
+use camward_config::alarm::TerminalTrigger;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +81,7 @@ async fn poll(dir: PathBuf, hub: Arc<AlarmHub>, config: watch::Receiver<AlarmCon
     loop {
         tick.tick().await;
         let cfg = config.borrow().clone();
-        for n in 1..=crate::config::TERMINALS {
+        for n in 1..=camward_config::alarm::TERMINALS {
             let i = (n - 1) as usize;
             let tcfg = *cfg.terminal(n).expect("1..=3");
             let path = terminal_path(&dir, n);

@@ -4,7 +4,7 @@
 //! The algorithm, its numbers and why they were chosen are in
 //! docs/design/alarms-and-notifications.md ("Video motion detection").
 
-use crate::config::{VmdArea, VmdConfig};
+use camward_config::alarm::{VmdArea, VmdConfig};
 use std::time::Duration;
 
 /// Columns and rows of the detection grid. A 16:9 picture gives square cells; 64×36 cells are

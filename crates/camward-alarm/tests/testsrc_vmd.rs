@@ -6,8 +6,8 @@
 //! at the top-left, a frame counter at the top-right) so this crate stays free of the media
 //! pipeline; the daemon's end-to-end test runs the real one.
 
-use camward_alarm::config::{VmdArea, VmdConfig};
 use camward_alarm::vmd::{AreaId, MotionDetector};
+use camward_config::alarm::{VmdArea, VmdConfig};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const GLYPHS: [(char, [u8; 7]); 12] = [

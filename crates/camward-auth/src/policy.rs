@@ -1,7 +1,7 @@
 //! Password policy of the paper's User auth. screen: user name and password rules, common passwords.
 //! Every violation is reported separately with a stable rule id, so the API can answer 422 per rule.
 
-use serde::Serialize;
+use camward_config::FieldError;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -15,20 +15,9 @@ pub const PASSWORD_FORBIDDEN: &[char] = &['"', '&'];
 
 static COMMON_LIST: &str = include_str!("../data/common-passwords.txt");
 
-/// One broken rule; `field` is `username` or `password`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Violation {
-    pub field: &'static str,
-    pub rule: &'static str,
-    pub message: String,
-}
-
-fn v(field: &'static str, rule: &'static str, message: impl Into<String>) -> Violation {
-    Violation {
-        field,
-        rule,
-        message: message.into(),
-    }
+fn v(field: &str, rule: &str, message: impl Into<String>) -> FieldError {
+    // One broken rule; `path` is `username` or `password`.
+    FieldError::new(field, rule, message)
 }
 
 fn common_passwords() -> &'static HashSet<String> {
@@ -54,7 +43,7 @@ fn printable_ascii(c: char) -> bool {
     (' '..='~').contains(&c)
 }
 
-pub fn check_username(name: &str) -> Vec<Violation> {
+pub fn check_username(name: &str) -> Vec<FieldError> {
     let mut out = Vec::new();
     let n = name.chars().count();
     if n == 0 || n > USERNAME_MAX {
@@ -81,7 +70,7 @@ pub fn check_username(name: &str) -> Vec<Violation> {
     out
 }
 
-pub fn check_password(username: &str, password: &str) -> Vec<Violation> {
+pub fn check_password(username: &str, password: &str) -> Vec<FieldError> {
     let mut out = Vec::new();
     let n = password.chars().count();
     if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
@@ -135,7 +124,7 @@ pub fn check_password(username: &str, password: &str) -> Vec<Violation> {
 }
 
 /// Both checks, user name first.
-pub fn check_account(username: &str, password: &str) -> Vec<Violation> {
+pub fn check_account(username: &str, password: &str) -> Vec<FieldError> {
     let mut out = check_username(username);
     out.extend(check_password(username, password));
     out
@@ -153,7 +142,7 @@ fn spaced(chars: &str) -> String {
 mod tests {
     use super::*;
 
-    fn rules(user: &str, pw: &str) -> Vec<&'static str> {
+    fn rules(user: &str, pw: &str) -> Vec<String> {
         check_account(user, pw)
             .into_iter()
             .map(|v| v.rule)

@@ -6,9 +6,10 @@ use crate::header::{Credentials, DigestParams, parse_authorization};
 use crate::host::HostFilter;
 use crate::lockout::{FailureEffect, Lockout, LockoutPolicy};
 use crate::password::{REALM, derive_secrets, verify_password};
-use crate::policy::{self, Violation};
+use crate::policy;
 use crate::{Gate, Level, Outcome, Principal, Protocol, Request};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
+use camward_config::FieldError;
 use camward_config::{AuthMethod, Config};
 use camward_store::{AccountSummary, Actor, AuditEvent, ConfigHandle, Store, StoreError};
 use serde_json::json;
@@ -40,7 +41,7 @@ impl Default for AuthOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("{}", .0.iter().map(|v| v.message.clone()).collect::<Vec<_>>().join("; "))]
-    Policy(Vec<Violation>),
+    Policy(Vec<FieldError>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -414,7 +415,7 @@ impl AccountService {
     }
 }
 
-fn check(v: Vec<Violation>) -> Result<(), AccountError> {
+fn check(v: Vec<FieldError>) -> Result<(), AccountError> {
     if v.is_empty() {
         Ok(())
     } else {
@@ -749,7 +750,7 @@ mod tests {
         else {
             panic!()
         };
-        let rules: Vec<_> = v.iter().map(|v| v.rule).collect();
+        let rules: Vec<_> = v.iter().map(|v| v.rule.as_str()).collect();
         assert!(rules.contains(&"password.length") && rules.contains(&"password.equals_username"));
     }
 

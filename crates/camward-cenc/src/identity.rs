@@ -12,10 +12,7 @@ use std::str::FromStr;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-/// Human-readable prefix of a recipient string (`cwr1…`: camward recipient).
-pub const RECIPIENT_HRP: &str = "cwr";
-/// Prefix of the secret line in an identity file, upper case like age's so it stands out.
-pub const SECRET_HRP: &str = "camward-secret-key-";
+pub use camward_config::data_encryption::{RECIPIENT_HRP, SECRET_HRP};
 
 /// A viewer's X25519 public key: what the camera stores in `data_encryption.recipients`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,9 +26,7 @@ impl Recipient {
 
     /// From raw bytes, refusing the low-order points that would make every wrap to it public.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, String> {
-        if is_low_order(&bytes) {
-            return Err("is a low-order X25519 point, not a viewer's public key".into());
-        }
+        camward_config::data_encryption::check_point(&bytes)?;
         Ok(Recipient(bytes))
     }
 
@@ -42,20 +37,9 @@ impl Recipient {
     }
 }
 
-/// A DH with a low-order point gives an all-zero or attacker-known secret. x25519-dalek reports
-/// this as a non-contributory exchange; probing with any fixed scalar finds it.
-fn is_low_order(bytes: &[u8; 32]) -> bool {
-    let probe = StaticSecret::from([0x5a; 32]);
-    !probe
-        .diffie_hellman(&PublicKey::from(*bytes))
-        .was_contributory()
-}
-
 impl fmt::Display for Recipient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hrp = Hrp::parse_unchecked(RECIPIENT_HRP);
-        let s = bech32::encode::<Bech32m>(hrp, &self.0).map_err(|_| fmt::Error)?;
-        f.write_str(&s)
+        f.write_str(&camward_config::data_encryption::format_recipient(&self.0))
     }
 }
 
@@ -78,53 +62,10 @@ impl FromStr for Recipient {
     }
 }
 
+/// The one parser of `cwr1…` strings is the configuration's (the camera validates what it stores
+/// with it): strict Bech32m, canonical, 32 bytes, not a low-order point.
 fn parse_recipient(s: &str) -> Result<Recipient, String> {
-    if s.is_empty() {
-        return Err("is empty; paste the `cwr1…` line that `camward keygen` printed".into());
-    }
-    if s.trim() != s {
-        return Err("has leading or trailing whitespace".into());
-    }
-    let lower = s.to_ascii_lowercase();
-    if lower.starts_with(SECRET_HRP) {
-        // Refuse loudly: a secret identity on the camera defeats the whole scheme.
-        return Err(
-            "is a secret identity, not a recipient: never give it to the camera; use the \
-                    `cwr1…` recipient line printed by `camward keygen`"
-                .into(),
-        );
-    }
-    if lower.starts_with("age1") {
-        return Err(
-            "is an age recipient; camward takes its own `cwr1…` recipients (`camward keygen`)"
-                .into(),
-        );
-    }
-    if !lower.starts_with("cwr1") {
-        return Err("must start with `cwr1`".into());
-    }
-    let checked = CheckedHrpstring::new::<Bech32m>(s).map_err(|e| match e {
-        CheckedHrpstringError::Checksum(_) => {
-            "checksum does not match: a character was mistyped, swapped or lost".to_string()
-        }
-        CheckedHrpstringError::Parse(p) => format!("is not valid Bech32: {p}"),
-        other => format!("is not valid Bech32: {other}"),
-    })?;
-    if checked.hrp().to_lowercase() != RECIPIENT_HRP {
-        return Err("must start with `cwr1`".into());
-    }
-    let bytes: Vec<u8> = checked.byte_iter().collect();
-    let arr: [u8; 32] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| format!("holds {} bytes; a recipient key holds 32", bytes.len()))?;
-    let r = Recipient::from_bytes(arr)?;
-    // Non-zero padding bits or other non-canonical encodings would give two strings for one
-    // key; accept only the one we would print.
-    if r.to_string() != lower {
-        return Err("is not in canonical form (non-zero padding bits)".into());
-    }
-    Ok(r)
+    camward_config::data_encryption::parse_recipient(s).map(Recipient)
 }
 
 /// A viewer's secret X25519 key. Lives only on the viewer's machine, never on the camera.

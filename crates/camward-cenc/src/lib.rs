@@ -10,7 +10,6 @@
 pub mod bmff;
 pub mod boxes;
 pub mod cli;
-pub mod config;
 pub mod decrypt;
 pub mod encrypt_file;
 pub mod encryptor;
@@ -22,7 +21,6 @@ pub mod wrap;
 
 pub use boxes::{CAMWARD_SYSTEM_ID, encv_from_avc1, moov_boxes, traf_boxes, traf_boxes_len};
 pub use cli::{DecryptArgs, KeygenArgs, KeysArgs};
-pub use config::{ConfigIssue, DataEncryptionConfig};
 pub use decrypt::{
     DecryptSummary, Keying, content_key, content_key_from_bytes, decrypt_file, decrypt_stream,
     decrypt_to_vec, decrypt_to_vec_with_key, is_encrypted,

@@ -18,7 +18,7 @@ pub const KDF_ID: u16 = 0x0001;
 pub const AEAD_ID: u16 = 0x0001;
 
 /// Most viewers one file is wrapped to. Each costs 98 bytes per file and one X25519 per file open.
-pub const MAX_RECIPIENTS: usize = 16;
+pub use camward_config::data_encryption::MAX_RECIPIENTS;
 
 /// HPKE `info`: names the purpose and binds the wrap to the file's KID, so a wrapped key copied
 /// into another file does not open there.

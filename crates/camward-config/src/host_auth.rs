@@ -3,18 +3,22 @@
 
 use crate::{FieldError, Validate, Warning, join};
 use ipnet::IpNet;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// Bound on the list: every accept walks it, and a camera's site has a handful of networks.
 pub const MAX_ALLOW_ENTRIES: usize = 64;
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// The allow-list of every listener (HTTP, HTTPS, RTSP, RTSPS, FTP).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostAuth {
+    /// Filter connections by address; must not be on with an empty list.
     pub enabled: bool,
     /// Addresses (`192.168.0.100`, `2001:db8::5`) or networks in CIDR notation (`192.168.0.0/24`).
     /// Kept as the strings the user wrote so GET shows them back unchanged.
+    #[schemars(length(max = 64))]
     pub allow: Vec<String>,
 }
 

@@ -2,10 +2,11 @@
 //! Default HTTP: the HTTPS and RTSPS listeners only open when the installer switches HTTPS on.
 
 use crate::{FieldError, Validate, Warning, join};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The paper's "Connection" setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Connection {
     /// Plain HTTP only (out-of-the-box state: no TLS listener is open).
@@ -15,11 +16,14 @@ pub enum Connection {
     Https,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The `https` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Https {
+    /// The paper's "Connection": `https` opens the HTTPS and RTSPS listeners, and plain HTTP then only redirects.
     pub connection: Connection,
     /// Port of the HTTPS listener (ignored when the daemon runs with `--https ADDR:PORT`).
+    #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
 }
 

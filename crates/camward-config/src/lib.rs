@@ -1,34 +1,62 @@
-//! The one typed, validated configuration document of camward (sections mirror the paper's Setup screens).
-//! Changed only through RFC 7396 merge patches that are validated as a whole before anything applies.
+//! The one typed, validated configuration document of camward: every settings section of the
+//! paper's Setup screens (§3.2–§3.9, §4.2–§4.7), one file per concern, the one [`Secret`], the one
+//! [`FieldError`], and the JSON Schema the web UI and the OpenAPI document are built from.
+//!
+//! This crate depends on no other camward crate: feature crates take their section from here.
+//! The document changes only through RFC 7396 merge patches validated as a whole before anything
+//! applies. Adding a section: a file here with its type (doc comments become the schema's
+//! descriptions), a `Validate` impl, and one line in the `sections!` list below.
 #![forbid(unsafe_code)]
 
 pub mod alarm;
+pub mod alteration_detection;
+mod checks;
+pub mod data_encryption;
+pub mod ftp_client;
+pub mod ftp_server;
 pub mod host_auth;
 pub mod https;
-pub mod media;
+pub mod jpeg;
 mod merge;
 pub mod recording;
+#[cfg(test)]
+mod schema_tests;
 mod secret;
+pub mod smtp;
+pub mod source;
+pub mod streams;
 pub mod user_auth;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use alarm::{AlarmConfig, FtpClientConfig, FtpServerConfig, SmtpConfig, SmtpSecurity};
+pub use alarm::{AlarmConfig, Trigger};
+pub use alteration_detection::AlterationDetection;
+pub use checks::parse_ca_pem;
+pub use data_encryption::DataEncryptionConfig;
+pub use ftp_client::{FtpClientConfig, FtpTls};
+pub use ftp_server::FtpServerConfig;
 pub use host_auth::HostAuth;
 pub use https::{Connection, Https};
-pub use media::{JpegConfig, Source, StreamsConfig};
+pub use jpeg::{JpegConfig, JpegSize, JpegSizeConfig};
 pub use merge::merge_patch;
-pub use recording::{AlterationDetection, DataEncryptionConfig, RecordingConfig};
+pub use recording::RecordingConfig;
 pub use secret::Secret;
+pub use smtp::{SmtpConfig, SmtpSecurity};
+pub use source::{RtspSource, Source};
+pub use streams::{SIZES, StreamConfig, StreamsConfig};
 pub use user_auth::{AuthMethod, UserAuth};
 
 /// One invalid field: `path` is the JSON path (`host_auth.allow[2]`), `rule` a stable identifier
-/// clients can switch on, `message` a sentence for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// clients can switch on, `message` a sentence for people. The HTTP API's 4xx bodies list these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FieldError {
+    /// JSON path into the request body or the configuration document; `""` for the whole body.
     pub path: String,
+    /// Stable identifier of the broken rule (`host_auth.allow.invalid`, `unknown_field`, …).
     pub rule: String,
+    /// What is wrong, for people.
     pub message: String,
 }
 
@@ -44,14 +72,33 @@ impl FieldError {
             message: message.into(),
         }
     }
-}
 
-impl FieldError {
     /// Turns a serde error (with the path where it happened) into a field error with a stable rule id:
     /// `unknown_field`, `enum`, `type`, `missing_field` or `invalid`. Shared with the HTTP API so request
     /// bodies and configuration patches report errors the same way.
     pub fn from_serde(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
-        serde_error(e)
+        let mut path = e.path().to_string();
+        if path == "." {
+            path.clear();
+        }
+        let message = e.inner().to_string();
+        let rule = if message.starts_with("unknown field") {
+            "unknown_field"
+        } else if message.starts_with("unknown variant") {
+            "enum"
+        } else if message.starts_with("invalid type") {
+            "type"
+        } else if message.starts_with("missing field") {
+            "missing_field"
+        } else {
+            "invalid"
+        };
+        // serde_json appends " at line 1 column 2" for text input; values carry no position.
+        let message = match message.find(" at line ") {
+            Some(i) => message[..i].to_owned(),
+            None => message,
+        };
+        FieldError::new(path, rule, message)
     }
 }
 
@@ -67,10 +114,13 @@ impl std::fmt::Display for FieldError {
 }
 
 /// A valid but weakened setting (Basic allowed, guest on, ...), shown on the status page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Warning {
+    /// JSON path of the setting.
     pub path: String,
+    /// Stable identifier (`host_auth.off`, `smtp.plaintext`, …).
     pub rule: String,
+    /// What the setting exposes, for people.
     pub message: String,
 }
 
@@ -104,13 +154,14 @@ pub fn join(at: &str, field: &str) -> String {
     }
 }
 
-/// Declares the sections of [`Config`] once, so that adding a section is one line here plus its file:
-/// the struct field, its validation and its warnings all come from this list.
+/// Declares the sections of [`Config`] once: the struct field, its validation, its warnings and its
+/// place in the JSON Schema all come from this list.
 macro_rules! sections {
     ($( $(#[$doc:meta])* $name:ident : $ty:ty, )*) => {
         /// The whole device configuration. Unknown keys are refused; missing keys take closed defaults.
-        #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields, default)]
+        #[schemars(title = "camward configuration")]
         pub struct Config {
             $( $(#[$doc])* pub $name: $ty, )*
         }
@@ -123,6 +174,9 @@ macro_rules! sections {
                 $( Validate::warnings(&self.$name, stringify!($name), out); )*
             }
         }
+
+        /// The names of the sections, in document order.
+        pub const SECTIONS: &[&str] = &[$( stringify!($name), )*];
     };
 }
 
@@ -135,17 +189,17 @@ sections! {
     https: Https,
     /// Setup › Image/Audio: where video comes from (`testsrc`, `file:PATH`, `rtsp://…`, `v4l2:/dev/videoN`).
     source: Source,
-    /// Setup › Image/Audio › Stream(1)/(2): H.264 streams (issue #3).
+    /// Setup › Image/Audio › Stream(1)/(2): the H.264 streams.
     streams: StreamsConfig,
     /// Setup › Image/Audio › JPEG(1)/(2)/(3) and the MJPEG refresh rate.
     jpeg: JpegConfig,
-    /// Setup › Basic › SD memory card: fMP4 recording, retention (issue #5).
+    /// Setup › Basic › SD memory card: fMP4 recording and retention.
     recording: RecordingConfig,
     /// Setup › User mng. › Data encryption: recordings encrypted to viewers' keys (paper §3.8).
     data_encryption: DataEncryptionConfig,
     /// "Additional info for detecting alteration": ONVIF Media Signing of the streams (paper §3.9).
     alteration_detection: AlterationDetection,
-    /// Setup › Alarm: VMD areas, terminals, command alarm, alarm recording (issue #8).
+    /// Setup › Alarm: VMD areas, terminals, command alarm, alarm recording.
     alarm: AlarmConfig,
     /// Setup › Network › Advanced › SMTP(E-mail) (paper §4.6).
     smtp: SmtpConfig,
@@ -159,7 +213,7 @@ impl Config {
     /// Parses and validates a stored or submitted document (full form, secrets in clear).
     pub fn from_value(value: &Value) -> Result<Config, Vec<FieldError>> {
         let config: Config =
-            serde_path_to_error::deserialize(value).map_err(|e| vec![serde_error(e)])?;
+            serde_path_to_error::deserialize(value).map_err(|e| vec![FieldError::from_serde(e)])?;
         let mut errors = Vec::new();
         config.validate("", &mut errors);
         if errors.is_empty() {
@@ -169,19 +223,16 @@ impl Config {
         }
     }
 
-    /// Full form for storage: secrets in clear. Never send this to a client.
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).expect("config serialises to JSON")
+    /// The form for the database: every [`Secret`] as its value. The only way to get secret values
+    /// out of a configuration as JSON; never send this to a client or a log.
+    pub fn to_stored(&self) -> Value {
+        secret::stored_form(self)
     }
 
-    /// Form for `GET /api/v1/config`: every [`Secret`] shown as `{"set": bool}`.
+    /// The form for `GET /api/v1/config`, the audit log and the console: every [`Secret`] shows as
+    /// `{"set": bool}` — which is simply how secrets serialise, so this needs no knowledge of sections.
     pub fn redacted(&self) -> Value {
-        // The alarm crate's sections carry its own `Secret` type, with its own redaction switch.
-        camward_alarm::with_redaction(|| {
-            secret::with_redaction(|| {
-                serde_json::to_value(self).expect("config serialises to JSON")
-            })
-        })
+        serde_json::to_value(self).expect("configuration serialises to JSON")
     }
 
     /// Applies an RFC 7396 merge patch and validates the result as a whole; `self` never changes.
@@ -190,7 +241,7 @@ impl Config {
     pub fn apply_merge_patch(&self, patch: &Value) -> Result<Config, Vec<FieldError>> {
         let mut patch = patch.clone();
         secret::resolve_placeholders(&mut patch, &self.redacted());
-        let mut doc = self.to_value();
+        let mut doc = self.to_stored();
         merge_patch(&mut doc, &patch);
         Config::from_value(&doc)
     }
@@ -199,40 +250,37 @@ impl Config {
     pub fn warnings(&self) -> Vec<Warning> {
         let mut out = Vec::new();
         Validate::warnings(self, "", &mut out);
-        alarm::ftp_server_warnings(
-            &self.ftp_server,
-            "ftp_server",
-            self.https.connection == Connection::Https,
-            &mut out,
-        );
+        // The FTP server's plain-FTP warning depends on `https.connection` (FTPS is then required),
+        // which the section cannot see.
+        self.ftp_server
+            .plaintext_warning("ftp_server", self.https.enabled(), &mut out);
         out
+    }
+
+    /// The JSON Schema (draft 2020-12) of the document as `GET /api/v1/config` shows it and
+    /// `PATCH` takes it: titles, descriptions, units, enums and ranges from this crate's types.
+    pub fn schema() -> Value {
+        let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        serde_json::to_value(generator.into_root_schema_for::<Config>())
+            .expect("schema serialises to JSON")
     }
 }
 
-/// Turns serde's message into a field error at the path it happened, with a stable rule id.
-fn serde_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
-    let mut path = e.path().to_string();
-    if path == "." {
-        path.clear();
+#[cfg(test)]
+pub(crate) mod tests_util {
+    use crate::{FieldError, Validate, Warning};
+
+    pub fn errors_of(v: &impl Validate, at: &str) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        v.validate(at, &mut out);
+        out
     }
-    let message = e.inner().to_string();
-    let rule = if message.starts_with("unknown field") {
-        "unknown_field"
-    } else if message.starts_with("unknown variant") {
-        "enum"
-    } else if message.starts_with("invalid type") {
-        "type"
-    } else if message.starts_with("missing field") {
-        "missing_field"
-    } else {
-        "invalid"
-    };
-    // serde_json appends " at line 1 column 2" for text input; values carry no position, but strip to be safe.
-    let message = match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message,
-    };
-    FieldError::new(path, rule, message)
+
+    pub fn warnings_of(v: &impl Validate, at: &str) -> Vec<Warning> {
+        let mut out = Vec::new();
+        v.warnings(at, &mut out);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -243,7 +291,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_closed() {
         let c = Config::default();
-        assert!(Config::from_value(&c.to_value()).is_ok());
+        assert!(Config::from_value(&c.to_stored()).is_ok());
         assert!(c.user_auth.enabled);
         assert_eq!(c.user_auth.method, AuthMethod::Digest);
         assert!(!c.user_auth.guest);

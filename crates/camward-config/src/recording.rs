@@ -1,61 +1,148 @@
-//! Setup › Basic › SD memory card (`recording`), User mng. › Data encryption (`data_encryption`) and
-//! "Additional info for detecting alteration" (`alteration_detection`), paper §3.8–3.9.
+//! The `recording` section (Setup › Basic › SD memory card): fMP4 recording of Stream(1)/(2),
+//! file periods and retention. camward-record records; encryption (§3.8) has its own section.
 
-use crate::{FieldError, Validate, Warning, join};
-pub use camward_cenc::DataEncryptionConfig;
-pub use camward_record::RecordingConfig;
+use crate::{FieldError, Validate, join};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
-/// The types live in camward-record (one definition, no drift); only the rules are plugged in here.
-impl Validate for RecordingConfig {
-    fn validate(&self, at: &str, errors: &mut Vec<FieldError>) {
-        for e in RecordingConfig::validate(self, at) {
-            errors.push(FieldError::new(e.path, e.rule, e.message));
+/// Streams a camera serves (Stream(1) and Stream(2)); anything else is a typo.
+pub const MAX_STREAM: u8 = 2;
+/// Shortest file period: below this the per-file overhead (moov, index row, directory fsync)
+/// and retention's granularity stop being negligible.
+pub const MIN_FILE_SECONDS: u32 = 10;
+/// Longest file period: a file is the unit retention deletes, so one day at most.
+pub const MAX_FILE_SECONDS: u32 = 86_400;
+/// Smallest file size cap: one fragment (a GOP) of a 4 Mbit/s, 2 s GOP stream is ~1 MB.
+pub const MIN_FILE_MAX_BYTES: u64 = 64 * 1024;
+
+/// SD-card recording settings.
+///
+/// `enabled` defaults to **off**: i-PRO ships SD recording off (the installer inserts a card and
+/// chooses "Use"), continuous recording wears flash and fills storage, and keeping video of people
+/// is a decision the operator should make, not the firmware. Everything else has working defaults,
+/// so switching it on is one setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Record at all (continuous and/or alarm).
+    pub enabled: bool,
+    /// Where recordings and their index live; relative paths are under the daemon's data directory.
+    pub directory: PathBuf,
+    /// Streams recorded (1 = Stream(1), 2 = Stream(2)).
+    #[schemars(length(max = 2), inner(range(min = 1, max = 2)))]
+    pub streams: Vec<u8>,
+    /// Record all the time; when off, only alarm recordings are written (i-PRO's "Save trigger: Alarm").
+    pub continuous: bool,
+    /// A new file after this many seconds, so retention can free space in small steps.
+    #[schemars(range(min = 10, max = 86400), extend("x-unit" = "s"))]
+    pub file_seconds: u32,
+    /// A new file once this size is reached (checked at GOP boundaries, so a file may exceed it by one GOP).
+    #[schemars(range(min = 65536), extend("x-unit" = "bytes"))]
+    pub file_max_bytes: u64,
+    /// Total size all recordings may take; 0 = no quota, only `min_free_bytes` applies.
+    #[schemars(extend("x-unit" = "bytes"))]
+    pub quota_bytes: u64,
+    /// Space left free on the filesystem for the rest of the system (logs, configuration, updates).
+    #[schemars(extend("x-unit" = "bytes"))]
+    pub min_free_bytes: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            enabled: false,
+            directory: PathBuf::from("recordings"),
+            streams: vec![1],
+            continuous: true,
+            file_seconds: 300,
+            file_max_bytes: 256 * 1024 * 1024,
+            quota_bytes: 0,
+            min_free_bytes: 256 * 1024 * 1024,
         }
     }
 }
 
-impl Validate for DataEncryptionConfig {
-    fn validate(&self, at: &str, errors: &mut Vec<FieldError>) {
-        for e in self.validate_at(at) {
-            errors.push(FieldError::new(e.path, e.rule, e.message));
-        }
-    }
+fn err(path: String, rule: &str, message: String) -> FieldError {
+    FieldError::new(path, rule, message)
+}
 
-    fn warnings(&self, at: &str, out: &mut Vec<Warning>) {
-        if !self.enabled {
-            out.push(Warning::new(
-                join(at, "enabled"),
-                "data_encryption.off",
-                "recordings are stored in the clear: anyone with the card can watch them",
+impl RecordingConfig {
+    /// The recording directory, resolved against the daemon's data directory.
+    pub fn resolve_directory(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join(&self.directory)
+    }
+}
+
+impl Validate for RecordingConfig {
+    fn validate(&self, at: &str, out: &mut Vec<FieldError>) {
+        let p = |f: &str| join(at, f);
+        if self.directory.as_os_str().is_empty() {
+            out.push(err(
+                p("directory"),
+                "recording.directory.empty",
+                "a directory is required".into(),
+            ));
+        } else if self
+            .directory
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            // `..` could point recordings (and retention's deletions) at the rest of the system.
+            out.push(err(
+                p("directory"),
+                "recording.directory.parent",
+                "`..` is not allowed: recordings stay inside their directory".into(),
             ));
         }
-    }
-}
-
-/// "Additional info for detecting alteration": ONVIF Media Signing in Stream(1)/(2).
-/// On by default (issue 5): signatures cost ~15 kbit/s and prove a clip unaltered later.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlterationDetection {
-    pub enabled: bool,
-}
-
-impl Default for AlterationDetection {
-    fn default() -> Self {
-        AlterationDetection { enabled: true }
-    }
-}
-
-impl Validate for AlterationDetection {
-    fn validate(&self, _at: &str, _errors: &mut Vec<FieldError>) {}
-
-    fn warnings(&self, at: &str, out: &mut Vec<Warning>) {
-        if !self.enabled {
-            out.push(Warning::new(
-                join(at, "enabled"),
-                "alteration_detection.off",
-                "video is not signed: recordings and exports cannot be proven unaltered",
+        if self.streams.is_empty() && self.enabled {
+            out.push(err(
+                p("streams"),
+                "recording.streams.empty",
+                "choose at least one stream to record".into(),
+            ));
+        }
+        for (i, s) in self.streams.iter().enumerate() {
+            if *s == 0 || *s > MAX_STREAM {
+                out.push(err(
+                    format!("{}[{i}]", p("streams")),
+                    "recording.streams.range",
+                    format!("stream {s} does not exist: use 1 to {MAX_STREAM}"),
+                ));
+            } else if self.streams[..i].contains(s) {
+                out.push(err(
+                    format!("{}[{i}]", p("streams")),
+                    "recording.streams.duplicate",
+                    format!("stream {s} is listed twice"),
+                ));
+            }
+        }
+        if !(MIN_FILE_SECONDS..=MAX_FILE_SECONDS).contains(&self.file_seconds) {
+            out.push(err(
+                p("file_seconds"),
+                "recording.file_seconds.range",
+                format!("between {MIN_FILE_SECONDS} and {MAX_FILE_SECONDS} seconds"),
+            ));
+        }
+        if self.file_max_bytes < MIN_FILE_MAX_BYTES {
+            out.push(err(
+                p("file_max_bytes"),
+                "recording.file_max_bytes.range",
+                format!("at least {MIN_FILE_MAX_BYTES} bytes"),
+            ));
+        }
+        // Retention never deletes a file being written, so the quota must hold the files in
+        // progress (one per stream and trigger) plus at least one finished file to delete.
+        let in_progress = 2 * self.streams.len().max(1) as u64;
+        let min_quota = self.file_max_bytes.saturating_mul(in_progress + 1);
+        if self.quota_bytes != 0 && self.quota_bytes < min_quota {
+            out.push(err(
+                p("quota_bytes"),
+                "recording.quota_bytes.too_small",
+                format!(
+                    "0 (no quota) or at least {min_quota} bytes: {} files of file_max_bytes are written at once, and retention needs a finished one to delete",
+                    in_progress
+                ),
             ));
         }
     }
@@ -63,42 +150,46 @@ impl Validate for AlterationDetection {
 
 #[cfg(test)]
 mod tests {
-    use crate::Config;
-    use serde_json::json;
+    use super::*;
+    use crate::tests_util::errors_of;
 
     #[test]
-    fn defaults_record_nothing_sign_everything_encrypt_nothing() {
-        let c = Config::default();
-        assert!(!c.recording.enabled);
-        assert!(c.alteration_detection.enabled);
-        assert!(!c.data_encryption.enabled);
-        let v = c.to_value();
-        assert_eq!(v["recording"]["file_seconds"], 300);
-        assert_eq!(v["alteration_detection"]["enabled"], true);
+    fn defaults_are_valid_and_recording_is_off() {
+        let c = RecordingConfig::default();
+        assert!(!c.enabled);
+        assert_eq!(errors_of(&c, "recording"), vec![]);
     }
 
     #[test]
-    fn invalid_recipient_names_its_index() {
-        let e = Config::default()
-            .apply_merge_patch(
-                &json!({"data_encryption": {"enabled": true, "recipients": ["cwr1nope"]}}),
-            )
-            .unwrap_err();
-        assert_eq!(e[0].path, "data_encryption.recipients[0]");
-        assert_eq!(e[0].rule, "data_encryption.recipients.invalid");
+    fn unknown_fields_are_refused() {
+        let r: Result<RecordingConfig, _> =
+            serde_json::from_str(r#"{"enabled":true,"colour":"red"}"#);
+        assert!(r.is_err());
+        let ok: RecordingConfig = serde_json::from_str(r#"{"enabled":true}"#).unwrap();
+        assert!(ok.enabled && ok.file_seconds == 300);
     }
 
     #[test]
-    fn recording_rules_keep_their_paths() {
-        let e = Config::default()
-            .apply_merge_patch(&json!({"recording": {"streams": [1, 3], "file_seconds": 1}}))
-            .unwrap_err();
-        let paths: Vec<_> = e.iter().map(|e| e.path.as_str()).collect();
-        assert!(paths.contains(&"recording.streams[1]"), "{paths:?}");
-        assert!(paths.contains(&"recording.file_seconds"), "{paths:?}");
-        let e = Config::default()
-            .apply_merge_patch(&json!({"recording": {"colour": 1}}))
-            .unwrap_err();
-        assert_eq!(e[0].path, "recording.colour");
+    fn invalid_fields_name_path_and_rule() {
+        let c = RecordingConfig {
+            enabled: true,
+            directory: PathBuf::from("../etc"),
+            streams: vec![1, 3, 1],
+            file_seconds: 1,
+            file_max_bytes: 10,
+            quota_bytes: 11,
+            ..Default::default()
+        };
+        let e = errors_of(&c, "recording");
+        let rules: Vec<_> = e
+            .iter()
+            .map(|e| (e.path.as_str(), e.rule.as_str()))
+            .collect();
+        assert!(rules.contains(&("recording.directory", "recording.directory.parent")));
+        assert!(rules.contains(&("recording.streams[1]", "recording.streams.range")));
+        assert!(rules.contains(&("recording.streams[2]", "recording.streams.duplicate")));
+        assert!(rules.contains(&("recording.file_seconds", "recording.file_seconds.range")));
+        assert!(rules.contains(&("recording.file_max_bytes", "recording.file_max_bytes.range")));
+        assert!(rules.contains(&("recording.quota_bytes", "recording.quota_bytes.too_small")));
     }
 }

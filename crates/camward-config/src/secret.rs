@@ -1,43 +1,48 @@
-//! `Secret`: the one convention for passwords inside the configuration (SMTP, FTP, SNMP...).
-//! Stored in clear on the device (it must be usable), shown to clients only as `{"set": bool}`.
+//! `Secret`: the one type for every password-like value of the configuration (SMTP, FTP, the RTSP
+//! camera's password, SNMP…), paper §3.2 "nothing secret is returned": it serialises only as `{"set": bool}`.
+//!
+//! The value never passes through a serde `Serializer`: whatever serialises a [`Secret`] (the API,
+//! the audit log, a `tracing` field, a panic message through `Debug`) gets `{"set": bool}`. Storage
+//! is the one exception and is explicit: [`crate::Config::to_stored`] lends each secret's value to a
+//! thread-local vault while it serialises, and puts the values back into its own copy of the
+//! document afterwards ([`stored_form`]). A later change that encrypts secrets at rest does so in
+//! `stored_form` and `Secret`'s `Deserialize`, nowhere else.
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::cell::Cell;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use zeroize::Zeroizing;
+
+/// The key under which a vaulted secret names its slot while [`crate::Config::to_stored`] runs.
+/// Never leaves this crate: `stored_form` replaces every such object before returning.
+const SLOT: &str = "$camward-secret-slot";
 
 thread_local! {
-    // Serialisation is synchronous, so a thread-local flag is enough to switch every Secret in one
-    // `to_value` call to its redacted form without each section having to know which fields are secret.
-    static REDACT: Cell<bool> = const { Cell::new(false) };
+    // Serialisation is synchronous, so a vault opened by `to_stored` on this thread sees exactly
+    // the secrets of that one `to_value` call.
+    static VAULT: RefCell<Option<Vec<Zeroizing<String>>>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with every [`Secret`] serialising as `{"set": bool}`.
-pub(crate) fn with_redaction<T>(f: impl FnOnce() -> T) -> T {
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            REDACT.with(|r| r.set(self.0));
-        }
-    }
-    let _reset = Reset(REDACT.with(|r| r.replace(true)));
-    f()
-}
-
-/// A configuration secret. Use it for every password-like field of a section:
-/// `pub password: Secret` with `#[serde(default)]`. Clients write a string to set it, `null` to clear it,
-/// and may send back the redacted `{"set": true}` they read, which keeps the current value.
+/// A configuration secret. Use it for every password-like field of a section
+/// (`pub password: Secret`): clients write a string to set it, `null` to clear it, and may send
+/// back the `{"set": true}` they read, which keeps the current value.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(Option<String>);
+pub struct Secret(Option<Zeroizing<String>>);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(Some(value.into()))
+        Secret(Some(Zeroizing::new(value.into())))
     }
+
+    /// The value, for the one place that needs it (the login to the SMTP/FTP server, the camera).
     pub fn expose(&self) -> Option<&str> {
-        self.0.as_deref()
+        self.0.as_deref().map(String::as_str)
     }
+
     pub fn is_set(&self) -> bool {
         self.0.is_some()
     }
@@ -45,7 +50,7 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the value: config documents end up in logs.
+        // Configuration values end up in logs and panic messages: never print the value.
         f.write_str(if self.is_set() {
             "Secret(set)"
         } else {
@@ -56,13 +61,18 @@ impl std::fmt::Debug for Secret {
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if REDACT.with(|r| r.get()) {
-            let mut m = s.serialize_map(Some(1))?;
-            m.serialize_entry("set", &self.is_set())?;
-            m.end()
-        } else {
-            self.0.serialize(s)
+        let slot = VAULT.with(|v| {
+            let mut v = v.borrow_mut();
+            let (vault, value) = (v.as_mut()?, self.0.as_ref()?);
+            vault.push(value.clone());
+            Some(vault.len() - 1)
+        });
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("set", &self.is_set())?;
+        if let Some(i) = slot {
+            m.serialize_entry(SLOT, &i)?;
         }
+        m.end()
     }
 }
 
@@ -70,12 +80,37 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Option::<Value>::deserialize(d)? {
             None | Some(Value::Null) => Ok(Secret(None)),
-            Some(Value::String(s)) => Ok(Secret(Some(s))),
+            Some(Value::String(s)) => Ok(Secret::new(s)),
             Some(other) => Err(de::Error::invalid_type(
                 unexpected(&other),
                 &"a string (the secret), null (to clear it) or {\"set\": true} (to keep it)",
             )),
         }
+    }
+}
+
+impl JsonSchema for Secret {
+    fn schema_name() -> Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "title": "Secret",
+            "description": "A password-like value. Read as {\"set\": true|false}, never as the value. \
+                            Write a string to set it, null to clear it, or send back {\"set\": true} to keep it.",
+            "x-camward-secret": true,
+            "anyOf": [
+                {"type": "string", "writeOnly": true, "maxLength": 1024},
+                {"type": "null", "writeOnly": true},
+                {
+                    "type": "object",
+                    "properties": {"set": {"type": "boolean"}},
+                    "required": ["set"],
+                    "additionalProperties": false
+                }
+            ]
+        })
     }
 }
 
@@ -90,13 +125,52 @@ fn unexpected(v: &Value) -> de::Unexpected<'_> {
     }
 }
 
-fn is_placeholder(v: &Value) -> Option<bool> {
-    let o = v.as_object()?;
-    if o.len() == 1 {
-        o.get("set")?.as_bool()
-    } else {
-        None
+/// Serialises `value` with every [`Secret`] in its stored form: the value as a string, `null`
+/// when unset. Only [`crate::Config::to_stored`] calls this.
+pub(crate) fn stored_form<T: Serialize>(value: &T) -> Value {
+    struct Close;
+    impl Drop for Close {
+        fn drop(&mut self) {
+            VAULT.with(|v| v.borrow_mut().take());
+        }
     }
+    VAULT.with(|v| *v.borrow_mut() = Some(Vec::new()));
+    let close = Close;
+    let mut doc = serde_json::to_value(value).expect("configuration serialises to JSON");
+    let vault = VAULT.with(|v| v.borrow_mut().take()).unwrap_or_default();
+    drop(close);
+    fill(&mut doc, &vault);
+    doc
+}
+
+/// Replaces each `{"set": …}` placeholder by its stored form (a vaulted value, or `null`).
+fn fill(v: &mut Value, vault: &[Zeroizing<String>]) {
+    match v {
+        Value::Object(o) => {
+            if let Some(set) = placeholder(o) {
+                let slot = o.get(SLOT).and_then(Value::as_u64);
+                *v = match (set, slot.and_then(|i| vault.get(i as usize))) {
+                    (true, Some(s)) => Value::String(s.to_string()),
+                    _ => Value::Null,
+                };
+                return;
+            }
+            o.values_mut().for_each(|x| fill(x, vault));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| fill(x, vault)),
+        _ => {}
+    }
+}
+
+/// `Some(set)` when `o` is a secret placeholder: `{"set": bool}`, plus the slot while vaulting.
+fn placeholder(o: &serde_json::Map<String, Value>) -> Option<bool> {
+    let set = o.get("set")?.as_bool()?;
+    let extra = o.keys().filter(|k| *k != "set" && *k != SLOT).count();
+    (extra == 0).then_some(set)
+}
+
+fn is_placeholder(v: &Value) -> Option<bool> {
+    v.as_object().and_then(placeholder)
 }
 
 /// Rewrites the redacted placeholders a client sent back: `{"set": true}` where the current redacted
@@ -131,27 +205,37 @@ mod tests {
         password: Secret,
         #[serde(default)]
         user: String,
+        #[serde(default)]
+        more: Vec<Secret>,
     }
 
     #[test]
-    fn redaction_hides_value_and_storage_keeps_it() {
+    fn serialisation_never_carries_the_value_and_storage_gets_it_back() {
         let s = Section {
             password: Secret::new("hunter22"),
             user: "a".into(),
+            more: vec![Secret::default(), Secret::new("other-9")],
         };
+        let shown = serde_json::to_value(&s).unwrap();
         assert_eq!(
-            serde_json::to_value(&s).unwrap(),
-            json!({"password": "hunter22", "user": "a"})
+            shown,
+            json!({"password": {"set": true}, "user": "a", "more": [{"set": false}, {"set": true}]})
         );
-        let red = with_redaction(|| serde_json::to_value(&s).unwrap());
-        assert_eq!(red, json!({"password": {"set": true}, "user": "a"}));
-        // The flag does not leak past the call.
-        assert_eq!(serde_json::to_value(&s).unwrap()["password"], "hunter22");
+        assert_eq!(
+            stored_form(&s),
+            json!({"password": "hunter22", "user": "a", "more": [null, "other-9"]})
+        );
+        // The vault closes with the call: the next serialisation is redacted again.
+        assert_eq!(serde_json::to_value(&s).unwrap(), shown);
+        let back: Section = serde_json::from_value(stored_form(&s)).unwrap();
+        assert_eq!(back.password.expose(), Some("hunter22"));
+        assert_eq!(back.more[1].expose(), Some("other-9"));
     }
 
     #[test]
     fn debug_never_prints_the_secret() {
         assert_eq!(format!("{:?}", Secret::new("hunter22")), "Secret(set)");
+        assert_eq!(format!("{:?}", Secret::default()), "Secret(unset)");
     }
 
     #[test]

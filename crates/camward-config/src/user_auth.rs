@@ -2,10 +2,11 @@
 //! Defaults are closed: authentication on, guest off, Digest only (paper §3.2, §3.3).
 
 use crate::{FieldError, Validate, Warning, join};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Which schemes the device accepts; the paper's "Authentication" drop-down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// RFC 7616 Digest only (MD5 and SHA-256).
@@ -15,12 +16,14 @@ pub enum AuthMethod {
     DigestOrBasic,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The `user_auth` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UserAuth {
     /// "User auth. On/Off". Off lets anyone view live video without credentials;
     /// settings and accounts still require an administrator.
     pub enabled: bool,
+    /// The "Authentication" drop-down: which schemes are accepted.
     pub method: AuthMethod,
     /// "Guest user Use/Not use": live view without credentials.
     pub guest: bool,

@@ -36,6 +36,30 @@ fn find_start(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     None
 }
 
+/// The first `gops` GOPs of an Annex-B stream whose key frames each start with an SPS (as
+/// encoders and `h264_mp4toannexb` write them): the bytes before the `gops + 1`-th SPS. The whole
+/// stream when it has no more GOPs. Tests cut the checked-in clip (`testdata/`) to length with it.
+pub fn first_gops(buf: &[u8], gops: usize) -> &[u8] {
+    let mut seen = 0;
+    let mut from = 0;
+    while let Some((sc, after)) = find_start(buf, from) {
+        if buf.get(after).is_some_and(|b| b & 0x1f == 7) {
+            if seen == gops {
+                // Back up over the leading zero of a 4-byte start code.
+                let start = if sc > 0 && buf[sc - 1] == 0 {
+                    sc - 1
+                } else {
+                    sc
+                };
+                return &buf[..start];
+            }
+            seen += 1;
+        }
+        from = after;
+    }
+    buf
+}
+
 /// Writes NAL units as Annex-B with 4-byte start codes.
 pub fn join<'a>(nals: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
     for n in nals {
@@ -77,6 +101,22 @@ pub fn escape(rbsp: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_gops_cuts_before_the_next_sps() {
+        let sps = [0x67, 0x42];
+        let idr = [0x65, 0x88];
+        let p = [0x41, 0x9a];
+        let mut buf = Vec::new();
+        for _ in 0..3 {
+            join([&sps[..], &idr[..], &p[..]], &mut buf);
+        }
+        let one = first_gops(&buf, 1);
+        assert_eq!(split(one).count(), 3);
+        assert_eq!(first_gops(&buf, 2).len(), 2 * one.len());
+        assert_eq!(first_gops(&buf, 5), &buf[..]);
+        assert!(first_gops(&buf, 0).is_empty());
+    }
 
     #[test]
     fn split_handles_three_and_four_byte_start_codes() {

@@ -1,7 +1,8 @@
 //! Writes a few seconds of the testsrc stream (Annex-B) and a JPEG(1) snapshot, to look at
 //! the scene with any player: `cargo run -p camward-media --example testsrc_dump -- OUT.h264 OUT.jpg`.
 
-use camward_media::{JpegConfig, JpegSize, MediaHub, Source, StreamsConfig};
+use camward_config::{JpegConfig, JpegSize, Source, StreamsConfig};
+use camward_media::MediaHub;
 use std::time::Duration;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

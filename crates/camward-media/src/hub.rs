@@ -2,7 +2,6 @@
 //! stage → frame bus), applies new settings without a restart, and serves snapshots and MJPEG.
 
 use crate::bus::FrameBus;
-use crate::config::{JpegConfig, JpegSize, JpegSizeConfig, Source, StreamConfig, StreamsConfig};
 use crate::encoder::{EncoderParams, H264Encoder};
 use crate::error::{MediaError, SourceError};
 use crate::file::FileSource;
@@ -12,6 +11,9 @@ use crate::stage::{AuStage, StageFactory};
 use crate::testsrc::TestScene;
 use crate::{avc, rtsp_pull, v4l2};
 use bytes::Bytes;
+use camward_config::{
+    JpegConfig, JpegSize, JpegSizeConfig, RtspSource, Source, StreamConfig, StreamsConfig,
+};
 use camward_h264::{AccessUnit, NalType, StreamInfo};
 use futures::Stream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -596,7 +598,7 @@ async fn supervise(slot: Arc<Slot>, spec: Spec, epoch: u64) {
         let result = match &spec.source {
             Source::TestSrc | Source::V4l2(_) => run_raw(&spec, sink).await,
             Source::File(path) => run_file(&spec, path.clone(), sink).await,
-            Source::Rtsp(url) => run_rtsp(url, sink).await,
+            Source::Rtsp(src) => run_rtsp(src, sink).await,
         };
         match result {
             Ok(()) => return, // superseded by a newer pipeline
@@ -963,9 +965,9 @@ async fn run_file(
 }
 
 /// rtsp: frames arrive at the camera's pace; the stage runs on this task.
-async fn run_rtsp(url: &str, mut sink: Sink) -> Result<(), SourceError> {
+async fn run_rtsp(src: &RtspSource, mut sink: Sink) -> Result<(), SourceError> {
     let mut superseded = false;
-    let r = rtsp_pull::pull(url, |f| {
+    let r = rtsp_pull::pull(src, |f| {
         if superseded {
             return;
         }
@@ -1526,7 +1528,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failing_rtsp_source_reports_error_and_retries() {
         // Port 9 on loopback: nothing listens, the connection is refused at once.
-        let src = Source::Rtsp("rtsp://user:hunter2@127.0.0.1:9/cam".into());
+        let src: Source = "rtsp://user:hunter2@127.0.0.1:9/cam".parse().unwrap();
         let hub = MediaHub::new(src, streams(320, 180, 15), JpegConfig::default());
         hub.start().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);

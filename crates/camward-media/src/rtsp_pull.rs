@@ -3,6 +3,7 @@
 
 use crate::avc;
 use bytes::Bytes;
+use camward_config::RtspSource;
 use futures::StreamExt;
 use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
@@ -39,47 +40,20 @@ pub struct PulledFrame {
     pub nals: Vec<Bytes>,
 }
 
-/// Splits credentials out of the URL (retina takes them separately, for Digest) and returns
-/// a URL safe to log.
-pub fn split_credentials(raw: &str) -> Result<(url::Url, Option<Credentials>), PullError> {
-    let mut url = url::Url::parse(raw).map_err(|e| PullError::Url {
-        url: redact(raw),
+/// The camera's URL for retina and the credentials it answers Digest or Basic with; the
+/// password comes from the configuration's `Secret`, never from the URL.
+fn target(src: &RtspSource) -> Result<(url::Url, Option<Credentials>), PullError> {
+    let url = url::Url::parse(src.url()).map_err(|e| PullError::Url {
+        url: src.url().to_owned(),
         detail: e.to_string(),
     })?;
-    if url.scheme() != "rtsp" {
-        return Err(PullError::Url {
-            url: redact(raw),
-            detail: "only rtsp:// is supported".into(),
-        });
-    }
-    let creds = if url.username().is_empty() {
-        None
-    } else {
-        let dec = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        let username = dec(url.username());
-        let password = url.password().map(dec).unwrap_or_default();
-        Some(Credentials { username, password })
-    };
+    let username = src.username();
+    let password = src.password().expose().unwrap_or_default().to_owned();
+    let creds = (!username.is_empty() || !password.is_empty())
+        .then_some(Credentials { username, password });
+    let mut url = url;
     let _ = url.set_username("");
-    let _ = url.set_password(None);
     Ok((url, creds))
-}
-
-/// The URL without its password, for logs and error messages.
-pub fn redact(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparsable URL>".into(),
-    }
 }
 
 /// Converts one depacketized frame (4-byte length-prefixed NALs) into a camward picture;
@@ -111,11 +85,11 @@ fn h264_params(p: Option<ParametersRef<'_>>) -> Option<(Bytes, Bytes)> {
     }
 }
 
-/// Pulls `raw_url` until the session fails, calling `deliver` for every picture from the
+/// Pulls the camera until the session fails, calling `deliver` for every picture from the
 /// first key frame on. Never returns `Ok`: a live camera has no end.
-pub async fn pull(raw_url: &str, mut deliver: impl FnMut(PulledFrame)) -> Result<(), PullError> {
-    let (url, creds) = split_credentials(raw_url)?;
-    let shown = redact(raw_url);
+pub async fn pull(src: &RtspSource, mut deliver: impl FnMut(PulledFrame)) -> Result<(), PullError> {
+    let (url, creds) = target(src)?;
+    let shown = src.url().to_owned();
     let rtsp = |step, source| PullError::Rtsp {
         step,
         url: shown.clone(),
@@ -209,17 +183,25 @@ mod tests {
     use camward_h264::NalType;
 
     #[test]
-    fn credentials_leave_the_url_and_logs() {
-        let (u, c) = split_credentials("rtsp://admin:p%40ss@10.1.2.3:8554/live?x=1").unwrap();
+    fn credentials_leave_the_url_for_retina() {
+        let src: camward_config::Source = "rtsp://admin:p%40ss@10.1.2.3:8554/live?x=1"
+            .parse()
+            .unwrap();
+        let camward_config::Source::Rtsp(src) = src else {
+            panic!()
+        };
+        let (u, c) = target(&src).unwrap();
         assert_eq!(u.as_str(), "rtsp://10.1.2.3:8554/live?x=1");
         let c = c.unwrap();
         assert_eq!(
             (c.username.as_str(), c.password.as_str()),
             ("admin", "p@ss")
         );
-        assert_eq!(redact("rtsp://admin:secret@h/s"), "rtsp://admin:***@h/s");
-        assert!(split_credentials("rtsp://h/s").unwrap().1.is_none());
-        assert!(split_credentials("http://h/s").is_err());
+        let plain: camward_config::Source = "rtsp://h/s".parse().unwrap();
+        let camward_config::Source::Rtsp(plain) = plain else {
+            panic!()
+        };
+        assert!(target(&plain).unwrap().1.is_none());
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! camward-media against real tools: ffprobe decodes what the pipelines publish and the JPEGs
-//! they serve; ffmpeg makes the Annex-B and MP4 files the file source loops.
+//! they serve; the file source loops the checked-in Annex-B clip and an MP4 that ffmpeg makes.
 
 use bytes::Bytes;
-use camward_media::config::{JpegSizeConfig, StreamConfig};
-use camward_media::http::{mjpeg_response, snapshot_response};
-use camward_media::{AccessUnit, JpegConfig, JpegSize, MediaHub, Source, StreamsConfig};
-use http_body_util::BodyExt;
+use camward_config::{JpegConfig, JpegSize, JpegSizeConfig, Source, StreamConfig, StreamsConfig};
+use camward_media::{AccessUnit, MediaError, MediaHub};
+use futures::StreamExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -13,18 +12,7 @@ use std::time::Duration;
 use tokio::time::timeout;
 
 fn have_ffmpeg() -> bool {
-    let ok = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ok("ffmpeg") && ok("ffprobe") {
-        true
-    } else {
-        println!("SKIPPED: ffmpeg/ffprobe not installed (apt-get install ffmpeg)");
-        false
-    }
+    camward_testkit::have_all(&["ffmpeg", "ffprobe"])
 }
 
 fn one_stream(w: u32, h: u32, fps: u32, gop: u32) -> StreamsConfig {
@@ -206,48 +194,23 @@ async fn snapshot_and_mjpeg_decode_in_ffprobe_at_jpeg_sizes() {
         (JpegSize::Two, (640, 360)),
         (JpegSize::Three, (320, 180)),
     ] {
-        let resp = snapshot_response(&hub, 1, size).await;
-        assert_eq!(resp.status(), 200);
-        assert_eq!(resp.headers()["content-type"], "image/jpeg");
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(ffprobe_jpeg(&body), want, "{size:?}");
+        let jpg = hub.snapshot_jpeg(1, size).await.unwrap();
+        assert_eq!(ffprobe_jpeg(&jpg), want, "{size:?}");
     }
-    // Stream 2 is off: 503, not a stale picture.
-    assert_eq!(
-        snapshot_response(&hub, 2, JpegSize::Two).await.status(),
-        503
-    );
+    // Stream 2 is off: an error the web layer answers with 503, not a stale picture.
+    assert!(matches!(
+        hub.snapshot_jpeg(2, JpegSize::Two).await,
+        Err(MediaError::StreamOff(2))
+    ));
 
-    let resp = mjpeg_response(&hub, 1, JpegSize::Three, Some(5));
-    assert_eq!(resp.status(), 200);
-    let ctype = resp.headers()["content-type"].to_str().unwrap().to_owned();
-    let boundary = ctype
-        .split("boundary=")
-        .nth(1)
-        .expect("boundary parameter")
-        .to_owned();
-    assert!(ctype.starts_with("multipart/x-mixed-replace"));
-    let mut body = resp.into_body();
-    let mut parts = 0;
-    while parts < 3 {
-        let frame = timeout(Duration::from_secs(10), body.frame())
+    // MJPEG: each part is a whole JPEG of JPEG(3)'s size (camward-web frames them as multipart).
+    let mut parts = Box::pin(hub.mjpeg(1, JpegSize::Three, 5));
+    for _ in 0..3 {
+        let jpg = timeout(Duration::from_secs(10), parts.next())
             .await
             .unwrap()
-            .unwrap()
             .unwrap();
-        let data = frame.into_data().unwrap();
-        let head_end = data.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-        let head = String::from_utf8_lossy(&data[..head_end]);
-        assert!(head.starts_with(&format!("--{boundary}\r\n")), "{head}");
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert_eq!(ffprobe_jpeg(&data[head_end..head_end + len]), (320, 180));
-        parts += 1;
+        assert_eq!(ffprobe_jpeg(&jpg), (320, 180));
     }
     hub.stop();
 }
@@ -300,8 +263,8 @@ async fn file_source_relays_ffmpeg_annexb_without_reencoding() {
     }
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x264.h264");
-    // Exactly the recipe (4:4:4 High profile): relayed untouched, never decoded.
-    ffmpeg_testsrc(&p, &["-bsf:v", "h264_mp4toannexb", "-f", "h264"]);
+    // x264's 4:4:4 High profile (the checked-in clip's first 2 s): relayed untouched, never decoded.
+    std::fs::write(&p, camward_testkit::clip(2)).unwrap();
     let aus = check_file_source(&p, (320, 240)).await;
     // Without re-encoding, the slices are byte-identical to the file's.
     let file = std::fs::read(&p).unwrap();
@@ -325,14 +288,10 @@ async fn file_source_relays_ffmpeg_annexb_without_reencoding() {
     .await
     .unwrap()
     .unwrap();
-    let resp = snapshot_response(&hub, 1, JpegSize::Three).await;
-    let status = resp.status();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    println!(
-        "4:4:4 snapshot answer: {status} {}",
-        String::from_utf8_lossy(&body)
-    );
-    assert!(status.is_server_error(), "{status}");
+    let err = hub.snapshot_jpeg(1, JpegSize::Three).await.unwrap_err();
+    println!("4:4:4 snapshot answer: {err}");
+    // Every error but a bad stream number is answered 5xx by the web layer.
+    assert!(!matches!(err, MediaError::NoSuchStream(_)), "{err}");
     hub.stop();
 }
 

@@ -1,8 +1,8 @@
 //! The `rtsp://` source against a real RTSP server (GStreamer's, with Digest auth): frames are
 //! relayed without re-encoding, decode in ffprobe, and the source reconnects by itself.
 
-use camward_media::config::StreamConfig;
-use camward_media::{AccessUnit, JpegConfig, JpegSize, MediaHub, Source, StreamsConfig};
+use camward_config::{JpegConfig, JpegSize, StreamConfig, StreamsConfig};
+use camward_media::{AccessUnit, MediaHub};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -94,7 +94,9 @@ async fn rtsp_source_relays_a_digest_protected_camera_and_reconnects() {
     let Some(cam) = Camera::start(0) else { return };
     let port = cam.port;
     let hub = MediaHub::new(
-        Source::Rtsp(format!("rtsp://cam:pw@127.0.0.1:{port}/cam")),
+        format!("rtsp://cam:pw@127.0.0.1:{port}/cam")
+            .parse()
+            .unwrap(),
         one_stream(),
         JpegConfig::default(),
     );
@@ -164,7 +166,9 @@ async fn rtsp_source_relays_a_digest_protected_camera_and_reconnects() {
 async fn rtsp_source_with_wrong_password_reports_unauthorized() {
     let Some(cam) = Camera::start(0) else { return };
     let hub = MediaHub::new(
-        Source::Rtsp(format!("rtsp://cam:wrong@127.0.0.1:{}/cam", cam.port)),
+        format!("rtsp://cam:wrong@127.0.0.1:{}/cam", cam.port)
+            .parse()
+            .unwrap(),
         one_stream(),
         JpegConfig::default(),
     );

@@ -10,8 +10,8 @@ use crate::queue::{DiskQueue, QueueLimits, QueuedItem, Refusal};
 use async_trait::async_trait;
 use bytes::Bytes;
 use camward_alarm::actions::{ImageSink, ImageUpload};
-use camward_alarm::config::{FtpClientConfig, FtpTls};
 use camward_alarm::log::{LogEntry, SharedLog};
+use camward_config::{FtpClientConfig, FtpTls};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -433,7 +433,8 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use camward_alarm::{MemoryLog, Secret};
+    use camward_alarm::MemoryLog;
+    use camward_config::Secret;
 
     fn config(port: u16) -> FtpClientConfig {
         FtpClientConfig {

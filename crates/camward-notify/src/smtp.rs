@@ -9,9 +9,9 @@ use crate::error::NotifyError;
 use async_trait::async_trait;
 use bytes::Bytes;
 use camward_alarm::actions::{AlarmMail, MailSink};
-use camward_alarm::config::{SmtpConfig, SmtpSecurity};
 use camward_alarm::log::{LogEntry, SharedLog};
 use camward_alarm::naming;
+use camward_config::{SmtpConfig, SmtpSecurity};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -357,8 +357,9 @@ fn tls_parameters(c: &SmtpConfig) -> Result<TlsParameters, NotifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use camward_alarm::config::Destination;
-    use camward_alarm::{MemoryLog, Secret};
+    use camward_alarm::MemoryLog;
+    use camward_config::Secret;
+    use camward_config::smtp::Destination;
 
     fn config() -> SmtpConfig {
         SmtpConfig {

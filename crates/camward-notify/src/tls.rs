@@ -2,7 +2,7 @@
 //! policy (camward-tls), trusting either the system's roots or an uploaded CA, never both.
 
 use crate::error::NotifyError;
-use camward_alarm::config::parse_ca_pem;
+use camward_config::parse_ca_pem;
 use camward_tls::rustls::{self, ClientConfig, RootCertStore};
 use std::sync::Arc;
 

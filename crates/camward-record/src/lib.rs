@@ -1,13 +1,11 @@
 //! camward's SD-card recorder (paper §3.8–3.9): fragmented MP4 files per stream, a SQLite index
-//! beside them, retention, crash recovery, export and the HTTP handlers the web layer mounts.
+//! beside them, retention, crash recovery and export. camward-web serves them over HTTP.
 #![forbid(unsafe_code)]
 
 pub mod cenc;
-pub mod config;
 pub mod error;
 pub mod export;
 pub mod fmp4;
-pub mod http;
 pub mod index;
 pub mod recorder;
 pub mod recover;
@@ -20,7 +18,6 @@ pub mod transform;
 pub mod writer;
 
 pub use cenc::Encrypt;
-pub use config::RecordingConfig;
 pub use error::{Error, Result};
 pub use export::{Export, export};
 pub use index::{Index, ListFilter, RecordingRow, State, Trigger};

@@ -1,7 +1,6 @@
 //! The recorder: one task per recorded stream turns bus access units into GOP-sized chunks and
 //! hands them to a blocking writer thread; a pre-alarm ring feeds alarm recordings.
 
-use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
 use crate::fmp4::{Sample, TrackParams, sample_data};
 use crate::index::{Index, Trigger};
@@ -11,6 +10,7 @@ use crate::scan::is_signing_sei;
 use crate::transform::{Clear, TransformFactory};
 use crate::writer::RecordingFile;
 use bytes::{BufMut, Bytes, BytesMut};
+use camward_config::RecordingConfig;
 use camward_h264::AccessUnit;
 use camward_media::{FrameBus, Subscriber};
 use std::collections::{HashMap, VecDeque};

@@ -1,9 +1,9 @@
 //! Retention: deletes the oldest finished recordings until the quota and the filesystem's
 //! minimum free space hold again; never a file being written, and recording goes on.
 
-use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
 use crate::index::Index;
+use camward_config::RecordingConfig;
 use std::collections::HashSet;
 use std::path::Path;
 

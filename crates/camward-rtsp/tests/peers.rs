@@ -200,7 +200,7 @@ async fn gst_launch(location: &str, extra: &[&str]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gstreamer_rtspsrc_plays_over_tcp_and_udp() {
-    if !have("gst-launch-1.0") || clip().is_none() {
+    if !have("gst-launch-1.0") {
         return;
     }
     let s = start(Arc::new(AllowAll), [true, true], RUN).await;
@@ -213,7 +213,7 @@ async fn gstreamer_rtspsrc_plays_over_tcp_and_udp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gstreamer_rtspsrc_plays_with_digest_credentials() {
-    if !have("gst-launch-1.0") || clip().is_none() {
+    if !have("gst-launch-1.0") {
         return;
     }
     let s = start(Arc::new(DigestGate), [true, true], RUN).await;
@@ -227,7 +227,7 @@ async fn gstreamer_rtspsrc_plays_with_digest_credentials() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gstreamer_rtsph_plays_through_the_http_tunnel() {
-    if !have("gst-launch-1.0") || clip().is_none() {
+    if !have("gst-launch-1.0") {
         return;
     }
     let s = start(Arc::new(AllowAll), [true, true], RUN).await;

@@ -48,7 +48,7 @@ impl ConfigHandle {
                 let tx = conn.transaction().map_err(|e| store.sql_err(e))?;
                 tx.execute(
                     "INSERT OR IGNORE INTO config (id, document, revision, updated_at) VALUES (1, ?1, 1, ?2)",
-                    params![config.to_value().to_string(), now_secs()],
+                    params![config.to_stored().to_string(), now_secs()],
                 )
                 .map_err(|e| store.sql_err(e))?;
                 tx.commit().map_err(|e| store.sql_err(e))?;
@@ -103,15 +103,17 @@ impl ConfigHandle {
         if new == *current {
             return Ok(current);
         }
+        // Compared in stored form so that a changed password is listed too (as `{"set": true}`:
+        // the values written to the audit log come from the redacted form).
         let mut changed = Vec::new();
-        diff_paths(&current.redacted(), &new.redacted(), "", &mut changed);
+        diff_paths(&current.to_stored(), &new.to_stored(), "", &mut changed);
         let store = &self.inner.store;
         {
             let mut conn = store.conn();
             let tx = conn.transaction().map_err(|e| store.sql_err(e))?;
             tx.execute(
                 "UPDATE config SET document = ?1, revision = revision + 1, updated_at = ?2 WHERE id = 1",
-                params![new.to_value().to_string(), now_secs()],
+                params![new.to_stored().to_string(), now_secs()],
             )
             .map_err(|e| store.sql_err(e))?;
             let redacted = new.redacted();

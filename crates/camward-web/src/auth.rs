@@ -1,13 +1,19 @@
-//! Authentication of HTTP requests through the shared `Gate`, as extractors other crates reuse:
+//! Authentication of HTTP requests through the shared `Gate` (paper §3.2–§3.4), as extractors:
 //! `Require<Admin>`, `Require<Control>`, `Require<Live>` (and `Authed` = any principal).
+//! Each documents itself in the OpenAPI document: HTTP Digest, and its 401/403/429 answers.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use aide::OperationInput;
+use aide::generate::GenContext;
+use aide::openapi::{
+    MediaType, Operation, ReferenceOr, Response as DocResponse, SchemaObject,
+    StatusCode as DocStatus,
+};
 use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use camward_auth::{Gate, Level, Outcome, Principal, Protocol, Request};
-use serde_json::json;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -173,33 +179,58 @@ pub async fn authorize(parts: &mut Parts, level: Level) -> Result<Principal, Res
     }
 }
 
-fn unauthorized(challenges: Vec<String>, body: Option<(&str, &str)>) -> Response {
+fn unauthorized(challenges: Vec<String>, body: Option<(&'static str, &str)>) -> Response {
     let (code, message) = body.unwrap_or(("unauthorized", "authentication required (HTTP Digest)"));
-    let mut resp = (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(json!({ "error": code, "message": message })),
-    )
-        .into_response();
-    for c in challenges {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            resp.headers_mut().append(header::WWW_AUTHENTICATE, v);
-        }
-    }
-    resp
+    ApiError::unauthorized(code, message, challenges).into_response()
 }
 
 fn locked_out(d: std::time::Duration) -> Response {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    let mut resp = (
-        StatusCode::TOO_MANY_REQUESTS,
-        axum::Json(json!({
-            "error": "locked_out",
-            "message": format!("too many failed logins from this address; try again in {secs} s"),
-            "retry_after": secs,
-        })),
-    )
-        .into_response();
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    resp
+    ApiError::locked_out(secs).into_response()
+}
+
+/// The name of the security scheme in the OpenAPI document.
+pub const SECURITY_SCHEME: &str = "digest";
+
+pub(crate) fn error_response(ctx: &mut GenContext, description: &str) -> ReferenceOr<DocResponse> {
+    ReferenceOr::Item(DocResponse {
+        description: description.into(),
+        content: [(
+            "application/json".into(),
+            MediaType {
+                schema: Some(SchemaObject {
+                    json_schema: ctx.schema.subschema_for::<ErrorBody>(),
+                    example: None,
+                    external_docs: None,
+                }),
+                ..Default::default()
+            },
+        )]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    })
+}
+
+/// Every guarded route: HTTP Digest, and the answers of the gate.
+impl<L: MinLevel> OperationInput for Require<L> {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        let mut req = aide::openapi::SecurityRequirement::default();
+        req.insert(SECURITY_SCHEME.to_owned(), Vec::new());
+        if !operation.security.contains(&req) {
+            operation.security.push(req);
+        }
+        let level = L::LEVEL.as_str();
+        let responses = operation.responses.get_or_insert_with(Default::default);
+        for (code, text) in [
+            (401, "no, wrong, stale or replayed credentials (`unauthorized`, with one `WWW-Authenticate` Digest challenge per algorithm), or no administrator yet (`needs_setup`)".to_owned()),
+            (403, format!("the user's level is below `{level}` (`forbidden`), or a cross-site browser request (`forbidden`, rule `csrf.cross_site`)")),
+            (429, "too many failed logins from this address (`locked_out`, `Retry-After`)".to_owned()),
+        ] {
+            responses
+                .responses
+                .entry(DocStatus::Code(code))
+                .or_insert_with(|| error_response(ctx, &text));
+        }
+    }
 }

@@ -1,13 +1,13 @@
 //! HTTPS around the web app: HSTS on responses sent over TLS, and the plain HTTP port's
 //! redirect-only mode when Connection = HTTPS (credentials there are refused, never checked).
 
+use crate::error::ApiError;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use camward_auth::Gate;
-use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,14 +78,9 @@ async fn redirect(State(st): State<RedirectState>, req: Request, next: Next) -> 
             Some(l) => format!("this camera accepts credentials over HTTPS only: use {l}"),
             None => "this camera accepts credentials over HTTPS only".to_owned(),
         };
-        let mut r = (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "https_required", "message": message})),
-        )
+        return ApiError::new(StatusCode::BAD_REQUEST, "https_required", message)
+            .header(header::CONNECTION, "close")
             .into_response();
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return r;
     }
     match location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         Some(l) => {
@@ -97,14 +92,12 @@ async fn redirect(State(st): State<RedirectState>, req: Request, next: Next) -> 
             r.headers_mut().insert(header::LOCATION, l);
             r
         }
-        None => (
+        None => ApiError::new(
             StatusCode::BAD_REQUEST,
-            axum::Json(json!({
-                "error": "https_required",
-                "message": "missing or invalid Host header: cannot build the HTTPS address",
-            })),
+            "https_required",
+            "missing or invalid Host header: cannot build the HTTPS address",
         )
-            .into_response(),
+        .into_response(),
     }
 }
 

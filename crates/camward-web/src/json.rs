@@ -1,11 +1,16 @@
 //! `JsonBody<T>`: the request body extractor of the API, with the same errors everywhere:
 //! 413 over the limit, 415 wrong type, 400 not JSON, 422 wrong shape naming the JSON path.
+//! It documents its body schema and those answers in the OpenAPI document.
 
 use crate::error::ApiError;
+use aide::OperationInput;
+use aide::generate::GenContext;
+use aide::openapi::{MediaType, Operation, RequestBody, SchemaObject, StatusCode as DocStatus};
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use bytes::Bytes;
 use camward_config::FieldError;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 /// A JSON request body deserialised into `T` (use `serde_json::Value` for merge patches).
@@ -54,5 +59,57 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let t = serde_path_to_error::deserialize(&value)
             .map_err(|e| ApiError::invalid(vec![FieldError::from_serde(e)]))?;
         Ok(JsonBody(t))
+    }
+}
+
+impl<T: JsonSchema> OperationInput for JsonBody<T> {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        let json_schema = ctx.schema.subschema_for::<T>();
+        aide::operation::set_body(
+            ctx,
+            operation,
+            RequestBody {
+                description: None,
+                content: ["application/json", "application/merge-patch+json"]
+                    .into_iter()
+                    .map(|t| {
+                        (
+                            t.to_owned(),
+                            MediaType {
+                                schema: Some(SchemaObject {
+                                    json_schema: json_schema.clone(),
+                                    example: None,
+                                    external_docs: None,
+                                }),
+                                ..Default::default()
+                            },
+                        )
+                    })
+                    .collect(),
+                required: true,
+                extensions: Default::default(),
+            },
+        );
+        let responses = operation.responses.get_or_insert_with(Default::default);
+        for (code, text) in [
+            (
+                400,
+                "the body is not JSON (`bad_request`, rule `json.syntax`)",
+            ),
+            (413, "the body is larger than 64 KiB (`too_large`)"),
+            (
+                415,
+                "the body is neither `application/json` nor `application/*+json` (`unsupported_media_type`)",
+            ),
+            (
+                422,
+                "the body has the wrong shape or breaks a rule (`invalid`, one entry per field in `errors`)",
+            ),
+        ] {
+            responses
+                .responses
+                .entry(DocStatus::Code(code))
+                .or_insert_with(|| crate::auth::error_response(ctx, text));
+        }
     }
 }

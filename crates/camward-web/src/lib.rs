@@ -1,5 +1,10 @@
-//! camward's HTTP JSON API (axum on hyper 1) and the accept loop every HTTP listener uses.
-//! Host filter on accept, Digest via the shared `Gate`, security headers, extension points for other crates.
+//! camward's HTTP JSON API (axum on hyper 1) and the accept loop every HTTP listener uses:
+//! every `/api/v1` route (one module per resource in `routes`), one error shape ([`ApiError`]),
+//! the OpenAPI 3.1 document generated from the routes, host filter on accept (paper §3.4), Digest
+//! via the shared `Gate` (§3.3), security headers, and HTTPS redirect/HSTS (§3.7).
+//!
+//! Feature services reach the routes through small handles the daemon fills in ([`LiveMedia`],
+//! [`Recordings`], [`AlarmControl`]): this crate builds neither the media pipeline nor the recorder.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -14,9 +19,15 @@ mod serve;
 mod tests;
 
 pub use auth::{Admin, AuthContext, Authed, Control, Live, MinLevel, Require, authorize, require};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 pub use json::JsonBody;
+pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
 pub use routes::certificate::expiry_warning;
+pub use routes::media::LiveMedia;
+pub use routes::openapi;
+pub use routes::recordings::{
+    Download, RecordingFilter, RecordingInfo, RecordingState, RecordingTrigger, Recordings,
+};
 pub use serve::{ServeOptions, serve, serve_tls};
 
 use axum::Router;
@@ -25,7 +36,7 @@ use camward_auth::{AccountService, Gate};
 use camward_store::ConfigHandle;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 /// Largest request body the API reads (JSON documents are small; anything bigger is refused with 413).
@@ -68,6 +79,14 @@ pub struct WebState {
     /// The device key and certificate, for `/api/v1/certificate` and the certificate block of
     /// `GET /api/v1/config`; absent in tests that do not need it (those routes then answer 404).
     pub identity: Option<Arc<camward_tls::DeviceIdentity>>,
+    /// Snapshots and MJPEG; absent: those routes answer 404.
+    pub media: Option<Arc<dyn LiveMedia>>,
+    /// The recordings; absent: those routes answer 404.
+    pub recordings: Option<Arc<dyn Recordings>>,
+    /// The alarm bus; absent: those routes answer 404.
+    pub alarm: Option<Arc<dyn AlarmControl>>,
+    /// The OpenAPI document, made once when the router is built.
+    openapi: Arc<OnceLock<Arc<serde_json::Value>>>,
 }
 
 impl WebState {
@@ -79,6 +98,10 @@ impl WebState {
             info: Arc::new(info),
             tunnel: None,
             identity: None,
+            media: None,
+            recordings: None,
+            alarm: None,
+            openapi: Arc::default(),
         }
     }
 
@@ -91,17 +114,32 @@ impl WebState {
         self.identity = Some(identity);
         self
     }
+
+    pub fn with_media(mut self, media: Arc<dyn LiveMedia>) -> Self {
+        self.media = Some(media);
+        self
+    }
+
+    pub fn with_recordings(mut self, recordings: Arc<dyn Recordings>) -> Self {
+        self.recordings = Some(recordings);
+        self
+    }
+
+    pub fn with_alarm(mut self, alarm: Arc<dyn AlarmControl>) -> Self {
+        self.alarm = Some(alarm);
+        self
+    }
 }
 
-/// The `/api/v1` routes of this crate, each guarded by its level. Merge others' routers with
+/// The `/api/v1` routes, each guarded by its level. Merge other routers (the UI's pages) with
 /// [`app`], not here, so they get the same front layers.
 pub fn router(state: WebState) -> Router {
     routes::router(state)
 }
 
-/// The whole HTTP application: this crate's API plus `extra` routers (media snapshot/MJPEG,
-/// recordings...), wrapped in the front layers: security headers, per-request host re-check,
-/// the auth context for [`Require`], and the RTSP tunnel dispatch.
+/// The whole HTTP application: the API plus `extra` routers (the web UI's pages), wrapped in the
+/// front layers: security headers, per-request host re-check, the auth context for [`Require`],
+/// and the RTSP tunnel dispatch.
 ///
 /// Extra routers protect their routes with the [`Require`] extractor (`Require<Live>` etc.); they may
 /// have any state, as the extractor finds the gate in the request extensions.

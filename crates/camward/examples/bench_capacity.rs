@@ -18,12 +18,11 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use camward_cenc::{FileEncryptor, Identity, Recipient};
+use camward_config::RecordingConfig;
 use camward_media::file::FileSource;
 use camward_media::{AccessUnit, FrameBus, StreamInfo};
 use camward_record::fmp4::TrackParams;
-use camward_record::{
-    Encrypt, ListFilter, Recorder, RecorderOptions, RecordingConfig, TransformFactory,
-};
+use camward_record::{Encrypt, ListFilter, Recorder, RecorderOptions, TransformFactory};
 use camward_sign::{Signer, SignerOptions, SigningKey, VendorInfo};
 use camward_tls::DeviceIdentity;
 use std::path::{Path, PathBuf};

@@ -1,17 +1,19 @@
-//! `camward run`: opens the data directory, builds the state every service shares, binds the
-//! listeners (failing with the flag to use), starts the services and shuts them down on SIGTERM/SIGINT.
+//! `camward run`: opens the data directory, builds the handles the services share, binds the
+//! listeners (failing with the flag to use), starts every service and listener, and shuts them
+//! down on SIGTERM/SIGINT. Read `run_async` top to bottom: it is the whole wiring of the camera
+//! (paper §3.5: HTTP and RTSP listen by default, every other listener follows its setting).
 
 use crate::services;
+use crate::services::listen::bind;
 use anyhow::{Context, Result, bail};
 use camward_auth::{AccountService, AuthOptions, Gate};
 use camward_store::{Actor, AuditEvent, ConfigHandle, Store};
-use camward_web::DeviceInfo;
+use camward_web::{DeviceInfo, WebState};
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args, Debug)]
@@ -37,38 +39,6 @@ pub struct RunArgs {
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
-}
-
-/// Everything the services share. Built once by [`run`]; each service takes what it needs.
-// Some fields are read only by services still being written (RTSP binds `rtsp_addr`).
-#[allow(dead_code)]
-pub struct Shared {
-    pub data_dir: PathBuf,
-    pub store: Store,
-    /// The configuration: `current()`, `subscribe()` for changes, `patch()`.
-    pub config: ConfigHandle,
-    /// Accounts and authentication; the same object as `gate`, with the management methods.
-    pub accounts: Arc<AccountService>,
-    /// What every listener calls: `host_allowed` on accept, `authenticate` per request.
-    pub gate: Arc<dyn Gate>,
-    pub info: DeviceInfo,
-    /// Cancelled on SIGTERM/SIGINT: every service stops its listeners and returns.
-    pub shutdown: CancellationToken,
-    pub http_addr: SocketAddr,
-    pub rtsp_addr: SocketAddr,
-    /// The RTSP server: the `--rtsp` listener and the web service's tunnel hook share it.
-    pub rtsp: Arc<camward_rtsp::RtspServer>,
-    /// The device key and certificate (TLS listeners, certificate API, later signing and 802.1X).
-    pub identity: Arc<camward_tls::DeviceIdentity>,
-    /// `--https` / `--rtsps`: where the TLS listeners bind while Connection = HTTPS.
-    pub https_addr: Option<SocketAddr>,
-    pub rtsps_addr: Option<SocketAddr>,
-    /// The media hub: Stream(1)/(2) frame buses (RTSP, recorder, motion detection subscribe),
-    /// snapshots and MJPEG. Started and kept in step with the configuration by `services::media`.
-    pub media: camward_media::MediaHub,
-    /// The recorder (replaced by `services::record` when the directory or encryption changes):
-    /// the recordings API reads its index, alarm actions call `trigger_alarm`.
-    pub recording: services::record::Recording,
 }
 
 pub fn init_logging() {
@@ -115,53 +85,6 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
     }
 }
 
-pub(crate) async fn bind(
-    addr: Option<SocketAddr>,
-    default_port: u16,
-    what: &str,
-    flag: &str,
-) -> Result<(TcpListener, SocketAddr)> {
-    let candidates: Vec<SocketAddr> = match addr {
-        Some(a) => vec![a],
-        None => vec![
-            SocketAddr::from(([0u16; 8], default_port)),
-            SocketAddr::from(([0u8; 4], default_port)),
-        ],
-    };
-    let mut last = None;
-    for (i, a) in candidates.iter().enumerate() {
-        match TcpListener::bind(a).await {
-            Ok(l) => return Ok((l, *a)),
-            // Only fall back from [::] to 0.0.0.0 when IPv6 itself is missing (EAFNOSUPPORT), not on
-            // "port in use" or "permission denied".
-            Err(e) if i + 1 < candidates.len() && no_ipv6(&e) => last = Some((*a, e)),
-            Err(e) => return Err(bind_error(*a, e, what, flag)),
-        }
-    }
-    let (a, e) = last.expect("at least one candidate");
-    Err(bind_error(a, e, what, flag))
-}
-
-fn no_ipv6(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
-    ) || e.raw_os_error() == Some(97)
-}
-
-fn bind_error(a: SocketAddr, e: std::io::Error, what: &str, flag: &str) -> anyhow::Error {
-    let hint = match e.kind() {
-        std::io::ErrorKind::PermissionDenied => {
-            " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-        }
-        std::io::ErrorKind::AddrInUse => " (another program uses it)",
-        _ => "",
-    };
-    anyhow::anyhow!(
-        "cannot listen for {what} on {a}: {e}{hint}; choose another address with {flag} ADDR:PORT"
-    )
-}
-
 fn read_serial(data_dir: &Path) -> Option<String> {
     // A factory-written serial in the data directory wins; otherwise the board's, where it has one.
     [
@@ -180,93 +103,113 @@ fn read_serial(data_dir: &Path) -> Option<String> {
 async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let _lock = lock_data_dir(data_dir)?;
+
+    // The state every service draws its handles from.
     let store = Store::open(data_dir)?;
     let config = ConfigHandle::load(store.clone())?;
     if let Some(file) = &args.config {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read --config {}", file.display()))?;
-        let patch: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("--config {} is not valid JSON", file.display()))?;
-        config
-            .patch(
-                &patch,
-                &Actor {
-                    user: Some("(--config)".into()),
-                    address: None,
-                },
-            )
-            .with_context(|| format!("--config {} was not applied", file.display()))?;
+        apply_config_file(&config, file)?;
     }
     let mut opts = AuthOptions::default();
     if let Some(s) = args.nonce_ttl_secs {
         opts.nonce_ttl = Duration::from_secs(s);
     }
     let accounts = Arc::new(AccountService::new(config.clone(), opts));
+    let gate: Arc<dyn Gate> = accounts.clone();
     // Made on first start (key generation is instant for P-256); a broken stored chain only
     // falls back to the self-signed certificate, so only an unusable key stops the daemon.
     let identity = Arc::new(
         camward_tls::DeviceIdentity::load_or_create(data_dir)
             .context("cannot load or create the device identity (key and certificate)")?,
     );
+    let info = DeviceInfo::new(env!("CARGO_PKG_VERSION"), read_serial(data_dir));
+    let shutdown = CancellationToken::new();
 
-    // Bind every listener before starting anything, so a taken port fails start-up cleanly.
+    // Bind the always-on listeners before starting anything, so a taken port fails start-up
+    // cleanly (§3.5: HTTP and RTSP are the only ones open by default).
     let (http_listener, http_addr) = bind(args.http, 80, "HTTP", "--http").await?;
-    let (rtsp_listener, rtsp_addr) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
-    // Built here, started by `services::media`: the RTSP server takes the buses now, and they stay
-    // the same across pipeline restarts.
+    let (rtsp_listener, _) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
+
+    // Handles shared between services: the media hub (its buses outlive pipeline restarts, so
+    // the RTSP server takes them now), the RTSP server, the recorder and the alarm bus.
     let media = services::media::hub(&config.current());
-    let rtsp = services::rtsp::server(
-        accounts.clone(),
-        Arc::new(services::rtsp::HubStreams(Arc::new(media.clone()))),
-    );
+    let rtsp = services::rtsp::server(gate.clone(), media.clone());
+    let recording = services::record::Recording::default();
+    let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
 
-    let shared = Arc::new(Shared {
-        data_dir: data_dir.to_owned(),
-        gate: accounts.clone(),
-        info: DeviceInfo::new(env!("CARGO_PKG_VERSION"), read_serial(data_dir)),
-        store,
-        config,
-        accounts,
-        shutdown: CancellationToken::new(),
-        http_addr,
-        rtsp_addr,
-        rtsp: rtsp.clone(),
-        identity,
-        https_addr: args.https,
-        rtsps_addr: args.rtsps,
-        media: media.clone(),
-        recording: services::record::Recording::default(),
-    });
+    let web = WebState::new(accounts.clone(), info.clone())
+        .with_tunnel(services::rtsp::tunnel_handler(rtsp.clone()))
+        .with_identity(identity.clone())
+        .with_media(Arc::new(services::media::HubMedia(media.clone())))
+        .with_recordings(Arc::new(recording.clone()))
+        .with_alarm(Arc::new(alarms.clone()));
+    let apps = services::http::apps(web, config.clone(), args.https);
+    let tls_listener = |flag| services::https::Listener {
+        flag,
+        identity: identity.clone(),
+        gate: gate.clone(),
+        config: config.clone(),
+        store: store.clone(),
+        shutdown: shutdown.clone(),
+    };
 
-    let alarms = services::alarm::Alarms::new(&shared);
     let tasks = vec![
-        services::config_watch::start(&shared),
-        services::media::start(&shared),
-        services::signing::start(&shared),
-        services::record::start(&shared),
-        services::http::start(
-            &shared,
-            http_listener,
-            vec![
-                services::media::router(media.clone()),
-                services::record::router(shared.recording.clone()),
-                services::alarm::router(alarms.clone()),
-            ],
-        ),
-        services::rtsp::start(&shared, rtsp_listener, rtsp.clone()),
-        services::https::rtsps(&shared, rtsp),
-        services::https::upkeep(&shared),
-        services::alarm::start(&shared, alarms.clone()),
-        services::ftp::start(&shared, args.ftp, alarms.log_sink()),
+        services::config_watch::start(config.clone(), shutdown.clone()),
+        services::media::start(services::media::Input {
+            hub: media.clone(),
+            config: config.clone(),
+            stage: services::signing::initial_stage(&config, &identity),
+            shutdown: shutdown.clone(),
+        }),
+        services::signing::start(services::signing::Input {
+            config: config.clone(),
+            identity: identity.clone(),
+            media: media.clone(),
+            shutdown: shutdown.clone(),
+        }),
+        services::record::start(services::record::Input {
+            recording: recording.clone(),
+            data_dir: data_dir.to_owned(),
+            config: config.clone(),
+            media: media.clone(),
+            shutdown: shutdown.clone(),
+        }),
+        services::http::start(http_listener, apps.plain, gate.clone(), shutdown.clone()),
+        services::https::web(tls_listener(args.https), apps.tls, apps.https_port),
+        services::rtsp::start(rtsp.clone(), rtsp_listener, shutdown.clone()),
+        services::https::rtsps(tls_listener(args.rtsps), rtsp),
+        services::https::upkeep(services::https::Upkeep {
+            identity: identity.clone(),
+            store: store.clone(),
+            shutdown: shutdown.clone(),
+        }),
+        services::alarm::start(services::alarm::Input {
+            alarms: alarms.clone(),
+            data_dir: data_dir.to_owned(),
+            config: config.clone(),
+            store: store.clone(),
+            media: media.clone(),
+            recording,
+            device_name: info.serial.clone().unwrap_or_else(|| "camward".into()),
+            shutdown: shutdown.clone(),
+        }),
+        services::ftp::start(services::ftp::Input {
+            flag: args.ftp,
+            data_dir: data_dir.to_owned(),
+            config: config.clone(),
+            accounts,
+            gate,
+            identity,
+            log: alarms.log_sink(),
+            shutdown: shutdown.clone(),
+        }),
     ];
 
-    shared
-        .store
-        .audit(&AuditEvent::new("daemon.start").detail(serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"), "http": http_addr.to_string(),
-        })))?;
+    store.audit(&AuditEvent::new("daemon.start").detail(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"), "http": http_addr.to_string(),
+    })))?;
     tracing::info!(http = %http_addr, data = %data_dir.display(), ms = started.elapsed().as_millis() as u64, "camward running");
-    if !shared.store.has_admin()? {
+    if !store.has_admin()? {
         tracing::warn!(
             "no administrator yet: register one with POST /api/v1/setup or `camward user add NAME --level admin`"
         );
@@ -277,9 +220,9 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     // Pipelines first: stopping them puts each stage's end-of-stream output (the signature of
     // the open GOP) on the frame buses, and the recorder, which reads every frame already
     // published before it obeys its stop, then closes each file with that signature inside.
-    // `services::media` stops the hub again on shutdown; a second stop does nothing.
-    shared.media.stop();
-    shared.shutdown.cancel();
+    // The media service stops the hub again on shutdown; a second stop does nothing.
+    media.stop();
+    shutdown.cancel();
     for t in tasks {
         if tokio::time::timeout(Duration::from_secs(5), t)
             .await
@@ -288,7 +231,25 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
             tracing::warn!("a service did not stop within 5 s");
         }
     }
-    shared.store.audit(&AuditEvent::new("daemon.stop"))?;
+    store.audit(&AuditEvent::new("daemon.stop"))?;
+    Ok(())
+}
+
+/// `--config FILE`: an RFC 7396 merge patch applied (and stored, audited) like an API PATCH.
+fn apply_config_file(config: &ConfigHandle, file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read --config {}", file.display()))?;
+    let patch: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("--config {} is not valid JSON", file.display()))?;
+    config
+        .patch(
+            &patch,
+            &Actor {
+                user: Some("(--config)".into()),
+                address: None,
+            },
+        )
+        .with_context(|| format!("--config {} was not applied", file.display()))?;
     Ok(())
 }
 

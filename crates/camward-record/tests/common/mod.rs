@@ -1,15 +1,15 @@
-//! Shared helpers of the real-peer tests: an x264 clip from ffmpeg, its access units on a frame
+//! Shared helpers of the real-peer tests: the checked-in x264 clip, its access units on a frame
 //! bus, and ffprobe/ffmpeg as the independent judges of what the recorder wrote.
 
 #![allow(dead_code)]
 
 use bytes::Bytes;
+use camward_config::RecordingConfig;
 use camward_h264::{AccessUnit, NalType, StreamInfo, annexb, nal};
 use camward_media::FrameBus;
-use camward_record::RecordingConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const FPS: u64 = 25;
@@ -20,40 +20,15 @@ pub fn t0() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_795_319_100)
 }
 
-/// The 6 s, 25 fps, GOP 25 x264 clip of the brief, made once per test binary.
+/// ffmpeg and ffprobe, the judges of what the recorder wrote: a test without them skips with a
+/// message naming them (fails under `CI=true`).
+pub fn judges() -> bool {
+    camward_testkit::have_all(&["ffmpeg", "ffprobe"])
+}
+
+/// The first 6 s of the checked-in 25 fps, GOP 25 x264 clip (testdata/README.md).
 pub fn clip() -> &'static [u8] {
-    static CLIP: OnceLock<Vec<u8>> = OnceLock::new();
-    CLIP.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("x.264");
-        let st = Command::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=320x240:rate=25",
-                "-t",
-                "6",
-            ])
-            .args([
-                "-c:v",
-                "libx264",
-                "-g",
-                "25",
-                "-bsf:v",
-                "h264_mp4toannexb",
-                "-f",
-                "h264",
-            ])
-            .arg(&out)
-            .status()
-            .expect("ffmpeg runs");
-        assert!(st.success(), "ffmpeg made the clip");
-        std::fs::read(out).expect("clip")
-    })
+    camward_testkit::clip(6)
 }
 
 /// Splits an Annex-B stream into access units (a new one at AUD/SPS/PPS/SEI after a slice,

@@ -9,7 +9,6 @@ use camward_media::FrameBus;
 use camward_rtsp::{RtspServer, StreamSource};
 use md5::{Digest as _, Md5};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -152,17 +151,9 @@ impl StreamSource for Streams {
     }
 }
 
-/// True when `tool` is on PATH; prints why a test is skipped otherwise.
+/// True when `tool` runs; skips with a message naming it otherwise (fails under `CI=true`).
 pub fn have(tool: &str) -> bool {
-    let ok = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIP: {tool} is not installed");
-    }
-    ok
+    camward_testkit::have(tool)
 }
 
 /// Access units of a clip: (key frame, NAL units).
@@ -170,49 +161,10 @@ pub type Frames = Vec<(bool, Vec<Bytes>)>;
 /// A clip: its stream description and access units.
 pub type Clip = (StreamInfo, Frames);
 
-/// The 320x240 25 fps test clip as access units (made once per test binary with ffmpeg).
-pub fn clip() -> Option<&'static Clip> {
-    static CLIP: OnceLock<Option<Clip>> = OnceLock::new();
-    CLIP.get_or_init(|| {
-        if !have("ffmpeg") {
-            return None;
-        }
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let path = dir.join(format!("camward-rtsp-clip-{}.264", std::process::id()));
-        let st = std::process::Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=320x240:rate=25",
-            ])
-            .args([
-                "-t",
-                "4",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                "25",
-                "-bsf:v",
-                "h264_mp4toannexb",
-                "-f",
-                "h264",
-            ])
-            .arg(&path)
-            .status()
-            .expect("run ffmpeg");
-        assert!(st.success(), "ffmpeg could not make the test clip");
-        let data = std::fs::read(&path).expect("read clip");
-        let _ = std::fs::remove_file(&path);
-        Some(split_clip(&data))
-    })
-    .as_ref()
+/// The first 4 s of the checked-in 320x240 25 fps clip (testdata/README.md) as access units.
+pub fn clip() -> &'static Clip {
+    static CLIP: OnceLock<Clip> = OnceLock::new();
+    CLIP.get_or_init(|| split_clip(camward_testkit::clip(4)))
 }
 
 /// Groups an Annex-B stream into access units and finds the stream's parameter sets.
@@ -257,7 +209,7 @@ pub fn split_clip(data: &[u8]) -> Clip {
 
 /// Publishes the clip on `bus` in a loop at 25 fps, for at most `max` (bounded).
 pub fn publish(bus: Arc<FrameBus>, max: Duration) -> JoinHandle<()> {
-    let (info, aus) = clip().expect("clip available").clone();
+    let (info, aus) = clip().clone();
     bus.set_info(Some(info));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(40));
@@ -312,10 +264,8 @@ pub async fn start(gate: Arc<dyn Gate>, internet: [bool; 2], run: Duration) -> S
         internet,
     });
     let mut tasks = Vec::new();
-    if clip().is_some() {
-        for b in &streams.buses {
-            tasks.push(publish(b.clone(), run));
-        }
+    for b in &streams.buses {
+        tasks.push(publish(b.clone(), run));
     }
     let rtsp = Arc::new(RtspServer::new(gate, streams.clone()));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

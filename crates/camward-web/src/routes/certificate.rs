@@ -1,7 +1,9 @@
 //! `/api/v1/certificate`: the paper's HTTPS certificate rows (information, self-signed, CSR,
 //! CA-signed install, delete, download), administrators only; every change goes to the audit log.
+//! Paper §3.7.
 
 use super::actor;
+use super::types::{CsrRequest, PemBody};
 use crate::WebState;
 use crate::auth::{Admin, Require};
 use crate::error::ApiError;
@@ -13,8 +15,8 @@ use bytes::Bytes;
 use camward_config::FieldError;
 use camward_store::AuditEvent;
 use camward_tls::{CertError, CertInfo, DeviceIdentity};
-use serde::Deserialize;
 use serde_json::{Value, json};
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -94,20 +96,12 @@ pub(crate) async fn self_signed(
     Ok(Json(v))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CsrRequest {
-    cn: Option<String>,
-    #[serde(default)]
-    sans: Vec<String>,
-}
-
 pub(crate) async fn csr(
     State(st): State<WebState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     p: Require<Admin>,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Pem<Csr>, ApiError> {
     let id = identity(&st)?;
     // The body is optional: an empty POST asks for the default subject and SANs.
     let req: CsrRequest = if body.iter().all(|b| b.is_ascii_whitespace()) {
@@ -129,17 +123,11 @@ pub(crate) async fn csr(
         "certificate.csr",
         json!({"cn": req.cn, "sans": req.sans}),
     );
-    Ok(download(
-        pem,
-        "application/pkcs10",
-        &format!("camward-{}.csr", id.serial()),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PemBody {
-    pem: String,
+    Ok(Pem {
+        body: pem,
+        filename: format!("camward-{}.csr", id.serial()),
+        kind: PhantomData,
+    })
 }
 
 pub(crate) async fn install(
@@ -207,23 +195,74 @@ pub(crate) async fn delete(
 pub(crate) async fn chain_pem(
     State(st): State<WebState>,
     _p: Require<Admin>,
-) -> Result<Response, ApiError> {
+) -> Result<Pem<Chain>, ApiError> {
     let id = identity(&st)?;
-    Ok(download(
-        id.certificate_chain_pem(),
-        "application/x-pem-file",
-        &format!("camward-{}.pem", id.serial()),
-    ))
+    Ok(Pem {
+        body: id.certificate_chain_pem(),
+        filename: format!("camward-{}.pem", id.serial()),
+        kind: PhantomData,
+    })
 }
 
-fn download(body: String, content_type: &'static str, filename: &str) -> Response {
-    let mut r = (StatusCode::OK, body).into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
+/// What a PEM download is: its content type and the OpenAPI description.
+pub(crate) trait PemKind: Send + 'static {
+    const CONTENT_TYPE: &'static str;
+    const DESCRIPTION: &'static str;
+}
+
+/// A certificate signing request.
+pub(crate) struct Csr;
+impl PemKind for Csr {
+    const CONTENT_TYPE: &'static str = "application/pkcs10";
+    const DESCRIPTION: &'static str = "the CSR (PEM), as an attachment";
+}
+
+/// The served certificate chain.
+pub(crate) struct Chain;
+impl PemKind for Chain {
+    const CONTENT_TYPE: &'static str = "application/x-pem-file";
+    const DESCRIPTION: &'static str = "the served chain (PEM), as an attachment";
+}
+
+/// A PEM text sent as an attachment named `filename`.
+pub(crate) struct Pem<K: PemKind> {
+    body: String,
+    filename: String,
+    kind: PhantomData<K>,
+}
+
+impl<K: PemKind> IntoResponse for Pem<K> {
+    fn into_response(self) -> Response {
+        let mut r = (StatusCode::OK, self.body).into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(K::CONTENT_TYPE),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", self.filename))
+        {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        r
     }
-    r
+}
+
+impl<K: PemKind> aide::OperationOutput for Pem<K> {
+    type Inner = ();
+    fn operation_response(
+        _: &mut aide::generate::GenContext,
+        _: &mut aide::openapi::Operation,
+    ) -> Option<aide::openapi::Response> {
+        Some(super::media::binary(K::DESCRIPTION, K::CONTENT_TYPE))
+    }
+    fn inferred_responses(
+        ctx: &mut aide::generate::GenContext,
+        op: &mut aide::openapi::Operation,
+    ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
+        Self::operation_response(ctx, op)
+            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
+            .unwrap_or_default()
+    }
 }
 
 /// Refusals of the input become 422 with a stable rule; anything else is the device's fault (500).

@@ -1,5 +1,6 @@
 //! `GET/PATCH /api/v1/config`: the configuration document, redacted; RFC 7396 merge patches.
-//! A patch that would make the host filter refuse the requester is refused with 409.
+//! A patch that would make the host filter refuse the requester (paper §3.4) is refused with 409.
+//! `GET /api/v1/config/schema`: the JSON Schema of the document, from camward-config's types.
 
 use super::actor;
 use crate::WebState;
@@ -13,6 +14,10 @@ use camward_auth::host::HostFilter;
 use camward_store::PatchError;
 use serde_json::Value;
 use std::net::SocketAddr;
+
+pub(crate) async fn schema(_p: Require<Admin>) -> Json<Value> {
+    Json(camward_config::Config::schema())
+}
 
 pub(crate) async fn get_config(State(st): State<WebState>, _p: Require<Admin>) -> Json<Value> {
     let current = st.config.current();
@@ -83,15 +88,12 @@ pub(crate) async fn patch_config(
             &new,
         ))),
         Err(PatchError::Invalid(errors)) => Err(ApiError::invalid(errors)),
-        Err(PatchError::Refused { rule, message }) => {
-            let mut e = ApiError::new(StatusCode::CONFLICT, "refused", message.clone());
-            e.errors = vec![camward_config::FieldError::new(
-                "host_auth.allow",
-                rule,
-                message,
-            )];
-            Err(e)
-        }
+        Err(PatchError::Refused { rule, message }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            message.clone(),
+        )
+        .field("host_auth.allow", &rule, message)),
         Err(PatchError::Store(e)) => Err(e.into()),
     }
 }

@@ -1,31 +1,29 @@
 //! `GET /api/v1/status`: device status (version, uptime, serial), for every level.
 //! Administrators also see the configuration warnings (weakened settings).
 
+use super::types::DeviceStatus;
 use crate::WebState;
 use crate::auth::Authed;
 use axum::Json;
 use axum::extract::State;
 use camward_auth::Level;
-use serde_json::{Value, json};
 
-pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<Value> {
+pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<DeviceStatus> {
     let started_at = st
         .info
         .started_at
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let mut v = json!({
-        "product": "camward",
-        "version": st.info.version,
-        "serial": st.info.serial,
-        "uptime_secs": st.info.started.elapsed().as_secs(),
-        "started_at": started_at,
-        "user": p.principal().user,
-        "level": p.principal().level.as_str(),
-    });
-    if p.principal().level >= Level::Admin {
-        v["warnings"] = json!(st.config.current().warnings());
-    }
-    Json(v)
+    let level = p.principal().level;
+    Json(DeviceStatus {
+        product: "camward".into(),
+        version: st.info.version.clone(),
+        serial: st.info.serial.clone(),
+        uptime_secs: st.info.started.elapsed().as_secs(),
+        started_at,
+        user: p.principal().user.clone(),
+        level: super::level_name(level),
+        warnings: (level >= Level::Admin).then(|| st.config.current().warnings()),
+    })
 }

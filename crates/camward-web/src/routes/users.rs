@@ -1,7 +1,8 @@
-//! `GET/POST /api/v1/users`, `PATCH/DELETE /api/v1/users/{name}`: account management.
+//! `GET/POST /api/v1/users`, `PATCH/DELETE /api/v1/users/{name}`: account management (paper §3.2).
 //! Administrators manage everyone; any user may change their own password.
 
-use super::actor;
+use super::types::{LevelName, NewAccount, NewUser, UserInfo, UserList, UserPatch};
+use super::{actor, level_name};
 use crate::WebState;
 use crate::auth::{Admin, Authed, Require};
 use crate::error::ApiError;
@@ -9,20 +10,11 @@ use crate::json::JsonBody;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use camward_auth::Level;
 use camward_config::FieldError;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::net::SocketAddr;
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum LevelName {
-    Admin,
-    Control,
-    Live,
-}
 
 impl From<LevelName> for Level {
     fn from(l: LevelName) -> Level {
@@ -34,30 +26,36 @@ impl From<LevelName> for Level {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewUser {
-    username: String,
-    password: String,
-    level: LevelName,
+/// The `{name}` path segment.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct UserName {
+    /// The account's user name.
+    name: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserPatch {
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    level: Option<LevelName>,
+fn info(a: camward_store::AccountSummary) -> UserInfo {
+    let level = match a.level.as_str() {
+        "admin" => LevelName::Admin,
+        "control" => LevelName::Control,
+        _ => LevelName::Live,
+    };
+    UserInfo {
+        username: a.username,
+        level,
+        created_at: a.created_at,
+        password_changed_at: a.password_changed_at,
+    }
 }
 
 pub(crate) async fn list(
     State(st): State<WebState>,
     _p: Require<Admin>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserList>, ApiError> {
     let accounts = st.accounts.clone();
     let users = tokio::task::spawn_blocking(move || accounts.list_users()).await??;
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(UserList {
+        users: users.into_iter().map(info).collect(),
+    }))
 }
 
 pub(crate) async fn create(
@@ -65,7 +63,7 @@ pub(crate) async fn create(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     p: Require<Admin>,
     JsonBody(u): JsonBody<NewUser>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<NewAccount>), ApiError> {
     let actor = actor(p.principal(), peer);
     let accounts = st.accounts.clone();
     let (name, level) = (u.username.clone(), Level::from(u.level));
@@ -75,18 +73,20 @@ pub(crate) async fn create(
     .await??;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "username": name, "level": level.as_str() })),
-    )
-        .into_response())
+        Json(NewAccount {
+            username: name,
+            level: level_name(level),
+        }),
+    ))
 }
 
 pub(crate) async fn update(
     State(st): State<WebState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(name): Path<String>,
+    Path(UserName { name }): Path<UserName>,
     p: Authed,
     JsonBody(u): JsonBody<UserPatch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserInfo>, ApiError> {
     let principal = p.principal().clone();
     let own = principal.user.as_deref() == Some(name.as_str());
     if principal.level < Level::Admin && !(own && u.level.is_none()) {
@@ -113,14 +113,17 @@ pub(crate) async fn update(
     })
     .await??;
     let users = st.accounts.list_users()?;
-    let user = users.into_iter().find(|x| x.username == name);
-    Ok(Json(json!(user)))
+    users
+        .into_iter()
+        .find(|x| x.username == name)
+        .map(|u| Json(info(u)))
+        .ok_or_else(|| ApiError::not_found(format!("no account `{name}`")))
 }
 
 pub(crate) async fn delete(
     State(st): State<WebState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(name): Path<String>,
+    Path(UserName { name }): Path<UserName>,
     p: Require<Admin>,
 ) -> Result<StatusCode, ApiError> {
     let actor = actor(p.principal(), peer);

@@ -1,31 +1,26 @@
-//! The alarm service (issue #8): alarm sources (VMD on the media hub, terminal files, command
-//! alarm), event actions (alarm recording, mail, FTP images), the alarm API and the alarm log.
+//! The alarm service: alarm sources (VMD on the media hub, terminal files, command alarm), event
+//! actions (alarm recording, mail §4.6, FTP images §4.3), the alarm log, and the alarm bus as the
+//! web API's [`AlarmControl`] handle.
 
-use crate::daemon::Shared;
 use async_trait::async_trait;
-use axum::Json;
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 use camward_alarm::log::LogLevel;
 use camward_alarm::{
-    ActionDeps, ActionEngine, ActionSettings, AlarmError, AlarmEvent, AlarmHub, AlarmSource,
-    ImageSink, LogEntry, MailSink, RecorderHook, SharedLog, SnapshotSource, TerminalPoller,
-    VmdAlarms,
+    ActionDeps, ActionEngine, ActionSettings, AlarmEvent, AlarmHub, AlarmSource, ImageSink,
+    LogEntry, MailSink, RecorderHook, SharedLog, SnapshotSource, TerminalPoller, VmdAlarms,
 };
-use camward_config::Config;
-use camward_media::{JpegSize, MediaHub};
+use camward_config::{Config, JpegSize};
+use camward_media::MediaHub;
 use camward_notify::{FtpUploader, SmtpMailer, UploaderOptions};
-use camward_store::{AuditEvent, Store};
-use camward_web::{Control, Live, Require};
+use camward_store::{AuditEvent, ConfigHandle, Store};
+use camward_web::{AlarmControl, AlarmInfo, AlarmStatus, ApiError};
 use serde_json::json;
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// An alarm counts as "active" (the Live page's indicator) this long after it was raised.
 const ACTIVE_FOR: Duration = Duration::from_secs(10);
@@ -71,13 +66,9 @@ fn audit_sink(store: Store) -> SharedLog {
 }
 
 impl Alarms {
-    pub fn new(shared: &Arc<Shared>) -> Alarms {
-        let cfg = shared.config.current();
+    pub fn new(config: &Config, store: Store) -> Alarms {
         Alarms {
-            hub: Arc::new(AlarmHub::new(
-                cfg.alarm.clone(),
-                audit_sink(shared.store.clone()),
-            )),
+            hub: Arc::new(AlarmHub::new(config.alarm.clone(), audit_sink(store))),
             recent: Arc::default(),
         }
     }
@@ -100,9 +91,9 @@ impl SnapshotSource for Snapshots {
     }
 }
 
-struct Recorder(super::record::Recording);
+struct RecorderAction(super::record::Recording);
 
-impl RecorderHook for Recorder {
+impl RecorderHook for RecorderAction {
     fn trigger_alarm(&self, stream: u8, pre_secs: u32, post_secs: u32) -> Result<(), String> {
         self.0.trigger_alarm(stream, pre_secs, post_secs)
     }
@@ -122,7 +113,7 @@ fn audit_plaintext(store: &Store, before: Option<&Config>, now: &Config) {
     let smtp_off =
         |c: &Config| c.smtp.enabled && c.smtp.security == camward_config::SmtpSecurity::None;
     let ftp_off =
-        |c: &Config| c.ftp_client.enabled && c.ftp_client.tls == camward_alarm::FtpTls::None;
+        |c: &Config| c.ftp_client.enabled && c.ftp_client.tls == camward_config::FtpTls::None;
     for (kind, off, what) in [
         ("smtp.ssl_off", smtp_off as fn(&Config) -> bool, "SMTP"),
         ("ftp_client.ssl_off", ftp_off, "the FTP client"),
@@ -138,28 +129,42 @@ fn audit_plaintext(store: &Store, before: Option<&Config>, now: &Config) {
     }
 }
 
+pub struct Input {
+    pub alarms: Alarms,
+    pub data_dir: PathBuf,
+    pub config: ConfigHandle,
+    pub store: Store,
+    pub media: MediaHub,
+    /// The alarm-recording action's recorder.
+    pub recording: super::record::Recording,
+    /// Names the camera in mail subjects.
+    pub device_name: String,
+    pub shutdown: CancellationToken,
+}
+
 /// Starts the sources and actions and keeps them in step with the configuration.
-pub fn start(shared: &Arc<Shared>, alarms: Alarms) -> JoinHandle<()> {
-    let shared = shared.clone();
+pub fn start(input: Input) -> JoinHandle<()> {
+    let Input {
+        alarms,
+        data_dir,
+        config,
+        store,
+        media,
+        recording,
+        device_name,
+        shutdown,
+    } = input;
     tokio::spawn(async move {
         let hub = alarms.hub.clone();
         let log = hub.log_sink();
-        let mut cfg = shared.config.current();
-        audit_plaintext(&shared.store, None, &cfg);
-        let mailer = Arc::new(
-            SmtpMailer::new(log.clone()).with_device_name(
-                shared
-                    .info
-                    .serial
-                    .clone()
-                    .unwrap_or_else(|| "camward".into()),
-            ),
-        );
+        let mut cfg = config.current();
+        audit_plaintext(&store, None, &cfg);
+        let mailer = Arc::new(SmtpMailer::new(log.clone()).with_device_name(device_name));
         if let Err(e) = mailer.apply(&cfg.smtp) {
             log.log(&LogEntry::error("smtp.config", e.to_string()));
         }
         let uploader = match FtpUploader::start(
-            shared.data_dir.join("ftp-queue"),
+            data_dir.join("ftp-queue"),
             cfg.ftp_client.clone(),
             UploaderOptions::default(),
             log.clone(),
@@ -174,32 +179,28 @@ pub fn start(shared: &Arc<Shared>, alarms: Alarms) -> JoinHandle<()> {
             }
         };
         let deps = ActionDeps {
-            snapshots: Arc::new(Snapshots(shared.media.clone())),
-            recorder: Some(Arc::new(Recorder(shared.recording.clone()))),
+            snapshots: Arc::new(Snapshots(media.clone())),
+            recorder: Some(Arc::new(RecorderAction(recording))),
             mail: Some(mailer.clone() as Arc<dyn MailSink>),
             ftp: uploader.clone().map(|u| u as Arc<dyn ImageSink>),
         };
         let engine = ActionEngine::start(&hub, deps, settings(&cfg));
-        let terminals = TerminalPoller::start(
-            shared.data_dir.join("alarm"),
-            hub.clone(),
-            cfg.alarm.clone(),
-        );
+        let terminals =
+            TerminalPoller::start(data_dir.join("alarm"), hub.clone(), cfg.alarm.clone());
         let vmd = Arc::new(VmdAlarms::new(hub.clone(), &cfg.alarm.vmd));
-        let stop = shared.shutdown.clone();
-        let vmd_task = tokio::spawn(feed_vmd(vmd.clone(), shared.media.clone()));
+        let vmd_task = tokio::spawn(feed_vmd(vmd.clone(), media.clone()));
         let recent_task = tokio::spawn(keep_recent(hub.clone(), alarms.recent.clone()));
-        let mut rx = shared.config.subscribe();
+        let mut rx = config.subscribe();
         loop {
             tokio::select! {
-                _ = stop.cancelled() => break,
+                _ = shutdown.cancelled() => break,
                 r = rx.changed() => if r.is_err() { break },
             }
             let new = rx.borrow_and_update().clone();
             if Arc::ptr_eq(&new, &cfg) {
                 continue;
             }
-            audit_plaintext(&shared.store, Some(&cfg), &new);
+            audit_plaintext(&store, Some(&cfg), &new);
             hub.apply(&new.alarm);
             vmd.apply(&new.alarm.vmd);
             terminals.apply(&new.alarm);
@@ -271,14 +272,6 @@ async fn feed_vmd(vmd: Arc<VmdAlarms>, media: MediaHub) {
     }
 }
 
-/// `/api/v1/alarm` (command alarm, status) and `/api/v1/alarm/log`.
-pub fn router(alarms: Alarms) -> Router {
-    Router::new()
-        .route("/api/v1/alarm", get(status).post(command))
-        .route("/api/v1/alarm/log", get(recent))
-        .with_state(alarms)
-}
-
 fn source_name(s: &AlarmSource) -> String {
     match s {
         AlarmSource::Vmd(a) => format!("vmd{a}"),
@@ -286,75 +279,54 @@ fn source_name(s: &AlarmSource) -> String {
     }
 }
 
-fn event_json(ev: &AlarmEvent) -> serde_json::Value {
-    json!({
-        "id": ev.id,
-        "source": source_name(&ev.source),
-        "trigger": ev.source.trigger().as_str(),
-        "description": ev.source.to_string(),
-        "time": camward_alarm::naming::rfc3339(ev.time),
-        "unix_time": ev.time.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-    })
+fn event_info(ev: &AlarmEvent) -> AlarmInfo {
+    AlarmInfo {
+        id: ev.id,
+        source: source_name(&ev.source),
+        trigger: ev.source.trigger().as_str().to_owned(),
+        description: ev.source.to_string(),
+        time: camward_alarm::naming::rfc3339(ev.time),
+        unix_time: ev
+            .time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    }
 }
 
-fn error(status: StatusCode, rule: &str, message: &str) -> Response {
-    (status, Json(json!({"error": rule, "message": message}))).into_response()
-}
-
-async fn command(State(a): State<Alarms>, _: Require<Control>, body: Bytes) -> Response {
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let source = match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(v) if v.is_object() => v.get("source").cloned(),
-            _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "json",
-                    "the body must be a JSON object",
-                );
-            }
-        };
-        match source.as_ref().and_then(|s| s.as_str()) {
-            None if source.is_none() => {}
-            Some("command") => {}
-            Some("audio") => {
-                return error(
-                    StatusCode::CONFLICT,
-                    "alarm.audio.unavailable",
-                    &AlarmError::AudioUnavailable.to_string(),
-                );
-            }
-            _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "alarm.source",
-                    "source: only \"command\" can be raised through the API",
-                );
+/// The alarm bus as the web API's command alarm, indicator and recent list.
+impl AlarmControl for Alarms {
+    fn command(&self) -> Result<AlarmInfo, ApiError> {
+        match self.hub.command() {
+            Ok(ev) => Ok(event_info(&ev)),
+            Err(e) => {
+                let m = e.to_string();
+                Err(
+                    ApiError::conflict("alarm.command.disabled", m.clone()).field(
+                        "source",
+                        "alarm.command.disabled",
+                        m,
+                    ),
+                )
             }
         }
     }
-    match a.hub.command() {
-        Ok(ev) => (StatusCode::ACCEPTED, Json(event_json(&ev))).into_response(),
-        Err(e) => error(
-            StatusCode::CONFLICT,
-            "alarm.command.disabled",
-            &e.to_string(),
-        ),
-    }
-}
 
-async fn status(State(a): State<Alarms>, _: Require<Live>) -> Response {
-    let r = lock(&a.recent);
-    let mut body = json!({"active": r.back().is_some_and(|(_, at)| at.elapsed() < ACTIVE_FOR)});
-    if let Some((ev, _)) = r.back() {
-        body["last"] = event_json(ev);
+    fn status(&self) -> AlarmStatus {
+        let r = lock(&self.recent);
+        AlarmStatus {
+            active: r.back().is_some_and(|(_, at)| at.elapsed() < ACTIVE_FOR),
+            last: r.back().map(|(ev, _)| event_info(ev)),
+        }
     }
-    Json(body).into_response()
-}
 
-async fn recent(State(a): State<Alarms>, _: Require<Live>) -> Response {
-    let r = lock(&a.recent);
-    let list: Vec<_> = r.iter().rev().map(|(ev, _)| event_json(ev)).collect();
-    Json(json!({"alarms": list})).into_response()
+    fn recent(&self) -> Vec<AlarmInfo> {
+        lock(&self.recent)
+            .iter()
+            .rev()
+            .map(|(ev, _)| event_info(ev))
+            .collect()
+    }
 }
 
 impl Alarms {

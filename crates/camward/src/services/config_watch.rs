@@ -1,17 +1,15 @@
 //! Picks up configuration changes committed by other processes (the console tools, e.g.
-//! `camward host-auth reset`) and publishes them, so they apply without a restart.
+//! `camward host-auth reset`, the recovery of paper §3.4) and publishes them, so they apply without a restart.
 
-use crate::daemon::Shared;
-use std::sync::Arc;
+use camward_store::ConfigHandle;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// How often the database is asked whether another connection committed (`PRAGMA data_version`).
 const POLL: Duration = Duration::from_secs(1);
 
-pub fn start(shared: &Arc<Shared>) -> JoinHandle<()> {
-    let config = shared.config.clone();
-    let stop = shared.shutdown.clone();
+pub fn start(config: ConfigHandle, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::select! {

@@ -1,15 +1,17 @@
 //! "FTP access to camera" (paper §4.2): Forbid by default, so no port is open; `ftp_server.enabled`
 //! opens a read-only FTP(S) server over the recordings for administrators, and closing it closes the port.
 
-use crate::daemon::Shared;
 use camward_alarm::SharedLog;
-use camward_auth::{AccountService, Level, Outcome, Protocol};
+use camward_auth::{AccountService, Gate, Level, Outcome, Protocol};
 use camward_config::{Config, Connection};
 use camward_notify::{FtpAuthenticator, FtpServer, FtpServerOptions};
+use camward_store::ConfigHandle;
+use camward_tls::DeviceIdentity;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// camward's accounts as the FTP server's password check (lockout and audit included).
 struct Accounts(Arc<AccountService>);
@@ -44,14 +46,36 @@ fn wanted(c: &Config, flag: Option<SocketAddr>, data_dir: &std::path::Path) -> O
     })
 }
 
-pub fn start(shared: &Arc<Shared>, flag: Option<SocketAddr>, log: SharedLog) -> JoinHandle<()> {
-    let shared = shared.clone();
+pub struct Input {
+    /// `--ftp`: overrides the configured address.
+    pub flag: Option<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub config: ConfigHandle,
+    pub accounts: Arc<AccountService>,
+    pub gate: Arc<dyn Gate>,
+    pub identity: Arc<DeviceIdentity>,
+    /// Where FTP sessions are logged (the alarm log: audit log and daemon log).
+    pub log: SharedLog,
+    pub shutdown: CancellationToken,
+}
+
+pub fn start(input: Input) -> JoinHandle<()> {
+    let Input {
+        flag,
+        data_dir,
+        config,
+        accounts,
+        gate,
+        identity,
+        log,
+        shutdown,
+    } = input;
     tokio::spawn(async move {
-        let mut rx = shared.config.subscribe();
+        let mut rx = config.subscribe();
         let mut running: Option<(Wanted, FtpServer)> = None;
         loop {
             let cfg = rx.borrow_and_update().clone();
-            let want = wanted(&cfg, flag, &shared.data_dir);
+            let want = wanted(&cfg, flag, &data_dir);
             if running.as_ref().map(|(w, _)| w) != want.as_ref() {
                 if let Some((_, server)) = running.take() {
                     server.stop().await;
@@ -63,12 +87,12 @@ pub fn start(shared: &Arc<Shared>, flag: Option<SocketAddr>, log: SharedLog) -> 
                         vec![("recordings".into(), w.recordings.clone())],
                     );
                     opts.passive_ports = w.passive.0..=w.passive.1;
-                    opts.tls = Some(camward_tls::server_config(shared.identity.clone(), &[]));
+                    opts.tls = Some(camward_tls::server_config(identity.clone(), &[]));
                     opts.ftps_required = w.ftps_required;
                     match FtpServer::start(
                         opts,
-                        shared.gate.clone(),
-                        Arc::new(Accounts(shared.accounts.clone())),
+                        gate.clone(),
+                        Arc::new(Accounts(accounts.clone())),
                         log.clone(),
                     )
                     .await
@@ -82,7 +106,7 @@ pub fn start(shared: &Arc<Shared>, flag: Option<SocketAddr>, log: SharedLog) -> 
                 }
             }
             tokio::select! {
-                _ = shared.shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => break,
                 r = rx.changed() => if r.is_err() { break },
             }
         }

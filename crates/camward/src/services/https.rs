@@ -1,11 +1,14 @@
 //! The TLS listeners (HTTPS web app, RTSPS) that open and close with `https.connection`, and the
-//! device certificate's upkeep: pick up console installs, audit an expiring certificate daily.
+//! device certificate's upkeep: pick up console installs, audit an expiring certificate daily
+//! (paper §3.7).
 
-use crate::daemon::Shared;
+use super::listen::bind;
 use axum::Router;
+use camward_auth::Gate;
 use camward_config::Config;
 use camward_rtsp::{Carrier, RtspServer};
-use camward_store::AuditEvent;
+use camward_store::{AuditEvent, ConfigHandle, Store};
+use camward_tls::DeviceIdentity;
 use camward_web::ServeOptions;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,11 +34,10 @@ pub struct HttpsPort(AtomicU16);
 impl HttpsPort {
     pub fn redirect_target(
         self: &Arc<Self>,
-        shared: &Arc<Shared>,
+        config: ConfigHandle,
+        flag: Option<SocketAddr>,
     ) -> camward_web::https::RedirectTarget {
         let port = self.clone();
-        let config = shared.config.clone();
-        let flag = shared.https_addr;
         Arc::new(move || {
             let c = config.current();
             if !c.https.enabled() {
@@ -51,15 +53,28 @@ impl HttpsPort {
     }
 }
 
+/// What a TLS listener needs: where it may bind, the identity it serves, the gate, and the
+/// configuration it follows.
+pub struct Listener {
+    /// `--https` / `--rtsps`: overrides the configured address.
+    pub flag: Option<SocketAddr>,
+    pub identity: Arc<DeviceIdentity>,
+    pub gate: Arc<dyn Gate>,
+    pub config: ConfigHandle,
+    /// For `service.bind_failed` entries.
+    pub store: Store,
+    pub shutdown: CancellationToken,
+}
+
 /// Serves `app` (the same application as plain HTTP, with the RTSP tunnel) over TLS with HSTS,
 /// while Connection = HTTPS, on `--https` or `[::]:{https.port}`.
-pub fn web(shared: &Arc<Shared>, app: Router, port: Arc<HttpsPort>) -> JoinHandle<()> {
+pub fn web(l: Listener, app: Router, port: Arc<HttpsPort>) -> JoinHandle<()> {
     let app = camward_web::https::with_hsts(app);
-    let acceptor = camward_tls::tls_acceptor(shared.identity.clone(), &[b"http/1.1"]);
-    let gate = shared.gate.clone();
-    let flag = shared.https_addr;
+    let acceptor = camward_tls::tls_acceptor(l.identity.clone(), &[b"http/1.1"]);
+    let gate = l.gate.clone();
+    let flag = l.flag;
     follow_config(
-        shared,
+        &l,
         "HTTPS",
         "--https",
         move |c| {
@@ -95,12 +110,12 @@ pub fn web(shared: &Arc<Shared>, app: Router, port: Arc<HttpsPort>) -> JoinHandl
 /// RTSPS while Connection = HTTPS, on `--rtsps` or `[::]:322`: the same RTSP server (streams,
 /// Digest, host filter) over TLS. It follows Connection because an installer who asks for HTTPS
 /// asks for encrypted video too, and the default stays "only HTTP and RTSP listen" (§3.5).
-pub fn rtsps(shared: &Arc<Shared>, server: Arc<RtspServer>) -> JoinHandle<()> {
-    let acceptor = camward_tls::tls_acceptor(shared.identity.clone(), &[]);
-    let gate = shared.gate.clone();
-    let flag = shared.rtsps_addr;
+pub fn rtsps(l: Listener, server: Arc<RtspServer>) -> JoinHandle<()> {
+    let acceptor = camward_tls::tls_acceptor(l.identity.clone(), &[]);
+    let gate = l.gate.clone();
+    let flag = l.flag;
     follow_config(
-        shared,
+        &l,
         "RTSPS",
         "--rtsps",
         move |c| {
@@ -162,7 +177,7 @@ type Where = (Option<SocketAddr>, u16);
 /// (`None`: closed); on a change the old listener stops and the new one binds. A failed bind is
 /// logged and retried on the next configuration change (the daemon keeps serving the rest).
 fn follow_config<W, S, F>(
-    shared: &Arc<Shared>,
+    l: &Listener,
     what: &'static str,
     flag: &'static str,
     want: W,
@@ -173,9 +188,9 @@ where
     S: Fn(TcpListener, CancellationToken) -> F + Send + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut rx = shared.config.subscribe();
-    let shutdown = shared.shutdown.clone();
-    let store = shared.store.clone();
+    let mut rx = l.config.subscribe();
+    let shutdown = l.shutdown.clone();
+    let store = l.store.clone();
     tokio::spawn(async move {
         let mut running: Option<(Where, CancellationToken, JoinHandle<()>)> = None;
         loop {
@@ -187,7 +202,7 @@ where
                     tracing::info!("{what} listener closed");
                 }
                 if let Some(d) = desired {
-                    match crate::daemon::bind(d.0, d.1, what, flag).await {
+                    match bind(d.0, d.1, what, flag).await {
                         Ok((listener, addr)) => {
                             tracing::info!(%addr, "{what} listening");
                             let stop = shutdown.child_token();
@@ -219,39 +234,47 @@ where
 const IDENTITY_POLL: Duration = Duration::from_secs(2);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
+pub struct Upkeep {
+    pub identity: Arc<DeviceIdentity>,
+    pub store: Store,
+    pub shutdown: CancellationToken,
+}
+
 /// Reloads the identity when `camward identity install`/`delete-ca` changed its files (so the
 /// console's install is served without a restart), and writes `certificate.expiring` to the
 /// audit log at start and then daily while the certificate is within 30 days of expiry.
-pub fn upkeep(shared: &Arc<Shared>) -> JoinHandle<()> {
-    let shared = shared.clone();
+pub fn upkeep(u: Upkeep) -> JoinHandle<()> {
+    let Upkeep {
+        identity,
+        store,
+        shutdown,
+    } = u;
     tokio::spawn(async move {
-        let mut seen = files_stamp(&shared);
+        let mut seen = files_stamp(&identity);
         let mut next_audit = tokio::time::Instant::now();
         loop {
             if tokio::time::Instant::now() >= next_audit {
                 next_audit += DAY;
-                let info = shared.identity.info();
+                let info = identity.info();
                 if let Some(w) = camward_web::expiry_warning(&info) {
                     tracing::warn!("{w}");
-                    let _ = shared
-                        .store
-                        .audit(&AuditEvent::new("certificate.expiring").detail(
-                            serde_json::json!({
-                                "subject": info.subject, "not_after": info.not_after,
-                                "days_left": info.days_left, "expired": info.expired,
-                                "fingerprint_sha256": info.fingerprint_sha256,
-                            }),
-                        ));
+                    let _ = store.audit(&AuditEvent::new("certificate.expiring").detail(
+                        serde_json::json!({
+                            "subject": info.subject, "not_after": info.not_after,
+                            "days_left": info.days_left, "expired": info.expired,
+                            "fingerprint_sha256": info.fingerprint_sha256,
+                        }),
+                    ));
                 }
             }
             tokio::select! {
-                _ = shared.shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(IDENTITY_POLL) => {}
             }
-            let now = files_stamp(&shared);
+            let now = files_stamp(&identity);
             if now != seen {
                 seen = now;
-                let id = shared.identity.clone();
+                let id = identity.clone();
                 match tokio::task::spawn_blocking(move || id.reload()).await {
                     Ok(Ok(info)) => tracing::info!(
                         kind = %info.kind, fingerprint = %info.fingerprint_sha256,
@@ -267,12 +290,12 @@ pub fn upkeep(shared: &Arc<Shared>) -> JoinHandle<()> {
     })
 }
 
-fn files_stamp(shared: &Shared) -> Vec<Option<(SystemTime, u64)>> {
+fn files_stamp(identity: &DeviceIdentity) -> Vec<Option<(SystemTime, u64)>> {
     use camward_tls::identity::{CA_CHAIN_FILE, SELF_SIGNED_FILE};
     [CA_CHAIN_FILE, SELF_SIGNED_FILE]
         .iter()
         .map(|f| {
-            std::fs::metadata(shared.identity.dir().join(f))
+            std::fs::metadata(identity.dir().join(f))
                 .ok()
                 .and_then(|m| Some((m.modified().ok()?, m.len())))
         })

@@ -1,16 +1,17 @@
-//! The media service: builds the media hub (source → encoder → stage → frame bus) from the configuration,
-//! re-applies `source`/`streams`/`jpeg` on every change, and serves JPEG snapshots and MJPEG over HTTP.
+//! The media service: source → encoder → stage → frame bus (camera core), kept in step with the
+//! `source`/`streams`/`jpeg` settings, and the media hub as the web API's [`LiveMedia`] handle.
+//! The stage is ONVIF Media Signing (paper §3.9), installed before the first start.
 
-use crate::daemon::Shared;
-use axum::Router;
-use axum::extract::{RawQuery, State};
-use axum::response::Response;
-use axum::routing::get;
-use camward_config::Config;
-use camward_media::{MediaHub, StageFactory};
-use camward_web::{Live, Require};
-use std::sync::Arc;
+use bytes::Bytes;
+use camward_config::{Config, JpegSize};
+use camward_media::{MediaError, MediaHub, StageFactory};
+use camward_store::ConfigHandle;
+use camward_web::{ApiError, LiveMedia};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// A hub with the configuration's settings, not started yet (the RTSP server needs its buses
 /// before the services start; buses outlive pipeline restarts, so handing them out early is safe).
@@ -22,32 +23,36 @@ pub fn hub(config: &Config) -> MediaHub {
     )
 }
 
-/// SEAM(media-signing): the per-stream stage every access unit passes through before the bus
-/// (ONVIF Media Signing, paper §3.9). Signing happens here, once per stream, so live viewers,
-/// recordings and exports carry the same signatures. Return `Some(factory)` built from the
-/// device identity in `shared`; `None` publishes the encoder's output unchanged.
-fn signing_stage(shared: &Shared) -> Option<StageFactory> {
-    super::signing::initial_stage(shared)
+pub struct Input {
+    pub hub: MediaHub,
+    pub config: ConfigHandle,
+    /// The per-stream stage to install before the first start (signing), if any.
+    pub stage: Option<StageFactory>,
+    pub shutdown: CancellationToken,
 }
 
 /// Starts the pipelines and follows configuration changes until shutdown, then stops them
 /// (which also ends open MJPEG responses, so the HTTP service can drain).
-pub fn start(shared: &Arc<Shared>) -> JoinHandle<()> {
-    let hub = shared.media.clone();
+pub fn start(input: Input) -> JoinHandle<()> {
+    let Input {
+        hub,
+        config,
+        stage,
+        shutdown,
+    } = input;
     // Installed before `start` so no pipeline has to restart to pick it up.
-    if let Some(stage) = signing_stage(shared) {
-        hub.set_stage_factory(Some(stage));
+    if stage.is_some() {
+        hub.set_stage_factory(stage);
     }
     if let Err(e) = hub.start() {
         tracing::error!(error = %e, "media pipelines did not start");
     }
-    let mut changes = shared.config.subscribe();
-    let stop = shared.shutdown.clone();
+    let mut changes = config.subscribe();
     tokio::spawn(async move {
         let mut applied = settings(&changes.borrow_and_update());
         loop {
             tokio::select! {
-                _ = stop.cancelled() => break,
+                _ = shutdown.cancelled() => break,
                 r = changes.changed() => if r.is_err() { break },
             }
             let wanted = settings(&changes.borrow_and_update());
@@ -73,25 +78,58 @@ fn settings(c: &Config) -> Settings {
     (c.source.clone(), c.streams.clone(), c.jpeg.clone())
 }
 
-/// `GET /api/v1/snapshot.jpg?stream=1|2&size=1|2|3` and `GET /api/v1/mjpeg?stream=1|2[&size][&fps]`,
-/// both at access level Live and above (guest when on), like RTSP viewing.
-pub fn router(hub: MediaHub) -> Router {
-    Router::new()
-        .route("/api/v1/snapshot.jpg", get(snapshot))
-        .route("/api/v1/mjpeg", get(mjpeg))
-        .with_state(hub)
+/// The API's answer to a media error: 400 for a bad stream number, 503 (retry) for a stream that
+/// is off or not producing, 500 for internal failures.
+fn api_error(e: &MediaError) -> ApiError {
+    let msg = e.to_string();
+    match e {
+        MediaError::NoSuchStream(_) => {
+            ApiError::new(axum::http::StatusCode::BAD_REQUEST, "no_such_stream", msg)
+        }
+        MediaError::StreamOff(_) => ApiError::unavailable("stream_off", msg, true),
+        MediaError::NotReady(..) => ApiError::unavailable("not_ready", msg, true),
+        MediaError::Shutdown | MediaError::NoRuntime => {
+            ApiError::unavailable("unavailable", msg, true)
+        }
+        MediaError::Decode { .. } => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "decode_failed",
+            msg,
+        ),
+        MediaError::Jpeg { .. } => ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "jpeg_failed",
+            msg,
+        ),
+    }
 }
 
-async fn snapshot(
-    _: Require<Live>,
-    State(hub): State<MediaHub>,
-    RawQuery(q): RawQuery,
-) -> Response {
-    camward_media::http::snapshot_from_query(&hub, q.as_deref())
-        .await
-        .map(axum::body::Body::new)
-}
+/// The media hub as the web API sees it.
+pub struct HubMedia(pub MediaHub);
 
-async fn mjpeg(_: Require<Live>, State(hub): State<MediaHub>, RawQuery(q): RawQuery) -> Response {
-    camward_media::http::mjpeg_from_query(&hub, q.as_deref()).map(axum::body::Body::new)
+impl LiveMedia for HubMedia {
+    fn snapshot(&self, stream: u8, size: JpegSize) -> BoxFuture<'static, Result<Bytes, ApiError>> {
+        let hub = self.0.clone();
+        Box::pin(async move {
+            hub.snapshot_jpeg(stream, size)
+                .await
+                .map_err(|e| api_error(&e))
+        })
+    }
+
+    fn mjpeg(
+        &self,
+        stream: u8,
+        size: JpegSize,
+        fps: Option<u32>,
+    ) -> Result<BoxStream<'static, Bytes>, ApiError> {
+        let Some(status) = self.0.status(stream) else {
+            return Err(api_error(&MediaError::NoSuchStream(stream)));
+        };
+        if !status.enabled {
+            return Err(api_error(&MediaError::StreamOff(stream)));
+        }
+        let fps = fps.unwrap_or_else(|| self.0.settings().2.refresh_fps);
+        Ok(self.0.mjpeg(stream, size, fps).boxed())
+    }
 }

@@ -1,11 +1,13 @@
-//! The daemon's services, one module each; every `start` takes the shared state and returns a task
-//! that ends when `shared.shutdown` is cancelled. Add yours here (rtsp, ftp, ...) and in daemon.rs.
+//! The daemon's services, one module each. Every `start` takes a small input struct of the handles
+//! it needs (never the daemon's own state) and returns a task that ends on shutdown; daemon.rs
+//! builds the inputs and starts every listener and task (paper §3.5: only the listeners asked for).
 
 pub mod alarm;
 pub mod config_watch;
 pub mod ftp;
 pub mod http;
 pub mod https;
+pub mod listen;
 pub mod media;
 pub mod record;
 pub mod rtsp;

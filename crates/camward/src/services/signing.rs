@@ -1,15 +1,17 @@
 //! Alteration detection (paper §3.9): one ONVIF Media Signing `Signer` per stream pipeline, keyed by
 //! the device identity, installed as the media hub's stage and switched by `alteration_detection.enabled`.
 
-use crate::daemon::Shared;
 use bytes::Bytes;
+use camward_media::MediaHub;
 use camward_media::{AccessUnit, AuStage, StageFactory};
 use camward_sign::{ChainState, Signer, SignerOptions, SigningKey, VendorInfo};
+use camward_store::ConfigHandle;
 use camward_tls::DeviceIdentity;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// How often the served certificate is compared with the one the signers embed: a chain installed
 /// through the API or `camward identity install` then reaches the streams without a restart.
@@ -90,36 +92,50 @@ pub fn factory(identity: &Arc<DeviceIdentity>) -> StageFactory {
     })
 }
 
-/// The stage to install before the hub starts (`services::media` asks for it).
-pub fn initial_stage(shared: &Shared) -> Option<StageFactory> {
-    shared
-        .config
+/// The stage to install before the hub starts, when signing is on.
+pub fn initial_stage(
+    config: &ConfigHandle,
+    identity: &Arc<DeviceIdentity>,
+) -> Option<StageFactory> {
+    config
         .current()
         .alteration_detection
         .enabled
-        .then(|| factory(&shared.identity))
+        .then(|| factory(identity))
+}
+
+pub struct Input {
+    pub config: ConfigHandle,
+    pub identity: Arc<DeviceIdentity>,
+    pub media: MediaHub,
+    pub shutdown: CancellationToken,
 }
 
 /// Follows `alteration_detection.enabled` and certificate changes, re-installing the stage
 /// (the hub restarts the pipelines from a key frame, so each signer starts at an IDR).
-pub fn start(shared: &Arc<Shared>) -> JoinHandle<()> {
-    let shared = shared.clone();
+pub fn start(input: Input) -> JoinHandle<()> {
+    let Input {
+        config,
+        identity,
+        media,
+        shutdown,
+    } = input;
     tokio::spawn(async move {
-        let mut changes = shared.config.subscribe();
+        let mut changes = config.subscribe();
         let mut enabled = changes.borrow_and_update().alteration_detection.enabled;
-        let mut chain = shared.identity.certificate_chain_pem();
+        let mut chain = identity.certificate_chain_pem();
         let mut tick = tokio::time::interval(IDENTITY_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = shared.shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => break,
                 r = changes.changed() => if r.is_err() { break },
                 _ = tick.tick() => {}
             }
             let want = changes.borrow_and_update().alteration_detection.enabled;
             // `services::https::upkeep` reloads the identity when its files change; this only
             // notices that the served chain is no longer the one being signed with.
-            let now_chain = shared.identity.certificate_chain_pem();
+            let now_chain = identity.certificate_chain_pem();
             if want == enabled && (now_chain == chain || !want) {
                 chain = now_chain;
                 continue;
@@ -129,9 +145,7 @@ pub fn start(shared: &Arc<Shared>) -> JoinHandle<()> {
                 certificate_changed = now_chain != chain,
                 "alteration detection (media signing) updated"
             );
-            shared
-                .media
-                .set_stage_factory(want.then(|| factory(&shared.identity)));
+            media.set_stage_factory(want.then(|| factory(&identity)));
             enabled = want;
             chain = now_chain;
         }

@@ -1,0 +1,156 @@
+//! Properties of the whole document that no single section can check: every section is in the
+//! JSON Schema with a description, and no secret of a fully populated document leaks (paper §3.2).
+
+use crate::{Config, SECTIONS};
+use serde_json::Value;
+
+/// `testdata/populated.json`: every section set, every secret set. The integration test
+/// `tests/integration/test_config_secrets.py` applies the same document to a running daemon.
+pub(crate) fn populated() -> Value {
+    serde_json::from_str(include_str!("../testdata/populated.json"))
+        .expect("populated.json is JSON")
+}
+
+/// JSON paths of every place the schema types as a `Secret`, for a concrete document.
+fn secret_paths(schema: &Value, node: &Value, doc: &Value, at: String, out: &mut Vec<String>) {
+    let defs = &schema["$defs"];
+    let resolve = |n: &Value| -> Value {
+        match n.get("$ref").and_then(Value::as_str) {
+            Some(r) => defs[r.trim_start_matches("#/$defs/")].clone(),
+            None => n.clone(),
+        }
+    };
+    let node = resolve(node);
+    if node.get("x-camward-secret") == Some(&Value::Bool(true)) {
+        out.push(at);
+        return;
+    }
+    for alt in node
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        secret_paths(schema, alt, doc, at.clone(), out);
+    }
+    if let (Some(props), Some(obj)) = (
+        node.get("properties").and_then(Value::as_object),
+        doc.as_object(),
+    ) {
+        for (k, sub) in props {
+            if let Some(d) = obj.get(k) {
+                secret_paths(schema, sub, d, crate::join(&at, k), out);
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (node.get("items"), doc.as_array()) {
+        for (i, d) in arr.iter().enumerate() {
+            secret_paths(schema, items, d, format!("{at}[{i}]"), out);
+        }
+    }
+}
+
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_section_is_in_the_schema_with_a_description() {
+    let schema = Config::schema();
+    let props = schema["properties"].as_object().unwrap();
+    for s in SECTIONS {
+        let p = &props[*s];
+        assert!(
+            p["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{s}: {p}"
+        );
+    }
+    assert_eq!(props.len(), SECTIONS.len());
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+}
+
+#[test]
+fn schema_carries_ranges_units_and_enums() {
+    let s = Config::schema();
+    let stream = &s["$defs"]["StreamConfig"]["properties"];
+    assert_eq!(stream["fps"]["minimum"], 1);
+    assert_eq!(stream["fps"]["maximum"], 30);
+    assert_eq!(stream["bitrate_kbps"]["x-unit"], "kbit/s");
+    let methods = &s["$defs"]["AuthMethod"];
+    assert!(methods.to_string().contains("digest_or_basic"), "{methods}");
+}
+
+#[test]
+fn populated_example_sets_every_secret_and_none_leaks() {
+    let doc = populated();
+    let config = Config::from_value(&doc).unwrap_or_else(|e| panic!("{e:?}"));
+    let schema = Config::schema();
+    let mut paths = Vec::new();
+    secret_paths(
+        &schema,
+        &schema,
+        &config.redacted(),
+        String::new(),
+        &mut paths,
+    );
+    // Every secret field of every section is set in the example: a new secret must be added there.
+    let mut every = Vec::new();
+    secret_paths(
+        &schema,
+        &schema,
+        &serde_json::to_value(Config::default()).unwrap(),
+        String::new(),
+        &mut every,
+    );
+    assert!(every.len() >= 2, "{every:?}");
+    let shown = config.redacted();
+    for p in &every {
+        let v = p.split('.').try_fold(&shown, |v, k| v.get(k));
+        assert!(v.is_some(), "{p} missing from the redacted example");
+    }
+    let stored = config.to_stored();
+    let mut secrets = Vec::new();
+    for p in &paths {
+        let v = p.split('.').try_fold(&shown, |v, k| v.get(k)).unwrap();
+        assert_eq!(
+            v,
+            &serde_json::json!({"set": true}),
+            "{p} not set in populated.json"
+        );
+        let s = p.split('.').try_fold(&stored, |v, k| v.get(k)).unwrap();
+        secrets.push(s.as_str().unwrap().to_owned());
+    }
+    assert!(secrets.len() >= 3, "{paths:?}");
+    let mut visible = Vec::new();
+    strings(&shown, &mut visible);
+    let debug = format!("{config:?} {}", config.source);
+    for s in &secrets {
+        assert!(
+            !visible.iter().any(|v| v.contains(s.as_str())),
+            "{s} in the redacted document"
+        );
+        assert!(!debug.contains(s.as_str()), "{s} in Debug/Display output");
+    }
+    // And the stored form round-trips.
+    assert_eq!(Config::from_value(&stored).unwrap(), config);
+}
+
+#[test]
+fn no_setting_is_shaped_like_a_secret_placeholder() {
+    // Storage turns every `{"set": bool}` object back into a secret's stored form, so no other
+    // type may serialise as one.
+    let schema = Config::schema().to_string();
+    assert_eq!(
+        schema.matches("\"set\":{\"type\":\"boolean\"}").count(),
+        1,
+        "{schema}"
+    );
+}
