@@ -5,7 +5,7 @@ use crate::parse::{self, Lower, Parsed, Request, Response, Version};
 use crate::session::{self, PlayJob, Player, Session, Transport, UdpPair};
 use crate::{Carrier, Io, RtspServer, rtp, sdp};
 use camward_auth::{Level, Outcome, Principal, Protocol};
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 /// A new connection must complete its first request within this time (slow-loris guard; also
 /// how long an unpaired tunnel GET waits for its POST).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Per-connection staging buffer for interleaved RTP: packets are copied here and written in
-/// batches. This bounds what a connection holds beyond the shared frames.
-pub const WRITE_BUF: usize = 16 * 1024;
+/// Largest copy made of an access unit for an io that cannot take vectored writes: packets
+/// are coalesced into a temporary buffer of this size (freed after the access unit).
+pub const COALESCE_BUF: usize = 16 * 1024;
 /// Least free room in the receive buffer before a read: requests are a few hundred bytes, and
 /// longer ones (up to the parser's limits) just take several reads.
 const READ_CHUNK: usize = 1024;
@@ -30,6 +30,8 @@ const RESPONSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const DESCRIBE_WAIT: Duration = Duration::from_secs(5);
 /// Sessions one connection may create.
 const MAX_SESSIONS_PER_CONN: usize = 8;
+/// Bytes of framing before each RTP payload: `$`, channel, length, RTP header, FU-A prefix.
+const PACKET_HEAD_MAX: usize = 4 + rtp::HEADER_LEN + 2;
 
 pub(crate) const PUBLIC: &str =
     "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
@@ -41,6 +43,11 @@ type BoxIo = Pin<Box<dyn Io>>;
 /// The write side of a connection, shared by the request loop (responses) and the players
 /// (RTP/RTCP). Whole responses and whole access units are written under the lock, so they
 /// never interleave mid-frame.
+///
+/// An access unit leaves in one vectored write (more only when the socket is full or the
+/// access unit has over 512 packets): per packet, the 16–18 bytes of interleaved and RTP header
+/// are built for this viewer, and the payload is a slice of the shared frame, never copied in
+/// user space. The writer keeps no buffer between writes, so an idle or slow viewer holds none.
 pub struct Writer {
     inner: tokio::sync::Mutex<WriterInner>,
     kill: CancellationToken,
@@ -48,10 +55,6 @@ pub struct Writer {
 
 struct WriterInner {
     io: Pin<Box<dyn AsyncWrite + Send>>,
-    buf: Vec<u8>,
-    /// Staging size: packets are batched up to this many bytes per write (`WRITE_BUF` for
-    /// sockets, where each write is a syscall; 0 for an io that batches by itself).
-    batch: usize,
     /// Set while a write is in flight; if that write is abandoned (timeout), the byte stream
     /// may hold half a frame, so nothing more may be written.
     broken: bool,
@@ -59,25 +62,9 @@ struct WriterInner {
 
 impl Writer {
     pub fn new(io: impl AsyncWrite + Send + 'static, kill: CancellationToken) -> Writer {
-        Self::with_batch(io, kill, WRITE_BUF)
-    }
-
-    /// A writer without a staging buffer, for an io that is itself an in-memory batch (the
-    /// tunnel's GET pipe): staging there would only be a second copy and 16 KiB more per viewer.
-    pub fn unbatched(io: impl AsyncWrite + Send + 'static, kill: CancellationToken) -> Writer {
-        Self::with_batch(io, kill, 0)
-    }
-
-    fn with_batch(
-        io: impl AsyncWrite + Send + 'static,
-        kill: CancellationToken,
-        batch: usize,
-    ) -> Writer {
         Writer {
             inner: tokio::sync::Mutex::new(WriterInner {
                 io: Box::pin(io),
-                buf: Vec::new(),
-                batch,
                 broken: false,
             }),
             kill,
@@ -142,8 +129,10 @@ impl Writer {
         self.send(&frame).await
     }
 
-    /// Packetizes one access unit into `$`-framed RTP packets, batching them through the
-    /// staging buffer, and flushes.
+    /// Packetizes one access unit into `$`-framed RTP packets and writes them, followed by a
+    /// sender report on channel `sr.0` when `sr` is given (`sr.1`: the NTP time of the access
+    /// unit's capture, which its RTP timestamp `ts` stands for), in as few vectored writes as
+    /// the socket allows; then flushes.
     pub async fn send_au(
         &self,
         channel: u8,
@@ -151,36 +140,83 @@ impl Writer {
         ts: u32,
         rtp_state: &mut session::RtpState,
         max_payload: usize,
+        sr: Option<(u8, u64)>,
     ) -> io::Result<()> {
+        // The viewer's own headers, built before the lock: every packet's is 16 bytes, plus 2
+        // for an FU-A fragment. The payloads stay in the shared frame.
+        let mut heads: Vec<u8> = Vec::with_capacity(PACKET_HEAD_MAX * 16);
+        for f in rtp::packetize(nals, max_payload) {
+            let len = rtp::HEADER_LEN + f.payload_len();
+            heads.extend_from_slice(&[b'$', channel]);
+            heads.extend_from_slice(&(len as u16).to_be_bytes());
+            heads.extend_from_slice(&rtp::header(f.last, rtp_state.seq, ts, rtp_state.ssrc));
+            heads.extend_from_slice(f.prefix.as_slice());
+            rtp_state.seq = rtp_state.seq.wrapping_add(1);
+            rtp_state.packets = rtp_state.packets.wrapping_add(1);
+            rtp_state.octets = rtp_state.octets.wrapping_add(f.payload_len() as u32);
+        }
+        // Built after the packets, so its counts include them, as it is sent after them.
+        let rtcp = sr.map(|(ch, ntp)| {
+            let p = rtp::sender_report(
+                rtp_state.ssrc,
+                ntp,
+                ts,
+                rtp_state.packets,
+                rtp_state.octets,
+            );
+            let l = (p.len() as u16).to_be_bytes();
+            ([b'$', ch, l[0], l[1]], p)
+        });
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(heads.len() / 8 + 2);
+        let mut at = 0;
+        for f in rtp::packetize(nals, max_payload) {
+            let h = 4 + rtp::HEADER_LEN + f.prefix.as_slice().len();
+            slices.push(IoSlice::new(&heads[at..at + h]));
+            slices.push(IoSlice::new(f.data));
+            at += h;
+        }
+        if let Some((h, p)) = &rtcp {
+            slices.push(IoSlice::new(h));
+            slices.push(IoSlice::new(p));
+        }
         let mut g = self.begin().await?;
         let r = async {
-            let WriterInner { io, buf, batch, .. } = &mut *g;
-            let batch = *batch;
-            if buf.capacity() < batch {
-                buf.reserve_exact(batch - buf.len());
-            }
-            for f in rtp::packetize(nals, max_payload) {
-                let len = rtp::HEADER_LEN + f.payload_len();
-                if !buf.is_empty() && buf.len() + 4 + len > batch {
-                    io.write_all(buf).await?;
-                    buf.clear();
+            let io = &mut g.io;
+            if io.is_write_vectored() {
+                write_all_vectored(io, &mut slices).await?;
+            } else {
+                // Not vectored (a plain `poll_write` io): coalesce into a temporary buffer so
+                // that each write is still up to 16 KiB rather than one slice.
+                let mut buf = Vec::with_capacity(COALESCE_BUF);
+                for s in &slices {
+                    if !buf.is_empty() && buf.len() + s.len() > COALESCE_BUF {
+                        io.write_all(&buf).await?;
+                        buf.clear();
+                    }
+                    buf.extend_from_slice(s);
                 }
-                buf.extend_from_slice(&[b'$', channel]);
-                buf.extend_from_slice(&(len as u16).to_be_bytes());
-                buf.extend_from_slice(&rtp::header(f.last, rtp_state.seq, ts, rtp_state.ssrc));
-                buf.extend_from_slice(f.prefix.as_slice());
-                buf.extend_from_slice(f.data);
-                rtp_state.seq = rtp_state.seq.wrapping_add(1);
-                rtp_state.packets = rtp_state.packets.wrapping_add(1);
-                rtp_state.octets = rtp_state.octets.wrapping_add(f.payload_len() as u32);
+                io.write_all(&buf).await?;
             }
-            io.write_all(buf).await?;
-            buf.clear();
             io.flush().await
         }
         .await;
         self.finish(g, r)
     }
+}
+
+/// Writes every slice, calling `write_vectored` again for what a short write left.
+async fn write_all_vectored(
+    io: &mut Pin<Box<dyn AsyncWrite + Send>>,
+    mut slices: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    while !slices.is_empty() {
+        let n = io.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
 }
 
 /// Per-connection state.
@@ -215,11 +251,7 @@ pub async fn run(
     let (mut rd, wr) = tokio::io::split(io);
     // Cancelled by close_all(), by a tunnel whose GET leg went away, or by this connection itself.
     let kill = parent.child_token();
-    let writer = Arc::new(match carrier {
-        // The tunnel's output is a byte-budgeted in-memory pipe that batches by itself.
-        Carrier::Tunnel => Writer::unbatched(wr, kill.clone()),
-        _ => Writer::new(wr, kill.clone()),
-    });
+    let writer = Arc::new(Writer::new(wr, kill.clone()));
     let mut conn = Conn {
         server: server.clone(),
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),

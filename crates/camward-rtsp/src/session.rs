@@ -381,10 +381,6 @@ struct Lateness {
 }
 
 impl Lateness {
-    fn lateness(&mut self, pts90k: u64) -> Duration {
-        self.lateness_at(Instant::now(), pts90k)
-    }
-
     fn lateness_at(&mut self, now: Instant, pts90k: u64) -> Duration {
         let origin = *self.origin.get_or_insert(now);
         if let Some((_, last)) = self.base {
@@ -437,7 +433,8 @@ pub async fn play(job: PlayJob) -> RtpState {
     let mut dropped = 0u64;
     let mut next_sr: Option<Instant> = None;
     let mut udp_failing_since: Option<Instant> = None;
-    let mut pkt = Vec::with_capacity(rtp::HEADER_LEN + max_payload);
+    // UDP only: one packet's bytes, allocated on the first send.
+    let mut pkt = Vec::new();
     let mut held: Vec<bytes::Bytes> = Vec::new();
     loop {
         let au = tokio::select! {
@@ -462,7 +459,8 @@ pub async fn play(job: PlayJob) -> RtpState {
             }
             continue;
         }
-        if late.lateness(au.pts90k) > LATE_LIMIT && !au.key {
+        let now = Instant::now();
+        if late.lateness_at(now, au.pts90k) > LATE_LIMIT && !au.key {
             skipping = true;
         }
         if skipping {
@@ -492,9 +490,18 @@ pub async fn play(job: PlayJob) -> RtpState {
             .chain(&au.nals[first_slice..])
             .map(|b| &b[..])
             .collect();
+        // Interleaved, a due sender report rides in the access unit's write, mapping this
+        // access unit's RTP timestamp to its capture time.
+        let sr_due = next_sr.is_none_or(|t| now >= t);
+        let inline_sr = match &transport {
+            Transport::Interleaved { rtcp_ch, .. } if sr_due => {
+                Some((*rtcp_ch, rtp::ntp(au.wallclock)))
+            }
+            _ => None,
+        };
         let sent = tokio::time::timeout(
             STALL_LIMIT,
-            send_au(&transport, &nals, ts, &mut rtp, max_payload, &mut pkt),
+            send_au(&transport, &nals, ts, &mut rtp, max_payload, &mut pkt, inline_sr),
         )
         .await;
         held.clear();
@@ -525,16 +532,18 @@ pub async fn play(job: PlayJob) -> RtpState {
                 break;
             }
         }
-        rtp.last_wallclock = Some((au.wallclock, Instant::now()));
-        if next_sr.is_none_or(|t| Instant::now() >= t) {
-            if let Some((ntp, ts)) = rtp.report_times() {
-                send_rtcp(
-                    &transport,
-                    &rtp::sender_report(rtp.ssrc, ntp, ts, rtp.packets, rtp.octets),
-                )
-                .await;
+        rtp.last_wallclock = Some((au.wallclock, now));
+        if sr_due {
+            if inline_sr.is_none() {
+                if let Some((ntp, ts)) = rtp.report_times() {
+                    send_rtcp(
+                        &transport,
+                        &rtp::sender_report(rtp.ssrc, ntp, ts, rtp.packets, rtp.octets),
+                    )
+                    .await;
+                }
             }
-            next_sr = Some(Instant::now() + SR_INTERVAL);
+            next_sr = Some(now + SR_INTERVAL);
         }
     }
     rtp.pause();
@@ -577,6 +586,7 @@ async fn send_au(
     rtp: &mut RtpState,
     max_payload: usize,
     pkt: &mut Vec<u8>,
+    sr: Option<(u8, u64)>,
 ) -> io::Result<()> {
     match transport {
         Transport::Udp(pair) => {
@@ -597,7 +607,7 @@ async fn send_au(
             first_err.map_or(Ok(()), Err)
         }
         Transport::Interleaved { writer, rtp_ch, .. } => {
-            writer.send_au(*rtp_ch, nals, ts, rtp, max_payload).await
+            writer.send_au(*rtp_ch, nals, ts, rtp, max_payload, sr).await
         }
     }
 }
