@@ -51,7 +51,7 @@ pub enum Carrier {
     Tunnel,
 }
 
-/// Tunables; the defaults suit a camera with a few hundred viewers.
+/// Tunables; the defaults suit a camera with up to a couple of thousand viewers.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Largest RTP payload (see [`rtp::max_payload_for_packet_size`] for the paper's setting).
@@ -69,8 +69,9 @@ impl Default for Options {
         Options {
             max_payload: rtp::DEFAULT_MAX_PAYLOAD,
             session_timeout: Duration::from_secs(60),
-            max_connections: 1024,
-            max_sessions: 1024,
+            // 2000 viewers at full rate fit in a few tens of MiB (docs/benchmarks.md, fan-out).
+            max_connections: 2048,
+            max_sessions: 2048,
         }
     }
 }

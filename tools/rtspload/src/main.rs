@@ -26,7 +26,10 @@ use tokio::net::{TcpStream, UdpSocket};
 const USAGE: &str =
     "usage: rtspload --url rtsp://HOST:PORT/PATH [--clients N] [--transport tcp|http|udp]
   [--user U --password P] [--seconds S] [--settle S] [--pid PID] [--nominal-kbps K]
-  [--concurrency C] [--threads T] [--setup-timeout S] [--read-buf BYTES]
+  [--concurrency C] [--threads T] [--setup-timeout S] [--read-buf BYTES] [--baseline-clients K]
+--baseline-clients K: K clients play first, and the server's RSS is read 1 s later as the baseline
+  of `rss_kib_per_client` (then divided by the other clients): a server that allocates per stream
+  when its first viewer arrives (a proxy) is not charged that to its viewers.
 --transport http tunnels RTSP over HTTP to the URL's host and port (GET + POST, x-sessioncookie).
 Prints one JSON document on stdout and a one-line summary on stderr.";
 
@@ -63,6 +66,7 @@ struct Cfg {
     threads: usize,
     setup_timeout: f64,
     read_buf: usize,
+    baseline_clients: usize,
 }
 
 fn parse_args() -> Result<Cfg, String> {
@@ -84,6 +88,7 @@ fn parse_args() -> Result<Cfg, String> {
         threads: 1,
         setup_timeout: 180.0,
         read_buf: 32 * 1024,
+        baseline_clients: 0,
     };
     while let Some(k) = a.next() {
         if k == "-h" || k == "--help" {
@@ -117,6 +122,7 @@ fn parse_args() -> Result<Cfg, String> {
             "--threads" => cfg.threads = (num(&v)? as usize).max(1),
             "--setup-timeout" => cfg.setup_timeout = num(&v)?,
             "--read-buf" => cfg.read_buf = (num(&v)? as usize).max(2048),
+            "--baseline-clients" => cfg.baseline_clients = num(&v)? as usize,
             _ => return Err(format!("unknown option {k}\n{USAGE}")),
         }
     }
@@ -140,6 +146,9 @@ fn parse_args() -> Result<Cfg, String> {
     cfg.port = port;
     if !(1..=100_000).contains(&cfg.clients) {
         return Err("--clients: 1 to 100000".into());
+    }
+    if cfg.baseline_clients >= cfg.clients {
+        return Err("--baseline-clients must be below --clients".into());
     }
     if !(cfg.seconds > 0.0 && cfg.seconds <= 3600.0 && cfg.settle >= 0.0) {
         return Err("--seconds: 0 to 3600, --settle ≥ 0".into());
@@ -470,7 +479,7 @@ fn main() {
 }
 
 async fn run(cfg: Cfg) -> serde_json::Value {
-    let rss_before = cfg.pid.and_then(proc::usage).map(|u| u.rss_kib);
+    let rss_idle = cfg.pid.and_then(proc::usage).map(|u| u.rss_kib);
     let shared = Arc::new(Shared {
         stats: (0..cfg.clients).map(|_| Stat::default()).collect(),
         measuring: AtomicBool::new(false),
@@ -481,7 +490,19 @@ async fn run(cfg: Cfg) -> serde_json::Value {
     });
     let gate = Arc::new(tokio::sync::Semaphore::new(cfg.concurrency));
     let t0 = Instant::now();
-    for i in 0..cfg.clients {
+    let k = cfg.baseline_clients;
+    for i in 0..k {
+        tokio::spawn(client(shared.clone(), i, gate.clone()));
+    }
+    let limit = t0 + Duration::from_secs_f64(cfg.setup_timeout + 5.0);
+    while (shared.setup_done.load(Ordering::Relaxed) as usize) < k && Instant::now() < limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if k > 0 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let rss_before = cfg.pid.and_then(proc::usage).map(|u| u.rss_kib);
+    for i in k..cfg.clients {
         tokio::spawn(client(shared.clone(), i, gate.clone()));
     }
     let setup_limit = t0 + Duration::from_secs_f64(cfg.setup_timeout + 5.0);
@@ -541,10 +562,9 @@ async fn run(cfg: Cfg) -> serde_json::Value {
     let server = match (a.server, b.server) {
         (Some(x), Some(y)) => {
             let cpu = y.cpu_s - x.cpu_s;
+            let extra = connected.saturating_sub(k);
             let rss_per_client = match rss_before {
-                Some(r0) if connected > 0 => {
-                    Some((y.rss_kib as f64 - r0 as f64) / connected as f64)
-                }
+                Some(r0) if extra > 0 => Some((y.rss_kib as f64 - r0 as f64) / extra as f64),
                 _ => None,
             };
             json!({
@@ -552,6 +572,8 @@ async fn run(cfg: Cfg) -> serde_json::Value {
                 "cpu_s": cpu,
                 "cpu_pct": 100.0 * cpu / elapsed,
                 "cpu_s_per_gbit": if gbit > 0.0 { Some(cpu / gbit) } else { None },
+                "rss_kib_idle": rss_idle,
+                "baseline_clients": k,
                 "rss_kib_before": rss_before,
                 "rss_kib_after_setup": rss_setup,
                 "rss_kib": y.rss_kib,
