@@ -157,13 +157,8 @@ impl Writer {
         }
         // Built after the packets, so its counts include them, as it is sent after them.
         let rtcp = sr.map(|(ch, ntp)| {
-            let p = rtp::sender_report(
-                rtp_state.ssrc,
-                ntp,
-                ts,
-                rtp_state.packets,
-                rtp_state.octets,
-            );
+            let p =
+                rtp::sender_report(rtp_state.ssrc, ntp, ts, rtp_state.packets, rtp_state.octets);
             let l = (p.len() as u16).to_be_bytes();
             ([b'$', ch, l[0], l[1]], p)
         });

@@ -501,7 +501,15 @@ pub async fn play(job: PlayJob) -> RtpState {
         };
         let sent = tokio::time::timeout(
             STALL_LIMIT,
-            send_au(&transport, &nals, ts, &mut rtp, max_payload, &mut pkt, inline_sr),
+            send_au(
+                &transport,
+                &nals,
+                ts,
+                &mut rtp,
+                max_payload,
+                &mut pkt,
+                inline_sr,
+            ),
         )
         .await;
         held.clear();
@@ -607,7 +615,9 @@ async fn send_au(
             first_err.map_or(Ok(()), Err)
         }
         Transport::Interleaved { writer, rtp_ch, .. } => {
-            writer.send_au(*rtp_ch, nals, ts, rtp, max_payload, sr).await
+            writer
+                .send_au(*rtp_ch, nals, ts, rtp, max_payload, sr)
+                .await
         }
     }
 }
