@@ -340,7 +340,7 @@ async fn open(cfg: &Cfg, i: usize) -> Result<(Ctl<'_>, Option<OwnedWriteHalf>), 
     Ok((ctl, Some(get_wr)))
 }
 
-fn track_url(cfg: &Cfg, r: &Resp, uri: &str) -> String {
+fn track_url(r: &Resp, uri: &str) -> String {
     let base = r
         .header("Content-Base")
         .map(str::to_string)
@@ -349,11 +349,10 @@ fn track_url(cfg: &Cfg, r: &Resp, uri: &str) -> String {
     let control = sdp
         .lines()
         .filter_map(|l| l.trim().strip_prefix("a=control:"))
-        .last()
+        .next_back()
         .unwrap_or("*")
         .trim()
         .to_string();
-    let _ = cfg;
     if control == "*" {
         uri.to_string()
     } else if control.starts_with("rtsp://") {
@@ -398,7 +397,7 @@ pub async fn setup(cfg: &Cfg, i: usize) -> Result<Media, String> {
     if r.status != 200 {
         return Err(format!("DESCRIBE {}", r.status));
     }
-    let track = track_url(cfg, &r, &uri);
+    let track = track_url(&r, &uri);
     let udp = if cfg.mode == Mode::Udp {
         Some(udp_pair(cfg).await?)
     } else {
