@@ -38,7 +38,7 @@ pub use config::{
 };
 
 #[cfg(feature = "pipeline")]
-pub use bus::{FrameBus, Subscriber};
+pub use bus::{FrameBus, Subscriber, Ticks, TryNext};
 #[cfg(feature = "pipeline")]
 pub use camward_h264::{AccessUnit, StreamInfo};
 #[cfg(feature = "pipeline")]

@@ -4,6 +4,7 @@
 use crate::parse::{self, Lower, Parsed, Request, Response, Version};
 use crate::session::{self, PlayJob, Player, Session, Transport, UdpPair};
 use crate::{Carrier, Io, RtspServer, rtp, sdp};
+use bytes::Bytes;
 use camward_auth::{Level, Outcome, Principal, Protocol};
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -40,33 +41,49 @@ static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
 type BoxIo = Pin<Box<dyn Io>>;
 
-/// The write side of a connection, shared by the request loop (responses) and the players
-/// (RTP/RTCP). Whole responses and whole access units are written under the lock, so they
-/// never interleave mid-frame.
+/// The write side of a connection, shared by the request loop (responses) and whoever writes
+/// the connection's RTP (the fan-out driver, or the session's own task). Whole responses and
+/// whole access units are written under the lock, so they never interleave mid-frame.
 ///
 /// An access unit leaves in one vectored write (more only when the socket is full or the
 /// access unit has over 512 packets): per packet, the 16–18 bytes of interleaved and RTP header
 /// are built for this viewer, and the payload is a slice of the shared frame, never copied in
 /// user space. The writer keeps no buffer between writes, so an idle or slow viewer holds none.
 pub struct Writer {
-    inner: tokio::sync::Mutex<WriterInner>,
+    inner: Arc<tokio::sync::Mutex<WriterInner>>,
     kill: CancellationToken,
 }
 
-struct WriterInner {
+pub(crate) struct WriterInner {
     io: Pin<Box<dyn AsyncWrite + Send>>,
     /// Set while a write is in flight; if that write is abandoned (timeout), the byte stream
     /// may hold half a frame, so nothing more may be written.
     broken: bool,
 }
 
+impl WriterInner {
+    pub(crate) fn io_mut(&mut self) -> Pin<&mut (dyn AsyncWrite + Send)> {
+        self.io.as_mut()
+    }
+}
+
+/// The writer's lock, held for one whole write (it may move to another task half-way).
+pub(crate) type WriteGuard = tokio::sync::OwnedMutexGuard<WriterInner>;
+
+fn broken() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "connection writer broken by an earlier failure",
+    )
+}
+
 impl Writer {
     pub fn new(io: impl AsyncWrite + Send + 'static, kill: CancellationToken) -> Writer {
         Writer {
-            inner: tokio::sync::Mutex::new(WriterInner {
+            inner: Arc::new(tokio::sync::Mutex::new(WriterInner {
                 io: Box::pin(io),
                 broken: false,
-            }),
+            })),
             kill,
         }
     }
@@ -78,23 +95,26 @@ impl Writer {
 
     /// Takes the lock for one whole write. The `broken` flag stays set if the write is abandoned
     /// half-way (its future dropped on a timeout), poisoning the writer.
-    async fn begin(&self) -> io::Result<tokio::sync::MutexGuard<'_, WriterInner>> {
-        let mut g = self.inner.lock().await;
+    pub(crate) async fn begin(&self) -> io::Result<WriteGuard> {
+        let mut g = self.inner.clone().lock_owned().await;
         if g.broken {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "connection writer broken by an earlier failure",
-            ));
+            return Err(broken());
         }
         g.broken = true;
         Ok(g)
     }
 
-    fn finish(
-        &self,
-        mut g: tokio::sync::MutexGuard<'_, WriterInner>,
-        r: io::Result<()>,
-    ) -> io::Result<()> {
+    /// [`begin`](Self::begin) without waiting: `None` while another write holds the lock.
+    pub(crate) fn try_begin(&self) -> Option<io::Result<WriteGuard>> {
+        let mut g = self.inner.clone().try_lock_owned().ok()?;
+        if g.broken {
+            return Some(Err(broken()));
+        }
+        g.broken = true;
+        Some(Ok(g))
+    }
+
+    pub(crate) fn finish(&self, mut g: WriteGuard, r: io::Result<()>) -> io::Result<()> {
         match r {
             Ok(()) => {
                 g.broken = false;
@@ -129,23 +149,46 @@ impl Writer {
         self.send(&frame).await
     }
 
-    /// Packetizes one access unit into `$`-framed RTP packets and writes them, followed by a
-    /// sender report on channel `sr.0` when `sr` is given (`sr.1`: the NTP time of the access
-    /// unit's capture, which its RTP timestamp `ts` stands for), in as few vectored writes as
-    /// the socket allows; then flushes.
-    pub async fn send_au(
-        &self,
+    /// Writes one access unit (see [`AuWrite`]) and flushes.
+    pub(crate) async fn send_au(&self, w: &mut AuWrite) -> io::Result<()> {
+        let g = self.begin().await?;
+        self.resume(g, w).await
+    }
+
+    /// Goes on with an access unit whose write began under `g` (possibly in another task).
+    pub(crate) async fn resume(&self, mut g: WriteGuard, w: &mut AuWrite) -> io::Result<()> {
+        let r = std::future::poll_fn(|cx| w.poll_write(g.io.as_mut(), cx)).await;
+        self.finish(g, r)
+    }
+}
+
+/// One access unit on its way to one viewer: `$`-framed RTP packets (the viewer's own headers,
+/// payloads sliced from the shared NAL units), then a sender report when one is due. Owns all it
+/// needs, so a write that the socket cuts short can be finished later by another task.
+pub(crate) struct AuWrite {
+    nals: Vec<Bytes>,
+    heads: Vec<u8>,
+    sr: Option<([u8; 4], Vec<u8>)>,
+    max_payload: usize,
+    /// Bytes already accepted by the io.
+    written: usize,
+}
+
+impl AuWrite {
+    /// Packetizes `nals` for channel `channel` with RTP timestamp `ts`, advancing `rtp_state`'s
+    /// sequence number and counters; `sr` = (RTCP channel, NTP time of the unit's capture) adds
+    /// a sender report after the packets (built after them, so its counts include them).
+    pub(crate) fn new(
         channel: u8,
-        nals: &[&[u8]],
+        nals: Vec<Bytes>,
         ts: u32,
         rtp_state: &mut session::RtpState,
         max_payload: usize,
         sr: Option<(u8, u64)>,
-    ) -> io::Result<()> {
-        // The viewer's own headers, built before the lock: every packet's is 16 bytes, plus 2
-        // for an FU-A fragment. The payloads stay in the shared frame.
+    ) -> AuWrite {
+        let refs: Vec<&[u8]> = nals.iter().map(|b| &b[..]).collect();
         let mut heads: Vec<u8> = Vec::with_capacity(PACKET_HEAD_MAX * 16);
-        for f in rtp::packetize(nals, max_payload) {
+        for f in rtp::packetize(&refs, max_payload) {
             let len = rtp::HEADER_LEN + f.payload_len();
             heads.extend_from_slice(&[b'$', channel]);
             heads.extend_from_slice(&(len as u16).to_be_bytes());
@@ -155,63 +198,69 @@ impl Writer {
             rtp_state.packets = rtp_state.packets.wrapping_add(1);
             rtp_state.octets = rtp_state.octets.wrapping_add(f.payload_len() as u32);
         }
-        // Built after the packets, so its counts include them, as it is sent after them.
-        let rtcp = sr.map(|(ch, ntp)| {
+        drop(refs);
+        let sr = sr.map(|(ch, ntp)| {
             let p =
                 rtp::sender_report(rtp_state.ssrc, ntp, ts, rtp_state.packets, rtp_state.octets);
             let l = (p.len() as u16).to_be_bytes();
             ([b'$', ch, l[0], l[1]], p)
         });
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(heads.len() / 8 + 2);
+        AuWrite {
+            nals,
+            heads,
+            sr,
+            max_payload,
+            written: 0,
+        }
+    }
+
+    /// Writes what is left, then flushes. Pending leaves the position recorded, so the write can
+    /// be resumed with another context (another task) later.
+    pub(crate) fn poll_write(
+        &mut self,
+        mut io: Pin<&mut (dyn AsyncWrite + Send)>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let refs: Vec<&[u8]> = self.nals.iter().map(|b| &b[..]).collect();
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(self.heads.len() / 8 + 2);
         let mut at = 0;
-        for f in rtp::packetize(nals, max_payload) {
+        for f in rtp::packetize(&refs, self.max_payload) {
             let h = 4 + rtp::HEADER_LEN + f.prefix.as_slice().len();
-            slices.push(IoSlice::new(&heads[at..at + h]));
+            slices.push(IoSlice::new(&self.heads[at..at + h]));
             slices.push(IoSlice::new(f.data));
             at += h;
         }
-        if let Some((h, p)) = &rtcp {
+        if let Some((h, p)) = &self.sr {
             slices.push(IoSlice::new(h));
             slices.push(IoSlice::new(p));
         }
-        let mut g = self.begin().await?;
-        let r = async {
-            let io = &mut g.io;
-            if io.is_write_vectored() {
-                write_all_vectored(io, &mut slices).await?;
+        let mut rest: &mut [IoSlice<'_>] = &mut slices;
+        IoSlice::advance_slices(&mut rest, self.written);
+        let vectored = io.is_write_vectored();
+        while !rest.is_empty() {
+            let n = if vectored {
+                std::task::ready!(io.as_mut().poll_write_vectored(cx, rest))?
             } else {
                 // Not vectored (a plain `poll_write` io): coalesce into a temporary buffer so
                 // that each write is still up to 16 KiB rather than one slice.
                 let mut buf = Vec::with_capacity(COALESCE_BUF);
-                for s in &slices {
-                    if !buf.is_empty() && buf.len() + s.len() > COALESCE_BUF {
-                        io.write_all(&buf).await?;
-                        buf.clear();
+                for s in rest.iter() {
+                    let k = s.len().min(COALESCE_BUF - buf.len());
+                    buf.extend_from_slice(&s[..k]);
+                    if buf.len() == COALESCE_BUF {
+                        break;
                     }
-                    buf.extend_from_slice(s);
                 }
-                io.write_all(&buf).await?;
+                std::task::ready!(io.as_mut().poll_write(cx, &buf))?
+            };
+            if n == 0 {
+                return std::task::Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            io.flush().await
+            self.written += n;
+            IoSlice::advance_slices(&mut rest, n);
         }
-        .await;
-        self.finish(g, r)
+        io.poll_flush(cx)
     }
-}
-
-/// Writes every slice, calling `write_vectored` again for what a short write left.
-async fn write_all_vectored(
-    io: &mut Pin<Box<dyn AsyncWrite + Send>>,
-    mut slices: &mut [IoSlice<'_>],
-) -> io::Result<()> {
-    while !slices.is_empty() {
-        let n = io.write_vectored(slices).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut slices, n);
-    }
-    Ok(())
 }
 
 /// Per-connection state.
@@ -707,10 +756,14 @@ impl Conn {
             max_payload: self.server.max_payload(),
             table: self.server.clone(),
         };
-        st.player = Some(Player {
-            stop,
-            task: tokio::spawn(session::play(job)),
-        });
+        // Interleaved viewers are written to by their bus's fan-out driver; UDP ones by their
+        // own task.
+        let task = if matches!(job.transport, Transport::Interleaved { .. }) {
+            tokio::spawn(crate::fanout::play(job))
+        } else {
+            tokio::spawn(session::play(job))
+        };
+        st.player = Some(Player { stop, task });
         drop(st);
         Ok(Response::new(200)
             .header("Session", self.session_header(&s))

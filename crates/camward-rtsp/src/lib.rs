@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod fanout;
 pub mod parse;
 mod pipe;
 pub mod rtp;
@@ -94,6 +95,7 @@ pub struct RtspServer {
     max_payload: AtomicUsize,
     conn_slots: Arc<Semaphore>,
     sessions: session::Table,
+    fanout: fanout::Groups,
     tunnels: tunnel::Broker,
     stop: CancellationToken,
 }
@@ -123,6 +125,7 @@ impl RtspServer {
             max_payload: AtomicUsize::new(opts.max_payload.max(rtp::MIN_MAX_PAYLOAD)),
             conn_slots: Arc::new(Semaphore::new(opts.max_connections)),
             sessions: session::Table::default(),
+            fanout: fanout::Groups::default(),
             tunnels: tunnel::Broker::default(),
             stop: CancellationToken::new(),
             opts,
