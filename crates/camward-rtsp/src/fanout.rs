@@ -281,18 +281,17 @@ async fn finish(writer: &Writer, g: Option<WriteGuard>, w: &mut AuWrite) -> std:
 /// The viewer's own task at work: finish what the driver handed over, then write waiting units
 /// one by one (each may wait for the socket, up to the stall limit) until none is waiting.
 async fn slow_lane(m: &Member, v: &mut Viewer, stop: &tokio_util::sync::CancellationToken) -> Lane {
-    match v.handoff.take() {
-        None => {}
+    let done = match v.handoff.take() {
+        None => false,
         Some(Handoff::Ended) => {
             bye(m, v.rtp.ssrc).await;
-            return Lane::Done;
+            true
         }
-        Some(Handoff::Failed) => return Lane::Done,
-        Some(Handoff::Write(g, mut w)) => {
-            if !written(m, finish(&m.writer, g, &mut w)).await {
-                return Lane::Done;
-            }
-        }
+        Some(Handoff::Failed) => true,
+        Some(Handoff::Write(g, mut w)) => !written(m, finish(&m.writer, g, &mut w)).await,
+    };
+    if done {
+        return Lane::Done;
     }
     loop {
         if stop.is_cancelled() {
