@@ -1,5 +1,6 @@
-//! RTSP sessions: the server-wide table, per-session RTP state, and the player task that reads
-//! one frame-bus subscriber and sends RTP/RTCP over UDP or the connection, never blocking others.
+//! RTSP sessions: the server-wide table, per-session RTP state, each viewer's pacing (lateness,
+//! skip to a key frame, sender reports), and the player task of UDP sessions (interleaved ones are
+//! written by the bus's fan-out driver, `fanout.rs`); a slow viewer never blocks another.
 
 use crate::conn::Writer;
 use crate::rtp;
