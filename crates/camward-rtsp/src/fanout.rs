@@ -1,13 +1,15 @@
-//! Fan-out of one stream to its interleaved viewers (paper §4.4: RTSP over the RTSP connection,
-//! RTSPS, and the HTTP tunnel): one driver task per frame bus writes each access unit to every
-//! viewer that keeps up, in one pass, with non-blocking writes; a viewer whose socket cannot take
+//! Fan-out of one stream to its viewers on RTSP/TCP and RTSPS connections (paper §4.4, RTP
+//! interleaved on the RTSP connection): one driver task per frame bus writes each access unit to
+//! every viewer that keeps up, in one pass, with non-blocking writes; a viewer whose socket cannot take
 //! the whole unit at once (or whose connection is busy writing a response) is handed to its own
 //! task, which finishes the write, catches up at its own pace and then hands itself back.
 //!
 //! Why: with one task per viewer, every access unit woke every viewer's task (a wake-up, a task
 //! poll, a cancellation check and a lock each), ~10 % of the daemon's CPU at 500 viewers
 //! (docs/benchmarks.md, notes). A viewer that keeps up now costs one `writev` per access unit and
-//! no wake-up; a slow one still only delays itself: the driver never waits on a socket.
+//! no wake-up; a slow one still only delays itself: the driver never waits on a socket. Tunnelled
+//! viewers keep their own task: their writes go to an in-memory pipe, and written in one pass every
+//! tunnel's chunks would be in flight at once (more memory, no CPU saved).
 
 use crate::conn::{AuWrite, WriteGuard, Writer};
 use crate::rtp;

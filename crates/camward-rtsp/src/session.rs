@@ -1,6 +1,7 @@
 //! RTSP sessions: the server-wide table, per-session RTP state, each viewer's pacing (lateness,
-//! skip to a key frame, sender reports), and the player task of UDP sessions (interleaved ones are
-//! written by the bus's fan-out driver, `fanout.rs`); a slow viewer never blocks another.
+//! skip to a key frame, sender reports), and the player task of UDP and tunnelled sessions (those
+//! on RTSP/TCP and RTSPS connections are written by the bus's fan-out driver, `fanout.rs`); a slow
+//! viewer never blocks another.
 
 use crate::conn::Writer;
 use crate::rtp;
@@ -508,9 +509,9 @@ impl Pacing {
     }
 }
 
-/// The player of a UDP session: one task that owns its subscriber, so a slow client only
-/// delays itself; the bus never waits for it. (Interleaved sessions are played by
-/// `fanout::play`, which lets one task per bus write to all viewers that keep up.)
+/// The player of a UDP or tunnelled session: one task that owns its subscriber, so a slow client
+/// only delays itself; the bus never waits for it. (Sessions on RTSP/TCP and RTSPS connections
+/// are played by `fanout::play`, which lets one task per bus write to all viewers that keep up.)
 pub async fn play(job: PlayJob) -> RtpState {
     let PlayJob {
         session,
