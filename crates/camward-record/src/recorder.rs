@@ -63,8 +63,9 @@ pub(crate) struct Chunk {
 pub(crate) struct NextGop {
     pts: u64,
     params: Arc<TrackParams>,
-    /// ONVIF Media Signing SEIs of that IDR access unit. The signer puts the SEI signing GOP n
-    /// into GOP n+1's first access unit, so these sign *this* chunk's GOP.
+    /// ONVIF Media Signing SEIs of the picture after that IDR. The signer puts the SEI signing
+    /// GOP n in front of the picture after GOP n+1's IDR (where the reference library puts it),
+    /// so these sign *this* chunk's GOP.
     signatures: Vec<Bytes>,
 }
 
@@ -85,15 +86,33 @@ impl Chunk {
 
     /// The chunk's samples; with `signature_trailer`, the next GOP's signing SEIs are appended
     /// to the last sample, so a file that ends with this GOP carries the signature of it.
-    fn samples(&self, signature_trailer: bool) -> Vec<Sample> {
+    /// NAL units equal to one in `moved` are left out (and removed from `moved`): signatures
+    /// the previous file already carries as its trailer.
+    fn samples(&self, signature_trailer: bool, moved: &mut Vec<Bytes>) -> Vec<Sample> {
         let mut samples: Vec<Sample> = self
             .aus
             .iter()
             .zip(self.durations())
-            .map(|(au, duration)| Sample {
-                data: sample_data(au),
-                duration,
-                sync: au.key,
+            .map(|(au, duration)| {
+                let data = if !moved.is_empty() && au.nals.iter().any(|n| moved.contains(n)) {
+                    let mut kept = AccessUnit::clone(au);
+                    kept.nals
+                        .retain(|n| match moved.iter().position(|m| m == n) {
+                            Some(i) => {
+                                moved.remove(i);
+                                false
+                            }
+                            None => true,
+                        });
+                    sample_data(&kept)
+                } else {
+                    sample_data(au)
+                };
+                Sample {
+                    data,
+                    duration,
+                    sync: au.key,
+                }
             })
             .collect();
         let trailer = self
@@ -399,6 +418,9 @@ struct StreamState {
     pending: Vec<Arc<AccessUnit>>,
     pending_bytes: usize,
     pending_params: Option<Arc<TrackParams>>,
+    /// A GOP completed by the IDR now in `pending`, held back until the picture after that IDR
+    /// arrives with the GOP's signature (see [`NextGop::signatures`]).
+    held: Option<Held>,
     nominal: u32,
     last_pts: u64,
     skipped: u64,
@@ -409,11 +431,29 @@ struct StreamState {
     alarm_until: Option<u64>,
 }
 
+/// A complete GOP waiting one frame for its signature.
+struct Held {
+    aus: Vec<Arc<AccessUnit>>,
+    bytes: usize,
+    params: Option<Arc<TrackParams>>,
+    next_pts: Option<u64>,
+    next_gop: NextGop,
+}
+
 impl StreamState {
     fn on_au(&mut self, au: Arc<AccessUnit>, bus: &FrameBus) {
         if !au.has_picture() {
             self.on_end_of_run(&au);
             return;
+        }
+        if self.held.is_some() {
+            let seis = au
+                .nals
+                .iter()
+                .filter(|n| is_signing_sei(n))
+                .cloned()
+                .collect();
+            self.release_held(seis);
         }
         if au.key {
             let info = bus.info();
@@ -434,25 +474,25 @@ impl StreamState {
         if let Some(first) = self.pending.first() {
             let regress = au.pts90k < self.last_pts;
             let long = au.pts90k.saturating_sub(first.pts90k) >= FRAGMENT_MAX_90K;
-            if au.key || regress || long || self.pending_bytes >= FRAGMENT_MAX_BYTES {
-                // The IDR that completes a GOP is in hand now: the writer learns of it with the
-                // GOP, so a file ending here gets its signature without waiting for more frames.
-                let next_gop = au.key.then(|| NextGop {
-                    pts: au.pts90k,
-                    params: self.params.clone().expect("checked above"),
-                    signatures: au
-                        .nals
-                        .iter()
-                        .filter(|n| is_signing_sei(n))
-                        .cloned()
-                        .collect(),
+            // After a pts regression (source restart) the gap is unknown: nominal duration.
+            let next_pts = if regress { None } else { Some(au.pts90k) };
+            if au.key {
+                // The IDR completes a GOP, whose signature comes with the next picture: the GOP
+                // waits for it, so a file ending here carries its own last signature. One frame
+                // of latency; the crash-loss bound (about one GOP) is unchanged.
+                self.held = Some(Held {
+                    aus: std::mem::take(&mut self.pending),
+                    bytes: std::mem::take(&mut self.pending_bytes),
+                    params: self.pending_params.take(),
+                    next_pts,
+                    next_gop: NextGop {
+                        pts: au.pts90k,
+                        params: self.params.clone().expect("checked above"),
+                        signatures: Vec::new(),
+                    },
                 });
-                // After a pts regression (source restart) the gap is unknown: nominal duration.
-                self.dispatch(
-                    if regress { None } else { Some(au.pts90k) },
-                    next_gop,
-                    false,
-                );
+            } else if regress || long || self.pending_bytes >= FRAGMENT_MAX_BYTES {
+                self.dispatch(next_pts, None, false);
             }
         }
         if self.pending.is_empty() {
@@ -472,6 +512,18 @@ impl StreamState {
     /// as at a stop, even when nothing is signed: the next run may be (signing switched on),
     /// and signed GOPs after unsigned ones in one file verify as altered.
     fn on_end_of_run(&mut self, au: &AccessUnit) {
+        if self.held.is_some() {
+            // The run ended right after an IDR: the signer's end-of-stream output is the SEI of
+            // the held GOP, then the one of the IDR's own one-frame GOP.
+            let seis: Vec<Bytes> = au
+                .nals
+                .iter()
+                .filter(|n| is_signing_sei(n))
+                .cloned()
+                .collect();
+            let n = seis.len().saturating_sub(1).max(seis.len().min(1));
+            self.release_held(seis[..n].to_vec());
+        }
         if let Some(last) = self.pending.last_mut() {
             if !au.nals.is_empty() {
                 let mut merged = AccessUnit::clone(last);
@@ -508,10 +560,38 @@ impl StreamState {
         });
     }
 
+    /// Sends the held GOP on with `signatures`, the signing SEIs of the picture after its IDR.
+    fn release_held(&mut self, signatures: Vec<Bytes>) {
+        if let Some(mut h) = self.held.take() {
+            h.next_gop.signatures = signatures;
+            self.send_chunk(
+                h.aus,
+                h.bytes,
+                h.params,
+                h.next_pts,
+                Some(h.next_gop),
+                false,
+            );
+        }
+    }
+
     fn dispatch(&mut self, next_pts: Option<u64>, next_gop: Option<NextGop>, ends_stream: bool) {
         let aus = std::mem::take(&mut self.pending);
         let bytes = std::mem::take(&mut self.pending_bytes);
-        let Some(params) = self.pending_params.take() else {
+        let params = self.pending_params.take();
+        self.send_chunk(aus, bytes, params, next_pts, next_gop, ends_stream);
+    }
+
+    fn send_chunk(
+        &mut self,
+        aus: Vec<Arc<AccessUnit>>,
+        bytes: usize,
+        params: Option<Arc<TrackParams>>,
+        next_pts: Option<u64>,
+        next_gop: Option<NextGop>,
+        ends_stream: bool,
+    ) {
+        let Some(params) = params else {
             return;
         };
         if aus.is_empty() {
@@ -657,6 +737,7 @@ async fn stream_task(
         pending: Vec::new(),
         pending_bytes: 0,
         pending_params: None,
+        held: None,
         nominal: bus.info().map(|i| 90_000 / i.fps.max(1)).unwrap_or(3_000),
         last_pts: 0,
         skipped: 0,
@@ -689,7 +770,9 @@ async fn stream_task(
             }
         }
     }
-    // The last chunk has no successor: its last frame gets the nominal duration.
+    // The last chunks have no successor: the last frame gets the nominal duration. A GOP still
+    // waiting for its signature (recording stopped while the stream goes on) goes without.
+    st.release_held(Vec::new());
     st.dispatch(None, None, false);
     let _ = st.tx.send(WriterMsg::Stop);
     if let Err(e) = writer.await {
@@ -710,6 +793,10 @@ struct WriterCtx {
 struct Sink {
     trigger: Trigger,
     file: Option<RecordingFile>,
+    /// Signatures written as the trailer of this output's previous GOP: their original copies,
+    /// in front of a picture of the next GOP, are left out, so each SEI is stored once (a
+    /// repeated SEI reads as an old one to the reference validator).
+    moved: Vec<Bytes>,
     skipped: u64,
     last_error: Option<String>,
 }
@@ -804,8 +891,21 @@ impl Sink {
                 .next_gop
                 .as_ref()
                 .is_some_and(|n| !n.signatures.is_empty());
+        let samples = chunk.samples(last_gop, &mut self.moved);
+        // A copy not found in this chunk sits in a later one only when this chunk was a single
+        // (IDR) picture; otherwise it was never there.
+        if chunk.aus.len() > 1 {
+            self.moved.clear();
+        }
+        if trailer {
+            self.moved = chunk
+                .next_gop
+                .as_ref()
+                .map(|n| n.signatures.clone())
+                .unwrap_or_default();
+        }
         match f.append(
-            chunk.samples(last_gop),
+            samples,
             chunk.first_pts(),
             chunk.aus[0].wallclock,
             chunk.signed || trailer,
@@ -813,9 +913,8 @@ impl Sink {
             // Cut the file now, so the rotation the signature was added for is the one that
             // happens (the next chunk's own check could disagree on size). An alarm file is
             // closed by EndAlarm instead: a new trigger may still extend it, and then the
-            // signature is merely repeated in the next GOP, which verifiers ignore. The end of
-            // the pipeline closes both: a new pipeline restarts the GOP counter and linked
-            // hash, which verifiers would report as reordering within one file.
+            // signature stays where it is, the next GOP's copy being left out. The end of the
+            // pipeline closes both: the next run may be signed differently or not at all.
             Ok(()) if rotates || chunk.ends_stream => {
                 self.last_error = None;
                 self.close();
@@ -836,12 +935,14 @@ fn writer_loop(ctx: WriterCtx, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
     let mut cont = Sink {
         trigger: Trigger::Continuous,
         file: None,
+        moved: Vec::new(),
         skipped: 0,
         last_error: None,
     };
     let mut alarm = Sink {
         trigger: Trigger::Alarm,
         file: None,
+        moved: Vec::new(),
         skipped: 0,
         last_error: None,
     };

@@ -1,5 +1,6 @@
 //! Recording an ONVIF-signed stream: every file a rotation closes carries the signature of its
-//! last GOP (which the signer puts into the next GOP's first frame, i.e. the next file), and a
+//! last GOP (which the signer puts in front of the picture after the next GOP's IDR, i.e. into
+//! the next file, from where the recorder moves it), and a
 //! file ended by its pipeline carries the pipeline's end-of-stream signature, so a file taken off
 //! the card verifies on its own.
 
@@ -128,6 +129,67 @@ async fn rotated_file_carries_its_last_gop_signature() {
         // The recording still decodes frame for frame with the trailing SEI in its last sample.
         assert_eq!(ffprobe_frames(&path), r.frames, "{}", path.display());
     }
+    // Each SEI is stored once: the copy in front of the new file's second picture was moved into
+    // the old file, not repeated (the reference validator reads a repeat as an old SEI), so a new
+    // file starts with its IDR and whole files joined carry every signature once.
+    let mut seen = std::collections::HashSet::new();
+    for r in &rows {
+        let stream = nals(&ffmpeg_annexb(&index.path_of(r.id).unwrap()));
+        for n in stream
+            .iter()
+            .filter(|n| camward_sign::format::is_oms_sei(n))
+        {
+            assert!(seen.insert(n.clone()), "SEI repeated in file {}", r.id);
+        }
+    }
+    let signed: std::collections::HashSet<Vec<u8>> = au_nals(&aus)
+        .into_iter()
+        .filter(|n| camward_sign::format::is_oms_sei(n))
+        .collect();
+    assert_eq!(
+        seen, signed,
+        "every SEI the signer made is in exactly one file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_ending_right_after_an_idr_signs_every_gop_in_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = test_key();
+    // The pipeline stops one frame after an IDR: the GOP that IDR closed has its SEI still
+    // waiting for the next picture, so the end marker carries two SEIs (that one, then the one
+    // signing the IDR's own one-frame GOP).
+    let aus = access_units(clip(), 0);
+    let idr = aus
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.key)
+        .map(|(i, _)| i)
+        .nth(2)
+        .expect("three GOPs in the clip");
+    let (run, trailer) = signed_run(aus[..=idr].to_vec(), &key);
+    assert_eq!(trailer.nals.len(), 2, "queued SEI plus the open GOP's");
+    let mut all = run.clone();
+    all.push(trailer);
+    let (index, rows) = record_all(dir.path(), &all).await;
+    assert_eq!(rows.iter().map(|r| r.frames).sum::<u64>(), run.len() as u64);
+    for r in &rows {
+        let path = index.path_of(r.id).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let rep =
+            camward_sign::verify_bytes(&bytes, &VerifyOptions::default(), &mut |_| {}).unwrap();
+        let show = || format!("{}: {}", path.display(), camward_sign::cli::render(&rep));
+        assert_eq!(rep.verdict, Verdict::Authentic, "{}", show());
+        assert_eq!(
+            (
+                rep.counts.validated_frames as u64,
+                rep.counts.pending_frames
+            ),
+            (r.frames, 0),
+            "{}",
+            show()
+        );
+    }
 }
 
 /// One media pipeline run as the hub publishes it: the frames through a fresh signer, then the
@@ -169,7 +231,7 @@ fn signed_run(aus: Vec<AccessUnit>, key: &Arc<TestKey>) -> (Vec<AccessUnit>, Acc
         pts90k: last.pts90k,
         wallclock: last.wallclock,
         key: false,
-        nals: vec![signer.finish().expect("an open GOP to sign")],
+        nals: signer.finish(),
     };
     (aus, trailer)
 }

@@ -119,8 +119,16 @@ pub fn run(args: VerifyArgs) -> i32 {
                 std::io::Read::chain(&head[..head_len], std::io::BufReader::new(file));
             verify::verify_annexb_reader(&mut chained, &opts, &mut tick)
         }
-        _ => {
-            let mut bytes = head[..head_len].to_vec();
+        // A fragmented MP4 (recordings, exports) is verified fragment by fragment.
+        Some(verify::Container::Mp4) => {
+            let mut chained = std::io::Read::chain(&head[..head_len], file);
+            verify::verify_mp4_reader(&mut chained, &opts, &mut tick)
+        }
+        None => {
+            // One allocation of the file's size: growing by doubling copied a large file
+            // several times and faulted in twice its size.
+            let mut bytes = Vec::with_capacity(len as usize + 1);
+            bytes.extend_from_slice(&head[..head_len]);
             match std::io::Read::read_to_end(&mut file, &mut bytes) {
                 Ok(_) => verify::verify_bytes(&bytes, &opts, &mut tick),
                 Err(e) => Err(crate::Error::Unreadable(format!("reading: {e}"))),

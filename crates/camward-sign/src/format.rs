@@ -214,6 +214,24 @@ fn strip_trailing_zeros(nal: &[u8]) -> &[u8] {
     &nal[..end]
 }
 
+/// The SEI's bytes without emulation prevention, read as the reference validator reads them: only
+/// when the NAL is longer than its header, payload size and stop byte say is anything removed. A
+/// signer that skipped emulation prevention (the ONVIF framework's own sample has one such SEI)
+/// left a literal `00 00 03` in its data; unescaping that would shift every TLV after it.
+fn sei_rbsp(nal: &[u8]) -> Cow<'_, [u8]> {
+    let mut pos = 1;
+    let header = read_sei_varint(nal, &mut pos).and_then(|_| read_sei_varint(nal, &mut pos));
+    let Some(size) = header else {
+        return Cow::Owned(annexb::unescape(nal));
+    };
+    let stop = usize::from(nal.last() == Some(&STOP_BYTE));
+    if nal.len() > pos + size + stop {
+        Cow::Owned(annexb::unescape(nal))
+    } else {
+        Cow::Borrowed(nal)
+    }
+}
+
 /// Parses an escaped SEI NAL (header byte first, no start code). `Ok(None)` when it is not an ONVIF
 /// Media Signing SEI; `Err` when it claims to be one but is malformed.
 pub fn parse_oms_sei(nal: &[u8]) -> Result<Option<OmsSei>, Error> {
@@ -221,7 +239,7 @@ pub fn parse_oms_sei(nal: &[u8]) -> Result<Option<OmsSei>, Error> {
         return Ok(None);
     }
     let nal = strip_trailing_zeros(nal);
-    let rbsp = annexb::unescape(nal);
+    let rbsp = sei_rbsp(nal);
     let mut pos = 1;
     let ptype = read_sei_varint(&rbsp, &mut pos)
         .ok_or_else(|| Error::format("SEI payload type truncated"))?;
@@ -300,7 +318,7 @@ pub fn parse_oms_sei(nal: &[u8]) -> Result<Option<OmsSei>, Error> {
     }
     if let Some(sig_off) = sig_tlv_offset {
         let rbsp_end = tlv_start + sig_off;
-        sei.document = if sei.epb_before_hashing() {
+        sei.document = if sei.epb_before_hashing() && rbsp.len() != nal.len() {
             nal[..escaped_position(nal, rbsp_end)].to_vec()
         } else {
             rbsp[..rbsp_end].to_vec()
@@ -316,7 +334,7 @@ pub fn unsigned_sei_hashable(nal: &[u8], sei: &OmsSei) -> Cow<'static, [u8]> {
     if sei.epb_before_hashing() {
         Cow::Owned(nal.to_vec())
     } else {
-        Cow::Owned(annexb::unescape(nal))
+        Cow::Owned(sei_rbsp(nal).into_owned())
     }
 }
 

@@ -16,7 +16,9 @@ mod tests;
 pub use cert::{Provenance, SignerInfo};
 pub use error::Error;
 pub use format::VendorInfo;
-pub use signer::{Signer, SignerOptions, SignerStats, SigningKey, sign_annexb, sign_annexb_file};
+pub use signer::{
+    ChainState, Signer, SignerOptions, SignerStats, SigningKey, sign_annexb, sign_annexb_file,
+};
 pub use verify::{
     Container, Counts, GopReport, MissingRun, Report, Verdict, Verifier, VerifyOptions,
     verify_annexb, verify_bytes, verify_mp4,

@@ -17,6 +17,9 @@ pub struct H264Track {
     pub parameter_sets: Vec<Range<usize>>,
     /// Every NAL unit of every sample, in decoding order.
     pub nals: Vec<Range<usize>>,
+    /// The file ends inside its last box (a copy cut short, a recording a crash interrupted):
+    /// what it says. The samples wholly inside the file are listed, as players play them.
+    pub truncated: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +36,55 @@ fn be(data: &[u8], at: usize, n: usize) -> Option<u64> {
 
 fn bad(msg: String) -> Error {
     Error::unreadable(msg)
+}
+
+/// Top-level boxes; the last one may run past the end of the file (returned clipped, with what
+/// is missing said).
+fn top_level(data: &[u8]) -> Result<(Vec<Bx>, Option<String>), Error> {
+    match children(data, 0..data.len()) {
+        Ok(b) => Ok((b, None)),
+        Err(_) => {
+            let mut out = Vec::new();
+            let mut pos = 0;
+            while data.len() - pos >= 8 {
+                let size = be(data, pos, 4).expect("8 bytes left") as usize;
+                let typ: [u8; 4] = data[pos + 4..pos + 8].try_into().expect("4 bytes");
+                let (hdr, size) = match size {
+                    1 => match be(data, pos + 8, 8) {
+                        Some(s) => (16, s as usize),
+                        None => break,
+                    },
+                    0 => (8, data.len() - pos),
+                    s => (8, s),
+                };
+                if size < hdr {
+                    break;
+                }
+                if size > data.len() - pos {
+                    let what = format!(
+                        "file truncated: box '{}' at byte {pos} has {size} bytes, the file ends {} bytes into it; \
+                         the frames after the last complete sample are missing",
+                        String::from_utf8_lossy(&typ),
+                        data.len() - pos
+                    );
+                    out.push(Bx {
+                        typ,
+                        start: pos,
+                        body: (pos + hdr).min(data.len())..data.len(),
+                    });
+                    return Ok((out, Some(what)));
+                }
+                out.push(Bx {
+                    typ,
+                    start: pos,
+                    body: pos + hdr..pos + size,
+                });
+                pos += size;
+            }
+            // Not a box running past the end: report what is wrong where.
+            children(data, 0..data.len()).map(|b| (b, None))
+        }
+    }
 }
 
 /// Children boxes of `range`.
@@ -117,7 +169,7 @@ fn parse_avcc(data: &[u8], body: Range<usize>) -> Result<(usize, Vec<Range<usize
     Ok((ls, sets))
 }
 
-fn parse_trak(data: &[u8], trak: &Bx) -> Result<Option<TrackInfo>, Error> {
+fn parse_trak(data: &[u8], trak: &Bx, truncated: bool) -> Result<Option<TrackInfo>, Error> {
     let Some(tkhd) = child(data, trak, b"tkhd")? else {
         return Ok(None);
     };
@@ -233,6 +285,9 @@ fn parse_trak(data: &[u8], trak: &Bx) -> Result<Option<TrackInfo>, Error> {
                     }
                     let sz = size_of(sample)?;
                     if off.checked_add(sz).is_none_or(|end| end > data.len()) {
+                        if truncated {
+                            break;
+                        }
                         return Err(bad(format!(
                             "sample {sample} at byte {off} ({sz} bytes) lies beyond the end of the file"
                         )));
@@ -253,10 +308,14 @@ fn parse_trak(data: &[u8], trak: &Bx) -> Result<Option<TrackInfo>, Error> {
     }))
 }
 
+/// Samples of `track` in one fragment. `data[0]` is byte `origin` of the file (an absolute
+/// base_data_offset is translated by it).
 fn parse_moof(
     data: &[u8],
+    origin: usize,
     moof: &Bx,
     track: &TrackInfo,
+    truncated: bool,
     out: &mut Vec<(usize, usize)>,
 ) -> Result<(), Error> {
     let e = |b: &Bx| {
@@ -281,7 +340,9 @@ fn parse_moof(
         let mut p = tfhd.body.start + 8;
         let mut base = moof.start;
         if flags & 0x1 != 0 {
-            base = be(data, p, 8).ok_or_else(|| e(&tfhd))? as usize;
+            base = (be(data, p, 8).ok_or_else(|| e(&tfhd))? as usize)
+                .checked_sub(origin)
+                .ok_or_else(|| e(&tfhd))?;
             p += 8;
         }
         if flags & 0x2 != 0 {
@@ -329,6 +390,9 @@ fn parse_moof(
                     default_size
                 };
                 if cursor.checked_add(size).is_none_or(|end| end > data.len()) {
+                    if truncated {
+                        return Ok(());
+                    }
                     return Err(bad(format!(
                         "trun at byte {}: sample {i} at byte {cursor} ({size} bytes) lies beyond the file end",
                         trun.start
@@ -342,17 +406,68 @@ fn parse_moof(
     Ok(())
 }
 
-/// Finds the first H.264 video track and lists its NAL units.
-pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
-    let top = children(data, 0..data.len())?;
-    let moov = top
-        .iter()
-        .find(|b| &b.typ == b"moov")
-        .ok_or_else(|| bad("no 'moov' box: not a playable MP4".into()))?;
+/// The H.264 track of a fragmented MP4 whose fragments are read one at a time
+/// ([`Fragmented::fragment`]), so a recording is verified without holding it in memory.
+pub struct Fragmented {
+    track: TrackInfo,
+}
+
+impl Fragmented {
+    /// From the boxes before the first fragment (ftyp, moov...). `None` when they hold no
+    /// fragmented H.264 track (no `mvex`) or progressive samples, which need the whole file.
+    pub fn from_head(head: &[u8]) -> Result<Option<Fragmented>, Error> {
+        let (top, truncated) = top_level(head)?;
+        let Some(moov) = top.iter().find(|b| &b.typ == b"moov") else {
+            return Ok(None);
+        };
+        if truncated.is_some()
+            || !children(head, moov.body.clone())?
+                .iter()
+                .any(|b| &b.typ == b"mvex")
+        {
+            return Ok(None);
+        }
+        let track = moov_track(head, moov, false)?;
+        if !track.samples.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Fragmented { track }))
+    }
+
+    /// NAL length prefix size.
+    pub fn length_size(&self) -> usize {
+        self.track.length_size
+    }
+
+    /// SPS/PPS of the track's avcC, as ranges into the `head` given to [`Self::from_head`].
+    pub fn parameter_sets(&self) -> &[Range<usize>] {
+        &self.track.parameter_sets
+    }
+
+    /// The NAL units of one fragment: `data` holds the `moof` box (first) and the bytes after
+    /// it (its `mdat`) and starts at byte `origin` of the file. Ranges are into `data`; with
+    /// `truncated`, samples running past its end are left out instead of refused.
+    pub fn fragment(
+        &self,
+        data: &[u8],
+        origin: usize,
+        truncated: bool,
+    ) -> Result<Vec<Range<usize>>, Error> {
+        let (top, _) = top_level(data)?;
+        let Some(moof) = top.first().filter(|b| &b.typ == b"moof") else {
+            return Err(bad(format!("no 'moof' box at byte {origin}")));
+        };
+        let mut samples = Vec::new();
+        parse_moof(data, origin, moof, &self.track, truncated, &mut samples)?;
+        sample_nals(data, samples, self.track.length_size, truncated)
+    }
+}
+
+fn moov_track(data: &[u8], moov: &Bx, truncated: bool) -> Result<TrackInfo, Error> {
     let mut track = None;
     let moov_kids = children(data, moov.body.clone())?;
     for trak in moov_kids.iter().filter(|b| &b.typ == b"trak") {
-        if let Some(t) = parse_trak(data, trak)? {
+        if let Some(t) = parse_trak(data, trak, truncated)? {
             track = Some(t);
             break;
         }
@@ -369,16 +484,56 @@ pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
             }
         }
     }
+    Ok(track)
+}
+
+/// Finds the first H.264 video track and lists its NAL units.
+pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
+    let (top, truncated) = top_level(data)?;
+    let moov = top
+        .iter()
+        .find(|b| &b.typ == b"moov")
+        .ok_or_else(|| bad("no 'moov' box: not a playable MP4".into()))?;
+    if let Some(t) = truncated.as_ref().filter(|_| moov.body.end == data.len()) {
+        // Without the whole index there is nothing to read samples by.
+        return Err(bad(t.clone()));
+    }
+    let mut track = moov_track(data, moov, truncated.is_some())?;
     let mut samples = std::mem::take(&mut track.samples);
     for moof in top.iter().filter(|b| &b.typ == b"moof") {
-        parse_moof(data, moof, &track, &mut samples)?;
+        if moof.body.end == data.len() && truncated.is_some() {
+            break; // a fragment header cut short describes nothing that is here
+        }
+        parse_moof(data, 0, moof, &track, truncated.is_some(), &mut samples)?;
     }
-    let ls = track.length_size;
+    let nals = sample_nals(data, samples, track.length_size, false)?;
+    Ok(H264Track {
+        track_id: track.id,
+        length_size: track.length_size,
+        parameter_sets: track.parameter_sets,
+        nals,
+        truncated,
+    })
+}
+
+/// The NAL units of samples (offset, size) in `data`.
+fn sample_nals(
+    data: &[u8],
+    samples: Vec<(usize, usize)>,
+    ls: usize,
+    truncated: bool,
+) -> Result<Vec<Range<usize>>, Error> {
     let mut nals = Vec::with_capacity(samples.len() * 2);
     for (k, (off, size)) in samples.into_iter().enumerate() {
-        let end = off.checked_add(size).filter(|&e| e <= data.len()).ok_or_else(|| {
-            bad(format!("sample {k} at byte {off} ({size} bytes) lies beyond the end of the file ({} bytes)", data.len()))
-        })?;
+        let Some(end) = off.checked_add(size).filter(|&e| e <= data.len()) else {
+            if truncated {
+                break;
+            }
+            return Err(bad(format!(
+                "sample {k} at byte {off} ({size} bytes) lies beyond the end of the file ({} bytes)",
+                data.len()
+            )));
+        };
         let mut p = off;
         while p < end {
             let len = be(data, p, ls).filter(|_| p + ls <= end).ok_or_else(|| {
@@ -399,12 +554,7 @@ pub fn read_h264(data: &[u8]) -> Result<H264Track, Error> {
             p += ls + len;
         }
     }
-    Ok(H264Track {
-        track_id: track.id,
-        length_size: ls,
-        parameter_sets: track.parameter_sets,
-        nals,
-    })
+    Ok(nals)
 }
 
 #[cfg(test)]

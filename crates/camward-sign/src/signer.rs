@@ -1,5 +1,6 @@
-//! The in-band signer: hashes every slice once as it passes, and when the next GOP's I-frame
-//! arrives, inserts the signed ONVIF SEI for the finished GOP into that I-frame's access unit.
+//! The in-band signer (white paper §3.9): hashes every slice once as it passes; the next GOP's
+//! I-frame closes a GOP, and the signed ONVIF SEI for it goes in front of the picture after that
+//! I-frame, where the ONVIF reference library puts it.
 
 // It runs on the media pipeline thread before the frame bus, so live viewers, recordings and
 // exports all carry the same signatures. Per NAL it costs one SHA-256 (two for non-anchor slices
@@ -71,6 +72,16 @@ pub struct SignerStats {
     pub sign_failures: u64,
 }
 
+/// Where a signer's GOP chain stands: the GENERAL counter of its next SEI and the anchor hash of
+/// the last GOP it signed. A signer started with [`Signer::continue_chain`] from the state its
+/// predecessor ended with ([`Signer::chain`]) keeps one unbroken chain across pipeline restarts,
+/// so a viewer or recorder that stays connected through a restart sees no counter jump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainState {
+    counter: u32,
+    linked: [u8; format::HASH_SIZE],
+}
+
 /// The GOP being hashed.
 struct OpenGop {
     anchor: [u8; format::HASH_SIZE],
@@ -91,6 +102,8 @@ pub struct Signer {
     linked: [u8; format::HASH_SIZE],
     /// GENERAL counter of the next SEI (the reference starts at 1).
     counter: u32,
+    /// SEIs signed when an I-frame closed their GOP, waiting for the next picture to carry them.
+    queued: Vec<Bytes>,
     cert_sei: Option<Bytes>,
     cert_sei_sent: bool,
     last_ts: i64,
@@ -148,6 +161,7 @@ impl Signer {
             gop: None,
             linked: [0; format::HASH_SIZE],
             counter: 1,
+            queued: Vec::new(),
             cert_sei: None,
             cert_sei_sent: false,
             last_ts: 0,
@@ -160,32 +174,53 @@ impl Signer {
         self.stats
     }
 
-    /// Hashes the access unit's slices; on a new GOP inserts the signed SEI of the previous GOP
-    /// right before this access unit's first slice (H.264 requires SEIs ahead of the picture).
-    /// ONVIF SEIs already present in the input are removed: they belong to another signer.
+    /// Where the chain stands now; hand it to the next signer of the same stream.
+    pub fn chain(&self) -> ChainState {
+        ChainState {
+            counter: self.counter,
+            linked: self.linked,
+        }
+    }
+
+    /// Continues the chain a previous signer of this stream ended with (call before the first
+    /// access unit): its first SEI links to that signer's last GOP and counts on from it.
+    pub fn continue_chain(&mut self, state: ChainState) {
+        if self.gop.is_none() {
+            self.counter = state.counter;
+            self.linked = state.linked;
+        }
+    }
+
+    /// Hashes the access unit's slices. An IDR closes the open GOP: its SEI is signed at once and
+    /// goes in front of the next picture's first slice (H.264 wants SEIs ahead of the picture).
+    /// The ONVIF reference library places it there too (`I S P`, the spec's late placement, not
+    /// `S I`): its validator cannot pair an SEI that precedes a file's first picture, which
+    /// every cut at an IDR would otherwise start with. ONVIF SEIs already in the input are
+    /// removed first: they belong to another signer.
     pub fn process(&mut self, au: &mut AccessUnit) {
         au.nals.retain(|n| !format::is_oms_sei(n));
         let ts = format::to_filetime(au.wallclock);
         self.last_ts = ts;
-        let mut insert: Option<(usize, Bytes)> = None;
-        let mut cert_insert: Option<(usize, Bytes)> = None;
-        for (i, nal) in au.nals.iter().enumerate() {
+        let Some(first_slice) = au.nals.iter().position(|n| NalType::of(n).is_slice()) else {
+            return;
+        };
+        let mut cert_insert: Option<Bytes> = None;
+        let mut fresh: Option<Bytes> = None;
+        for nal in au.nals[first_slice..].iter() {
             if !NalType::of(nal).is_slice() {
                 continue;
             }
             if is_gop_start(nal) {
                 let mut hashes = Vec::new();
                 if let Some(done) = self.gop.take() {
-                    if let Some(sei) = self.sign_gop(&done, ts) {
-                        insert = Some((i, sei));
-                    }
+                    fresh = self.sign_gop(&done, ts);
                     self.linked = done.anchor;
                     // Reuse the finished GOP's buffer: steady state allocates nothing per frame.
                     hashes = done.hashes;
                     hashes.clear();
                 }
                 if self.opts.certificate_sei && !self.cert_sei_sent {
-                    cert_insert = Some((i, self.certificate_sei()));
+                    cert_insert = Some(self.certificate_sei());
                     self.cert_sei_sent = true;
                 }
                 let anchor = nal_hash(nal);
@@ -202,29 +237,34 @@ impl Signer {
                 gop.hashes.extend_from_slice(&h);
             }
         }
-        // Insert the GOP SEI first so the certificate SEI, inserted at the same index, precedes it.
-        if let Some((i, sei)) = insert {
-            self.account(&sei);
-            au.nals.insert(i, sei);
+        // SEIs queued by an earlier IDR go first; one this picture's IDR just produced waits for
+        // the next picture. The certificate SEI heads the chain's first access unit.
+        let mut insert: Vec<Bytes> = cert_insert.into_iter().collect();
+        insert.append(&mut self.queued);
+        self.queued.extend(fresh);
+        for sei in insert.iter().rev() {
+            au.nals.insert(first_slice, sei.clone());
         }
-        if let Some((i, sei)) = cert_insert {
-            self.account(&sei);
-            au.nals.insert(i, sei);
+        for sei in &insert {
+            self.account(sei);
         }
     }
 
-    /// Signs the open GOP at end of stream; the caller appends the SEI after the last picture
-    /// (as the reference's end-of-stream SEI). `None` when nothing is pending.
-    pub fn finish(&mut self) -> Option<Bytes> {
-        let done = self.gop.take()?;
-        // End is exclusive; without a next frame the last seen timestamp is the best bound.
-        let end = self.last_ts.max(done.start_ts);
-        let sei = self.sign_gop(&done, end);
-        self.linked = done.anchor;
-        if let Some(s) = &sei {
+    /// Signs the open GOP at end of stream. Returns the SEIs still to be sent, oldest first (one
+    /// still waiting for a picture after the last IDR, then the open GOP's); the caller appends
+    /// them after the last picture, as the reference's end-of-stream SEI.
+    pub fn finish(&mut self) -> Vec<Bytes> {
+        let mut out = std::mem::take(&mut self.queued);
+        if let Some(done) = self.gop.take() {
+            // End is exclusive; without a next frame the last seen timestamp is the best bound.
+            let end = self.last_ts.max(done.start_ts);
+            out.extend(self.sign_gop(&done, end));
+            self.linked = done.anchor;
+        }
+        for s in &out {
             self.account(s);
         }
-        sei
+        out
     }
 
     /// The certificate SEI (bit 7): crypto info, vendor info and the chain, signed. Exporters that
@@ -403,9 +443,8 @@ pub fn sign_annexb(
         signer.process(&mut au);
         annexb::join(au.nals.iter().map(|b| &b[..]), &mut out);
     }
-    if let Some(sei) = signer.finish() {
-        annexb::join([&sei[..]], &mut out);
-    }
+    let tail = signer.finish();
+    annexb::join(tail.iter().map(|b| &b[..]), &mut out);
     out
 }
 

@@ -1,19 +1,25 @@
-//! The verifier: hashes every slice, decodes every ONVIF SEI, checks signatures and the chain, then
-//! pairs each SEI with the GOP it signs and names the frames that are altered, missing or reordered.
+//! The verifier (white paper §3.9): hashes every slice, decodes every ONVIF SEI, checks signatures
+//! and the chain, then lets each SEI validate the GOP it signs and names the frames that are not
+//! authentic, missing or reordered.
 
-// Pairing is by content, not position: a hash list starts with the anchor hash h(I) of its GOP,
-// so an SEI finds its GOP even when SEIs arrive late, GOPs were removed, or the file starts
-// mid-stream. The GOP counter and linked hash then check the order of whole GOPs.
+// Validation follows the ONVIF reference validator's reading of a stream, so both name the same
+// frames: in stream order, each SEI takes the oldest pending GOP before it (docs/design/
+// media-signing.md, "Verification"). Only at the start of a file does the anchor hash h(I) that
+// opens a hash list pick the GOP, to skip an SEI signing a GOP before the file.
 
 use crate::cert::{self, Chain, LeafKey, Provenance, SignerInfo};
 use crate::format::{self, General, OmsSei, VendorInfo};
 use crate::signer::{is_gop_start, linked_hash, nal_hash};
 use camward_h264::{NalType, nal};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 type Hash = [u8; format::HASH_SIZE];
+
+/// Below this many bytes a batch is hashed on the calling thread (thread start-up would cost more).
+const PARALLEL_HASH_BYTES: usize = 1 << 20;
+/// NAL units handed to [`Verifier::push_batch`] at a time by the file front ends.
+const BATCH_BYTES: usize = 16 << 20;
 
 /// What to trust and when.
 #[derive(Debug, Clone, Default)]
@@ -214,6 +220,55 @@ impl Verifier {
     /// Adds one NAL unit (no start code or length prefix); `offset` is its byte position in the
     /// file and `framing` the bytes of start code / length prefix in front of it (for footprints).
     pub fn push_nal(&mut self, nal_bytes: &[u8], offset: u64, framing: u64) {
+        self.push_nal_hashed(nal_bytes, offset, framing, None);
+    }
+
+    /// Adds NAL units in order, hashing their slices on several threads first when there is
+    /// enough to share: verification is bound by SHA-256 over the slices.
+    pub fn push_batch(&mut self, nals: &[(&[u8], u64, u64)]) {
+        let bytes: usize = nals.iter().map(|n| n.0.len()).sum();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        if threads < 2 || bytes < PARALLEL_HASH_BYTES {
+            for &(nal, offset, framing) in nals {
+                self.push_nal(nal, offset, framing);
+            }
+            return;
+        }
+        let is_slice =
+            |n: &[u8]| matches!(NalType::of(n), NalType::Slice | NalType::Idr) && n.len() >= 2;
+        // Contiguous shares of about equal bytes, one per thread.
+        let mut hashes: Vec<Option<Hash>> = vec![None; nals.len()];
+        std::thread::scope(|scope| {
+            let per = bytes.div_ceil(threads);
+            let mut rest: &mut [Option<Hash>] = &mut hashes;
+            let mut from = 0;
+            while from < nals.len() {
+                let (mut to, mut sum) = (from, 0);
+                while to < nals.len() && (sum < per || to == from) {
+                    sum += nals[to].0.len();
+                    to += 1;
+                }
+                let (mine, tail) = rest.split_at_mut(to - from);
+                rest = tail;
+                let part = &nals[from..to];
+                scope.spawn(move || {
+                    for (h, (nal, _, _)) in mine.iter_mut().zip(part) {
+                        if is_slice(nal) {
+                            *h = Some(nal_hash(nal));
+                        }
+                    }
+                });
+                from = to;
+            }
+        });
+        for (&(nal, offset, framing), h) in nals.iter().zip(hashes) {
+            self.push_nal_hashed(nal, offset, framing, h);
+        }
+    }
+
+    fn push_nal_hashed(&mut self, nal_bytes: &[u8], offset: u64, framing: u64, hash: Option<Hash>) {
         let idx = self.nals.len();
         let t = NalType::of(nal_bytes);
         let rec = match t {
@@ -221,7 +276,8 @@ impl Verifier {
                 if nal::is_first_slice_of_picture(nal_bytes) || self.frames == 0 {
                     self.frames += 1;
                 }
-                self.slice_hashes.push(nal_hash(nal_bytes));
+                self.slice_hashes
+                    .push(hash.unwrap_or_else(|| nal_hash(nal_bytes)));
                 NalRec {
                     kind: Kind::Slice {
                         hash: (self.slice_hashes.len() - 1) as u32,
@@ -347,104 +403,140 @@ impl Verifier {
     }
 }
 
+/// A hashed NAL unit: a slice, or an unsigned ONVIF SEI (multi-GOP signing).
 struct Item {
     nal: usize,
     frame: Option<u32>,
+    /// The hash a signed list holds for it: h(I) for a GOP's anchor, h(h(I) || h(nal)) for the
+    /// rest, with the anchor that precedes it *in this stream* (as a validator must compute it).
     hash: Hash,
+    gop_start: bool,
 }
 
-struct Gop {
-    items: Vec<Item>,
-    anchor: Hash,
-    /// Items already covered by earlier (partial-GOP) SEIs.
-    consumed: usize,
-    matched: bool,
+/// Per-item outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Pending,
+    Valid,
+    Invalid,
 }
 
+/// A stretch of pending items: from a GOP start (or the first pending item) to the next.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    from: usize,
+    to: usize,
+}
+
+/// Validation in stream order, following the ONVIF reference validator's rules (r25.12.3) so
+/// both name the same frames: an SEI validates the oldest pending GOP before it (items up to
+/// the next GOP start or up to the SEI); a GOP whose SEI was lost (GOP counter jump) is not
+/// authentic; a linked hash that does not name the previous GOP's first item as this stream
+/// holds it makes this GOP's first item not authentic; within a GOP the list is matched
+/// forward, an unmatched item is not authentic and skipped list entries are missing.
 struct Finisher {
     v: Verifier,
-    gops: Vec<Gop>,
-    /// GOP indices by anchor hash, ascending: SEI lookup stays O(1) on day-long recordings.
-    by_anchor: HashMap<Hash, Vec<usize>>,
-    /// No GOP before this index is still unmatched and unconsumed.
-    first_open: usize,
-    orphans: usize,
+    items: Vec<Item>,
+    marks: Vec<Mark>,
+    /// Items before this one are decided.
+    cursor: usize,
+    /// An SEI validated at least one item: later SEIs are checked for order.
+    in_sync: bool,
+    last_counter: Option<u32>,
+    /// List hash of the first item of the previously decided GOP (what the next linked hash names).
+    prev_first: Option<Hash>,
+    /// (GOP counter, GOP hash) of the SEIs used so far, to recognise a repeated SEI.
+    used: std::collections::HashSet<(u32, Vec<u8>)>,
     reports: Vec<(usize, GopReport)>,
+    notes: Vec<String>,
+    validated_any: bool,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+    /// NAL of an SEI found to sign a GOP before the file.
+    leading_sei: Option<usize>,
 }
 
 impl Finisher {
-    fn new(v: Verifier) -> Self {
-        let mut gops: Vec<Gop> = Vec::new();
+    fn new(mut v: Verifier) -> Self {
+        let mut items: Vec<Item> = Vec::new();
+        let mut anchor: Option<Hash> = None;
         let mut orphans = 0;
         for (i, rec) in v.nals.iter().enumerate() {
-            let (plain, gop_start) = match rec.kind {
-                Kind::Slice { hash, gop_start } => (v.slice_hashes[hash as usize], gop_start),
-                Kind::Sei(s) => match v.seis[s as usize].item_hash {
-                    Some(h) => (h, false),
-                    None => continue,
-                },
-                Kind::Other => continue,
-            };
-            if gop_start {
-                gops.push(Gop {
-                    items: vec![Item {
+            match rec.kind {
+                Kind::Slice { hash, gop_start } => {
+                    let plain = v.slice_hashes[hash as usize];
+                    let hash = if gop_start {
+                        anchor = Some(plain);
+                        plain
+                    } else if let Some(a) = &anchor {
+                        linked_hash(a, &plain)
+                    } else {
+                        // Before the first IDR: no anchor to hash with, outside any signed GOP
+                        // this stream holds. Left out, as the reference leaves them out.
+                        orphans += 1;
+                        continue;
+                    };
+                    items.push(Item {
                         nal: i,
                         frame: rec.frame,
-                        hash: plain,
-                    }],
-                    anchor: plain,
-                    consumed: 0,
-                    matched: false,
-                });
-            } else if let Some(g) = gops.last_mut() {
+                        hash,
+                        gop_start,
+                    });
+                }
                 // Unsigned ONVIF SEIs are hashed without the anchor, like the reference signer.
-                let hash = if matches!(rec.kind, Kind::Sei(_)) {
-                    plain
-                } else {
-                    linked_hash(&g.anchor, &plain)
-                };
-                g.items.push(Item {
-                    nal: i,
-                    frame: rec.frame,
-                    hash,
-                });
-            } else {
-                orphans += 1;
+                Kind::Sei(s) => {
+                    if let Some(h) = v.seis[s as usize].item_hash {
+                        items.push(Item {
+                            nal: i,
+                            frame: None,
+                            hash: h,
+                            gop_start: false,
+                        });
+                    }
+                }
+                Kind::Other => {}
             }
         }
-        let mut by_anchor: HashMap<Hash, Vec<usize>> = HashMap::with_capacity(gops.len());
-        for (i, g) in gops.iter().enumerate() {
-            by_anchor.entry(g.anchor).or_default().push(i);
+        if orphans > 0 {
+            v.notes.push(format!(
+                "{orphans} slice(s) before the first IDR frame cannot be verified (stream starts mid-GOP)"
+            ));
         }
+        let notes = std::mem::take(&mut v.notes);
+        let n = items.len();
         Finisher {
             v,
-            gops,
-            by_anchor,
-            first_open: 0,
-            orphans,
+            items,
+            marks: vec![Mark::Pending; n],
+            cursor: 0,
+            in_sync: false,
+            last_counter: None,
+            prev_first: None,
+            used: std::collections::HashSet::new(),
             reports: Vec::new(),
+            notes,
+            validated_any: false,
+            first_ts: None,
+            last_ts: None,
+            leading_sei: None,
         }
     }
 
-    fn run(mut self) -> Report {
-        let mut notes = std::mem::take(&mut self.v.notes);
-        if self.orphans > 0 {
-            notes.push(format!(
-                "{} slice(s) before the first IDR frame cannot be verified (stream starts mid-GOP)",
-                self.orphans
-            ));
+    /// Pending items before NAL `nal`, split at GOP starts.
+    fn segments_before(&self, nal: usize) -> Vec<Segment> {
+        let mut segs: Vec<Segment> = Vec::new();
+        let mut i = self.cursor;
+        while i < self.items.len() && self.items[i].nal < nal {
+            match segs.last_mut() {
+                Some(s) if !self.items[i].gop_start => s.to = i + 1,
+                _ => segs.push(Segment { from: i, to: i + 1 }),
+            }
+            i += 1;
         }
-        let mut prev_anchor: Option<Vec<u8>> = None;
-        let mut last_counter: Option<u32> = None;
-        let mut prev_partial = false;
-        let mut seen = std::collections::HashSet::new();
-        let mut any_matched = false;
-        // NAL of an SEI that signs a GOP before the file (a recording file or export cut at a
-        // GOP boundary starts with the previous GOP's SEI): the stream is signed from there on.
-        let mut leading_sei: Option<usize> = None;
-        let mut first_ts: Option<i64> = None;
-        let mut last_ts: Option<i64> = None;
+        segs
+    }
 
+    fn run(mut self) -> Report {
         let sei_order: Vec<usize> = (0..self.v.seis.len())
             .filter(|&s| {
                 let r = &self.v.seis[s];
@@ -452,143 +544,28 @@ impl Finisher {
             })
             .collect();
         for &s in &sei_order {
-            let rec = &self.v.seis[s];
-            let general = rec.sei.general.clone().expect("filtered on GENERAL");
-            let list: Vec<Hash> = rec
-                .sei
-                .hashes()
-                .map(|h| h.try_into().expect("chunks of HASH_SIZE"))
-                .collect();
-            let sei_nal = rec.nal;
-            let sig = rec.sig;
-            // Redundant copies of an SEI (the spec allows sending it twice) sign nothing new.
-            if !seen.insert((general.gop_counter, general.gop_hash.clone(), list.len())) {
-                notes.push(format!(
-                    "SEI at NAL {sei_nal} repeats GOP counter {}",
-                    general.gop_counter
-                ));
-                continue;
-            }
-            let mut target = self.find_target(sei_nal, &list, &general, last_counter);
-            let mut moved = false;
-            if target.is_none() && any_matched {
-                // Its GOP exists but only after the SEI: whole GOPs were moved.
-                target = list.first().and_then(|a| {
-                    self.by_anchor
-                        .get(a)?
-                        .iter()
-                        .copied()
-                        .find(|&i| self.gops[i].consumed == 0)
-                });
-                moved = target.is_some();
-            }
-
-            let mut report = match target {
-                Some(g) => {
-                    let cut = if moved { usize::MAX } else { sei_nal };
-                    let mut r = self.evaluate(g, cut, &list, &general, sig);
-                    if moved {
-                        r.reasons
-                            .push("GOP comes after its own signature: GOPs reordered".into());
-                        raise(&mut r, Verdict::Reordered);
-                    }
-                    any_matched = true;
-                    first_ts = Some(first_ts.map_or(general.start_ts, |t| t.min(general.start_ts)));
-                    last_ts = Some(last_ts.map_or(general.end_ts, |t| t.max(general.end_ts)));
-                    r
-                }
-                None if !any_matched => {
-                    notes.push(format!(
-                        "SEI at NAL {sei_nal} (GOP counter {}) signs a GOP that starts before this file",
-                        general.gop_counter
-                    ));
-                    leading_sei.get_or_insert(sei_nal);
-                    prev_anchor = list.first().map(|h| h.to_vec());
-                    last_counter = Some(general.gop_counter);
-                    continue;
-                }
-                None => self.missing_gop(sei_nal, &list, &general),
-            };
-            report.counter = Some(general.gop_counter);
-            report.sei_nal = Some(sei_nal);
-            report.start = fmt_ts(general.start_ts);
-            report.end = fmt_ts(general.end_ts);
-
-            // Whole-GOP order: counter continuity and the linked hash (anchor of the previous GOP).
-            // Across partial GOPs the reference links differently; the hash lists still cover them.
-            let partial = general.partial_gop || prev_partial;
-            prev_partial = general.partial_gop;
-            if let Some(last) = last_counter {
-                let expected = last.wrapping_add(1);
-                if general.gop_counter != expected {
-                    report.reasons.push(format!(
-                        "GOP counter jumps from {last} to {}: {} signed GOP(s) lost or out of order",
-                        general.gop_counter,
-                        general.gop_counter.wrapping_sub(expected) as i32
-                    ));
-                    if general.gop_counter.wrapping_sub(expected) as i32 <= 0 {
-                        raise(&mut report, Verdict::Reordered);
-                    }
-                } else if let Some(prev) = prev_anchor.as_ref().filter(|_| !partial) {
-                    if general.linked_hash != *prev {
-                        if general.linked_hash.iter().all(|&b| b == 0) {
-                            report
-                                .reasons
-                                .push("linked hash is zero: signing restarted mid-stream".into());
-                        } else if <[u8; format::HASH_SIZE]>::try_from(&general.linked_hash[..])
-                            .is_ok_and(|h| self.by_anchor.contains_key(&h))
-                        {
-                            report.reasons.push(
-                                "linked hash names another GOP of this file: GOPs reordered".into(),
-                            );
-                            raise(&mut report, Verdict::Reordered);
-                        } else {
-                            report.reasons.push(
-                                "linked hash does not match the previous GOP: GOP(s) removed"
-                                    .into(),
-                            );
-                        }
-                        raise(&mut report, Verdict::Altered);
-                    }
-                }
-            }
-            prev_anchor = list
-                .first()
-                .map(|h| h.to_vec())
-                .or_else(|| target.map(|g| self.gops[g].anchor.to_vec()));
-            last_counter = Some(general.gop_counter);
-            let key = target
-                .map(|g| self.gops[g].items.first().map(|i| i.nal).unwrap_or(0))
-                .unwrap_or(sei_nal);
-            self.reports.push((key, report));
+            self.on_sei(s);
         }
 
-        // GOPs no SEI paired with: unsigned in the middle, pending at the end.
-        let last_matched = self.gops.iter().rposition(|g| g.matched);
+        // What no SEI decided: pending at the end of a signed stream, unsigned otherwise.
+        let signed_any = !sei_order.is_empty();
         let mut pending_from: Option<usize> = None;
-        for gi in 0..self.gops.len() {
-            let g = &self.gops[gi];
-            if g.consumed >= g.items.len() {
-                continue;
-            }
-            let rest = &g.items[g.consumed..];
-            let tail = last_matched.is_none_or(|lm| gi > lm || (gi == lm && g.consumed > 0));
-            let mut r = blank_report(rest);
-            // A one-GOP file (its own SEI is in the next file) is signed but not yet verifiable,
-            // not a hole in the signatures.
-            let signed_before = leading_sei.is_some_and(|n| rest[0].nal > n);
-            if tail && (any_matched || signed_before) {
+        let rest = self.segments_before(usize::MAX);
+        for seg in rest {
+            let items = &self.items[seg.from..seg.to];
+            let mut r = blank_report(items);
+            if signed_any {
                 r.verdict = Verdict::Pending;
                 r.reasons.push(
                     "no SEI signs these frames yet (stream ends before their signature)".into(),
                 );
-                pending_from.get_or_insert(rest[0].nal);
+                pending_from.get_or_insert(items[0].nal);
             } else {
                 r.verdict = Verdict::Unsigned;
                 r.reasons
-                    .push("no signature for this GOP (its SEI was removed or never sent)".into());
+                    .push("no ONVIF Media Signing SEI in the stream".into());
             }
-            self.reports.push((rest[0].nal, r));
+            self.reports.push((items[0].nal, r));
         }
         let mut forged_cert_sei = false;
         for r in self.v.seis.iter().filter(|r| r.sei.is_certificate_sei()) {
@@ -600,13 +577,16 @@ impl Finisher {
                 forged_cert_sei = true;
             }
         }
+        let mut notes = std::mem::take(&mut self.notes);
         if sei_order.is_empty() && !self.v.seis.is_empty() {
             notes.push("only certificate SEIs found: no GOP is signed".into());
         }
         self.reports.sort_by_key(|(k, _)| *k);
-        let gops: Vec<GopReport> = self.reports.into_iter().map(|(_, r)| r).collect();
+        let gops: Vec<GopReport> = std::mem::take(&mut self.reports)
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
 
-        let signed_any = !sei_order.is_empty();
         let mut verdict = if signed_any {
             Verdict::Authentic
         } else {
@@ -658,7 +638,11 @@ impl Finisher {
 
         let received_nalus = self.v.nals.len();
         // Nothing validated in an unsigned stream: everything is pending, as the reference counts.
-        let pending_from = if any_matched { pending_from } else { Some(0) };
+        let pending_from = if self.validated_any {
+            pending_from
+        } else {
+            Some(0)
+        };
         let validated_nalus = pending_from.unwrap_or(received_nalus);
         let pending_frames = pending_from
             .map(|p| {
@@ -685,8 +669,8 @@ impl Finisher {
             signer,
             vendor,
             signer_version,
-            first_timestamp: first_ts.and_then(fmt_ts),
-            last_timestamp: last_ts.and_then(fmt_ts),
+            first_timestamp: self.first_ts.and_then(fmt_ts),
+            last_timestamp: self.last_ts.and_then(fmt_ts),
             counts,
             gops,
             public_key_changes: self.v.key_changes,
@@ -695,84 +679,183 @@ impl Finisher {
         }
     }
 
-    /// Which GOP an SEI signs: by anchor hash, else the open partial GOP it continues, else (the
-    /// anchor itself altered) the oldest unsigned GOP when the counter says it is the next one.
-    fn find_target(
-        &self,
-        sei_nal: usize,
-        list: &[Hash],
-        general: &General,
-        last_counter: Option<u32>,
-    ) -> Option<usize> {
-        let before = |g: &Gop| {
-            g.items.first().is_some_and(|i| i.nal < sei_nal) && g.consumed < g.items.len()
-        };
-        let open = &self.gops[self.first_open.min(self.gops.len())..];
-        let from = |off: Option<usize>| off.map(|o| o + self.first_open);
-        if let Some(first) = list.first() {
-            let mut by_anchor = self.by_anchor.get(first).into_iter().flatten().copied();
-            if let Some(i) =
-                by_anchor.find(|&i| before(&self.gops[i]) && self.gops[i].consumed == 0)
-            {
-                return Some(i);
-            }
-            let continues = open.iter().position(|g| {
-                before(g) && g.consumed > 0 && list.iter().any(|h| *h == g.items[g.consumed].hash)
-            });
-            if continues.is_some() {
-                return from(continues);
-            }
-            let next_in_sequence =
-                last_counter.is_some_and(|c| c.wrapping_add(1) == general.gop_counter);
-            if next_in_sequence {
-                return from(open.iter().position(|g| before(g) && !g.matched));
-            }
-            None
-        } else {
-            // Low-bitrate SEI: nothing but order to go by.
-            from(open.iter().position(before))
+    /// One GOP SEI, in stream order: which pending GOP it validates, and how that GOP fares.
+    fn on_sei(&mut self, s: usize) {
+        let rec = &self.v.seis[s];
+        let general = rec.sei.general.clone().expect("filtered on GENERAL");
+        let list: Vec<Hash> = rec
+            .sei
+            .hashes()
+            .map(|h| h.try_into().expect("chunks of HASH_SIZE"))
+            .collect();
+        let (sei_nal, sig) = (rec.nal, rec.sig);
+        // The spec allows sending an SEI twice for redundancy: a copy signs nothing new.
+        if !self
+            .used
+            .insert((general.gop_counter, general.gop_hash.clone()))
+        {
+            self.notes.push(format!(
+                "SEI at NAL {sei_nal} repeats GOP counter {}",
+                general.gop_counter
+            ));
+            return;
         }
+        let segs = self.segments_before(sei_nal);
+        if segs.is_empty() {
+            // Nothing pending before it: it signs frames this stream does not hold (beyond a cut,
+            // or a GOP removed together with its neighbour's signature).
+            self.notes.push(format!(
+                "SEI at NAL {sei_nal} (GOP counter {}) has no frames to sign before it",
+                general.gop_counter
+            ));
+            return;
+        }
+        // GOP counter continuity, once validation is in step with the signer.
+        let gap = match (self.in_sync, self.last_counter) {
+            (true, Some(last)) => general.gop_counter.wrapping_sub(last.wrapping_add(1)) as i32,
+            _ => 0,
+        };
+        // SEIs lost in between: the GOPs they signed are not authentic, oldest first, but the
+        // newest complete GOP before this SEI is left for it (the reference's rule, so a GOP
+        // removed together with the next one's SEI marks the GOP before the hole).
+        let mut lost = if gap > 0 {
+            (gap as usize).min(segs.len().saturating_sub(2))
+        } else {
+            0
+        };
+        if !self.in_sync && segs.len() > 1 {
+            // Still finding the first GOP this file holds a signature for: when the GOP the SEI
+            // would take does not start with its signed anchor but a later complete one does,
+            // the earlier ones lost their SEI (removed with the frame that carried it), rather
+            // than every later SEI being read against the GOP before its own.
+            let anchored = |seg: &Segment| list.first() == Some(&self.items[seg.from].hash);
+            if !anchored(&segs[lost]) {
+                if let Some(k) = segs[..segs.len() - 1].iter().position(anchored) {
+                    lost = k;
+                }
+            }
+        }
+        for seg in &segs[..lost] {
+            let items = &self.items[seg.from..seg.to];
+            let mut r = blank_report(items);
+            r.verdict = Verdict::Unsigned;
+            r.reasons.push(match self.last_counter {
+                Some(last) => format!(
+                    "no signature for this GOP: GOP counter jumps from {last} to {}, its SEI was removed",
+                    general.gop_counter
+                ),
+                None => "no signature for this GOP: its SEI was removed".to_string(),
+            });
+            for it in items {
+                push_frame(&mut r.altered_frames, it.frame);
+                r.altered_nals.push(it.nal);
+            }
+            for m in &mut self.marks[seg.from..seg.to] {
+                *m = Mark::Invalid;
+            }
+            self.prev_first = Some(items[0].hash);
+            self.reports.push((items[0].nal, r));
+        }
+        let target = segs[lost];
+        let own_gop = segs.len() == 1;
+        let mut r = self.evaluate(target, &list, &general, sig, sei_nal);
+        let matched = self.marks[target.from..target.to].contains(&Mark::Valid);
+        if !self.in_sync && !matched && own_gop && sig != SigStatus::Invalid {
+            // At the start of a file cut at an IDR, the first SEI usually signs the GOP before
+            // the cut; it is not evidence against the GOP it sits in.
+            for m in &mut self.marks[target.from..target.to] {
+                *m = Mark::Pending;
+            }
+            self.notes.push(format!(
+                "SEI at NAL {sei_nal} (GOP counter {}) signs a GOP that starts before this file",
+                general.gop_counter
+            ));
+            self.leading_sei.get_or_insert(sei_nal);
+            return;
+        }
+        if gap > 0 && lost == 0 {
+            let why = format!(
+                "GOP counter jumps from {} to {}: {gap} signed GOP(s) lost",
+                self.last_counter.unwrap_or_default(),
+                general.gop_counter
+            );
+            if !matched && sig == SigStatus::Valid {
+                // Nothing of it matches the next GOP's signature: its own was removed (together
+                // with the GOP after it, whose first picture carried it).
+                r.verdict = Verdict::Unsigned;
+                r.reasons = vec![format!("no signature for this GOP: {why}")];
+            } else {
+                r.reasons.push(why);
+            }
+        }
+        if gap < 0 {
+            // An SEI older than the last one used: GOPs or SEIs were reordered.
+            r.reasons.push(format!(
+                "GOP counter goes back from {} to {}: SEIs or GOPs reordered",
+                self.last_counter.unwrap_or_default(),
+                general.gop_counter
+            ));
+            let items = &self.items[target.from..target.to];
+            r.altered_frames.clear();
+            r.altered_nals.clear();
+            for it in items {
+                push_frame(&mut r.altered_frames, it.frame);
+                r.altered_nals.push(it.nal);
+            }
+            for m in &mut self.marks[target.from..target.to] {
+                *m = Mark::Invalid;
+            }
+            raise(&mut r, Verdict::Altered);
+        } else {
+            self.last_counter = Some(general.gop_counter);
+        }
+        self.in_sync |= matched;
+        self.validated_any = true;
+        self.prev_first = Some(self.items[target.from].hash);
+        self.cursor = target.to;
+        self.first_ts = Some(
+            self.first_ts
+                .map_or(general.start_ts, |t| t.min(general.start_ts)),
+        );
+        self.last_ts = Some(
+            self.last_ts
+                .map_or(general.end_ts, |t| t.max(general.end_ts)),
+        );
+        r.counter = Some(general.gop_counter);
+        r.sei_nal = Some(sei_nal);
+        r.start = fmt_ts(general.start_ts);
+        r.end = fmt_ts(general.end_ts);
+        self.reports.push((self.items[target.from].nal, r));
     }
 
     /// Compares a GOP's items with the signed list and names what differs.
     fn evaluate(
         &mut self,
-        gi: usize,
-        sei_nal: usize,
+        seg: Segment,
         list: &[Hash],
         general: &General,
         sig: SigStatus,
+        sei_nal: usize,
     ) -> GopReport {
-        let g = &mut self.gops[gi];
-        g.matched = true;
-        let start = g.consumed;
-        let mut end = g
-            .items
-            .iter()
-            .position(|i| i.nal > sei_nal)
-            .unwrap_or(g.items.len())
-            .max(start);
-        if general.partial_gop && !list.is_empty() {
-            end = end.min(start + list.len());
-        }
-        g.consumed = end;
-        while self
-            .gops
-            .get(self.first_open)
-            .is_some_and(|g| g.matched && g.consumed >= g.items.len())
-        {
-            self.first_open += 1;
-        }
-        let g = &self.gops[gi];
-        let items = &g.items[start..end];
+        let items = &self.items[seg.from..seg.to];
+        let marks = &mut self.marks[seg.from..seg.to];
         let mut r = blank_report(items);
+        let all_invalid = |r: &mut GopReport, marks: &mut [Mark]| {
+            for (it, m) in items.iter().zip(marks.iter_mut()) {
+                *m = Mark::Invalid;
+                push_frame(&mut r.altered_frames, it.frame);
+                r.altered_nals.push(it.nal);
+            }
+        };
         match sig {
             SigStatus::Valid => {}
             SigStatus::Invalid => {
                 r.reasons.push(format!(
                     "SEI signature at NAL {sei_nal} does not verify: SEI altered or forged"
                 ));
+                all_invalid(&mut r, marks);
                 raise(&mut r, Verdict::Altered);
+                return r;
             }
             SigStatus::NoKey => {
                 r.reasons
@@ -789,136 +872,113 @@ impl Finisher {
             for it in items {
                 ctx.update(&it.hash);
             }
-            let ok = ctx.finish().as_ref() == general.gop_hash.as_slice();
-            if !ok {
+            if ctx.finish().as_ref() == general.gop_hash.as_slice() {
+                marks.iter_mut().for_each(|m| *m = Mark::Valid);
+            } else {
                 r.reasons.push(
                     "GOP hash mismatch (no hash list: the altered frame cannot be located)".into(),
                 );
+                all_invalid(&mut r, marks);
                 raise(&mut r, Verdict::Altered);
             }
-            if items.len() != general.num_nalus as usize {
-                r.reasons.push(format!(
-                    "{} NAL units signed, {} present",
-                    general.num_nalus,
-                    items.len()
-                ));
-            }
-            return r;
-        }
-
-        // Position of each item in the list (duplicates consumed in order).
-        let mut where_: HashMap<&Hash, Vec<usize>> = HashMap::with_capacity(list.len());
-        for (i, h) in list.iter().enumerate().rev() {
-            where_.entry(h).or_default().push(i);
-        }
-        let pos: Vec<Option<usize>> = items
-            .iter()
-            .map(|it| where_.get_mut(&it.hash).and_then(|v| v.pop()))
-            .collect();
-        let keep = longest_increasing(&pos);
-        let mut used = vec![false; list.len()];
-        for (k, p) in pos.iter().enumerate() {
-            match p {
-                None => {
-                    r.altered_nals.push(items[k].nal);
-                    if let Some(f) = items[k].frame {
-                        if r.altered_frames.last() != Some(&f) {
-                            r.altered_frames.push(f);
+        } else {
+            // Forward matching: each item is looked for after the last match; list entries
+            // skipped over are missing, less the unmatched items standing in between (a modified
+            // NAL takes its slot, it does not leave a hole).
+            let (mut last, mut invalid_since, mut seen) = (None::<usize>, 0usize, 0usize);
+            let mut prev_frame = self.v.nals[..items[0].nal]
+                .iter()
+                .rev()
+                .find_map(|n| n.frame);
+            let mut moved = 0usize;
+            for (it, m) in items.iter().zip(marks.iter_mut()) {
+                seen += 1;
+                let from = last.map_or(0, |l| l + 1);
+                match list[from.min(list.len())..]
+                    .iter()
+                    .position(|h| *h == it.hash)
+                {
+                    Some(off) => {
+                        let gap = off.saturating_sub(invalid_since);
+                        if gap > 0 {
+                            r.missing.push(MissingRun {
+                                after_frame: prev_frame,
+                                count: gap,
+                            });
+                            seen += gap;
+                        }
+                        *m = Mark::Valid;
+                        last = Some(from + off);
+                        invalid_since = 0;
+                    }
+                    None => {
+                        *m = Mark::Invalid;
+                        invalid_since += 1;
+                        push_frame(&mut r.altered_frames, it.frame);
+                        r.altered_nals.push(it.nal);
+                        if list.contains(&it.hash) {
+                            moved += 1;
+                            push_frame(&mut r.reordered_frames, it.frame);
                         }
                     }
                 }
-                Some(p) => {
-                    used[*p] = true;
-                    if !keep[k] {
-                        if let Some(f) = items[k].frame {
-                            r.reordered_frames.push(f);
-                        }
-                    }
+                prev_frame = it.frame.or(prev_frame);
+            }
+            let at_end = list.len().saturating_sub(seen);
+            if at_end > 0 {
+                r.missing.push(MissingRun {
+                    after_frame: prev_frame,
+                    count: at_end,
+                });
+            }
+            if !r.altered_nals.is_empty() {
+                if moved == r.altered_nals.len() {
+                    r.reasons
+                        .push(format!("{moved} NAL unit(s) out of their signed order"));
+                    raise(&mut r, Verdict::Reordered);
+                } else {
+                    r.reasons.push(format!(
+                        "{} NAL unit(s) do not match the signed hashes",
+                        r.altered_nals.len() - moved
+                    ));
+                    raise(&mut r, Verdict::Altered);
                 }
             }
-        }
-        // Missing list entries: the unused slots between two in-order matches, less the altered
-        // items standing in that gap (a modified NAL replaces its slot, it does not leave a hole).
-        let mut unused_before = vec![0usize; list.len() + 1];
-        for i in 0..list.len() {
-            unused_before[i + 1] = unused_before[i] + usize::from(!used[i]);
-        }
-        let unused_between = |a: usize, b: usize| unused_before[b] - unused_before[a];
-        let (mut last_pos, mut last_frame, mut invalid_since) = (0usize, None, 0usize);
-        let mut first = true;
-        for (k, p) in pos.iter().enumerate() {
-            match p {
-                None => invalid_since += 1,
-                Some(p) if keep[k] => {
-                    let from = if first { 0 } else { last_pos + 1 };
-                    let gap = unused_between(from, *p).saturating_sub(invalid_since);
-                    if gap > 0 {
-                        r.missing.push(MissingRun {
-                            after_frame: last_frame,
-                            count: gap,
-                        });
-                    }
-                    (last_pos, last_frame, invalid_since, first) = (*p, items[k].frame, 0, false);
-                }
-                Some(_) => {}
+            if !r.missing.is_empty() {
+                let n: usize = r.missing.iter().map(|m| m.count).sum();
+                r.reasons.push(format!("{n} signed NAL unit(s) missing"));
+                raise(&mut r, Verdict::MissingFrames);
             }
         }
-        let from = if first { 0 } else { last_pos + 1 };
-        let gap = unused_between(from, list.len()).saturating_sub(invalid_since);
-        if gap > 0 {
-            r.missing.push(MissingRun {
-                after_frame: last_frame,
-                count: gap,
-            });
-        }
-        if !r.altered_nals.is_empty() {
-            r.reasons.push(format!(
-                "{} NAL unit(s) do not match the signed hashes",
-                r.altered_nals.len()
-            ));
-            raise(&mut r, Verdict::Altered);
-        }
-        if !r.reordered_frames.is_empty() {
-            r.reasons.push(format!(
-                "{} frame(s) out of signed order",
-                r.reordered_frames.len()
-            ));
-            raise(&mut r, Verdict::Reordered);
-        }
-        if !r.missing.is_empty() {
-            let n: usize = r.missing.iter().map(|m| m.count).sum();
-            r.reasons.push(format!("{n} signed NAL unit(s) missing"));
-            raise(&mut r, Verdict::MissingFrames);
+        // Whole-GOP order: the linked hash names the first item of the GOP decided before this
+        // one, as this stream holds it. A GOP removed, moved or with an altered anchor before
+        // this one makes this GOP's first item not authentic.
+        if let Some(prev) = self.prev_first {
+            if general.linked_hash != prev {
+                let first = &items[0];
+                if marks[0] != Mark::Invalid {
+                    marks[0] = Mark::Invalid;
+                    push_frame(&mut r.altered_frames, first.frame);
+                    r.altered_frames.sort_unstable();
+                    r.altered_nals.insert(0, first.nal);
+                }
+                r.reasons.push(if general.linked_hash.iter().all(|&b| b == 0) {
+                    "linked hash is zero: signing restarted mid-stream".into()
+                } else {
+                    "linked hash does not match the previous GOP: GOP(s) removed, moved or altered"
+                        .into()
+                });
+                raise(&mut r, Verdict::Altered);
+            }
         }
         r
     }
+}
 
-    /// An SEI whose GOP is not in the stream at all: a whole GOP was removed.
-    fn missing_gop(&mut self, sei_nal: usize, list: &[Hash], general: &General) -> GopReport {
-        let after = self.v.nals[..sei_nal].iter().rev().find_map(|n| n.frame);
-        let count = if list.is_empty() {
-            general.num_nalus as usize
-        } else {
-            list.len()
-        };
-        GopReport {
-            counter: None,
-            verdict: Verdict::MissingFrames,
-            frames: None,
-            nals: None,
-            sei_nal: None,
-            start: None,
-            end: None,
-            altered_frames: Vec::new(),
-            altered_nals: Vec::new(),
-            missing: vec![MissingRun {
-                after_frame: after,
-                count,
-            }],
-            reordered_frames: Vec::new(),
-            reasons: vec![format!(
-                "signed GOP with {count} NAL unit(s) is missing from the stream"
-            )],
+fn push_frame(frames: &mut Vec<u32>, f: Option<u32>) {
+    if let Some(f) = f {
+        if !frames.contains(&f) {
+            frames.push(f);
         }
     }
 }
@@ -950,34 +1010,6 @@ fn blank_report(items: &[Item]) -> GopReport {
     }
 }
 
-/// Marks the members of one longest strictly increasing subsequence of the `Some` positions;
-/// items outside it are the ones that moved.
-fn longest_increasing(pos: &[Option<usize>]) -> Vec<bool> {
-    let idx: Vec<usize> = (0..pos.len()).filter(|&i| pos[i].is_some()).collect();
-    let val = |k: usize| pos[idx[k]].expect("filtered");
-    let mut tails: Vec<usize> = Vec::new(); // indices into idx
-    let mut prev = vec![usize::MAX; idx.len()];
-    for (k, back) in prev.iter_mut().enumerate() {
-        let v = val(k);
-        let at = tails.partition_point(|&t| val(t) < v);
-        if at > 0 {
-            *back = tails[at - 1];
-        }
-        if at == tails.len() {
-            tails.push(k);
-        } else {
-            tails[at] = k;
-        }
-    }
-    let mut keep = vec![false; pos.len()];
-    let mut k = tails.last().copied().unwrap_or(usize::MAX);
-    while k != usize::MAX {
-        keep[idx[k]] = true;
-        k = prev[k];
-    }
-    keep
-}
-
 fn worst_provenance(it: impl Iterator<Item = Provenance>) -> Provenance {
     let rank = |p: &Provenance| match p {
         Provenance::Trusted => 0,
@@ -1007,7 +1039,8 @@ pub fn verify_annexb_with_progress(
 ) -> Report {
     let mut v = Verifier::new(opts.clone());
     let base = bytes.as_ptr() as usize;
-    let mut next_tick = 0u64;
+    let mut batch: Vec<(&[u8], u64, u64)> = Vec::new();
+    let mut batch_bytes = 0;
     for nal in camward_h264::annexb::split(bytes) {
         let offset = (nal.as_ptr() as usize - base) as u64;
         let framing = if offset >= 4 && bytes[offset as usize - 4] == 0 {
@@ -1015,12 +1048,16 @@ pub fn verify_annexb_with_progress(
         } else {
             3
         };
-        v.push_nal(nal, offset, framing);
-        if offset >= next_tick {
+        batch.push((nal, offset, framing));
+        batch_bytes += nal.len();
+        if batch_bytes >= BATCH_BYTES {
+            v.push_batch(&batch);
             progress(offset);
-            next_tick = offset + (1 << 20);
+            batch.clear();
+            batch_bytes = 0;
         }
     }
+    v.push_batch(&batch);
     progress(bytes.len() as u64);
     let mut r = v.finish();
     r.counts.total_bytes = bytes.len() as u64;
@@ -1080,6 +1117,7 @@ fn annexb_reader_chunked(
         } else {
             starts.len().saturating_sub(1)
         };
+        let mut batch: Vec<(&[u8], u64, u64)> = Vec::with_capacity(complete);
         for k in 0..complete {
             let from = starts[k] + 3;
             let to = starts.get(k + 1).copied().unwrap_or(buf.len());
@@ -1093,9 +1131,11 @@ fn annexb_reader_chunked(
                 } else {
                     3
                 };
-                v.push_nal(&buf[from..end], base + from as u64, framing);
+                batch.push((&buf[from..end], base + from as u64, framing));
             }
         }
+        v.push_batch(&batch);
+        drop(batch);
         if eof {
             base += buf.len() as u64;
             progress(base);
@@ -1132,24 +1172,178 @@ pub fn verify_mp4_with_progress(
     opts: &VerifyOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Report, crate::Error> {
-    let track = crate::mp4::read_h264(bytes)?;
+    let mut track = crate::mp4::read_h264(bytes)?;
     let mut v = Verifier::new(opts.clone());
     for ps in &track.parameter_sets {
         v.push_nal(&bytes[ps.clone()], ps.start as u64, 2);
     }
-    let mut next_tick = 0u64;
-    for range in track.nals {
+    let framing = track.length_size as u64;
+    let mut batch: Vec<(&[u8], u64, u64)> = Vec::new();
+    let mut batch_bytes = 0;
+    for range in std::mem::take(&mut track.nals) {
         let offset = range.start as u64;
-        v.push_nal(&bytes[range], offset, track.length_size as u64);
-        if offset >= next_tick {
+        batch_bytes += range.len();
+        batch.push((&bytes[range], offset, framing));
+        if batch_bytes >= BATCH_BYTES {
+            v.push_batch(&batch);
             progress(offset);
-            next_tick = offset + (1 << 20);
+            batch.clear();
+            batch_bytes = 0;
         }
     }
+    v.push_batch(&batch);
     progress(bytes.len() as u64);
     let mut r = v.finish();
     r.counts.total_bytes = bytes.len() as u64;
+    r.errors.extend(track.truncated);
     Ok(r)
+}
+
+/// Appends up to `n` bytes from `r` to `buf`; fewer only at the end of the input.
+fn read_n(r: &mut dyn std::io::Read, buf: &mut Vec<u8>, n: u64) -> Result<u64, crate::Error> {
+    use std::io::Read;
+    let before = buf.len();
+    r.take(n)
+        .read_to_end(buf)
+        .map_err(|e| crate::Error::io(format!("reading at byte {before}"), e))?;
+    Ok((buf.len() - before) as u64)
+}
+
+/// A top-level box header: type, total size (`None`: the box runs to the end of the file) and
+/// header size.
+type BoxHeader = ([u8; 4], Option<u64>, u64);
+
+/// Reads the next top-level box header onto `buf`; `None` at the end of the input.
+fn next_box(
+    r: &mut dyn std::io::Read,
+    buf: &mut Vec<u8>,
+) -> Result<Option<BoxHeader>, crate::Error> {
+    let at = buf.len();
+    if read_n(r, buf, 8)? < 8 {
+        return Ok(None);
+    }
+    let size = u32::from_be_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as u64;
+    let typ: [u8; 4] = buf[at + 4..at + 8].try_into().expect("4 bytes");
+    match size {
+        0 => Ok(Some((typ, None, 8))),
+        1 => {
+            if read_n(r, buf, 8)? < 8 {
+                return Ok(None);
+            }
+            let large = u64::from_be_bytes(buf[at + 8..at + 16].try_into().expect("8 bytes"));
+            Ok(Some((typ, Some(large), 16)))
+        }
+        s => Ok(Some((typ, Some(s), 8))),
+    }
+}
+
+/// Verifies an MP4 read from `r`. A fragmented one (recordings, exports) is read fragment by
+/// fragment, so memory stays at one fragment plus the per-NAL bookkeeping; any other layout
+/// (`moov` after `mdat`, progressive samples) is read whole and verified by [`verify_mp4`].
+pub fn verify_mp4_reader(
+    r: &mut dyn std::io::Read,
+    opts: &VerifyOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report, crate::Error> {
+    let whole = |r: &mut dyn std::io::Read, mut bytes: Vec<u8>, progress: &mut dyn FnMut(u64)| {
+        std::io::Read::read_to_end(r, &mut bytes)
+            .map_err(|e| crate::Error::io("reading".to_string(), e))?;
+        verify_mp4_with_progress(&bytes, opts, progress)
+    };
+    // Everything before the first fragment: ftyp, moov (small).
+    let mut head = Vec::new();
+    let frag_at = loop {
+        let at = head.len();
+        let Some((typ, size, hdr)) = next_box(r, &mut head)? else {
+            return verify_mp4_with_progress(&head, opts, progress);
+        };
+        match &typ {
+            b"moof" => break at,
+            b"mdat" => return whole(r, head, progress),
+            _ => {
+                let body = size.map_or(u64::MAX, |s| s.saturating_sub(hdr));
+                read_n(r, &mut head, body)?;
+            }
+        }
+    };
+    let Some(track) = crate::mp4::Fragmented::from_head(&head[..frag_at])? else {
+        return whole(r, head, progress);
+    };
+    let mut v = Verifier::new(opts.clone());
+    for ps in track.parameter_sets() {
+        v.push_nal(&head[ps.clone()], ps.start as u64, 2);
+    }
+    let framing = track.length_size() as u64;
+    let mut origin = frag_at;
+    let mut buf = head.split_off(frag_at); // the first moof's header
+    let mut hdr_len = buf.len() as u64;
+    let mut size = u32::from_be_bytes(buf[0..4].try_into().expect("4 bytes")) as u64;
+    if size == 1 {
+        size = u64::from_be_bytes(buf[8..16].try_into().expect("8 bytes"));
+    }
+    let mut truncated: Option<String> = None;
+    loop {
+        // The fragment: its moof, then boxes up to the next moof (its mdat).
+        let body = size.saturating_sub(hdr_len);
+        let moof_whole = read_n(r, &mut buf, body)? == body;
+        if !moof_whole {
+            truncated = Some(format!(
+                "file truncated: box 'moof' at byte {origin} has {size} bytes, the file ends {} bytes into it; \
+                 the frames after the last complete sample are missing",
+                buf.len()
+            ));
+        }
+        let mut next: Option<usize> = None;
+        while truncated.is_none() {
+            let at = buf.len();
+            let Some((typ, sz, hl)) = next_box(r, &mut buf)? else {
+                buf.truncate(at); // a partial header at the very end
+                break;
+            };
+            if &typ == b"moof" {
+                next = Some(at);
+                (hdr_len, size) = (hl, sz.unwrap_or(u64::MAX));
+                break;
+            }
+            let body = sz.map_or(u64::MAX, |s| s.saturating_sub(hl));
+            if read_n(r, &mut buf, body)? < body && sz.is_some() {
+                truncated = Some(format!(
+                    "file truncated: box '{}' at byte {} has {} bytes, the file ends {} bytes into it; \
+                     the frames after the last complete sample are missing",
+                    String::from_utf8_lossy(&typ),
+                    origin + at,
+                    sz.unwrap_or_default(),
+                    buf.len() - at
+                ));
+            }
+        }
+        let end = next.unwrap_or(buf.len());
+        // A fragment header cut short describes nothing that is here.
+        let nals = if moof_whole {
+            track.fragment(&buf[..end], origin, truncated.is_some())?
+        } else {
+            Vec::new()
+        };
+        let batch: Vec<(&[u8], u64, u64)> = nals
+            .into_iter()
+            .map(|n| (&buf[n.clone()], (origin + n.start) as u64, framing))
+            .collect();
+        v.push_batch(&batch);
+        drop(batch);
+        progress((origin + end) as u64);
+        match next {
+            Some(at) => {
+                buf.drain(..at);
+                origin += at;
+            }
+            None => break,
+        }
+    }
+    let total = (origin + buf.len()) as u64;
+    let mut rep = v.finish();
+    rep.counts.total_bytes = total;
+    rep.errors.extend(truncated);
+    Ok(rep)
 }
 
 /// Container detected from the content, not the file name.
@@ -1191,14 +1385,6 @@ pub fn verify_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn longest_increasing_keeps_the_in_order_majority() {
-        let pos = [Some(0), Some(2), Some(1), Some(3), None, Some(4)];
-        let keep = longest_increasing(&pos);
-        assert_eq!(keep.iter().filter(|k| **k).count(), 4);
-        assert!(keep[0] && keep[3] && keep[5] && !keep[4]);
-    }
 
     #[test]
     fn streaming_reader_matches_in_memory_at_any_chunk_size() {

@@ -6,7 +6,7 @@
 use crate::cli;
 use crate::format::{self, VendorInfo};
 use crate::signer::{self, Signer, SignerOptions, SigningKey, split_access_units};
-use crate::{Provenance, Report, Verdict, VerifyOptions, verify_annexb, verify_mp4};
+use crate::{MissingRun, Provenance, Report, Verdict, VerifyOptions, verify_annexb, verify_mp4};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use camward_h264::{NalType, annexb};
@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-struct TestKey {
+pub(super) struct TestKey {
     pair: EcdsaKeyPair,
     chain: String,
 }
@@ -55,7 +55,7 @@ fn self_signed_key() -> Arc<TestKey> {
 }
 
 /// A device key issued by a private root through an intermediate; returns (key, root PEM).
-fn ca_issued_key() -> (Arc<TestKey>, String) {
+pub(super) fn ca_issued_key() -> (Arc<TestKey>, String) {
     let ca_params = |cn: &str| {
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.distinguished_name.push(rcgen::DnType::CommonName, cn);
@@ -81,7 +81,7 @@ fn ca_issued_key() -> (Arc<TestKey>, String) {
     )
 }
 
-fn run(cmd: &mut Command) -> Vec<u8> {
+pub(super) fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {cmd:?} (is ffmpeg installed? scripts/setup): {e}"));
@@ -95,7 +95,13 @@ fn run(cmd: &mut Command) -> Vec<u8> {
 
 /// 8 s of testsrc at 25 fps, x264 with 1 s GOPs (200 frames, 8 GOPs), Annex-B.
 fn clip(dir: &Path) -> Vec<u8> {
-    let p = dir.join("clip.h264");
+    clip_with_gop(dir, 25)
+}
+
+/// 8 s of testsrc at 25 fps, x264 (B-frames included) with an IDR every `gop` frames, Annex-B.
+pub(super) fn clip_with_gop(dir: &Path, gop: u32) -> Vec<u8> {
+    let p = dir.join(format!("clip-{gop}.h264"));
+    let gop = gop.to_string();
     run(Command::new("ffmpeg")
         .args([
             "-v",
@@ -111,7 +117,11 @@ fn clip(dir: &Path) -> Vec<u8> {
             "-c:v",
             "libx264",
             "-g",
-            "25",
+            &gop,
+            "-keyint_min",
+            &gop,
+            "-sc_threshold",
+            "0",
             "-bsf:v",
             "h264_mp4toannexb",
             "-f",
@@ -121,20 +131,20 @@ fn clip(dir: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
 }
 
-fn sign(input: &[u8], key: Arc<TestKey>, opts: SignerOptions) -> Vec<u8> {
+pub(super) fn sign(input: &[u8], key: Arc<TestKey>, opts: SignerOptions) -> Vec<u8> {
     let mut s = Signer::new(key, VendorInfo::camward("SN-TEST-1"), opts).unwrap();
     let start = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
     signer::sign_annexb(input, &mut s, start, Duration::from_millis(40))
 }
 
-fn opts(root: Option<&str>) -> VerifyOptions {
+pub(super) fn opts(root: Option<&str>) -> VerifyOptions {
     VerifyOptions {
         trust_anchor_pem: root.map(str::to_string),
         at: None,
     }
 }
 
-fn show(r: &Report) -> String {
+pub(super) fn show(r: &Report) -> String {
     cli::render(r)
 }
 
@@ -303,10 +313,16 @@ fn swapped_frames_are_reported_reordered() {
         .iter()
         .find(|g| g.verdict == Verdict::Reordered)
         .unwrap();
-    assert_eq!(g.reordered_frames.len(), 1, "{}", show(&r));
-    assert!([110, 111].contains(&g.reordered_frames[0]), "{}", show(&r));
-    assert!(
-        g.altered_frames.is_empty() && g.missing.is_empty(),
+    // As the reference validator reads it: frame 111's slice matches list entry 111, so entry
+    // 110 is missing before it; frame 111 (the old 110) then matches nothing after that.
+    assert_eq!(g.reordered_frames, vec![111], "{}", show(&r));
+    assert_eq!(g.altered_frames, vec![111], "{}", show(&r));
+    assert_eq!(
+        g.missing,
+        vec![MissingRun {
+            after_frame: Some(109),
+            count: 1
+        }],
         "{}",
         show(&r)
     );
@@ -316,27 +332,39 @@ fn swapped_frames_are_reported_reordered() {
 fn removed_gop_is_detected_and_located() {
     let dir = tempfile::tempdir().unwrap();
     let (signed, root) = signed_with_ca(dir.path());
-    // GOP 4 = frames 75..99 (1 s GOPs at 25 fps), including the SEI of GOP 3 in its first AU.
+    // GOP 4 = frames 75..99 (1 s GOPs at 25 fps), including GOP 3's SEI in front of frame 76.
     let (from, to) = (au_of_frame(&signed, 75), au_of_frame(&signed, 100));
     let cut = edit_aus(&signed, |aus| {
         aus.drain(from..to);
     });
     let r = verify_annexb(&cut, &opts(Some(&root)));
-    assert!(r.verdict >= Verdict::MissingFrames, "{}", show(&r));
-    let missing = r
-        .gops
-        .iter()
-        .find(|g| g.frames.is_none())
-        .expect("a report for the missing GOP");
-    assert_eq!(missing.counter, Some(4), "{}", show(&r));
-    assert_eq!(missing.missing[0].after_frame, Some(74), "{}", show(&r));
-    // GOP 3 lost its SEI with the cut: it is reported unsigned, frames 50-74.
+    assert_eq!(r.verdict, Verdict::Altered, "{}", show(&r));
+    // GOP 3 lost its SEI with the cut: unsigned, all its frames named, the counter jump said.
     let unsigned = r
         .gops
         .iter()
         .find(|g| g.verdict == Verdict::Unsigned)
         .expect("GOP 3 unsigned");
     assert_eq!(unsigned.frames, Some((50, 74)), "{}", show(&r));
+    assert_eq!(unsigned.altered_frames, (50..75).collect::<Vec<u32>>());
+    assert!(
+        unsigned
+            .reasons
+            .iter()
+            .any(|r| r.contains("GOP counter jumps")),
+        "{}",
+        show(&r)
+    );
+    // GOP 4's SEI signs frames that are gone: it decides nothing. GOP 5's linked hash names
+    // GOP 4's anchor, so GOP 5's first frame (now 75) is not authentic, the rest is.
+    let next = r
+        .gops
+        .iter()
+        .find(|g| g.frames.is_some_and(|f| f.0 == 75))
+        .expect("GOP 5");
+    assert_eq!(next.altered_frames, vec![75], "{}", show(&r));
+    assert!(next.missing.is_empty(), "{}", show(&r));
+    assert!(r.gops.iter().all(|g| g.frames.is_some()), "{}", show(&r));
     assert_eq!(cli::exit_code(&r), cli::EXIT_ALTERED);
 }
 
@@ -402,6 +430,73 @@ fn remuxed_mp4_still_verifies() {
             json: true,
         });
         assert_eq!(code, cli::EXIT_AUTHENTIC, "{name}");
+    }
+}
+
+/// `camward verify` reads a fragmented MP4 fragment by fragment; it must say exactly what the
+/// whole-file reader says, also for a file cut anywhere (verified up to its last whole sample).
+#[test]
+fn streamed_mp4_matches_in_memory_at_any_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signed, root) = signed_with_ca(dir.path());
+    let src = dir.path().join("signed.h264");
+    std::fs::write(&src, &signed).unwrap();
+    let summary = |r: &Report| {
+        (
+            r.verdict,
+            r.counts.received_frames,
+            r.counts.validated_frames,
+            r.counts.pending_frames,
+            r.counts.received_nalus,
+            r.gops
+                .iter()
+                .map(|g| (g.frames, g.verdict))
+                .collect::<Vec<_>>(),
+            r.errors.len(),
+        )
+    };
+    for (name, extra) in [
+        ("plain.mp4", vec![]),
+        (
+            "frag.mp4",
+            vec!["-movflags", "frag_keyframe+empty_moov+default_base_moof"],
+        ),
+    ] {
+        let out = dir.path().join(name);
+        run(Command::new("ffmpeg")
+            .args(["-v", "error", "-r", "25", "-i"])
+            .arg(&src)
+            .args(["-c", "copy"])
+            .args(&extra)
+            .arg(&out));
+        let bytes = std::fs::read(&out).unwrap();
+        for cut in [
+            bytes.len(),
+            bytes.len() * 9 / 10,
+            bytes.len() * 2 / 3,
+            bytes.len() / 3,
+        ] {
+            let part = &bytes[..cut];
+            let whole = verify_mp4(part, &opts(Some(&root)));
+            let streamed =
+                crate::verify::verify_mp4_reader(&mut &part[..], &opts(Some(&root)), &mut |_| {});
+            match (whole, streamed) {
+                (Ok(w), Ok(s)) => {
+                    assert_eq!(
+                        summary(&s),
+                        summary(&w),
+                        "{name} cut at {cut}: {}",
+                        show(&s)
+                    );
+                    if cut < bytes.len() && name == "frag.mp4" {
+                        assert!(s.counts.received_frames < 200, "{name} cut at {cut}");
+                        assert_eq!(s.verdict, Verdict::Authentic, "{}", show(&s));
+                    }
+                }
+                (Err(_), Err(_)) => assert!(name == "plain.mp4" && cut < bytes.len()),
+                (w, s) => panic!("{name} cut at {cut}: whole {w:?} streamed {s:?}"),
+            }
+        }
     }
 }
 
@@ -577,6 +672,18 @@ fn parsers_survive_mutated_inputs() {
         .args(["-c", "copy"])
         .arg(&mp4));
     let mp4 = std::fs::read(&mp4).unwrap();
+    let frag = dir.path().join("f.mp4");
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-r", "30", "-i"])
+        .arg(&src)
+        .args([
+            "-c",
+            "copy",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+        ])
+        .arg(&frag));
+    let frag = std::fs::read(&frag).unwrap();
     let annexb_bytes = std::fs::read(&src).unwrap();
     let sei: Vec<u8> = annexb::split(&annexb_bytes)
         .find(|n| format::is_oms_sei(n))
@@ -606,6 +713,14 @@ fn parsers_survive_mutated_inputs() {
             m[at] = rnd() as u8;
         }
         let _ = verify_mp4(&m, &opts(None));
+        // The streaming reader walks fragments as they come: mutate anywhere, cut anywhere.
+        let mut f = frag.clone();
+        for _ in 0..1 + rnd() % 3 {
+            let at = (rnd() as usize) % f.len();
+            f[at] = rnd() as u8;
+        }
+        f.truncate(f.len() - (rnd() as usize) % (f.len() / 4));
+        let _ = crate::verify::verify_mp4_reader(&mut &f[..], &opts(None), &mut |_| {});
         let mut a = annexb_bytes[..(rnd() as usize) % annexb_bytes.len()].to_vec();
         let at = (rnd() as usize) % a.len().max(1);
         if let Some(b) = a.get_mut(at) {
@@ -616,10 +731,10 @@ fn parsers_survive_mutated_inputs() {
 }
 
 #[test]
-fn swapped_gops_are_reported_reordered() {
+fn swapped_gops_are_not_authentic() {
     let dir = tempfile::tempdir().unwrap();
     let (signed, root) = signed_with_ca(dir.path());
-    // Swap GOP 3 (frames 50-74) and GOP 4 (frames 75-99), each with the SEI in its first AU.
+    // Swap GOP 3 (frames 50-74) and GOP 4 (frames 75-99), each carrying the previous GOP's SEI.
     let (g3, g4, g5) = (
         au_of_frame(&signed, 50),
         au_of_frame(&signed, 75),
@@ -627,24 +742,24 @@ fn swapped_gops_are_reported_reordered() {
     );
     let swapped = edit_aus(&signed, |aus| aus[g3..g5].rotate_left(g4 - g3));
     let r = verify_annexb(&swapped, &opts(Some(&root)));
-    assert_eq!(r.verdict, Verdict::Reordered, "{}", show(&r));
-    assert!(
-        r.gops.iter().all(|g| g.frames.is_some()),
-        "no GOP is missing: {}",
-        show(&r)
-    );
-    assert!(
-        r.gops.iter().all(|g| g.altered_frames.is_empty()),
-        "{}",
-        show(&r)
-    );
+    assert_eq!(r.verdict, Verdict::Altered, "{}", show(&r));
+    assert_eq!(cli::exit_code(&r), cli::EXIT_ALTERED);
+    // Every frame from GOP 2 (whose SEI moved away) to the first frame after the swap is named.
+    let named: Vec<u32> = r
+        .gops
+        .iter()
+        .flat_map(|g| g.altered_frames.iter().copied())
+        .collect();
+    assert_eq!(named, (25..101).collect::<Vec<u32>>(), "{}", show(&r));
 }
 
+/// The spec allows an SEI to be sent twice for redundancy; a copy signs nothing new. (The
+/// reference validator r25.12.3 reports the copy as an old SEI; camward never sends one.)
 #[test]
 fn repeated_sei_is_not_a_missing_gop() {
     let dir = tempfile::tempdir().unwrap();
     let (signed, root) = signed_with_ca(dir.path());
-    let at = au_of_frame(&signed, 50);
+    let at = au_of_frame(&signed, 51);
     let doubled = edit_aus(&signed, |aus| {
         let sei = *aus[at].iter().find(|n| format::is_oms_sei(n)).unwrap();
         let pos = aus[at].iter().position(|n| format::is_oms_sei(n)).unwrap();
@@ -658,7 +773,7 @@ fn repeated_sei_is_not_a_missing_gop() {
 fn stripped_sei_mid_stream_is_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let (signed, root) = signed_with_ca(dir.path());
-    let at = au_of_frame(&signed, 125);
+    let at = au_of_frame(&signed, 126);
     let stripped = edit_aus(&signed, |aus| aus[at].retain(|n| !format::is_oms_sei(n)));
     let r = verify_annexb(&stripped, &opts(Some(&root)));
     assert_eq!(r.verdict, Verdict::Altered, "{}", show(&r));
@@ -670,24 +785,25 @@ fn stripped_sei_mid_stream_is_tampering() {
     assert_eq!(g.frames, Some((100, 124)), "{}", show(&r));
 }
 
-/// Moves (or, with `keep`, copies) each GOP SEI from the IDR access unit of GOP n+1 to the end of
-/// the access unit before it, after GOP n's last slice: where a recorder that rotates files puts
-/// the signature of a file's last GOP. (Re-splitting the joined stream would hand a trailing SEI
-/// to the next AU again, so cuts are made on this list, not on the joined bytes.)
+/// Moves (or, with `keep`, copies) each GOP SEI from in front of the picture after GOP n+1's IDR
+/// to the end of the access unit before that IDR, after GOP n's last slice: where a recorder
+/// that rotates files puts the signature of a file's last GOP. (Re-splitting the joined stream
+/// would hand a trailing SEI to the next AU again, so cuts are made on this list, not on the
+/// joined bytes.)
 fn trail_seis(aus: &mut [Vec<&[u8]>], keep: bool) {
-    for i in 1..aus.len() {
+    for i in 2..aus.len() {
         let seis: Vec<&[u8]> = aus[i]
             .iter()
             .copied()
             .filter(|n| format::is_oms_sei(n))
             .collect();
-        if seis.is_empty() || !aus[i].iter().any(|n| NalType::of(n) == NalType::Idr) {
+        if seis.is_empty() || !aus[i - 1].iter().any(|n| NalType::of(n) == NalType::Idr) {
             continue;
         }
         if !keep {
             aus[i].retain(|n| !format::is_oms_sei(n));
         }
-        aus[i - 1].extend(seis);
+        aus[i - 2].extend(seis);
     }
 }
 

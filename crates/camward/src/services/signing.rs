@@ -4,9 +4,10 @@
 use crate::daemon::Shared;
 use bytes::Bytes;
 use camward_media::{AccessUnit, AuStage, StageFactory};
-use camward_sign::{Signer, SignerOptions, SigningKey, VendorInfo};
+use camward_sign::{ChainState, Signer, SignerOptions, SigningKey, VendorInfo};
 use camward_tls::DeviceIdentity;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -27,24 +28,40 @@ impl SigningKey for DeviceKey {
     }
 }
 
-struct SignStage(Signer);
+/// Where each stream's GOP chain stands when its pipeline run ends, for the next run's signer.
+type Chains = Arc<Mutex<HashMap<u8, ChainState>>>;
+
+struct SignStage {
+    signer: Signer,
+    stream: u8,
+    chains: Chains,
+}
 
 impl AuStage for SignStage {
     fn process(&mut self, au: &mut AccessUnit) {
-        self.0.process(au);
+        self.signer.process(au);
     }
 
-    /// The SEI signing the open GOP: without it the last GOP before a stop or restart has no
-    /// signature anywhere (the next GOP, which would carry it, never comes from this signer).
+    /// The SEIs still owed: the one waiting for a picture after the last IDR and the one signing
+    /// the open GOP. Without them the last GOP before a stop or restart has no signature anywhere
+    /// (the next GOP, which would carry it, never comes from this signer).
     fn finish(&mut self) -> Vec<Bytes> {
-        self.0.finish().into_iter().collect()
+        let seis = self.signer.finish();
+        if let Ok(mut c) = self.chains.lock() {
+            c.insert(self.stream, self.signer.chain());
+        }
+        seis
     }
 }
 
-/// The stage factory when signing is on: a fresh signer (new GOP chain) per pipeline start.
+/// The stage factory when signing is on: a signer per pipeline start that continues the stream's
+/// GOP chain (counter, linked hash) where the previous run left it, so a viewer connected through
+/// a restart (settings change, source reconnect) sees one unbroken chain, as validators expect of
+/// one stream. A new factory (signing switched on, new certificate) starts new chains.
 pub fn factory(identity: &Arc<DeviceIdentity>) -> StageFactory {
     let key: Arc<dyn SigningKey> = Arc::new(DeviceKey(identity.clone()));
     let serial = identity.serial().to_owned();
+    let chains: Chains = Arc::default();
     Arc::new(move |stream: u8| -> Box<dyn AuStage> {
         let vendor = VendorInfo {
             // The binary's version: what an auditor needs to know about the signing firmware.
@@ -53,7 +70,16 @@ pub fn factory(identity: &Arc<DeviceIdentity>) -> StageFactory {
             manufacturer: "camward".to_owned(),
         };
         match Signer::new(key.clone(), vendor, SignerOptions::default()) {
-            Ok(s) => Box::new(SignStage(s)),
+            Ok(mut signer) => {
+                if let Some(state) = chains.lock().ok().and_then(|c| c.get(&stream).copied()) {
+                    signer.continue_chain(state);
+                }
+                Box::new(SignStage {
+                    signer,
+                    stream,
+                    chains: chains.clone(),
+                })
+            }
             Err(e) => {
                 // Never stop the video for a signing problem: it goes out unsigned, and
                 // `camward verify` reports it as such.
