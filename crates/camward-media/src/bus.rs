@@ -54,6 +54,15 @@ impl FrameBus {
         self.tx.receiver_count()
     }
 
+    /// A wake-up per access unit published (or missed), without taking part in the units: for a
+    /// consumer that reads them through other subscribers (the RTSP fan-out, which writes each
+    /// unit to many viewers in one pass, each viewer keeping its own [`Subscriber`]).
+    pub fn ticks(&self) -> Ticks {
+        Ticks {
+            rx: self.tx.subscribe(),
+        }
+    }
+
     /// A new consumer; its first access unit is the next key frame.
     pub fn subscribe(&self) -> Subscriber {
         Subscriber {
@@ -95,9 +104,58 @@ impl Subscriber {
         }
     }
 
+    /// The next access unit if one is already waiting, with the same rules as [`recv`](Self::recv)
+    /// (a key frame first, and again after a lag); never waits, so it registers no wake-up.
+    pub fn try_recv(&mut self) -> TryNext {
+        loop {
+            match self.rx.try_recv() {
+                Ok(au) => {
+                    if !self.synced && !au.key {
+                        self.skipped += 1;
+                        continue;
+                    }
+                    self.synced = true;
+                    return TryNext::Unit(au);
+                }
+                Err(broadcast::error::TryRecvError::Empty) => return TryNext::Empty,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    self.skipped += n;
+                    self.synced = false;
+                }
+                Err(broadcast::error::TryRecvError::Closed) => return TryNext::Closed,
+            }
+        }
+    }
+
     /// Access units this consumer missed or skipped (lag, or waiting for a key frame).
     pub fn skipped(&self) -> u64 {
         self.skipped
+    }
+}
+
+/// What [`Subscriber::try_recv`] found.
+#[derive(Debug)]
+pub enum TryNext {
+    Unit(Arc<AccessUnit>),
+    /// Nothing waiting yet.
+    Empty,
+    /// The bus is gone and everything it sent was taken.
+    Closed,
+}
+
+/// See [`FrameBus::ticks`].
+#[derive(Debug)]
+pub struct Ticks {
+    rx: broadcast::Receiver<Arc<AccessUnit>>,
+}
+
+impl Ticks {
+    /// Waits for the next access unit (or a lag); `false` once the bus is gone.
+    pub async fn next(&mut self) -> bool {
+        !matches!(
+            self.rx.recv().await,
+            Err(broadcast::error::RecvError::Closed)
+        )
     }
 }
 
@@ -122,6 +180,27 @@ mod tests {
         bus.publish(au(false, 1));
         bus.publish(au(true, 2));
         assert_eq!(s.recv().await.unwrap().pts90k, 2);
+    }
+
+    #[tokio::test]
+    async fn try_recv_starts_at_a_key_frame_and_resyncs_after_a_lag() {
+        let bus = FrameBus::new(4);
+        let mut s = bus.subscribe();
+        let mut t = bus.ticks();
+        assert!(matches!(s.try_recv(), TryNext::Empty));
+        bus.publish(au(false, 1));
+        bus.publish(au(true, 2));
+        assert!(t.next().await, "a tick per unit");
+        assert!(matches!(s.try_recv(), TryNext::Unit(a) if a.pts90k == 2));
+        for i in 3..20 {
+            bus.publish(au(i % 8 == 0, i));
+        }
+        match s.try_recv() {
+            TryNext::Unit(a) => assert!(a.key, "after a lag, a key frame first"),
+            other => panic!("{other:?}"),
+        }
+        drop(bus);
+        while !matches!(s.try_recv(), TryNext::Closed) {}
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ pub mod stage;
 pub mod testsrc;
 pub mod v4l2;
 
-pub use bus::{FrameBus, Subscriber};
+pub use bus::{FrameBus, Subscriber, Ticks, TryNext};
 pub use camward_h264::{AccessUnit, StreamInfo};
 pub use error::{MediaError, SourceError};
 pub use hub::{MediaHub, StreamStatus};

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod fanout;
 pub mod parse;
 mod pipe;
 pub mod rtp;
@@ -51,7 +52,7 @@ pub enum Carrier {
     Tunnel,
 }
 
-/// Tunables; the defaults suit a camera with a few hundred viewers.
+/// Tunables; the defaults suit a camera with up to a couple of thousand viewers.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Largest RTP payload (see [`rtp::max_payload_for_packet_size`] for the paper's setting).
@@ -69,8 +70,9 @@ impl Default for Options {
         Options {
             max_payload: rtp::DEFAULT_MAX_PAYLOAD,
             session_timeout: Duration::from_secs(60),
-            max_connections: 1024,
-            max_sessions: 1024,
+            // 2000 viewers at full rate fit in a few tens of MiB (docs/benchmarks.md, fan-out).
+            max_connections: 2048,
+            max_sessions: 2048,
         }
     }
 }
@@ -93,6 +95,7 @@ pub struct RtspServer {
     max_payload: AtomicUsize,
     conn_slots: Arc<Semaphore>,
     sessions: session::Table,
+    fanout: fanout::Groups,
     tunnels: tunnel::Broker,
     stop: CancellationToken,
 }
@@ -122,6 +125,7 @@ impl RtspServer {
             max_payload: AtomicUsize::new(opts.max_payload.max(rtp::MIN_MAX_PAYLOAD)),
             conn_slots: Arc::new(Semaphore::new(opts.max_connections)),
             sessions: session::Table::default(),
+            fanout: fanout::Groups::default(),
             tunnels: tunnel::Broker::default(),
             stop: CancellationToken::new(),
             opts,

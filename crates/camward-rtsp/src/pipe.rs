@@ -131,6 +131,58 @@ impl AsyncWrite for PipeWriter {
         Poll::Ready(Ok(n))
     }
 
+    /// All the slices of an access unit (the RTSP writer's per-packet headers and payloads) go
+    /// into the chunks under one lock: the pipe is the tunnel's only copy.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut s = lock(&self.shared);
+        if s.reader_gone {
+            return Poll::Ready(Err(gone()));
+        }
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        let mut room = self.budget.saturating_sub(s.held);
+        if room == 0 {
+            let w = s.release();
+            s.write_waker = Some(cx.waker().clone());
+            drop(s);
+            wake(w);
+            return Poll::Pending;
+        }
+        let (mut n, mut w) = (0, None);
+        'slices: for b in bufs {
+            let mut b: &[u8] = b;
+            while !b.is_empty() {
+                if room == 0 {
+                    break 'slices;
+                }
+                if s.cur.capacity() == 0 {
+                    s.cur = BytesMut::with_capacity(self.chunk);
+                }
+                let k = room.min(b.len()).min(s.cur.capacity() - s.cur.len());
+                s.cur.extend_from_slice(&b[..k]);
+                s.held += k;
+                room -= k;
+                n += k;
+                b = &b[k..];
+                if s.cur.len() == s.cur.capacity() {
+                    w = s.release().or(w);
+                }
+            }
+        }
+        drop(s);
+        wake(w);
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut s = lock(&self.shared);
         if s.reader_gone {
@@ -279,6 +331,36 @@ mod tests {
         }
         writer.await.unwrap();
         assert_eq!(got, expect);
+    }
+
+    #[tokio::test]
+    async fn tunnel_get_pipe_takes_vectored_writes_in_order_within_its_budget() {
+        let (mut w, mut r) = pipe(4096, 1000);
+        let parts: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 7 + i as usize * 13]).collect();
+        let expect: Vec<u8> = parts.concat();
+        let slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+        let n = Pin::new(&mut w)
+            .poll_write_vectored(&mut noop_cx(), &slices)
+            .map(Result::unwrap);
+        assert_eq!(n, Poll::Ready(4096), "takes exactly the budget");
+        let writer = tokio::spawn(async move {
+            let mut rest = &expect[4096..];
+            while !rest.is_empty() {
+                let k = w.write_vectored(&[io::IoSlice::new(rest)]).await.unwrap();
+                rest = &rest[k..];
+            }
+            w.flush().await.unwrap();
+            expect
+        });
+        let mut got = Vec::new();
+        while let Some(c) = r.chunk().await {
+            assert!(c.len() <= 1000);
+            got.extend_from_slice(&c);
+            if got.len() == parts.iter().map(Vec::len).sum::<usize>() {
+                break;
+            }
+        }
+        assert_eq!(got, writer.await.unwrap());
     }
 
     #[tokio::test]

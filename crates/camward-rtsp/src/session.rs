@@ -1,5 +1,7 @@
-//! RTSP sessions: the server-wide table, per-session RTP state, and the player task that reads
-//! one frame-bus subscriber and sends RTP/RTCP over UDP or the connection, never blocking others.
+//! RTSP sessions: the server-wide table, per-session RTP state, each viewer's pacing (lateness,
+//! skip to a key frame, sender reports), and the player task of UDP and tunnelled sessions (those
+//! on RTSP/TCP and RTSPS connections are written by the bus's fan-out driver, `fanout.rs`); a slow
+//! viewer never blocks another.
 
 use crate::conn::Writer;
 use crate::rtp;
@@ -381,10 +383,6 @@ struct Lateness {
 }
 
 impl Lateness {
-    fn lateness(&mut self, pts90k: u64) -> Duration {
-        self.lateness_at(Instant::now(), pts90k)
-    }
-
     fn lateness_at(&mut self, now: Instant, pts90k: u64) -> Duration {
         let origin = *self.origin.get_or_insert(now);
         if let Some((_, last)) = self.base {
@@ -417,8 +415,103 @@ pub struct PlayJob {
     pub table: Arc<crate::RtspServer>,
 }
 
-/// The player: one task per playing session. It owns its subscriber, so a slow client only
-/// delays itself; the bus never waits for it.
+/// What one viewer sends for one access unit, decided by [`Pacing::prepare`].
+pub(crate) struct Prepared {
+    /// NAL units in sending order: missing parameter sets, the unit's NAL units before its
+    /// first slice, held picture-less NAL units, then its slices.
+    pub nals: Vec<bytes::Bytes>,
+    pub ts: u32,
+    pub wallclock: SystemTime,
+    /// A sender report is due with this unit.
+    pub sr_due: bool,
+}
+
+/// One viewer's pacing: lateness and the skip to the next key frame, picture-less units held
+/// for the next picture, and when the next sender report is due. Shared by the player task and
+/// the fan-out driver (`fanout.rs`), whichever is writing the viewer's access units.
+#[derive(Default)]
+pub(crate) struct Pacing {
+    late: Lateness,
+    skipping: bool,
+    dropped: u64,
+    held: Vec<bytes::Bytes>,
+    next_sr: Option<Instant>,
+}
+
+impl Pacing {
+    /// `None` when the unit is held (no picture) or skipped (the viewer is late); otherwise what
+    /// to send, with the RTP timestamp taken from `rtp`.
+    pub(crate) fn prepare(
+        &mut self,
+        au: &AccessUnit,
+        bus: &FrameBus,
+        rtp: &mut RtpState,
+        now: Instant,
+        session: &str,
+    ) -> Option<Prepared> {
+        if !au.has_picture() {
+            // A pipeline run's end marker: empty (nothing to send, no timing to take from it),
+            // or with the run's end-of-stream output (the SEI signing its last GOP). Sent on its
+            // own that would be a packet group without a picture at the previous timestamp,
+            // which depacketisers take for a broken access unit. It goes out ahead of the next
+            // picture's slices instead, where H.264 wants SEIs; verifiers accept a signature
+            // anywhere after its GOP, so a viewer recording across a pipeline restart keeps it.
+            if self.held.len() + au.nals.len() <= MAX_HELD_NALS {
+                self.held.extend(au.nals.iter().cloned());
+            }
+            return None;
+        }
+        if self.late.lateness_at(now, au.pts90k) > LATE_LIMIT && !au.key {
+            self.skipping = true;
+        }
+        if self.skipping {
+            if !au.key {
+                self.dropped += 1;
+                return None;
+            }
+            self.skipping = false;
+            self.late.reset();
+            tracing::debug!(
+                session,
+                dropped = self.dropped,
+                "rtsp viewer resynced at key frame"
+            );
+        }
+        let ts = rtp.timestamp(au.pts90k);
+        let first_slice = au
+            .nals
+            .iter()
+            .position(|n| NalType::of(n).is_slice())
+            .unwrap_or(au.nals.len());
+        let mut nals = if au.key {
+            missing_parameter_sets(au, bus)
+        } else {
+            Vec::new()
+        };
+        nals.reserve(au.nals.len() + self.held.len());
+        nals.extend(au.nals[..first_slice].iter().cloned());
+        nals.append(&mut self.held);
+        nals.extend(au.nals[first_slice..].iter().cloned());
+        Some(Prepared {
+            nals,
+            ts,
+            wallclock: au.wallclock,
+            sr_due: self.next_sr.is_none_or(|t| now >= t),
+        })
+    }
+
+    /// Records that `p` went (or is going) out at `now`: the SR mapping and the next SR time.
+    pub(crate) fn sent(&mut self, p: &Prepared, rtp: &mut RtpState, now: Instant) {
+        rtp.last_wallclock = Some((p.wallclock, now));
+        if p.sr_due {
+            self.next_sr = Some(now + SR_INTERVAL);
+        }
+    }
+}
+
+/// The player of a UDP or tunnelled session: one task that owns its subscriber, so a slow client
+/// only delays itself; the bus never waits for it. (Sessions on RTSP/TCP and RTSPS connections
+/// are played by `fanout::play`, which lets one task per bus write to all viewers that keep up.)
 pub async fn play(job: PlayJob) -> RtpState {
     let PlayJob {
         session,
@@ -432,13 +525,10 @@ pub async fn play(job: PlayJob) -> RtpState {
     } = job;
     // A guard, not a decrement at the end: the task may be aborted when its connection dies.
     let _playing = Playing::enter(table.clone());
-    let mut late = Lateness::default();
-    let mut skipping = false;
-    let mut dropped = 0u64;
-    let mut next_sr: Option<Instant> = None;
+    let mut pacing = Pacing::default();
     let mut udp_failing_since: Option<Instant> = None;
-    let mut pkt = Vec::with_capacity(rtp::HEADER_LEN + max_payload);
-    let mut held: Vec<bytes::Bytes> = Vec::new();
+    // UDP only: one packet's bytes, allocated on the first send.
+    let mut pkt = Vec::new();
     loop {
         let au = tokio::select! {
             biased;
@@ -450,54 +540,23 @@ pub async fn play(job: PlayJob) -> RtpState {
             send_rtcp(&transport, &rtp::bye(rtp.ssrc)).await;
             break;
         };
-        if !au.has_picture() {
-            // A pipeline run's end marker: empty (nothing to send, no timing to take from it),
-            // or with the run's end-of-stream output (the SEI signing its last GOP). Sent on its
-            // own that would be a packet group without a picture at the previous timestamp,
-            // which depacketisers take for a broken access unit. It goes out ahead of the next
-            // picture's slices instead, where H.264 wants SEIs; verifiers accept a signature
-            // anywhere after its GOP, so a viewer recording across a pipeline restart keeps it.
-            if held.len() + au.nals.len() <= MAX_HELD_NALS {
-                held.extend(au.nals.iter().cloned());
-            }
+        let now = Instant::now();
+        let Some(p) = pacing.prepare(&au, &bus, &mut rtp, now, &session.id) else {
             continue;
-        }
-        if late.lateness(au.pts90k) > LATE_LIMIT && !au.key {
-            skipping = true;
-        }
-        if skipping {
-            if !au.key {
-                dropped += 1;
-                continue;
-            }
-            skipping = false;
-            late.reset();
-            tracing::debug!(session = %session.id, dropped, "rtsp viewer resynced at key frame");
-        }
-        let ts = rtp.timestamp(au.pts90k);
-        let params = if au.key {
-            missing_parameter_sets(&au, &bus)
-        } else {
-            Vec::new()
         };
-        let first_slice = au
-            .nals
-            .iter()
-            .position(|n| NalType::of(n).is_slice())
-            .unwrap_or(au.nals.len());
-        let nals: Vec<&[u8]> = params
-            .iter()
-            .chain(&au.nals[..first_slice])
-            .chain(&held)
-            .chain(&au.nals[first_slice..])
-            .map(|b| &b[..])
-            .collect();
+        // Interleaved, a due sender report rides in the access unit's write, mapping this
+        // access unit's RTP timestamp to its capture time.
+        let inline_sr = match &transport {
+            Transport::Interleaved { rtcp_ch, .. } if p.sr_due => {
+                Some((*rtcp_ch, rtp::ntp(p.wallclock)))
+            }
+            _ => None,
+        };
         let sent = tokio::time::timeout(
             STALL_LIMIT,
-            send_au(&transport, &nals, ts, &mut rtp, max_payload, &mut pkt),
+            send_au(&transport, &p, &mut rtp, max_payload, &mut pkt, inline_sr),
         )
         .await;
-        held.clear();
         match sent {
             Ok(Ok(())) => udp_failing_since = None,
             Ok(Err(e)) if matches!(transport, Transport::Udp(_)) => {
@@ -525,8 +584,8 @@ pub async fn play(job: PlayJob) -> RtpState {
                 break;
             }
         }
-        rtp.last_wallclock = Some((au.wallclock, Instant::now()));
-        if next_sr.is_none_or(|t| Instant::now() >= t) {
+        pacing.sent(&p, &mut rtp, now);
+        if p.sr_due && inline_sr.is_none() {
             if let Some((ntp, ts)) = rtp.report_times() {
                 send_rtcp(
                     &transport,
@@ -534,7 +593,6 @@ pub async fn play(job: PlayJob) -> RtpState {
                 )
                 .await;
             }
-            next_sr = Some(Instant::now() + SR_INTERVAL);
         }
     }
     rtp.pause();
@@ -542,10 +600,10 @@ pub async fn play(job: PlayJob) -> RtpState {
 }
 
 /// Counts a running player for `Stats::playing` while it lives.
-struct Playing(Arc<crate::RtspServer>);
+pub(crate) struct Playing(Arc<crate::RtspServer>);
 
 impl Playing {
-    fn enter(server: Arc<crate::RtspServer>) -> Playing {
+    pub(crate) fn enter(server: Arc<crate::RtspServer>) -> Playing {
         server.sessions.playing.fetch_add(1, Ordering::Relaxed);
         Playing(server)
     }
@@ -572,18 +630,19 @@ fn missing_parameter_sets(au: &AccessUnit, bus: &FrameBus) -> Vec<bytes::Bytes> 
 
 async fn send_au(
     transport: &Transport,
-    nals: &[&[u8]],
-    ts: u32,
+    p: &Prepared,
     rtp: &mut RtpState,
     max_payload: usize,
     pkt: &mut Vec<u8>,
+    sr: Option<(u8, u64)>,
 ) -> io::Result<()> {
     match transport {
         Transport::Udp(pair) => {
+            let nals: Vec<&[u8]> = p.nals.iter().map(|b| &b[..]).collect();
             let mut first_err = None;
-            for f in rtp::packetize(nals, max_payload) {
+            for f in rtp::packetize(&nals, max_payload) {
                 pkt.clear();
-                pkt.extend_from_slice(&rtp::header(f.last, rtp.seq, ts, rtp.ssrc));
+                pkt.extend_from_slice(&rtp::header(f.last, rtp.seq, p.ts, rtp.ssrc));
                 pkt.extend_from_slice(f.prefix.as_slice());
                 pkt.extend_from_slice(f.data);
                 // Sequence numbers advance even for lost sends: the receiver sees a gap, as it should.
@@ -597,12 +656,14 @@ async fn send_au(
             first_err.map_or(Ok(()), Err)
         }
         Transport::Interleaved { writer, rtp_ch, .. } => {
-            writer.send_au(*rtp_ch, nals, ts, rtp, max_payload).await
+            let mut w =
+                crate::conn::AuWrite::new(*rtp_ch, p.nals.clone(), p.ts, rtp, max_payload, sr);
+            writer.send_au(&mut w).await
         }
     }
 }
 
-async fn send_rtcp(transport: &Transport, pkt: &[u8]) {
+pub(crate) async fn send_rtcp(transport: &Transport, pkt: &[u8]) {
     match transport {
         Transport::Udp(pair) => {
             let _ = pair.rtcp.send(pkt).await;

@@ -528,6 +528,175 @@ async fn a_viewer_that_never_reads_does_not_hold_back_another() {
     assert!(frames >= 50, "live viewer got only {frames} frames in 3 s");
 }
 
+/// A server whose stream1 carries synthetic 100 KB access units at 25 fps (20 Mbit/s; a key
+/// frame every 25), so that a viewer that stops reading fills its socket buffers in seconds.
+async fn heavy_server(
+    secs: u64,
+) -> (
+    Arc<camward_rtsp::RtspServer>,
+    u16,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    use camward_h264::{AccessUnit, StreamInfo};
+    use camward_media::FrameBus;
+    let sps =
+        bytes::Bytes::from_static(&[0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x47, 0xfe, 0xc8]);
+    let pps = bytes::Bytes::from_static(&[0x68, 0xce, 0x3c, 0x80]);
+    let bus = Arc::new(FrameBus::default());
+    bus.set_info(Some(StreamInfo {
+        width: 320,
+        height: 240,
+        fps: 25,
+        sps: sps.clone(),
+        pps: pps.clone(),
+    }));
+    let streams = Arc::new(Streams {
+        buses: [bus.clone(), Arc::new(FrameBus::default())],
+        internet: [true, true],
+    });
+    let publisher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(40));
+        for i in 0..secs * 25 {
+            tick.tick().await;
+            let key = i % 25 == 0;
+            let mut slice = vec![(i % 251) as u8; 100_000];
+            slice[0] = if key { 0x65 } else { 0x41 };
+            let mut nals = Vec::new();
+            if key {
+                nals.extend([sps.clone(), pps.clone()]);
+            }
+            nals.push(bytes::Bytes::from(slice));
+            bus.publish(Arc::new(AccessUnit {
+                pts90k: i * 3600,
+                wallclock: std::time::SystemTime::now(),
+                key,
+                nals,
+            }));
+        }
+    });
+    let rtsp = Arc::new(camward_rtsp::RtspServer::new(Arc::new(AllowAll), streams));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let srv = rtsp.clone();
+    let server = tokio::spawn(async move {
+        let _ = srv.serve(listener, std::future::pending()).await;
+    });
+    (rtsp, port, vec![publisher, server])
+}
+
+/// One access unit as a viewer received it: RTP timestamp, packets, whether it holds an IDR.
+struct Received {
+    ts: u32,
+    first_seq: u16,
+    last_seq: u16,
+    idr: bool,
+}
+
+/// Reads whole access units (up to the marker) from an interleaved RTP stream on channel 0.
+async fn next_au(c: &mut Client) -> Received {
+    let mut au: Option<Received> = None;
+    loop {
+        let (ch, pkt) = c.frame().await.expect("interleaved framing stays intact");
+        if ch != 0 {
+            continue;
+        }
+        let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
+        let ts = u32::from_be_bytes(pkt[4..8].try_into().unwrap());
+        let nal = pkt[12] & 0x1f;
+        let idr = nal == 5 || (nal == 28 && pkt[13] & 0x1f == 5);
+        let a = au.get_or_insert(Received {
+            ts,
+            first_seq: seq,
+            last_seq: seq.wrapping_sub(1),
+            idr: false,
+        });
+        assert_eq!(
+            ts, a.ts,
+            "a new timestamp before the marker: a frame was cut"
+        );
+        assert_eq!(
+            seq,
+            a.last_seq.wrapping_add(1),
+            "packets of a frame are consecutive"
+        );
+        a.last_seq = seq;
+        a.idr |= idr;
+        if pkt[1] & 0x80 != 0 {
+            return au.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_viewer_resyncs_at_a_key_frame_with_whole_frame_writes_and_delays_no_other() {
+    let (_rtsp, port, tasks) = heavy_server(20).await;
+    let u = format!("rtsp://127.0.0.1:{port}/stream1");
+    // The slow viewer's receive window is tiny, so the server's socket buffer is all that
+    // absorbs its backlog: at 20 Mbit/s that fills in about a second.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut slow = Client {
+        s: sock.connect(local(port)).await.unwrap(),
+        buf: Vec::new(),
+        cseq: 0,
+    };
+    play_interleaved(&mut slow, &u, "RTP/AVP/TCP;unicast;interleaved=0-1").await;
+    let mut live = Client::connect(port).await;
+    play_interleaved(&mut live, &u, "RTP/AVP/TCP;unicast;interleaved=0-1").await;
+
+    // While `slow` reads nothing for 4 s, `live` gets every frame: whole, in order, no skip.
+    let mut prev = next_au(&mut live).await;
+    let mut frames = 1;
+    let until = tokio::time::Instant::now() + Duration::from_secs(4);
+    while tokio::time::Instant::now() < until {
+        let au = next_au(&mut live).await;
+        assert_eq!(
+            au.ts.wrapping_sub(prev.ts),
+            3600,
+            "the live viewer skipped a frame"
+        );
+        assert_eq!(
+            au.first_seq,
+            prev.last_seq.wrapping_add(1),
+            "RTP gap for the live viewer"
+        );
+        prev = au;
+        frames += 1;
+    }
+    // A live viewer held back by the slow one would have fallen behind and skipped (above).
+    assert!(frames > 1, "live viewer got {frames} frames");
+
+    // `slow` drains its backlog: every frame it gets is whole (no frame cut by a stalled
+    // write), sequence numbers have no gap, and where it skipped ahead it resumed at a key frame.
+    let mut prev = next_au(&mut slow).await;
+    let mut resynced = None;
+    let until = tokio::time::Instant::now() + Duration::from_secs(6);
+    while tokio::time::Instant::now() < until && resynced.is_none() {
+        let au = next_au(&mut slow).await;
+        assert_eq!(
+            au.first_seq,
+            prev.last_seq.wrapping_add(1),
+            "RTP gap for the slow viewer"
+        );
+        let step = au.ts.wrapping_sub(prev.ts);
+        if step != 3600 {
+            assert!(
+                au.idr,
+                "after skipping {} frames the slow viewer resumed on a non-key frame",
+                step / 3600 - 1
+            );
+            resynced = Some(step / 3600 - 1);
+        }
+        prev = au;
+    }
+    let skipped =
+        resynced.expect("the slow viewer never skipped ahead: it fell behind by more than 1 s");
+    assert!(skipped >= 1);
+    for t in tasks {
+        t.abort();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn picture_less_access_unit_rides_with_the_next_picture() {
     let (_, aus) = clip();
