@@ -2,6 +2,7 @@
 //! One implementation shared by every listener (HTTP, RTSP, the RTSP tunnel, FTP).
 #![forbid(unsafe_code)]
 
+pub mod conn_limit;
 pub mod digest;
 pub mod header;
 pub mod host;
