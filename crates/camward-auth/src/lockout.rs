@@ -85,7 +85,8 @@ impl Entry {
             self.strikes = 0;
         }
         self.last = now;
-        self.failures.retain(|(t, _)| now.duration_since(*t) <= p.window);
+        self.failures
+            .retain(|(t, _)| now.duration_since(*t) <= p.window);
         self.failures.push((now, account));
         if self.failures.len() < max {
             return None;
@@ -209,7 +210,8 @@ impl Lockout {
         let a = account_key(account);
         let k = client_key(ip);
         if let Some(e) = self.addresses.get_mut(&k) {
-            e.failures.retain(|(_, who)| who.as_deref() != Some(a.as_str()));
+            e.failures
+                .retain(|(_, who)| who.as_deref() != Some(a.as_str()));
         }
         if let Some(e) = self.accounts.get_mut(&a) {
             e.failures.clear();
@@ -220,7 +222,11 @@ impl Lockout {
             self.trusted
                 .retain(|_, t| now.duration_since(*t) <= horizon);
             while self.trusted.len() >= self.policy.capacity {
-                let oldest = self.trusted.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone());
+                let oldest = self
+                    .trusted
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(k, _)| k.clone());
                 match oldest {
                     Some(k) => self.trusted.remove(&k),
                     None => break,
@@ -346,7 +352,11 @@ mod tests {
                 let now = t + Duration::from_millis(round * 800 + i * 100);
                 effects.push(l.record_failure(ip("10.0.0.1"), Some("installer"), now));
             }
-            l.record_success(ip("10.0.0.1"), "viewer", t + Duration::from_millis(round * 800 + 750));
+            l.record_success(
+                ip("10.0.0.1"),
+                "viewer",
+                t + Duration::from_millis(round * 800 + 750),
+            );
         }
         assert!(
             effects
@@ -370,7 +380,11 @@ mod tests {
                     FailureEffect::Counted
                 );
             }
-            l.record_success(ip("10.0.0.1"), "installer", t + Duration::from_millis(round * 800 + 750));
+            l.record_success(
+                ip("10.0.0.1"),
+                "installer",
+                t + Duration::from_millis(round * 800 + 750),
+            );
         }
     }
 
@@ -383,7 +397,11 @@ mod tests {
         let mut last = FailureEffect::Counted;
         for i in 0..24u32 {
             // Four addresses, each under its own limit.
-            last = l.record_failure(IpAddr::V4((0x0a01_0000 + i % 4).into()), Some("Installer"), t);
+            last = l.record_failure(
+                IpAddr::V4((0x0a01_0000 + i % 4).into()),
+                Some("Installer"),
+                t,
+            );
             if i < 23 {
                 assert_eq!(last, FailureEffect::Counted, "{i}");
             }

@@ -173,7 +173,11 @@ mod tests {
     #[test]
     fn username_refuses_leading_and_trailing_spaces_only() {
         for bad in ["admin ", " admin", " "] {
-            assert_eq!(rules(bad, "Cam-ward-2026"), ["username.whitespace"], "{bad:?}");
+            assert_eq!(
+                rules(bad, "Cam-ward-2026"),
+                ["username.whitespace"],
+                "{bad:?}"
+            );
         }
         assert!(rules("site admin", "Cam-ward-2026").is_empty());
     }

@@ -148,9 +148,13 @@ impl AccountService {
         lock(&self.setup_code).take();
         let file = self.setup_code_file();
         match setup_code::remove(&file) {
-            Ok(true) => tracing::info!(file = %file.display(), "setup code removed: an administrator exists"),
+            Ok(true) => {
+                tracing::info!(file = %file.display(), "setup code removed: an administrator exists")
+            }
             Ok(false) => {}
-            Err(e) => tracing::warn!(file = %file.display(), error = %e, "cannot remove the setup code file"),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "cannot remove the setup code file")
+            }
         }
     }
 
@@ -205,7 +209,9 @@ impl AccountService {
                 AuditEvent::new("setup.fail")
                     .actor(Some(username))
                     .address(peer)
-                    .detail(json!({ "reason": if code.is_some() { "wrong_code" } else { "no_code" } })),
+                    .detail(
+                        json!({ "reason": if code.is_some() { "wrong_code" } else { "no_code" } }),
+                    ),
             );
             self.count_failure(peer, None, Protocol::Http, Some(username));
             return Err(AccountError::SetupCode);
@@ -330,7 +336,9 @@ impl AccountService {
             AuditEvent::new("login.lockout")
                 .actor(actor)
                 .address(peer)
-                .detail(json!({ "protocol": proto(protocol), "seconds": d.as_secs(), "scope": scope })),
+                .detail(
+                    json!({ "protocol": proto(protocol), "seconds": d.as_secs(), "scope": scope }),
+                ),
         );
     }
 
@@ -938,7 +946,10 @@ mod tests {
                 &Actor::console(),
             )
         };
-        assert!(matches!(try_setup(None, "127.0.0.1"), Err(AccountError::SetupCode)));
+        assert!(matches!(
+            try_setup(None, "127.0.0.1"),
+            Err(AccountError::SetupCode)
+        ));
         for _ in 0..7 {
             assert!(matches!(
                 try_setup(Some("AAAA-BBBB-CCCC"), "127.0.0.1"),
@@ -969,7 +980,12 @@ mod tests {
         let f = fixture(AuthOptions::default());
         f.svc.publish_setup_code().unwrap().unwrap();
         f.svc
-            .create_user("installer", "Cam-ward-2026", Level::Admin, &Actor::console())
+            .create_user(
+                "installer",
+                "Cam-ward-2026",
+                Level::Admin,
+                &Actor::console(),
+            )
             .unwrap();
         assert!(!f.svc.setup_code_file().exists());
     }
@@ -989,29 +1005,53 @@ mod tests {
         let mut locked = false;
         for _round in 0..4 {
             for _ in 0..7 {
-                let bad = digest_header(Algorithm::Md5, "installer", "Wrong-pass-1", &nonce, &next(), "/x");
+                let bad = digest_header(
+                    Algorithm::Md5,
+                    "installer",
+                    "Wrong-pass-1",
+                    &nonce,
+                    &next(),
+                    "/x",
+                );
                 match f.svc.authenticate(&req(Some(&bad), "/x")) {
                     Outcome::LockedOut { .. } => locked = true,
                     Outcome::Challenge { .. } => {}
                     o => panic!("{o:?}"),
                 }
             }
-            let good = digest_header(Algorithm::Md5, "viewer", "View-only-2026", &nonce, &next(), "/x");
+            let good = digest_header(
+                Algorithm::Md5,
+                "viewer",
+                "View-only-2026",
+                &nonce,
+                &next(),
+                "/x",
+            );
             let _ = f.svc.authenticate(&req(Some(&good), "/x"));
         }
-        assert!(locked, "guesses for the administrator were never locked out");
+        assert!(
+            locked,
+            "guesses for the administrator were never locked out"
+        );
     }
 
     #[test]
     fn an_over_long_authorization_header_is_not_a_failure() {
         let f = fixture_with_admin();
-        let long = format!("Digest username=\"installer\", uri=\"/{}\"", "x".repeat(20_000));
+        let long = format!(
+            "Digest username=\"installer\", uri=\"/{}\"",
+            "x".repeat(20_000)
+        );
         for _ in 0..20 {
             assert!(matches!(
                 f.svc.authenticate(&req(Some(&long), "/x")),
                 Outcome::Challenge { .. }
             ));
         }
-        assert!(lock(&f.svc.lockout).locked(peer(), Instant::now()).is_none());
+        assert!(
+            lock(&f.svc.lockout)
+                .locked(peer(), Instant::now())
+                .is_none()
+        );
     }
 }
