@@ -186,8 +186,17 @@ class Camward:
         host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
         return f"{scheme}://{host}:{self.http_port}{path}"
 
+    def setup_code(self):
+        """The one-time setup code, as the installer reads it at the device: the daemon writes it
+        to DATA/setup-code (0600) at start while no administrator exists (paper §3.2)."""
+        return (self.data_dir / "setup-code").read_text().strip()
+
+    def setup_body(self, user=ADMIN_USER, password=ADMIN_PASSWORD):
+        """The body of POST /api/v1/setup, with the setup code."""
+        return {"username": user, "password": password, "setup_code": self.setup_code()}
+
     def setup_admin(self, user=ADMIN_USER, password=ADMIN_PASSWORD):
-        r = requests.post(self.url("/api/v1/setup"), json={"username": user, "password": password}, timeout=10)
+        r = requests.post(self.url("/api/v1/setup"), json=self.setup_body(user, password), timeout=10)
         assert r.status_code == 201, r.text
         return HTTPDigestAuth(user, password)
 
