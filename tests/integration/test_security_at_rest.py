@@ -3,7 +3,8 @@ the data directory is 0700 and every file camward writes in it is 0600 (recordin
 checked with os.stat after every kind of file exists (database, keys, setup code, recordings and
 their index, the FTP queue); the SQLite file, read directly, holds no configuration secret and
 no Digest HA1 in clear; an install from before (world-readable files, clear secrets and HA1 in
-the database) is tightened and sealed at its first start, and its accounts still log in.
+the database, an absolute recording directory) is tightened, sealed and repaired at its first
+start, and its accounts still log in.
 """
 import hashlib
 import json
@@ -134,6 +135,8 @@ def test_an_older_install_is_tightened_and_sealed_at_start(tmp_path):
     doc["smtp"]["password"] = populated["smtp"]["password"]
     doc["ftp_client"]["password"] = populated["ftp_client"]["password"]
     doc["source"] = f"rtsp://cam:{RTSP_SECRET}@127.0.0.1:9/stream1"
+    # Accepted before finding F1 was fixed: recordings outside the data directory.
+    doc["recording"]["directory"] = str(tmp_path / "elsewhere")
     md5, sha = ha1s()
     with db:
         db.execute("UPDATE config SET document = ?", (json.dumps(doc),))
@@ -154,8 +157,13 @@ def test_an_older_install_is_tightened_and_sealed_at_start(tmp_path):
         assert cfg["smtp"]["password"] == {"set": True}
         assert cfg["ftp_client"]["password"] == {"set": True}
         assert cfg["source"]["password"] == {"set": True}, cfg["source"]
-        kinds = [e["kind"] for e in cam.get("/api/v1/log?limit=50").json()["entries"]]
-        assert kinds.count("secrets.sealed") == 2, kinds
+        # The directory this version refuses is reset (audited), not a reason to stop the camera.
+        assert cfg["recording"]["directory"] == "recordings", cfg["recording"]
+        entries = cam.get("/api/v1/log?limit=50").json()["entries"]
+        kinds = [e["kind"] for e in entries]
+        assert "secrets.sealed" in kinds and "config.repair" in kinds, kinds
+        repair = next(e for e in entries if e["kind"] == "config.repair")
+        assert repair["detail"]["reset"][0]["path"] == "recording.directory", repair
     finally:
         cam.stop()
     assert_nothing_in_clear(data)

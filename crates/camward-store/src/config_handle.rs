@@ -44,10 +44,25 @@ impl ConfigHandle {
     pub fn load(store: Store) -> Result<ConfigHandle, StoreError> {
         let config = match read_document(&store)? {
             Some(doc) => {
-                let stored = parse_stored(&store, &doc)?;
+                let (stored, repaired) = parse_stored_repairing(&store, &doc)?;
                 report_unreadable(&store, &stored.unreadable);
-                if stored.needs_reseal && stored.unreadable.is_empty() {
-                    seal_document(&store, &stored.config)?;
+                if !repaired.is_empty() {
+                    tracing::error!(
+                        settings = %repaired.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
+                        "stored settings that this version refuses were reset to their defaults"
+                    );
+                    let detail = json!({ "reset": repaired });
+                    rewrite_document(&store, &stored.config, "config.repair", detail)?;
+                } else if stored.needs_reseal && stored.unreadable.is_empty() {
+                    rewrite_document(
+                        &store,
+                        &stored.config,
+                        "secrets.sealed",
+                        json!({ "config": true }),
+                    )?;
+                    tracing::info!(
+                        "sealed the configuration secrets an older version stored in clear"
+                    );
                 }
                 stored.config
             }
@@ -215,28 +230,85 @@ fn report_unreadable(store: &Store, paths: &[String]) {
     }
 }
 
-/// Writes the document again with every secret sealed (a database from before sealing).
-fn seal_document(store: &Store, config: &Config) -> Result<(), StoreError> {
+/// Writes the document again (every secret sealed) with its audit entry, at start-up.
+fn rewrite_document(
+    store: &Store,
+    config: &Config,
+    kind: &str,
+    detail: Value,
+) -> Result<(), StoreError> {
     let mut conn = store.conn();
     let tx = conn.transaction().map_err(|e| store.sql_err(e))?;
     tx.execute(
-        "UPDATE config SET document = ?1 WHERE id = 1",
-        params![config.to_stored(store.key()).to_string()],
+        "UPDATE config SET document = ?1, revision = revision + 1, updated_at = ?2 WHERE id = 1",
+        params![config.to_stored(store.key()).to_string(), now_secs()],
     )
     .map_err(|e| store.sql_err(e))?;
     audit::insert(
         &tx,
-        &AuditEvent::new("secrets.sealed")
+        &AuditEvent::new(kind)
             .by(&Actor {
                 user: Some("(start-up)".into()),
                 address: None,
             })
-            .detail(json!({ "config": true })),
+            .detail(detail),
     )
     .map_err(|e| store.sql_err(e))?;
-    tx.commit().map_err(|e| store.sql_err(e))?;
-    tracing::info!("sealed the configuration secrets an older version stored in clear");
-    Ok(())
+    tx.commit().map_err(|e| store.sql_err(e))
+}
+
+/// Rounds of repair at most: each resets the settings the previous validation named.
+const REPAIR_ROUNDS: usize = 4;
+
+/// Like [`parse_stored`], but a document that an update's tighter rules refuse (an absolute
+/// `recording.directory` stored before it was refused) gets each refused setting reset to its
+/// default instead of stopping the camera; returns what was reset. A document that cannot be
+/// repaired that way (not JSON, an error of the whole document) still stops start-up.
+fn parse_stored_repairing(
+    store: &Store,
+    doc: &str,
+) -> Result<(camward_config::Stored, Vec<FieldError>), StoreError> {
+    let mut value: Value = serde_json::from_str(doc).map_err(|e| StoreError::BadStoredConfig {
+        path: store.path().to_owned(),
+        errors: vec![FieldError::new("", "json", e.to_string())],
+    })?;
+    let mut repaired = Vec::new();
+    for _ in 0..REPAIR_ROUNDS {
+        let errors = match Config::from_stored(&value, store.key()) {
+            Ok(stored) => return Ok((stored, repaired)),
+            Err(errors) => errors,
+        };
+        let mut changed = false;
+        for e in &errors {
+            // The setting named, or the whole list an element of it belongs to.
+            let setting = e.path.split('[').next().unwrap_or("");
+            changed |= !setting.is_empty() && remove_path(&mut value, setting);
+        }
+        if !changed {
+            return Err(StoreError::BadStoredConfig {
+                path: store.path().to_owned(),
+                errors,
+            });
+        }
+        repaired.extend(errors);
+    }
+    Config::from_stored(&value, store.key())
+        .map(|stored| (stored, repaired))
+        .map_err(|errors| StoreError::BadStoredConfig {
+            path: store.path().to_owned(),
+            errors,
+        })
+}
+
+/// Removes the key at a dotted path (so the setting takes its default); whether it was there.
+fn remove_path(v: &mut Value, path: &str) -> bool {
+    let (parent, key) = match path.rsplit_once('.') {
+        Some((p, k)) => (p.split('.').try_fold(v, |v, k| v.get_mut(k)), k),
+        None => (Some(v), path),
+    };
+    parent
+        .and_then(Value::as_object_mut)
+        .is_some_and(|o| o.remove(key).is_some())
 }
 
 fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
@@ -359,6 +431,50 @@ mod tests {
         std::fs::write(&key, saved).unwrap();
         let h = ConfigHandle::load(Store::open(dir.path()).unwrap()).unwrap();
         assert_eq!(h.current().smtp.password.expose(), Some("SeCrEt-smtp-1"));
+    }
+
+    #[test]
+    fn settings_an_update_refuses_are_reset_and_audited_instead_of_stopping() {
+        let (dir, h) = handle();
+        h.patch(
+            &json!({"recording": {"enabled": true}, "user_auth": {"guest": true}}),
+            &Actor::console(),
+        )
+        .unwrap();
+        drop(h);
+        let c = rusqlite::Connection::open(dir.path().join(crate::DB_FILE)).unwrap();
+        let doc: String = c
+            .query_row("SELECT document FROM config", [], |r| r.get(0))
+            .unwrap();
+        let mut doc: Value = serde_json::from_str(&doc).unwrap();
+        // Stored by a version that accepted it.
+        doc["recording"]["directory"] = json!("/etc");
+        c.execute("UPDATE config SET document = ?1", [doc.to_string()])
+            .unwrap();
+        drop(c);
+        let h = ConfigHandle::load(Store::open(dir.path()).unwrap()).unwrap();
+        let cur = h.current();
+        assert_eq!(
+            cur.recording.directory,
+            std::path::PathBuf::from("recordings")
+        );
+        assert!(
+            cur.recording.enabled && cur.user_auth.guest,
+            "the rest is kept"
+        );
+        let log = h.store().audit_log(1, None).unwrap();
+        assert_eq!(log[0].kind, "config.repair");
+        assert_eq!(log[0].detail["reset"][0]["path"], "recording.directory");
+        // Not JSON at all still stops start-up.
+        drop(h);
+        rusqlite::Connection::open(dir.path().join(crate::DB_FILE))
+            .unwrap()
+            .execute("UPDATE config SET document = 'nope'", [])
+            .unwrap();
+        assert!(matches!(
+            ConfigHandle::load(Store::open(dir.path()).unwrap()),
+            Err(StoreError::BadStoredConfig { .. })
+        ));
     }
 
     #[test]

@@ -323,7 +323,8 @@ fn describe(api: aide::transform::TransformOpenApi<'_>) -> aide::transform::Tran
         version: env!("CARGO_PKG_VERSION").into(),
         description: Some(
             "The API of the camward network camera. Every route but POST /api/v1/setup needs \
-             HTTP Digest (RFC 7616, SHA-256 or MD5, qop=auth, realm `camward`); errors are \
+             HTTP Digest (RFC 7616, SHA-256 or MD5, qop=auth, realm `camward`); setup needs the \
+             one-time setup code the camera prints on its console instead. Errors are \
              {\"error\", \"message\", \"errors\"?}. See docs/api.md."
                 .into(),
         ),
