@@ -8,11 +8,12 @@
 //! length stops start-up with the path, because replacing it would lose every sealed secret.
 
 use crate::StoreError;
+use crate::open::tighten;
 use camward_config::SealKey;
 use camward_config::seal::KEY_LEN;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The identity directory (shared with camward-tls, which keeps the device key there).
@@ -41,6 +42,7 @@ pub(crate) fn load_or_create(data_dir: &Path) -> Result<SealKey, StoreError> {
         .mode(0o700)
         .create(&dir)
         .map_err(|e| err(&dir, format!("cannot create the directory: {e}")))?;
+    // An install from before these modes were set.
     tighten(&dir, 0o700)?;
     if !path.exists() {
         create(&dir, &path)?;
@@ -56,16 +58,6 @@ pub(crate) fn load_or_create(data_dir: &Path) -> Result<SealKey, StoreError> {
             format!("{e}; it was left untouched: restore the device's key file from a backup"),
         )
     })
-}
-
-/// Removes group/other rights from an existing path (an install from before they were set).
-fn tighten(path: &Path, mode: u32) -> Result<(), StoreError> {
-    let meta = fs::metadata(path).map_err(|e| err(path, format!("cannot stat: {e}")))?;
-    if meta.permissions().mode() & 0o7777 != mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|e| err(path, format!("cannot set its mode to {mode:o}: {e}")))?;
-    }
-    Ok(())
 }
 
 fn create(dir: &Path, path: &Path) -> Result<(), StoreError> {
@@ -107,6 +99,7 @@ fn create(dir: &Path, path: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn mode(p: &Path) -> u32 {
         fs::metadata(p).unwrap().permissions().mode() & 0o7777
