@@ -44,7 +44,7 @@ mod tests {
         assert!(!c.recording.enabled);
         assert!(c.alteration_detection.enabled);
         assert!(!c.data_encryption.enabled);
-        let v = c.to_stored();
+        let v = c.to_clear();
         assert_eq!(v["recording"]["file_seconds"], 300);
         assert_eq!(v["alteration_detection"]["enabled"], true);
     }

@@ -252,7 +252,7 @@ mod tests {
             (1280, 720)
         );
         assert_eq!(c.jpeg.refresh_fps, 5);
-        let v = c.to_stored();
+        let v = c.to_clear();
         assert_eq!(v["source"], "testsrc");
         assert_eq!(v["streams"]["stream2"]["width"], 640);
     }

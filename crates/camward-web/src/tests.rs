@@ -138,6 +138,7 @@ async fn merged_routes_are_guarded_by_require_and_get_security_headers() {
 async fn setup_is_the_only_route_open_before_an_admin_exists() {
     use tower::ServiceExt;
     let (_d, st) = state();
+    let code = st.accounts.publish_setup_code().unwrap().unwrap();
     let app = app(st, []);
     let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
     let req = |method: &str, uri: &str, body: &str| {
@@ -156,13 +157,23 @@ async fn setup_is_the_only_route_open_before_an_admin_exists() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Without the setup code, or with a wrong one: 403, nothing registered.
+    for body in [
+        r#"{"username":"installer","password":"Cam-ward-2026"}"#.to_owned(),
+        r#"{"username":"installer","password":"Cam-ward-2026","setup_code":"AAAA-BBBB-CCCC"}"#
+            .to_owned(),
+    ] {
+        let r = app
+            .clone()
+            .oneshot(req("POST", "/api/v1/setup", &body))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let body = serde_json::json!({"username": "installer", "password": "Cam-ward-2026", "setup_code": code});
     let r = app
         .clone()
-        .oneshot(req(
-            "POST",
-            "/api/v1/setup",
-            r#"{"username":"installer","password":"Cam-ward-2026"}"#,
-        ))
+        .oneshot(req("POST", "/api/v1/setup", &body.to_string()))
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);

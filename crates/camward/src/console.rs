@@ -117,7 +117,7 @@ pub fn user(data: &Path, cmd: UserCommand) -> Result<()> {
             println!("created {name} ({})", level.as_str());
         }
         UserCommand::Passwd { name } => {
-            if store.get_account(&name)?.is_none() {
+            if !store.account_exists(&name)? {
                 bail!("no account named `{name}`");
             }
             let password = read_password(&name)?;

@@ -4,6 +4,7 @@
 
 mod console;
 mod daemon;
+mod datadir;
 mod mediatools;
 mod services;
 mod timefmt;
@@ -59,6 +60,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any file is created: the database, keys, queues, recordings and a tool's outputs
+    // (keys, decrypted video) are the owner's alone.
+    datadir::owner_only_umask();
     daemon::init_logging();
     // Before any TLS is built: every rustls config in the process (servers here, SMTP/FTPS
     // clients elsewhere) then follows the TLS policy.
