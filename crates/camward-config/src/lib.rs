@@ -10,6 +10,7 @@
 
 pub mod alarm;
 pub mod alteration_detection;
+pub mod audit;
 mod checks;
 pub mod data_encryption;
 pub mod ftp_client;
@@ -33,6 +34,7 @@ use serde_json::Value;
 
 pub use alarm::{AlarmConfig, Trigger};
 pub use alteration_detection::AlterationDetection;
+pub use audit::{Audit, Finding, Severity};
 pub use checks::parse_ca_pem;
 pub use data_encryption::DataEncryptionConfig;
 pub use ftp_client::{FtpClientConfig, FtpTls};
@@ -154,8 +156,8 @@ pub fn join(at: &str, field: &str) -> String {
     }
 }
 
-/// Declares the sections of [`Config`] once: the struct field, its validation, its warnings and its
-/// place in the JSON Schema all come from this list.
+/// Declares the sections of [`Config`] once: the struct field, its validation, its warnings, its
+/// audit findings and its place in the JSON Schema all come from this list.
 macro_rules! sections {
     ($( $(#[$doc:meta])* $name:ident : $ty:ty, )*) => {
         /// The whole device configuration. Unknown keys are refused; missing keys take closed defaults.
@@ -172,6 +174,13 @@ macro_rules! sections {
             }
             fn warnings(&self, _at: &str, out: &mut Vec<Warning>) {
                 $( Validate::warnings(&self.$name, stringify!($name), out); )*
+            }
+        }
+
+        impl Config {
+            /// Every section's findings ([`audit::Audit`] is required of each section type).
+            fn audit_sections(&self, cx: &audit::Context<'_>, out: &mut Vec<Finding>) {
+                $( Audit::audit(&self.$name, stringify!($name), cx, out); )*
             }
         }
 
