@@ -319,7 +319,9 @@ mod tests {
             for key in path.rsplit('.') {
                 patch = json!({ key: patch });
             }
-            c = c.apply_merge_patch(&patch).expect("a fix is a valid setting");
+            c = c
+                .apply_merge_patch(&patch)
+                .expect("a fix is a valid setting");
         }
         c
     }

@@ -1,8 +1,8 @@
 //! The `ftp_client` section (Setup › Network › Advanced › FTP, paper §4.3): alarm images and
 //! periodic images sent to an FTP server, FTPS (AUTH TLS) by default. camward-notify uploads them.
 
-use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::alarm::{Trigger, validate_triggers, warn_audio};
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::checks::{
     err, validate_ca, validate_file_prefix, validate_host, validate_image_size, validate_login,
     validate_remote_dir,

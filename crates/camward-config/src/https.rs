@@ -88,9 +88,9 @@ impl Audit for Https {
             out.push(Finding::new(
                 "certificate.self_signed",
                 Severity::Medium,
-                "§3.7",
+                "§3.7, §3.9",
                 "the device serves a self-signed certificate",
-                "A self-signed certificate is like a self-made passport: clients cannot tell the camera from an impostor, and recordings it signs cannot be attributed to it (§3.9).",
+                "A self-signed certificate is like a self-made passport: clients cannot tell the camera from an impostor, and recordings it signs cannot be attributed to it.",
                 Fix::action(install),
             ));
         }

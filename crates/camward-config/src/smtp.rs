@@ -1,8 +1,8 @@
 //! The `smtp` section (Setup › Network › Advanced › SMTP(E-mail), paper §4.6): alarm mail with an
 //! image attachment, STARTTLS required by default, SMTP AUTH. camward-notify sends the mail.
 
-use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::alarm::{Trigger, validate_triggers, warn_audio};
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::checks::{
     err, validate_ca, validate_host, validate_image_size, validate_login, validate_mailbox,
 };

@@ -215,11 +215,15 @@ mod tests {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move {
-            let Ok((mut c, _)) = l.accept().await else { return };
+            let Ok((mut c, _)) = l.accept().await else {
+                return;
+            };
             let mut buf = Vec::new();
             for _ in 0..8 {
                 let mut chunk = [0u8; 4096];
-                let Ok(n) = c.read(&mut chunk).await else { return };
+                let Ok(n) = c.read(&mut chunk).await else {
+                    return;
+                };
                 if n == 0 {
                     return;
                 }
@@ -269,10 +273,7 @@ mod tests {
         let r = tokio::time::timeout(Duration::from_secs(20), pull(&src, |_| {}))
             .await
             .expect("pull ends");
-        assert!(
-            matches!(r, Err(PullError::ClientPanic { .. })),
-            "{r:?}"
-        );
+        assert!(matches!(r, Err(PullError::ClientPanic { .. })), "{r:?}");
     }
 
     #[test]

@@ -175,7 +175,12 @@ fn check_sample(sample: &[u8]) -> std::result::Result<bool, String> {
 pub fn scan(path: &Path, deep: bool) -> Result<FileScan> {
     let file = File::open(path).ctx("open", path)?;
     let file_len = file.metadata().ctx("stat", path)?.len();
-    scan_from(BufReader::with_capacity(256 * 1024, file), file_len, path, deep)
+    scan_from(
+        BufReader::with_capacity(256 * 1024, file),
+        file_len,
+        path,
+        deep,
+    )
 }
 
 /// [`scan`] over any reader of `file_len` bytes; `path` only names the file in the result and in
