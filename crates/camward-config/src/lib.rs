@@ -23,6 +23,7 @@ pub mod recording;
 #[cfg(test)]
 mod schema_tests;
 mod secret;
+mod shape;
 pub mod smtp;
 pub mod source;
 pub mod streams;
@@ -45,6 +46,7 @@ pub use jpeg::{JpegConfig, JpegSize, JpegSizeConfig};
 pub use merge::merge_patch;
 pub use recording::RecordingConfig;
 pub use secret::Secret;
+pub use shape::positional_structs;
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
@@ -221,6 +223,11 @@ sections! {
 impl Config {
     /// Parses and validates a stored or submitted document (full form, secrets in clear).
     pub fn from_value(value: &Value) -> Result<Config, Vec<FieldError>> {
+        static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+        let positional = shape::positional_structs(value, SCHEMA.get_or_init(Config::schema));
+        if !positional.is_empty() {
+            return Err(positional);
+        }
         let config: Config =
             serde_path_to_error::deserialize(value).map_err(|e| vec![FieldError::from_serde(e)])?;
         let mut errors = Vec::new();
