@@ -239,7 +239,7 @@ mod tests {
                 self.bytes.push(0x67);
             }
             for i in (0..n).rev() {
-                if self.bit % 8 == 0 {
+                if self.bit.is_multiple_of(8) {
                     self.bytes.push(0);
                 }
                 let last = self.bytes.last_mut().unwrap();
