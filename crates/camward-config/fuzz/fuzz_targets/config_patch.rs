@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let facts = Facts {
         now: 1_800_000_000,
         certificate: Some(CertificateFacts {
-            self_signed: data.len() % 2 == 0,
+            self_signed: data.len().is_multiple_of(2),
             days_left: data.len() as i64 - 40,
             not_after: "2027-01-01T00:00:00Z".into(),
         }),
@@ -40,20 +40,35 @@ fuzz_target!(|data: &[u8]| {
     for base in [&Config::default(), populated()] {
         match base.apply_merge_patch(&patch) {
             Ok(c) => {
-                assert_eq!(Config::from_value(&c.to_stored()).as_ref(), Ok(&c), "storage round trip");
+                assert_eq!(
+                    Config::from_value(&c.to_stored()).as_ref(),
+                    Ok(&c),
+                    "storage round trip"
+                );
                 let shown = c.redacted();
-                assert_eq!(c.apply_merge_patch(&shown).as_ref(), Ok(&c), "GET sent back changes nothing");
+                assert_eq!(
+                    c.apply_merge_patch(&shown).as_ref(),
+                    Ok(&c),
+                    "GET sent back changes nothing"
+                );
                 let text = shown.to_string();
                 for s in SECRETS {
                     let from_patch = data.windows(s.len()).any(|w| w == s.as_bytes());
-                    assert!(from_patch || !text.contains(s), "{s} leaks into the redacted document");
+                    assert!(
+                        from_patch || !text.contains(s),
+                        "{s} leaks into the redacted document"
+                    );
                 }
                 let _ = c.warnings();
                 let _ = c.audit(&facts).to_text();
             }
             Err(errors) => {
                 assert!(!errors.is_empty());
-                assert!(errors.iter().all(|e| !e.rule.is_empty() && !e.message.is_empty()));
+                assert!(
+                    errors
+                        .iter()
+                        .all(|e| !e.rule.is_empty() && !e.message.is_empty())
+                );
             }
         }
     }

@@ -22,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(src) = s.parse::<Source>() {
         // What is shown (password removed) parses again.
         let shown = src.to_string();
-        assert!(shown.parse::<Source>().is_ok(), "{shown:?} does not parse back");
+        assert!(
+            shown.parse::<Source>().is_ok(),
+            "{shown:?} does not parse back"
+        );
     }
 });

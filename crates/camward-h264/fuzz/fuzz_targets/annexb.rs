@@ -10,8 +10,15 @@ fuzz_target!(|data: &[u8]| {
     let nals: Vec<&[u8]> = annexb::split(data).collect();
     for n in &nals {
         assert!(!n.is_empty());
-        assert!(!n.windows(3).any(|w| w == [0, 0, 1]), "start code inside a NAL unit");
-        let _ = (NalType::of(n), nal::ref_idc(n), nal::is_first_slice_of_picture(n));
+        assert!(
+            !n.windows(3).any(|w| w == [0, 0, 1]),
+            "start code inside a NAL unit"
+        );
+        let _ = (
+            NalType::of(n),
+            nal::ref_idc(n),
+            nal::is_first_slice_of_picture(n),
+        );
         if let Some(info) = sps::parse(n) {
             let _ = (info.width, info.height);
         }

@@ -30,5 +30,8 @@ fuzz_target!(|data: &[u8]| {
     }
     // The deep walk checks more, so it keeps a prefix of what the shallow walk keeps.
     assert!(deep.fragments.len() <= shallow.fragments.len());
-    assert_eq!(deep.fragments[..], shallow.fragments[..deep.fragments.len()]);
+    assert_eq!(
+        deep.fragments[..],
+        shallow.fragments[..deep.fragments.len()]
+    );
 });
