@@ -11,6 +11,7 @@
 
 pub mod alarm;
 pub mod alteration_detection;
+pub mod audit;
 mod checks;
 pub mod data_encryption;
 pub mod ftp_client;
@@ -24,6 +25,7 @@ pub mod recording;
 mod schema_tests;
 pub mod seal;
 mod secret;
+mod shape;
 pub mod smtp;
 pub mod source;
 pub mod streams;
@@ -35,6 +37,7 @@ use serde_json::Value;
 
 pub use alarm::{AlarmConfig, Trigger};
 pub use alteration_detection::AlterationDetection;
+pub use audit::{Audit, Finding, Severity};
 pub use checks::parse_ca_pem;
 pub use data_encryption::DataEncryptionConfig;
 pub use ftp_client::{FtpClientConfig, FtpTls};
@@ -46,6 +49,7 @@ pub use merge::merge_patch;
 pub use recording::RecordingConfig;
 pub use seal::{SealError, SealKey};
 pub use secret::Secret;
+pub use shape::positional_structs;
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
@@ -157,8 +161,8 @@ pub fn join(at: &str, field: &str) -> String {
     }
 }
 
-/// Declares the sections of [`Config`] once: the struct field, its validation, its warnings and its
-/// place in the JSON Schema all come from this list.
+/// Declares the sections of [`Config`] once: the struct field, its validation, its warnings, its
+/// audit findings and its place in the JSON Schema all come from this list.
 macro_rules! sections {
     ($( $(#[$doc:meta])* $name:ident : $ty:ty, )*) => {
         /// The whole device configuration. Unknown keys are refused; missing keys take closed defaults.
@@ -175,6 +179,13 @@ macro_rules! sections {
             }
             fn warnings(&self, _at: &str, out: &mut Vec<Warning>) {
                 $( Validate::warnings(&self.$name, stringify!($name), out); )*
+            }
+        }
+
+        impl Config {
+            /// Every section's findings ([`audit::Audit`] is required of each section type).
+            fn audit_sections(&self, cx: &audit::Context<'_>, out: &mut Vec<Finding>) {
+                $( Audit::audit(&self.$name, stringify!($name), cx, out); )*
             }
         }
 
@@ -215,6 +226,11 @@ sections! {
 impl Config {
     /// Parses and validates a stored or submitted document (full form, secrets in clear).
     pub fn from_value(value: &Value) -> Result<Config, Vec<FieldError>> {
+        static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+        let positional = shape::positional_structs(value, SCHEMA.get_or_init(Config::schema));
+        if !positional.is_empty() {
+            return Err(positional);
+        }
         let config: Config =
             serde_path_to_error::deserialize(value).map_err(|e| vec![FieldError::from_serde(e)])?;
         let mut errors = Vec::new();

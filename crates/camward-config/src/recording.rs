@@ -1,6 +1,7 @@
 //! The `recording` section (Setup › Basic › SD memory card): fMP4 recording of Stream(1)/(2),
 //! file periods and retention. camward-record records; encryption (§3.8) has its own section.
 
+use crate::audit::Audit;
 use crate::{FieldError, Validate, join};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -209,6 +210,9 @@ impl Validate for RecordingConfig {
         }
     }
 }
+
+/// No caution of the paper applies to these settings.
+impl Audit for RecordingConfig {}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! The `streams` section (Setup › Image/Audio › Stream(1)/(2)): the H.264 streams' size, rate,
 //! bit rate, GOP and "Internet mode (over HTTP)" (paper §4.4). camward-media encodes them.
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::{FieldError, Validate, join};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -162,6 +163,30 @@ impl Validate for StreamsConfig {
     fn validate(&self, at: &str, out: &mut Vec<FieldError>) {
         self.stream1.validate_into(&join(at, "stream1"), out);
         self.stream2.validate_into(&join(at, "stream2"), out);
+    }
+}
+
+impl Audit for StreamsConfig {
+    /// RTSP (§4.4): the plain RTSP port is always open; it is the only way in while Connection is
+    /// HTTP, because RTSPS and the tunnel over HTTPS only exist with HTTPS.
+    fn audit(&self, _at: &str, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if !cx.config.https.enabled() {
+            out.push(Finding::new(
+                "rtsp.unencrypted",
+                Severity::Medium,
+                "§4.4",
+                "RTSP is only offered unencrypted (no RTSPS, no tunnel over HTTPS)",
+                "RTSP does not encrypt, so IDs, passwords and video can be snooped unless streams go over HTTPS or RTSP over TLS.",
+                Fix {
+                    path: Some("https.connection".into()),
+                    value: Some("https".into()),
+                    example: false,
+                    action: "set https.connection to \"https\" (opens RTSPS; with streams.streamN.internet_mode \
+                             the tunnel then runs over HTTPS) and give VMS clients rtsps:// URLs"
+                        .into(),
+                },
+            ));
+        }
     }
 }
 

@@ -237,6 +237,11 @@ impl<L: MinLevel> OperationInput for Require<L> {
             operation.security.push(req);
         }
         let level = L::LEVEL.as_str();
+        // The least level the route admits, machine-readable: the API fuzzing test checks that a
+        // user below it always gets 403.
+        operation
+            .extensions
+            .insert("x-camward-level".to_owned(), level.into());
         let responses = operation.responses.get_or_insert_with(Default::default);
         for (code, text) in [
             (401, "no, wrong, stale or replayed credentials (`unauthorized`, with one `WWW-Authenticate` Digest challenge per algorithm), or no administrator yet (`needs_setup`)".to_owned()),

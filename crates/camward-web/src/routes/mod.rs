@@ -5,6 +5,7 @@
 //! one `api_route` line below, with the statuses it answers besides those.
 
 pub(crate) mod alarm;
+pub mod audit;
 pub(crate) mod certificate;
 mod config;
 mod log;
@@ -82,6 +83,15 @@ fn api() -> ApiRouter<WebState> {
             "/api/v1/status",
             get_with(status::status, |op| {
                 op.tag("device").summary("Device status; administrators also get the configuration warnings")
+            }),
+        )
+        .api_route(
+            "/api/v1/audit",
+            get_with(audit::audit, |op| {
+                op.tag("device")
+                    .summary("Security audit of the live configuration (the report of `camward audit`): \
+                              each caution of the paper that applies, with severity, reason and fix")
+                    .response::<200, Json<camward_config::audit::Report>>()
             }),
         )
         .api_route(
