@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 pub enum AuthMethod {
     /// RFC 7616 Digest only (MD5 and SHA-256).
     #[default]
+    #[schemars(title = "Digest")]
     Digest,
     /// Digest, or Basic for old clients: Basic sends the password in clear.
+    #[schemars(title = "Digest or Basic")]
     DigestOrBasic,
 }
 
@@ -20,12 +22,15 @@ pub enum AuthMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UserAuth {
-    /// "User auth. On/Off". Off lets anyone view live video without credentials;
-    /// settings and accounts still require an administrator.
+    /// Off lets anyone view live video without credentials; settings and accounts still
+    /// require an administrator.
+    #[schemars(title = "User auth.")]
     pub enabled: bool,
-    /// The "Authentication" drop-down: which schemes are accepted.
+    /// Which authentication schemes the camera accepts. Basic sends the password in clear.
+    #[schemars(title = "Authentication")]
     pub method: AuthMethod,
-    /// "Guest user Use/Not use": live view without credentials.
+    /// Live view without a user name and password.
+    #[schemars(title = "Guest user", extend("x-true" = "Use", "x-false" = "Not use"))]
     pub guest: bool,
 }
 
