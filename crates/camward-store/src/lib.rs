@@ -9,7 +9,7 @@ mod error;
 mod open;
 
 pub use accounts::{Account, AccountSummary, Secrets};
-pub use audit::{Actor, AuditEntry, AuditEvent};
+pub use audit::{Actor, AuditEntry, AuditEvent, AuditQuery, MAX_AUDIT_ROWS};
 pub use config_handle::{ConfigHandle, PatchError};
 pub use error::StoreError;
 pub use open::{DB_FILE, SCHEMA_VERSION};

@@ -20,11 +20,12 @@ pub(crate) async fn schema(_p: Require<Admin>) -> Json<Value> {
 }
 
 pub(crate) async fn get_config(State(st): State<WebState>, _p: Require<Admin>) -> Json<Value> {
-    let current = st.config.current();
-    Json(with_warnings(
-        with_certificate(&st, current.redacted()),
-        &current,
-    ))
+    Json(view(&st, &st.config.current()))
+}
+
+/// The document as `GET /api/v1/config` shows `config`: redacted, with `warnings` and `certificate`.
+pub(crate) fn view(st: &WebState, config: &camward_config::Config) -> Value {
+    with_warnings(with_certificate(st, config.redacted()), config)
 }
 
 /// Adds the read-only `warnings` list (valid settings that weaken security, e.g. SMTP with SSL
@@ -83,10 +84,7 @@ pub(crate) async fn patch_config(
     })
     .await?;
     match result {
-        Ok(new) => Ok(Json(with_warnings(
-            with_certificate(&st, new.redacted()),
-            &new,
-        ))),
+        Ok(new) => Ok(Json(view(&st, &new))),
         Err(PatchError::Invalid(errors)) => Err(ApiError::invalid(errors)),
         Err(PatchError::Refused { rule, message }) => Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -1,6 +1,8 @@
-//! `GET /api/v1/snapshot.jpg` and `GET /api/v1/mjpeg`: live JPEG snapshots and MJPEG, at access
-//! level Live (guest when on), like RTSP viewing. The pictures come from a [`LiveMedia`] handle
-//! the daemon fills in with the media hub, so this crate does not build the media pipeline.
+//! `GET /api/v1/snapshot.jpg`, `GET /api/v1/mjpeg` and `GET /api/v1/live.mp4`: live JPEG
+//! snapshots, MJPEG and the H.264 stream as endless fragmented MP4 (one fragment per picture, for
+//! a browser's Media Source Extensions), at access level Live (guest when on), like RTSP viewing.
+//! The pictures come from a [`LiveMedia`] handle the daemon fills in with the media hub, so this
+//! crate does not build the media pipeline.
 
 use crate::WebState;
 use crate::auth::{Live, Require};
@@ -38,6 +40,10 @@ pub trait LiveMedia: Send + Sync + 'static {
         size: JpegSize,
         fps: Option<u32>,
     ) -> Result<BoxStream<'static, Bytes>, ApiError>;
+    /// The H.264 stream as fragmented MP4: an init segment (`ftyp`+`moov`), then `prft`+`moof`
+    /// +`mdat` per picture, starting at a key frame; the stream as signed (SEIs included). Ends
+    /// when the stream is switched off.
+    fn fmp4(&self, stream: u8) -> Result<BoxStream<'static, Bytes>, ApiError>;
 }
 
 /// `stream`, `size` and `fps`. Unknown parameters are ignored, as browsers add their own.
@@ -202,6 +208,39 @@ impl OperationOutput for Mjpeg {
     }
 }
 
+/// An endless fragmented MP4 (`video/mp4`, `Cache-Control: no-store`).
+pub struct LiveMp4(BoxStream<'static, Bytes>);
+
+impl IntoResponse for LiveMp4 {
+    fn into_response(self) -> Response {
+        let mut r = Response::new(Body::from_stream(
+            self.0.map(Ok::<_, std::convert::Infallible>),
+        ));
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+}
+
+impl OperationOutput for LiveMp4 {
+    type Inner = ();
+    fn operation_response(_: &mut GenContext, _: &mut Operation) -> Option<DocResponse> {
+        Some(binary(
+            "fragmented MP4 without end: ftyp+moov, then prft+moof+mdat per picture (prft: capture time)",
+            "video/mp4",
+        ))
+    }
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        op: &mut Operation,
+    ) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
+        Self::operation_response(ctx, op)
+            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
+            .unwrap_or_default()
+    }
+}
+
 /// One part: boundary line, headers, the JPEG, CRLF. Each part is one body frame, so a part
 /// is never split across writes by us.
 pub fn multipart_part(jpg: &[u8]) -> Bytes {
@@ -232,6 +271,15 @@ pub(crate) async fn mjpeg(
 ) -> Result<Mjpeg, ApiError> {
     let q = query(q)?;
     media(&st)?.mjpeg(q.stream, q.size, q.fps).map(Mjpeg)
+}
+
+pub(crate) async fn live_mp4(
+    _: Require<Live>,
+    State(st): State<WebState>,
+    q: Result<Query<MediaParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<LiveMp4, ApiError> {
+    let q = query(q)?;
+    media(&st)?.fmp4(q.stream).map(LiveMp4)
 }
 
 #[cfg(test)]
