@@ -64,7 +64,11 @@ impl ImageSeries {
                 out,
                 join(at, "interval_ms"),
                 "ftp.interval.range",
-                format!("between {MIN_IMAGE_INTERVAL_MS} and {MAX_IMAGE_INTERVAL_MS} ms"),
+                format!(
+                    "between {} and {} seconds",
+                    MIN_IMAGE_INTERVAL_MS as f64 / 1000.0,
+                    MAX_IMAGE_INTERVAL_MS / 1000
+                ),
             );
         }
         if self.images > max_images {

@@ -99,6 +99,8 @@ pub trait DeviceState: Send + Sync + 'static {
     /// The port HTTPS listens on while Connection is HTTPS: the daemon's `--https` flag, else the
     /// configured port.
     fn https_port(&self) -> u16;
+    /// Whether that port comes from the command line (changing the setting then moves nothing).
+    fn https_port_fixed(&self) -> bool;
     /// Stream(1) and Stream(2).
     fn streams(&self) -> Vec<StreamState>;
     /// `None` when the device has no recorder.
@@ -136,6 +138,8 @@ pub struct DeviceDetails {
     pub listeners: Vec<ListenerInfo>,
     /// Where HTTPS listens while Connection is HTTPS.
     pub https_port: u16,
+    /// The HTTPS port is fixed by the daemon's command line: the configured port does not apply.
+    pub https_port_fixed: bool,
     pub streams: Vec<StreamState>,
     pub storage: Option<StorageState>,
     pub certificate: Option<CertificateSummary>,
@@ -198,6 +202,7 @@ pub(crate) async fn details(
         uptime_secs: st.info.started.elapsed().as_secs(),
         listeners,
         https_port: dev.https_port(),
+        https_port_fixed: dev.https_port_fixed(),
         streams,
         storage,
         certificate,

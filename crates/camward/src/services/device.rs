@@ -117,6 +117,10 @@ impl DeviceState for Device {
             .map_or(self.config.current().https.port, |a| a.port())
     }
 
+    fn https_port_fixed(&self) -> bool {
+        self.https_flag.is_some()
+    }
+
     fn streams(&self) -> Vec<StreamState> {
         let c = self.config.current();
         let writing = self.recording.streams_writing();
