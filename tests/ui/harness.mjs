@@ -33,16 +33,26 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // One camward daemon with its own data directory and ports.
 export class Camward {
-  async start() {
+  // `https`: give HTTPS and RTSPS loopback addresses, for tests that switch Connection to HTTPS.
+  async start({ https = false } = {}) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'camward-ui-'));
+    this.data = path.join(this.dir, 'data');
     this.httpPort = await freePort();
     this.rtspPort = await freePort();
     this.base = `http://127.0.0.1:${this.httpPort}`;
     this.logPath = path.join(this.dir, 'camward.log');
     const log = openSync(this.logPath, 'a');
-    this.proc = spawn(BIN, ['run', '--data', path.join(this.dir, 'data'),
-      '--http', `127.0.0.1:${this.httpPort}`, '--rtsp', `127.0.0.1:${this.rtspPort}`],
-    { stdio: ['ignore', log, log] });
+    // FTP access listens on loopback too, should a test allow it.
+    this.ftpPort = await freePort();
+    const args = ['run', '--data', this.data, '--http', `127.0.0.1:${this.httpPort}`, '--rtsp', `127.0.0.1:${this.rtspPort}`,
+      '--ftp', `127.0.0.1:${this.ftpPort}`];
+    if (https) {
+      this.httpsPort = await freePort();
+      this.rtspsPort = await freePort();
+      this.httpsBase = `https://127.0.0.1:${this.httpsPort}`;
+      args.push('--https', `127.0.0.1:${this.httpsPort}`, '--rtsps', `127.0.0.1:${this.rtspsPort}`);
+    }
+    this.proc = spawn(BIN, args, { stdio: ['ignore', log, log] });
     const deadline = Date.now() + 30000;
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`camward exited: ${this.log().slice(-2000)}`);
@@ -71,11 +81,13 @@ export class Camward {
   }
 
   // The API through curl --digest: a real non-browser client (no Origin, no Sec-Fetch-Site).
-  curl(method, url, { user = ADMIN, body } = {}) {
+  // `base`: another address of the camera (its HTTPS one; its certificate is not checked here).
+  curl(method, url, { user = ADMIN, body, base = this.base } = {}) {
     const args = ['-s', '-o', '-', '-w', '\n%{http_code}', '-X', method, '--max-time', '20'];
+    if (base.startsWith('https:')) args.push('-k');
     if (user) args.push('--digest', '-u', `${user.username}:${user.password}`);
     if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body));
-    args.push(`${this.base}${url}`);
+    args.push(`${base}${url}`);
     const out = execFileSync('curl', args, { encoding: 'utf8' });
     const i = out.lastIndexOf('\n');
     const text = out.slice(0, i);
@@ -99,13 +111,17 @@ export async function launch() {
   });
 }
 
-// A browser context that collects CSP violations reported on the console.
-export async function context(browser, credentials) {
-  const ctx = await browser.newContext(credentials ? { httpCredentials: credentials } : {});
+// A browser context that collects CSP violations and every console error and page error (a
+// failed request is a console error in Chromium, so a 404 of the UI's own fetches shows here).
+export async function context(browser, credentials, opts = {}) {
+  const ctx = await browser.newContext({ ...(credentials ? { httpCredentials: credentials } : {}), ignoreHTTPSErrors: true, acceptDownloads: true, ...opts });
   ctx.cspViolations = [];
+  ctx.consoleErrors = [];
   ctx.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) ctx.cspViolations.push(m.text());
+    if (m.type() === 'error') ctx.consoleErrors.push(`${m.location().url || ''}: ${m.text()}`);
   });
+  ctx.on('page', (p) => p.on('pageerror', (e) => ctx.consoleErrors.push(`page error: ${e.message}`)));
   return ctx;
 }
 

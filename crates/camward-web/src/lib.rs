@@ -68,7 +68,7 @@ impl DeviceInfo {
         DeviceInfo {
             version: version.into(),
             serial,
-            model: format!("Linux {}", std::env::consts::ARCH),
+            model: format!("Linux {}", std::env::consts::ARCH.replace('_', "-")),
             started: Instant::now(),
             started_at: SystemTime::now(),
         }

@@ -98,7 +98,7 @@ fn read_model() -> String {
         .ok()
         .map(|s| s.trim_matches(|c: char| c.is_whitespace() || c == '\0').to_owned())
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| format!("Linux {}", std::env::consts::ARCH))
+        .unwrap_or_else(|| format!("Linux {}", std::env::consts::ARCH.replace('_', "-")))
 }
 
 fn read_serial(data_dir: &Path) -> Option<String> {
