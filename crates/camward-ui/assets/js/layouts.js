@@ -49,7 +49,7 @@ const terminal = (n) => ({
 
 export const PAGES = [
   // Basic
-  { id: 'basic', group: 'basic', forms: [{ section: 'source', items: [{ path: 'source', widget: 'source' }] }] },
+  { id: 'basic', group: 'basic', kind: 'basic', forms: [{ section: 'source', items: [{ path: 'source', widget: 'source' }] }] },
   {
     id: 'sd', group: 'basic', kind: 'sd',
     forms: [
@@ -172,7 +172,12 @@ export const PAGES = [
             'ftp_client.alarm.enabled',
             {
               group: 'alarmImagesSettings', when: 'ftp_client.alarm.enabled',
-              items: ['ftp_client.alarm.directory', 'ftp_client.alarm.file_name', 'ftp_client.alarm.alarms', 'ftp_client.alarm.pre_alarm', 'ftp_client.alarm.post_alarm', 'ftp_client.alarm.image_size'],
+              items: [
+                'ftp_client.alarm.directory', 'ftp_client.alarm.file_name', 'ftp_client.alarm.alarms',
+                { group: 'preAlarm', items: ['ftp_client.alarm.pre_alarm.interval_ms', 'ftp_client.alarm.pre_alarm.images'] },
+                { group: 'postAlarm', items: ['ftp_client.alarm.post_alarm.interval_ms', 'ftp_client.alarm.post_alarm.images'] },
+                'ftp_client.alarm.image_size',
+              ],
             },
           ],
         },

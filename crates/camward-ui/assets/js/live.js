@@ -116,10 +116,12 @@ function playH264(video, n, onDelay, onFail) {
             if (!sb) {
               sb = ms.addSourceBuffer(`video/mp4; codecs="${codecOf(box)}"`);
               sb.addEventListener('updateend', () => {
-                // Stay at the live edge: a late start or a stall must not add delay.
+                // Stay at the live edge: a late start or a stall must not add delay. Far behind,
+                // jump; a little behind, play slightly faster until caught up (no visible jump).
                 if (sb.buffered.length) {
-                  const end = sb.buffered.end(sb.buffered.length - 1);
-                  if (end - video.currentTime > 0.6) video.currentTime = Math.max(end - 0.1, 0);
+                  const lag = sb.buffered.end(sb.buffered.length - 1) - video.currentTime;
+                  if (lag > 0.5) video.currentTime = Math.max(sb.buffered.end(sb.buffered.length - 1) - 0.05, 0);
+                  else video.playbackRate = lag > 0.12 ? 1.1 : 1.0;
                 }
                 if (video.paused) video.play().catch(() => {});
                 pump();

@@ -74,7 +74,7 @@ export async function renderLog(body) {
   const table = el('table', { id: 'log' });
   const newer = el('button', { type: 'button', id: 'log-newer', text: L.newer });
   const older = el('button', { type: 'button', id: 'log-older', text: L.older });
-  body.append(filter, status, table, el('div', { class: 'actions pager' }, newer, older));
+  body.append(filter, status, el('div', { class: 'table-wrap' }, table), el('div', { class: 'actions pager' }, newer, older));
 
   const query = () => {
     const q = new URLSearchParams();

@@ -3,7 +3,7 @@
 // status, maintenance). Every page reads and writes through /api/v1 only; nothing here knows a
 // secret's value.
 
-import { api, el, plainMessage, humanBytes } from './api.js';
+import { api, el, plainMessage, humanBytes, localTime } from './api.js';
 import { S } from './strings.js';
 import { renderForm } from './form.js';
 import { loadSchema } from './schema.js';
@@ -121,6 +121,19 @@ async function renderUsers(parent) {
   await refresh();
 }
 
+// The Basic page: the camera's clock beside this computer's (recordings, logs and signatures are
+// stamped with it).
+async function renderBasic(parent) {
+  const r = await api('GET', '/api/v1/status');
+  if (!r.ok) return;
+  const cam = (r.data.started_at + r.data.uptime_secs) * 1000;
+  const diff = Math.round((cam - Date.now()) / 1000);
+  parent.append(el('section', { class: 'panel', 'aria-labelledby': 'clock-h' },
+    el('h2', { id: 'clock-h', text: S.basic.clock }),
+    el('p', { id: 'clock', text: S.basic.clockValue(localTime(cam), diff) }),
+    el('p', { class: 'hint', text: S.basic.clockHint })));
+}
+
 // The SD memory card page: where the signing certificate is managed.
 function renderSd(parent) {
   parent.append(el('section', { class: 'panel', 'aria-labelledby': 'sd-cert-h' },
@@ -151,6 +164,7 @@ export function listenerTable(listeners) {
 }
 
 export const PAGE_KINDS = {
+  basic: { render: (body) => renderBasic(body) },
   users: { render: (body) => renderUsers(body) },
   sd: { render: (body) => renderSd(body) },
   network: { render: (body) => renderNetwork(body) },

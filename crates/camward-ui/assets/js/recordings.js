@@ -14,11 +14,11 @@ const pad = (x) => String(x).padStart(2, '0');
 const dayValue = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 const dayStart = (v) => { const [y, m, d] = v.split('-').map(Number); return new Date(y, m - 1, d).getTime(); };
 
-function verdictText(v) {
-  if (v.verdict === 'altered' && v.first_altered_frame) return R.alteredAt(v.first_altered_frame);
-  const base = R.verdicts[v.verdict] || v.verdict;
+// The verdict, and who signed (this camera, which kind of certificate) on a second line.
+function verdictNodes(v) {
+  const head = v.verdict === 'altered' && v.first_altered_frame ? R.alteredAt(v.first_altered_frame) : R.verdicts[v.verdict] || R.verdicts.not_verifiable;
   const who = v.signer ? [v.signer.this_camera ? R.thisCamera : null, R.signer[v.signer.trust]].filter(Boolean).join(', ') : '';
-  return who && v.verdict === 'authentic' ? `${base} — ${who}` : base;
+  return [el('strong', { text: head }), who ? el('span', { class: 'signer', text: who }) : null].filter(Boolean);
 }
 
 // A 24-hour bar per stream: recordings as blocks, alarm recordings and alarms as marks.
@@ -30,7 +30,8 @@ function timeline(day0, list, alarms, streams, onPick) {
     svg.append(el('svg:rect', { class: 'track', x: 0, y: 0, width: 1440, height: 20 }));
     for (const r of list.filter((r) => r.stream === n)) {
       const a = x(Date.parse(r.start));
-      const b = Math.max(a + 1, x(Date.parse(r.end)));
+      // At least a few minutes wide, so that a short recording stays visible (and clickable).
+      const b = Math.max(a + 4, x(Date.parse(r.end)));
       const block = el('svg:rect', { class: `rec ${r.trigger}`, x: a, y: 3, width: b - a, height: 14, 'data-id': r.id });
       block.append(el('svg:title', { text: `${localTime(Date.parse(r.start))} ${R.triggers[r.trigger]}` }));
       block.addEventListener('click', () => onPick(r));
@@ -43,7 +44,7 @@ function timeline(day0, list, alarms, streams, onPick) {
     return el('div', { class: 'timeline-row' }, el('span', { class: 'timeline-label', text: R.timelineStream(n) }), svg);
   });
   return el('div', { class: 'timelines' }, rows, el('div', { class: 'timeline-row' }, el('span', { class: 'timeline-label' }), hours),
-    el('p', { class: 'hint legend' }, el('span', { class: 'key continuous' }), R.triggers.continuous, ' ', el('span', { class: 'key alarm' }), R.triggers.alarm, ' ',
+    el('p', { class: 'hint legend' }, el('span', { class: 'key continuous' }), R.legend.continuous, ' ', el('span', { class: 'key alarm' }), R.legend.alarm, ' ',
       el('span', { class: 'key mark' }), R.alarmMark));
 }
 
@@ -97,7 +98,8 @@ export async function renderRecordings(main, h1) {
     for (const [r, cell] of rows) {
       if (!cell.isConnected) return;
       const v = await api('GET', `/api/v1/recordings/${r.id}/verification`);
-      cell.textContent = v.ok ? verdictText(v.data) : plainMessage(v, S);
+      if (v.ok) cell.replaceChildren(...verdictNodes(v.data));
+      else cell.textContent = plainMessage(v, S);
       if (v.ok) {
         cell.dataset.verdict = v.data.verdict;
         cell.title = sentence(v.data.message);

@@ -285,7 +285,7 @@ export const S = {
     timeline: (d) => `Recordings of ${d}`,
     timelineStream: (n) => `Stream(${n})`,
     alarmMark: 'Alarm',
-    legend: 'Continuous recording, alarm recording and alarm marks over the day (hours).',
+    legend: { continuous: 'Continuous recording', alarm: 'Alarm recording' },
     list: 'Recording list',
     start: 'Start',
     duration: 'Length',
@@ -423,6 +423,12 @@ export const S = {
     removed: 'The CA-issued certificate was deleted; the self-signed one is in use.',
     noIdentity: 'This camera has no device certificate.',
     signingNote: 'Alteration detection signs video with the same device key and certificate.',
+  },
+
+  basic: {
+    clock: 'Date and time',
+    clockValue: (t, d) => `${t} on the camera${Math.abs(d) <= 2 ? ', the same as this computer' : `, ${Math.abs(d)} s ${d > 0 ? 'ahead of' : 'behind'} this computer`}.`,
+    clockHint: 'Recordings, the log and signatures are stamped with the camera\'s clock. The camera takes its time from the operating system.',
   },
 
   sd: {
