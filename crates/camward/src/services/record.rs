@@ -430,6 +430,11 @@ fn verdict_of(
         Verdict::Authentic => VerificationVerdict::Authentic,
         Verdict::Pending if r.counts.validated_frames > 0 => VerificationVerdict::Authentic,
         Verdict::Pending => VerificationVerdict::Pending,
+        // A file being written whose first key-frame group is not signed yet (its signature
+        // follows the group): nothing to judge yet.
+        Verdict::Unsigned if partial && r.counts.validated_frames == 0 => {
+            VerificationVerdict::Pending
+        }
         Verdict::NotVerifiable => VerificationVerdict::NotVerifiable,
         Verdict::Unsigned => VerificationVerdict::Unsigned,
         Verdict::MissingFrames => VerificationVerdict::MissingFrames,
