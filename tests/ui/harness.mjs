@@ -154,3 +154,73 @@ export async function attackerSite(html) {
     },
   };
 }
+
+// Reads the frame counter the test pattern burns into its top-right corner ("#NNNNNN", 5x7
+// glyphs scaled by height/90) from the H.264 <video> and from an MJPEG <img> of the same stream,
+// at the same instants.
+export async function measureDelays(page, stream = 2, mjpegQuery = '') {
+  return page.evaluate(async ([n, q]) => {
+    const GLYPHS = {
+      0: [0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e], 1: [0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e],
+      2: [0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f], 3: [0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e],
+      4: [0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02], 5: [0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e],
+      6: [0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e], 7: [0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+      8: [0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e], 9: [0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c],
+    };
+    const read = (src, w, h) => {
+      const c = document.createElement('canvas');
+      c.width = w; c.height = h;
+      const g = c.getContext('2d', { willReadFrequently: true });
+      g.drawImage(src, 0, 0, w, h);
+      const px = g.getImageData(0, 0, w, h).data;
+      const s = Math.max(1, Math.floor(h / 90));
+      const cw = 7 * 6 * s + 2 * s;
+      const x0 = w - cw - 2 * s;
+      const y0 = 2 * s;
+      let n = '';
+      for (let i = 1; i < 7; i++) {
+        const gx = x0 + s + i * 6 * s;
+        const rows = [];
+        for (let r = 0; r < 7; r++) {
+          let bits = 0;
+          for (let col = 0; col < 5; col++) {
+            const x = gx + col * s + (s >> 1);
+            const y = y0 + s + r * s + (s >> 1);
+            const o = (y * w + x) * 4;
+            if ((px[o] + px[o + 1] + px[o + 2]) / 3 > 128) bits |= 0x10 >> col;
+          }
+          rows.push(bits);
+        }
+        const d = Object.entries(GLYPHS).find(([, g2]) => g2.every((b, k) => b === rows[k]));
+        if (!d) return null;
+        n += d[0];
+      }
+      return Number(n);
+    };
+    const video = document.getElementById('live-video');
+    const img = document.createElement('img');
+    img.src = `/api/v1/mjpeg?stream=${n}${q}`;
+    img.hidden = true;
+    document.body.append(img);
+    await new Promise((r) => setTimeout(r, 3000));
+    const info = (await (await fetch('/api/v1/streams')).json()).streams.find((s) => s.stream === n);
+    // At each instant: the H.264 picture on screen was captured at `captureMs` (the page's prft
+    // mapping); the MJPEG picture is (frame difference) / fps older or newer than it.
+    const h264 = [];
+    const mjpeg = [];
+    for (let i = 0; i < 60 && h264.length < 25; i++) {
+      const now = performance.timeOrigin + performance.now();
+      const cap = Number(video.dataset.captureMs);
+      const v = read(video, video.videoWidth, video.videoHeight);
+      const m = read(img, img.naturalWidth, img.naturalHeight);
+      if (v !== null && m !== null && cap) {
+        h264.push(now - cap);
+        mjpeg.push(now - cap + ((v - m) * 1000) / info.fps);
+      }
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    img.remove();
+    const median = (a) => { const s = [...a].sort((x, y) => x - y); return Math.round(s[s.length >> 1]); };
+    return { samples: h264.length, h264_ms: median(h264), mjpeg_ms: median(mjpeg), fps: info.fps, size: `${info.width}x${info.height}` };
+  }, [stream, mjpegQuery]);
+}

@@ -82,6 +82,8 @@ function playH264(video, n, onDelay, onFail) {
     for (const t of times) if (t[0] <= meta.mediaTime + 1e-6 && (!best || t[0] > best[0])) best = t;
     if (best) {
       const capture = best[1] + (meta.mediaTime - best[0]) * 1000;
+      // The capture time of the picture on screen now (read by the delay benchmark).
+      video.dataset.captureMs = String(capture);
       const shown = performance.timeOrigin + (meta.expectedDisplayTime || now);
       delays.push(shown - capture);
       if (delays.length > 60) delays.shift();
