@@ -179,7 +179,10 @@ fn every_setting_and_every_choice_has_a_title_for_people() {
     for (name, def) in defs {
         check_props(name, def);
     }
-    assert!(missing.is_empty(), "properties without a title: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "properties without a title: {missing:?}"
+    );
 
     fn choices(at: &str, node: &Value, out: &mut Vec<String>) {
         if let Some(alts) = node.get("oneOf").and_then(Value::as_array) {
@@ -193,7 +196,9 @@ fn every_setting_and_every_choice_has_a_title_for_people() {
             out.push(format!("{at}: a string enum without titles"));
         }
         match node {
-            Value::Object(o) => o.iter().for_each(|(k, v)| choices(&format!("{at}/{k}"), v, out)),
+            Value::Object(o) => o
+                .iter()
+                .for_each(|(k, v)| choices(&format!("{at}/{k}"), v, out)),
             Value::Array(a) => a.iter().for_each(|v| choices(at, v, out)),
             _ => {}
         }

@@ -52,7 +52,10 @@ pub fn wipe(dir: &Path) -> Result<u64> {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             && path.is_dir();
         if is_stream_dir {
-            for f in std::fs::read_dir(&path).map_err(io("read directory", &path))?.flatten() {
+            for f in std::fs::read_dir(&path)
+                .map_err(io("read directory", &path))?
+                .flatten()
+            {
                 let rel = format!("{name}/{}", f.file_name().to_string_lossy());
                 if crate::index::parse_file_name(&rel).is_some() {
                     std::fs::remove_file(f.path()).map_err(io("remove", &f.path()))?;
@@ -184,7 +187,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let index = Index::open(d.path()).unwrap();
         let (_, rel) = index
-            .create_recording(1, crate::index::Trigger::Continuous, 1_700_000_000_000, 64, 64)
+            .create_recording(
+                1,
+                crate::index::Trigger::Continuous,
+                1_700_000_000_000,
+                64,
+                64,
+            )
             .unwrap();
         std::fs::create_dir_all(d.path().join("stream1")).unwrap();
         std::fs::write(d.path().join(&rel), b"x").unwrap();

@@ -151,7 +151,10 @@ impl Store {
             let alts = vec!["(kind = ? OR kind LIKE ? ESCAPE '\\')"; q.kinds.len()].join(" OR ");
             sql.push_str(&format!(" AND ({alts})"));
             for k in &q.kinds {
-                let escaped = k.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let escaped = k
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
                 args.push(k.clone().into());
                 args.push(format!("{escaped}.%").into());
             }

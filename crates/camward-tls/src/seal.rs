@@ -48,7 +48,8 @@ pub fn passphrase_key(
     t: u32,
     p: u32,
 ) -> Result<SealKey, SealError> {
-    let params = argon2::Params::new(m_kib, t, p, Some(32)).map_err(|e| SealError::Kdf(e.to_string()))?;
+    let params =
+        argon2::Params::new(m_kib, t, p, Some(32)).map_err(|e| SealError::Kdf(e.to_string()))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = [0u8; 32];
     a.hash_password_into(passphrase.as_bytes(), salt, &mut out)
@@ -81,9 +82,7 @@ fn aead(key: &SealKey) -> LessSafeKey {
 /// Seals `plaintext` bound to `aad` (where it belongs, so a sealed value cannot be moved to
 /// another setting): base64 of a random 96-bit nonce, the ciphertext and the tag.
 pub fn seal(key: &SealKey, aad: &str, plaintext: &[u8]) -> String {
-    let nonce_bytes: [u8; NONCE_LEN] = random_bytes(NONCE_LEN)
-        .try_into()
-        .expect("NONCE_LEN bytes");
+    let nonce_bytes: [u8; NONCE_LEN] = random_bytes(NONCE_LEN).try_into().expect("NONCE_LEN bytes");
     let mut buf = plaintext.to_vec();
     aead(key)
         .seal_in_place_append_tag(
@@ -128,11 +127,20 @@ mod tests {
         assert_eq!(open(&k, "ftp_client.password", &s), Err(SealError::Open));
         // The same device key gives the same key again; another purpose or device does not.
         let again = DeviceIdentity::load_or_create(dir.path()).unwrap();
-        assert_eq!(open(&again.derive_key("backup"), "smtp.password", &s).unwrap(), b"hunter2-secret");
-        assert_eq!(open(&id.derive_key("other"), "smtp.password", &s), Err(SealError::Open));
+        assert_eq!(
+            open(&again.derive_key("backup"), "smtp.password", &s).unwrap(),
+            b"hunter2-secret"
+        );
+        assert_eq!(
+            open(&id.derive_key("other"), "smtp.password", &s),
+            Err(SealError::Open)
+        );
         let other = tempfile::tempdir().unwrap();
         let other = DeviceIdentity::load_or_create(other.path()).unwrap();
-        assert_eq!(open(&other.derive_key("backup"), "smtp.password", &s), Err(SealError::Open));
+        assert_eq!(
+            open(&other.derive_key("backup"), "smtp.password", &s),
+            Err(SealError::Open)
+        );
     }
 
     #[test]

@@ -25,19 +25,43 @@ pub(crate) const FILES: &[(&str, &str, &[u8])] = &[
     ("js/app.js", JS, include_bytes!("../assets/js/app.js")),
     ("js/form.js", JS, include_bytes!("../assets/js/form.js")),
     ("js/https.js", JS, include_bytes!("../assets/js/https.js")),
-    ("js/layouts.js", JS, include_bytes!("../assets/js/layouts.js")),
+    (
+        "js/layouts.js",
+        JS,
+        include_bytes!("../assets/js/layouts.js"),
+    ),
     ("js/live.js", JS, include_bytes!("../assets/js/live.js")),
     ("js/log.js", JS, include_bytes!("../assets/js/log.js")),
-    ("js/maintenance.js", JS, include_bytes!("../assets/js/maintenance.js")),
+    (
+        "js/maintenance.js",
+        JS,
+        include_bytes!("../assets/js/maintenance.js"),
+    ),
     ("js/pages.js", JS, include_bytes!("../assets/js/pages.js")),
     ("js/policy.js", JS, include_bytes!("../assets/js/policy.js")),
-    ("js/recordings.js", JS, include_bytes!("../assets/js/recordings.js")),
-    ("js/register.js", JS, include_bytes!("../assets/js/register.js")),
+    (
+        "js/recordings.js",
+        JS,
+        include_bytes!("../assets/js/recordings.js"),
+    ),
+    (
+        "js/register.js",
+        JS,
+        include_bytes!("../assets/js/register.js"),
+    ),
     ("js/schema.js", JS, include_bytes!("../assets/js/schema.js")),
     ("js/status.js", JS, include_bytes!("../assets/js/status.js")),
-    ("js/strings.js", JS, include_bytes!("../assets/js/strings.js")),
+    (
+        "js/strings.js",
+        JS,
+        include_bytes!("../assets/js/strings.js"),
+    ),
     ("js/vmd.js", JS, include_bytes!("../assets/js/vmd.js")),
-    ("js/widgets.js", JS, include_bytes!("../assets/js/widgets.js")),
+    (
+        "js/widgets.js",
+        JS,
+        include_bytes!("../assets/js/widgets.js"),
+    ),
 ];
 
 pub(crate) fn find(path: &str) -> Option<(&'static str, &'static [u8])> {

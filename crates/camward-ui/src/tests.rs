@@ -110,7 +110,10 @@ fn every_setup_page_has_a_layout_and_a_title_and_nothing_else_does() {
     // The other way round: a layout entry the server does not serve would be a dead link.
     for (i, _) in layouts.match_indices("{ id: '") {
         let id = layouts[i + 7..].split('\'').next().unwrap();
-        assert!(SETUP_PAGES.contains(&id), "{id} in layouts.js but not in SETUP_PAGES");
+        assert!(
+            SETUP_PAGES.contains(&id),
+            "{id} in layouts.js but not in SETUP_PAGES"
+        );
     }
 }
 

@@ -22,11 +22,11 @@ pub use auth::{Admin, AuthContext, Authed, Control, Live, MinLevel, Require, aut
 pub use error::{ApiError, ErrorBody};
 pub use json::JsonBody;
 pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
+pub use routes::certificate::expiry_warning;
 pub use routes::device::{
     DeviceState, ListenerInfo, StorageState, StreamRecording, StreamState, ViewerCount,
 };
 pub use routes::maintenance::Maintenance;
-pub use routes::certificate::expiry_warning;
 pub use routes::media::LiveMedia;
 pub use routes::openapi;
 pub use routes::recordings::{

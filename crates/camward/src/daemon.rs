@@ -96,7 +96,10 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
 fn read_model() -> String {
     std::fs::read_to_string("/proc/device-tree/model")
         .ok()
-        .map(|s| s.trim_matches(|c: char| c.is_whitespace() || c == '\0').to_owned())
+        .map(|s| {
+            s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                .to_owned()
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("Linux {}", std::env::consts::ARCH.replace('_', "-")))
 }

@@ -226,7 +226,10 @@ fn at_path<'a>(doc: &'a mut Value, path: &str) -> Option<&'a mut Value> {
             None => (part, None),
         };
         v = v.get_mut(name)?;
-        for ix in idx.into_iter().flat_map(|s| s.split(['[', ']']).filter(|x| !x.is_empty())) {
+        for ix in idx
+            .into_iter()
+            .flat_map(|s| s.split(['[', ']']).filter(|x| !x.is_empty()))
+        {
             v = v.get_mut(ix.parse::<usize>().ok()?)?;
         }
     }
@@ -237,11 +240,7 @@ fn now_rfc3339() -> String {
     super::device::rfc3339(std::time::SystemTime::now())
 }
 
-fn key_for(
-    st: &WebState,
-    key: &BackupKey,
-    passphrase: Option<&str>,
-) -> Result<SealKey, ApiError> {
+fn key_for(st: &WebState, key: &BackupKey, passphrase: Option<&str>) -> Result<SealKey, ApiError> {
     match key {
         BackupKey::Device => {
             let id = st
@@ -344,7 +343,10 @@ pub(crate) async fn backup(
         "config.backup",
         json!({"sealed_with": match file.key { BackupKey::Device => "device", BackupKey::Passphrase { .. } => "passphrase" }}),
     );
-    let serial = file.device_serial.clone().unwrap_or_else(|| "camward".into());
+    let serial = file
+        .device_serial
+        .clone()
+        .unwrap_or_else(|| "camward".into());
     let day: String = file.created.chars().take(10).collect();
     Ok(BackupDownload {
         name: format!("{serial}-settings-{day}.json"),
@@ -527,7 +529,10 @@ mod tests {
         let mut out = Vec::new();
         secret_paths(&stored, &redacted, "", &mut out);
         out.sort();
-        assert_eq!(out, ["list[0].password", "smtp.password", "source.password"]);
+        assert_eq!(
+            out,
+            ["list[0].password", "smtp.password", "source.password"]
+        );
         let mut doc = stored.clone();
         *at_path(&mut doc, "list[0].password").unwrap() = json!({"sealed": "s"});
         let mut found = Vec::new();

@@ -142,10 +142,15 @@ impl DeviceState for Device {
                         viewers: *count as u32,
                     })
                     .collect();
-                viewers.extend(self.http_viewers.of(n).into_iter().map(|(c, v)| ViewerCount {
-                    carrier: c.to_owned(),
-                    viewers: v,
-                }));
+                viewers.extend(
+                    self.http_viewers
+                        .of(n)
+                        .into_iter()
+                        .map(|(c, v)| ViewerCount {
+                            carrier: c.to_owned(),
+                            viewers: v,
+                        }),
+                );
                 viewers.sort_by(|a, b| a.carrier.cmp(&b.carrier));
                 Some(StreamState {
                     stream: n,

@@ -72,8 +72,9 @@ pub fn apply_factory_reset(
     wipe_recordings: bool,
 ) -> Result<()> {
     if wipe_recordings {
-        let n = camward_record::retention::wipe(recordings_dir)
-            .with_context(|| format!("cannot wipe the recordings in {}", recordings_dir.display()))?;
+        let n = camward_record::retention::wipe(recordings_dir).with_context(|| {
+            format!("cannot wipe the recordings in {}", recordings_dir.display())
+        })?;
         tracing::warn!(files = n, dir = %recordings_dir.display(), "recordings wiped");
     }
     store

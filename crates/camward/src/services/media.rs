@@ -11,13 +11,13 @@ use camward_media::AccessUnit;
 use camward_media::{MediaError, MediaHub, StageFactory};
 use camward_record::FileProtection;
 use camward_record::fmp4::{self, TrackParams};
-use std::sync::Arc;
-use std::time::Duration;
 use camward_store::ConfigHandle;
 use camward_web::{ApiError, LiveMedia};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -258,10 +258,10 @@ impl LiveMedia for HubMedia {
             origin: None,
             last: None,
         };
-        Ok(futures::stream::unfold(view, |mut v| async move {
-            v.next().await.map(|b| (b, v))
-        })
-        .boxed())
+        Ok(
+            futures::stream::unfold(view, |mut v| async move { v.next().await.map(|b| (b, v)) })
+                .boxed(),
+        )
     }
 }
 
