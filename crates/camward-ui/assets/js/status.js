@@ -105,17 +105,20 @@ export async function renderStatus(body, c) {
   }
 }
 
-// Findings as the audit reports them: a list of objects with a severity and a sentence (field
-// names vary by producer; the common ones are read).
-function auditPanel(data) {
-  const list = Array.isArray(data) ? data : data.findings || [];
+// The audit's findings (`camward audit`'s report): most severe first, each with what is the case,
+// why it matters (the paper's §) and where to change it — a link to the page of the setting, never
+// the setting's key.
+function auditPanel(report) {
+  const list = (report && report.findings) || [];
   if (!list.length) return panel('audit', T.audit, el('p', { text: T.auditNone }));
   return panel('audit', T.audit, el('ul', { id: 'audit-findings' }, list.map((f) => {
-    const sev = f.severity || f.level || '';
-    const text = f.message || f.title || f.summary || '';
-    const fix = f.fix || f.remedy || f.remediation || '';
-    return el('li', { class: sev ? `sev-${String(sev).toLowerCase()}` : null },
-      sev ? el('strong', { text: `${String(sev).charAt(0).toUpperCase()}${String(sev).slice(1)}: ` }) : null,
-      sentence(text), fix ? ` ${sentence(fix)}` : '');
+    const page = f.fix && f.fix.path ? pageOf(f.fix.path) : null;
+    const fix = page
+      ? el('a', { href: `/setup/${page}`, text: `${T.goTo}: ${S.pages[page] || ''}` })
+      : f.fix && f.fix.action && !f.fix.path ? sentence(f.fix.action) : null;
+    return el('li', { class: `sev-${f.severity}` },
+      el('strong', { text: `${T.severity[f.severity] || ''}: ` }),
+      sentence(f.subject ? `${f.title} (${f.subject})` : f.title), ' ',
+      el('span', { class: 'hint', text: `${sentence(f.why)} ${f.paper || ''}`.trim() }), ' ', fix);
   })));
 }

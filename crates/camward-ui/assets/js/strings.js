@@ -370,6 +370,7 @@ export const S = {
     noWarnings: 'No setting weakens security.',
     audit: 'Security audit',
     auditNone: 'The audit found nothing to fix.',
+    severity: { high: 'High', medium: 'Medium', low: 'Low', info: 'Note' },
     days: (d, h) => `${d} ${d === 1 ? 'day' : 'days'} ${h} ${h === 1 ? 'hour' : 'hours'}`,
     hours: (h, m) => `${h} ${h === 1 ? 'hour' : 'hours'} ${m} min`,
     minutes: (m) => `${m} min`,
