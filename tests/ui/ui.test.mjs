@@ -704,6 +704,60 @@ describe('camward web UI', () => {
     }
   });
 
+  test('HTTPS page: certificate management — CSR signed by a CA, install, a mismatch refused with its reason, delete, self-signed', async () => {
+    cam.ensureAdmin();
+    const ctx = await context(browser, ADMIN);
+    const page = await ctx.newPage();
+    page.on('dialog', (d) => d.accept());
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'camward-ca-'));
+    const cw = (...args) => execFileSync(BIN, args.map(String), { encoding: 'utf8' });
+    try {
+      await page.goto(`${cam.base}/setup/https`);
+      await settle(page);
+      await page.locator('#cert-info', { hasText: 'Self-signed' }).waitFor();
+      // CSR downloaded from the page, signed by the site's CA with the console tool.
+      await page.getByLabel('Common name (empty: camward-SERIAL)').fill('cam-door.example.net');
+      await page.getByLabel('Host names and IP addresses (one per line; empty: the common name)').fill('cam-door.example.net\n127.0.0.1');
+      const [csr] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Generate and download' }).click()]);
+      const csrFile = path.join(tmp, 'device.csr');
+      writeFileSync(csrFile, readFileSync(await csr.path()));
+      assert.match(readFileSync(csrFile, 'utf8'), /BEGIN CERTIFICATE REQUEST/);
+      cw('ca', 'init', path.join(tmp, 'ca'));
+      cw('ca', 'issue', path.join(tmp, 'ca'), '--csr', csrFile, '--out', path.join(tmp, 'chain.pem'));
+      // A chain for another device's key is refused with the camera's reason; nothing changes.
+      const other = path.join(tmp, 'other');
+      cw('identity', 'csr', '--data', other, '--out', path.join(tmp, 'other.csr'));
+      cw('ca', 'issue', path.join(tmp, 'ca'), '--csr', path.join(tmp, 'other.csr'), '--out', path.join(tmp, 'other.pem'));
+      await page.getByLabel('Or choose a file').setInputFiles(path.join(tmp, 'other.pem'));
+      await page.getByRole('button', { name: 'Install', exact: true }).click();
+      await page.locator('#cert-install-error', { hasText: /key/i }).waitFor();
+      await assertPlainWords(page, 'certificate refused');
+      await shot(page, 'certificate-refused');
+      assert.equal(cam.curl('GET', '/api/v1/certificate').json.kind, 'self_signed');
+      // The right chain installs and is served.
+      await page.getByLabel('Certificate chain (PEM), leaf first').fill(readFileSync(path.join(tmp, 'chain.pem'), 'utf8'));
+      await page.getByRole('button', { name: 'Install', exact: true }).click();
+      await page.locator('#cert-status', { hasText: 'installed and in use' }).waitFor();
+      await page.locator('#cert-info', { hasText: 'CA-issued' }).waitFor();
+      assert.deepEqual(cam.curl('GET', '/api/v1/certificate').json.sans.sort(), ['127.0.0.1', 'cam-door.example.net']);
+      await shot(page, 'certificate-ca-issued');
+      // Delete: the self-signed certificate is served again; a new one can be generated.
+      await page.getByRole('button', { name: 'Delete CA certificate' }).click();
+      await page.locator('#cert-status', { hasText: 'self-signed one is in use' }).waitFor();
+      const before = cam.curl('GET', '/api/v1/certificate').json.fingerprint_sha256;
+      await page.getByRole('button', { name: 'Generate', exact: true }).click();
+      await page.locator('#cert-status', { hasText: 'new self-signed certificate' }).waitFor();
+      assert.notEqual(cam.curl('GET', '/api/v1/certificate').json.fingerprint_sha256, before);
+      const kinds = cam.curl('GET', '/api/v1/log?kind=certificate').json.entries.map((e) => e.kind);
+      for (const k of ['certificate.csr', 'certificate.install_refused', 'certificate.install', 'certificate.delete', 'certificate.self_signed']) {
+        assert.ok(kinds.includes(k), `${k} in ${kinds}`);
+      }
+      assert.deepEqual(unexpected(ctx, 'status of 422'), []);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test('HTTPS switched on from the page moves the browser to the HTTPS address, which works; default reset moves it back', async () => {
     cam.ensureAdmin();
     const ctx = await context(browser, ADMIN);

@@ -75,22 +75,27 @@ function playH264(video, n, onDelay, onFail) {
   const times = [];
   const delays = [];
   let stopped = false;
+  // The capture time of the picture on screen, from the nearest fragment's prft.
   const frame = (now, meta) => {
     if (stopped) return;
-    // The capture time of the shown frame, from the nearest fragment's prft.
     let best = null;
     for (const t of times) if (t[0] <= meta.mediaTime + 1e-6 && (!best || t[0] > best[0])) best = t;
-    if (best) {
-      const capture = best[1] + (meta.mediaTime - best[0]) * 1000;
-      // The capture time of the picture on screen now (read by the delay benchmark).
-      video.dataset.captureMs = String(capture);
-      const shown = performance.timeOrigin + (meta.expectedDisplayTime || now);
-      delays.push(shown - capture);
-      if (delays.length > 60) delays.shift();
-      if (delays.length % 15 === 0) onDelay([...delays].sort((a, b) => a - b)[delays.length >> 1]);
-    }
+    if (best) video.dataset.captureMs = String(best[1] + (meta.mediaTime - best[0]) * 1000);
     video.requestVideoFrameCallback(frame);
   };
+  // The delay from capture to screen: now minus the capture time of the picture shown, sampled
+  // (so the time a picture stays on screen counts), the median of the last five seconds.
+  const sample = () => {
+    if (stopped) return;
+    const cap = Number(video.dataset.captureMs);
+    if (cap && !video.paused) {
+      delays.push(performance.timeOrigin + performance.now() - cap);
+      if (delays.length > 20) delays.shift();
+      if (delays.length >= 4) onDelay([...delays].sort((x, y) => x - y)[delays.length >> 1]);
+    }
+    setTimeout(sample, 250);
+  };
+  setTimeout(sample, 250);
   if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(frame);
   ms.addEventListener('sourceopen', async () => {
     let sb = null;

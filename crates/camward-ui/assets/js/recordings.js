@@ -148,7 +148,7 @@ export async function renderRecordings(main, h1) {
         el('td', { text: x.signed ? S.common.yes : S.common.no }),
         el('td', {}, x.encrypted ? el('a', { href: '#decrypt-help', text: S.common.yes }) : S.common.no),
         cell,
-        el('td', { class: 'nowrap' }, playBtn, ' ', el('a', { class: 'button', href: `/api/v1/recordings/${x.id}.mp4`, download: `recording-${x.id}.mp4`, text: R.download })));
+        el('td', {}, el('div', { class: 'cell-actions' }, playBtn, el('a', { class: 'button', href: `/api/v1/recordings/${x.id}.mp4`, download: `recording-${x.id}.mp4`, text: R.download }))));
     });
     table.replaceChildren(
       el('thead', {}, el('tr', {}, [R.start, R.duration, R.stream, R.size, R.trigger, R.signed, R.encrypted, R.check, R.actions].map((t) => el('th', { scope: 'col', text: t })))),
