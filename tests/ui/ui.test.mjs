@@ -423,6 +423,7 @@ describe('camward web UI', () => {
 
       assert.deepEqual(unexpected(ctx, 'status of 422'), [], 'console errors besides the refusals provoked above');
     } finally {
+      await shot(page, 'forms-end');
       await ctx.close();
     }
   });

@@ -292,6 +292,9 @@ export function renderForm(ctx, spec, onSaved) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     status.textContent = '';
+    // The page's "saved" line speaks of this save only.
+    const pageSaved = document.getElementById('saved');
+    if (pageSaved) pageSaved.textContent = '';
     const patch = {};
     for (const c of controls.list) {
       if (!c.patch) continue;

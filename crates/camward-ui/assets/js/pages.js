@@ -37,14 +37,22 @@ export async function renderPage(main, h1, page, opts = {}) {
   const kind = PAGE_KINDS[page.kind];
   // What a kind needs before the forms (the HTTPS page's ports, to follow a change of Connection).
   const state = kind && kind.before ? await kind.before() : {};
-  const ctx = { schema, doc, savedForm: opts.savedForm };
-  const onSaved = async (newDoc, formId) => {
-    if (await followConnection(doc, newDoc, state, saved)) return;
-    renderPage(main, h1, page, { notice: S.common.saved, savedForm: formId });
+  let current = doc;
+  // After a save only the saved form is drawn again (from the camera's answer): what the user
+  // typed into the page's other forms stays.
+  const draw = (spec, savedForm) => {
+    const form = renderForm({ schema, doc: current, savedForm }, spec, async (newDoc, formId) => {
+      const before = current;
+      current = newDoc;
+      if (await followConnection(before, newDoc, state, saved)) return;
+      saved.textContent = S.common.saved;
+      form.replaceWith(draw(spec, formId));
+    });
+    return form;
   };
   for (const spec of page.forms || []) {
     if (!schema.has(spec.section.split('.')[0])) continue;
-    const form = renderForm(ctx, spec, onSaved);
+    const form = draw(spec, opts.savedForm);
     forms.push(form);
     body.append(form);
   }
