@@ -83,8 +83,17 @@ pub(crate) async fn patch_config(
         })
     })
     .await?;
+    answer(&st, result)
+}
+
+/// The answer to a change of the whole document (a PATCH, a restore): the new document, or the
+/// refusal — 422 with every field at fault, 409 when the host filter would refuse the requester.
+pub(crate) fn answer(
+    st: &WebState,
+    result: Result<std::sync::Arc<camward_config::Config>, PatchError>,
+) -> Result<Json<Value>, ApiError> {
     match result {
-        Ok(new) => Ok(Json(view(&st, &new))),
+        Ok(new) => Ok(Json(view(st, &new))),
         Err(PatchError::Invalid(errors)) => Err(ApiError::invalid(errors)),
         Err(PatchError::Refused { rule, message }) => Err(ApiError::new(
             StatusCode::CONFLICT,

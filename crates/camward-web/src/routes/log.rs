@@ -27,15 +27,15 @@ fn time_ms(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
     let Some(v) = v.as_deref().filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let t = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
+    super::recordings::parse_rfc3339(v)
+        .map(Some)
+        .ok_or_else(|| {
             ApiError::bad_query(
                 name,
                 "query.rfc3339",
                 format!("{name}: an RFC 3339 time is required, e.g. 2026-11-22T03:45:00Z"),
             )
-        })?;
-    Ok(Some((t.unix_timestamp_nanos() / 1_000_000) as i64))
+        })
 }
 
 /// The filters shared by the page and the download, checked.
@@ -281,9 +281,7 @@ impl OperationOutput for LogFile {
         ctx: &mut GenContext,
         op: &mut Operation,
     ) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
-        Self::operation_response(ctx, op)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
+        super::media::as_200(Self::operation_response(ctx, op))
     }
 }
 

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use camward_auth::Protocol;
 use camward_auth::host::HostFilter;
 use camward_config::{Config, FieldError};
-use camward_store::{AuditEvent, PatchError};
+use camward_store::PatchError;
 use camward_tls::seal::{self, SealKey};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -54,12 +54,7 @@ fn maintenance(st: &WebState) -> Result<std::sync::Arc<dyn Maintenance>, ApiErro
 }
 
 fn audit(st: &WebState, p: &Require<Admin>, peer: SocketAddr, kind: &str, detail: Value) {
-    let ev = AuditEvent::new(kind)
-        .by(&actor(p.principal(), peer))
-        .detail(detail);
-    if let Err(e) = st.config.store().audit(&ev) {
-        tracing::error!(error = %e, kind, "cannot write the audit log");
-    }
+    super::audit(st, p.principal(), peer, kind, detail);
 }
 
 /// The answer of a restart or reset.
@@ -384,9 +379,7 @@ impl aide::OperationOutput for BackupDownload {
         ctx: &mut aide::generate::GenContext,
         op: &mut aide::openapi::Operation,
     ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
-        Self::operation_response(ctx, op)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
+        super::media::as_200(Self::operation_response(ctx, op))
     }
 }
 
@@ -466,26 +459,16 @@ pub(crate) async fn restore(
     })
     .await??;
     let (out, from_serial, created) = result;
-    match out {
-        Ok(new) => {
-            audit(
-                &st,
-                &p,
-                peer,
-                "config.restore",
-                json!({"from_device": from_serial, "created": created}),
-            );
-            Ok(Json(super::config::view(&st, &new)))
-        }
-        Err(PatchError::Invalid(errors)) => Err(ApiError::invalid(errors)),
-        Err(PatchError::Refused { rule, message }) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "refused",
-            message.clone(),
-        )
-        .field("host_auth.allow", &rule, message)),
-        Err(PatchError::Store(e)) => Err(e.into()),
+    if out.is_ok() {
+        audit(
+            &st,
+            &p,
+            peer,
+            "config.restore",
+            json!({"from_device": from_serial, "created": created}),
+        );
     }
+    super::config::answer(&st, out)
 }
 
 fn find_sealed(v: &Value, at: &str, out: &mut Vec<String>) {

@@ -7,9 +7,7 @@
 use crate::WebState;
 use crate::auth::{Live, Require};
 use crate::error::ApiError;
-use aide::OperationOutput;
-use aide::generate::GenContext;
-use aide::openapi::{MediaType, Operation, Response as DocResponse};
+use aide::openapi::{MediaType, Response as DocResponse};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
@@ -131,19 +129,36 @@ impl IntoResponse for Jpeg {
     }
 }
 
-impl OperationOutput for Jpeg {
-    type Inner = ();
-    fn operation_response(_: &mut GenContext, _: &mut Operation) -> Option<DocResponse> {
-        Some(binary("the latest picture as a JPEG", "image/jpeg"))
-    }
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
-        Self::operation_response(ctx, op)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
-    }
+binary_answer!(Jpeg, "the latest picture as a JPEG", "image/jpeg");
+
+/// Documents `$ty` as a `200` whose body is binary of `$ct`, described as `$what`.
+macro_rules! binary_answer {
+    ($ty:ty, $what:expr, $ct:expr) => {
+        impl aide::OperationOutput for $ty {
+            type Inner = ();
+            fn operation_response(
+                _: &mut aide::generate::GenContext,
+                _: &mut aide::openapi::Operation,
+            ) -> Option<aide::openapi::Response> {
+                Some($crate::routes::media::binary($what, $ct))
+            }
+            fn inferred_responses(
+                ctx: &mut aide::generate::GenContext,
+                op: &mut aide::openapi::Operation,
+            ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
+                $crate::routes::media::as_200(Self::operation_response(ctx, op))
+            }
+        }
+    };
+}
+pub(crate) use binary_answer;
+
+/// The one answer an output documents, as status 200.
+pub(crate) fn as_200(
+    r: Option<DocResponse>,
+) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
+    r.map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
+        .unwrap_or_default()
 }
 
 /// A response documented as a binary body of `content_type`.
@@ -190,23 +205,11 @@ impl IntoResponse for Mjpeg {
     }
 }
 
-impl OperationOutput for Mjpeg {
-    type Inner = ();
-    fn operation_response(_: &mut GenContext, _: &mut Operation) -> Option<DocResponse> {
-        Some(binary(
-            "JPEG parts, each `--camward-mjpeg-frame` + Content-Type + Content-Length + the JPEG",
-            "multipart/x-mixed-replace",
-        ))
-    }
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
-        Self::operation_response(ctx, op)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
-    }
-}
+binary_answer!(
+    Mjpeg,
+    "JPEG parts, each `--camward-mjpeg-frame` + Content-Type + Content-Length + the JPEG",
+    "multipart/x-mixed-replace"
+);
 
 /// An endless fragmented MP4 (`video/mp4`, `Cache-Control: no-store`).
 pub struct LiveMp4(BoxStream<'static, Bytes>);
@@ -223,23 +226,11 @@ impl IntoResponse for LiveMp4 {
     }
 }
 
-impl OperationOutput for LiveMp4 {
-    type Inner = ();
-    fn operation_response(_: &mut GenContext, _: &mut Operation) -> Option<DocResponse> {
-        Some(binary(
-            "fragmented MP4 without end: ftyp+moov, then prft+moof+mdat per picture (prft: capture time)",
-            "video/mp4",
-        ))
-    }
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
-        Self::operation_response(ctx, op)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
-    }
-}
+binary_answer!(
+    LiveMp4,
+    "fragmented MP4 without end: ftyp+moov, then prft+moof+mdat per picture (prft: capture time)",
+    "video/mp4"
+);
 
 /// One part: boundary line, headers, the JPEG, CRLF. Each part is one body frame, so a part
 /// is never split across writes by us.

@@ -468,6 +468,23 @@ async fn not_found(_p: Authed) -> ApiError {
     ApiError::not_found("no such endpoint")
 }
 
+/// Writes one audit entry for an action of `p` from `peer`; a failure to write is logged, and the
+/// action stands.
+pub(crate) fn audit(
+    st: &WebState,
+    p: &camward_auth::Principal,
+    peer: std::net::SocketAddr,
+    kind: &str,
+    detail: Value,
+) {
+    let ev = camward_store::AuditEvent::new(kind)
+        .by(&actor(p, peer))
+        .detail(detail);
+    if let Err(e) = st.config.store().audit(&ev) {
+        tracing::error!(error = %e, kind, "cannot write the audit log");
+    }
+}
+
 /// The audit actor for a request.
 pub(crate) fn actor(p: &camward_auth::Principal, peer: std::net::SocketAddr) -> Actor {
     Actor::remote(p.user.as_deref(), peer.ip())

@@ -7,9 +7,6 @@
 use crate::WebState;
 use crate::auth::{Control, Require};
 use crate::error::ApiError;
-use aide::OperationOutput;
-use aide::generate::GenContext;
-use aide::openapi::{Operation, Response as DocResponse};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -182,7 +179,7 @@ pub(crate) struct FilterParams {
     to: Option<String>,
 }
 
-fn parse_rfc3339(s: &str) -> Option<i64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
@@ -414,20 +411,7 @@ impl IntoResponse for Video {
     }
 }
 
-impl OperationOutput for Video {
-    type Inner = ();
-    fn operation_response(_: &mut GenContext, _: &mut Operation) -> Option<DocResponse> {
-        Some(super::media::binary("the fMP4 file", "video/mp4"))
-    }
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
-        Self::operation_response(ctx, op)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
-    }
-}
+super::media::binary_answer!(Video, "the fMP4 file", "video/mp4");
 
 /// A body fed by a blocking reader on tokio's blocking pool.
 struct ChannelBody {
