@@ -66,24 +66,32 @@ pub(crate) async fn patch_config(
     }
     let actor = actor(p.principal(), peer);
     let config = st.config.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        config.patch_checked(&patch, &actor, |_old, new| {
-            if HostFilter::from_config(&new.host_auth).allows(peer.ip()) {
-                Ok(())
-            } else {
-                Err(PatchError::Refused {
-                    rule: "host_auth.self_lockout".into(),
-                    message: format!(
-                        "this change would refuse your own address {}: add it (or its network) to host_auth.allow first; \
-                         from the console, `camward host-auth reset` switches host authentication off",
-                        peer.ip()
-                    ),
-                })
-            }
-        })
-    })
-    .await?;
+    let result =
+        tokio::task::spawn_blocking(move || config.patch_checked(&patch, &actor, admits(peer)))
+            .await?;
     answer(&st, result)
+}
+
+/// The check of every change that may touch the host filter (paper §3.4): the new filter must
+/// still admit the requester, or the change would lock them out of their own camera.
+pub(crate) fn admits(
+    peer: SocketAddr,
+) -> impl FnOnce(&camward_config::Config, &camward_config::Config) -> Result<(), PatchError> {
+    move |_old, new| {
+        if HostFilter::from_config(&new.host_auth).allows(peer.ip()) {
+            Ok(())
+        } else {
+            Err(PatchError::Refused {
+                rule: "host_auth.self_lockout".into(),
+                message: format!(
+                    "this change would refuse your own address {}: add it (or its network) to the \
+                     allowed addresses first; from the console, `camward host-auth reset` switches \
+                     host authentication off",
+                    peer.ip()
+                ),
+            })
+        }
+    }
 }
 
 /// The answer to a change of the whole document (a PATCH, a restore): the new document, or the

@@ -22,9 +22,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use camward_auth::Protocol;
-use camward_auth::host::HostFilter;
 use camward_config::{Config, FieldError};
-use camward_store::PatchError;
 use camward_tls::seal::{self, SealKey};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -442,19 +440,9 @@ pub(crate) async fn restore(
             patch.insert(k.clone(), doc.get(k).cloned().unwrap_or(Value::Null));
         }
         let patch = Value::Object(patch);
-        let out = st2.config.patch_checked(&patch, &actor, |_old, new| {
-            if HostFilter::from_config(&new.host_auth).allows(peer.ip()) {
-                Ok(())
-            } else {
-                Err(PatchError::Refused {
-                    rule: "host_auth.self_lockout".into(),
-                    message: format!(
-                        "the backup's host authentication would refuse your own address {}: restore it from an allowed address",
-                        peer.ip()
-                    ),
-                })
-            }
-        });
+        let out = st2
+            .config
+            .patch_checked(&patch, &actor, super::config::admits(peer));
         Ok((out, b.device_serial, b.created))
     })
     .await??;
