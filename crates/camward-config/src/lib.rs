@@ -23,6 +23,7 @@ pub mod recording;
 mod schema_tests;
 mod secret;
 pub mod smtp;
+pub mod snmp;
 pub mod source;
 pub mod streams;
 pub mod user_auth;
@@ -44,6 +45,7 @@ pub use merge::merge_patch;
 pub use recording::RecordingConfig;
 pub use secret::Secret;
 pub use smtp::{SmtpConfig, SmtpSecurity};
+pub use snmp::SnmpConfig;
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
 pub use user_auth::{AuthMethod, UserAuth};
@@ -207,6 +209,8 @@ sections! {
     ftp_client: FtpClientConfig,
     /// "FTP access to camera" of the Network screen, Forbid by default (paper §4.2).
     ftp_server: FtpServerConfig,
+    /// Setup › Network › Advanced › SNMP: the SNMP agent, v3 recommended (paper §4.7).
+    snmp: SnmpConfig,
 }
 
 impl Config {
@@ -240,8 +244,8 @@ impl Config {
     /// `{"set": false}` clears it.
     pub fn apply_merge_patch(&self, patch: &Value) -> Result<Config, Vec<FieldError>> {
         let mut patch = patch.clone();
-        secret::resolve_placeholders(&mut patch, &self.redacted());
         let mut doc = self.to_stored();
+        secret::resolve_placeholders(&mut patch, &self.redacted(), &doc);
         merge_patch(&mut doc, &patch);
         Config::from_value(&doc)
     }
