@@ -11,7 +11,7 @@ pub mod policy;
 mod service;
 
 pub use password::REALM;
-pub use service::{AccountError, AccountService, AuthOptions};
+pub use service::{AccountError, AccountService, AuthEvent, AuthHook, AuthOptions};
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -15,6 +15,7 @@ use camward_store::{AccountSummary, Actor, AuditEvent, ConfigHandle, Store, Stor
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,26 @@ pub enum AccountError {
     Store(#[from] StoreError),
 }
 
+/// A login failure or lockout, for listeners beyond the audit log (SNMP traps, paper §4.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthEvent {
+    Failure {
+        protocol: Protocol,
+        user: Option<String>,
+        peer: IpAddr,
+        reason: String,
+    },
+    Lockout {
+        protocol: Protocol,
+        user: Option<String>,
+        peer: IpAddr,
+        seconds: u64,
+    },
+}
+
+/// Called for every [`AuthEvent`], on the thread that checked the credentials: keep it short.
+pub type AuthHook = Arc<dyn Fn(&AuthEvent) + Send + Sync>;
+
 /// Bound of the "recently logged in with Basic" memory that keeps the audit log to one entry per login.
 const RECENT_BASIC_CAP: usize = 1024;
 const RECENT_BASIC_TTL: Duration = Duration::from_secs(300);
@@ -62,6 +83,9 @@ pub struct AccountService {
     recent_basic: Mutex<HashMap<(String, IpAddr), Instant>>,
     // HA1 used when the user does not exist, so unknown and known names take the same work.
     dummy_ha1: [String; 2],
+    hooks: Mutex<Vec<AuthHook>>,
+    failures: AtomicU64,
+    lockouts: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -99,6 +123,29 @@ impl AccountService {
             ],
             config,
             opts,
+            hooks: Mutex::new(Vec::new()),
+            failures: AtomicU64::new(0),
+            lockouts: AtomicU64::new(0),
+        }
+    }
+
+    /// Calls `hook` for every login failure and lockout from now on.
+    pub fn on_event(&self, hook: AuthHook) {
+        lock(&self.hooks).push(hook);
+    }
+
+    /// Login failures and lockouts since the daemon started.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.failures.load(Ordering::Relaxed),
+            self.lockouts.load(Ordering::Relaxed),
+        )
+    }
+
+    fn emit(&self, e: AuthEvent) {
+        let hooks = lock(&self.hooks).clone();
+        for h in hooks {
+            h(&e);
         }
     }
 
@@ -227,8 +274,22 @@ impl AccountService {
                     json!({ "protocol": proto(req.protocol), "scheme": scheme, "reason": reason }),
                 ),
         );
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.emit(AuthEvent::Failure {
+            protocol: req.protocol,
+            user: user.map(str::to_owned),
+            peer: req.peer,
+            reason: reason.to_owned(),
+        });
         let effect = lock(&self.lockout).record_failure(req.peer, Instant::now());
         if let FailureEffect::Locked(d) = effect {
+            self.lockouts.fetch_add(1, Ordering::Relaxed);
+            self.emit(AuthEvent::Lockout {
+                protocol: req.protocol,
+                user: user.map(str::to_owned),
+                peer: req.peer,
+                seconds: d.as_secs(),
+            });
             tracing::warn!(peer = %req.peer, seconds = d.as_secs(), "address locked out after repeated failures");
             self.audit(
                 AuditEvent::new("login.lockout")
@@ -585,6 +646,28 @@ mod tests {
                 Outcome::Challenge { .. }
             ));
         }
+    }
+
+    #[test]
+    fn failures_and_lockouts_reach_the_event_hooks_and_counts() {
+        let f = fixture_with_admin();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        f.svc.on_event(Arc::new(move |e: &AuthEvent| s2.lock().unwrap().push(e.clone())));
+        for _ in 0..LockoutPolicy::default().max_failures {
+            let o = f
+                .svc
+                .check_password(Protocol::Ftp, "installer", "Wrong-pass-1", peer());
+            assert!(matches!(o, Outcome::Challenge { .. }));
+        }
+        let seen = seen.lock().unwrap();
+        let failures = seen
+            .iter()
+            .filter(|e| matches!(e, AuthEvent::Failure { reason, .. } if reason == "bad_password"))
+            .count();
+        assert_eq!(failures, LockoutPolicy::default().max_failures);
+        assert!(matches!(seen.last(), Some(AuthEvent::Lockout { seconds: 30, .. })));
+        assert_eq!(f.svc.counts(), (failures as u64, 1));
     }
 
     #[test]

@@ -19,6 +19,8 @@ mod notify;
 pub mod usm;
 
 pub use agent::{SystemField, SystemWriter, peek_version};
+/// The OID and value types of [`Notification`] objects.
+pub use async_snmp::{Oid, Value};
 pub use engine::{ENTERPRISE, Engine, EngineError};
 pub use mib::{DeviceSnapshot, DeviceStatus, RecordingState, StreamStatus, SystemTexts};
 pub use notify::{Event, Notification};
