@@ -399,10 +399,8 @@ impl Usm {
 
 pub fn decode_scoped(data: Bytes) -> Option<ScopedPdu> {
     let mut d = Decoder::new(data).with_decode_config(DecodeConfig::DEFAULT);
+    // Bytes after the scoped PDU are DES-CBC padding (RFC 3414 §8.1.1.2), ignored by definition.
     let s = ScopedPdu::decode(&mut d).ok()?;
-    if !d.is_empty() {
-        return None;
-    }
     // Only the request PDUs a manager sends are processed; anything else is not for an agent.
     matches!(
         s.pdu.pdu_type(),
