@@ -14,7 +14,7 @@ import pytest
 import requests
 from requests.auth import HTTPDigestAuth
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, free_port, needs, rtsp_url, start_cam, wait_for
+from conftest import ADMIN_USER, REPO, SMALL_STREAMS, free_port, needs, rtsp_url, start_cam, wait_for
 
 pytestmark = needs("snmpget", "snmpwalk", "snmpset")
 
@@ -263,6 +263,25 @@ def test_command_alarm_and_login_failure_each_send_a_v3_trap(tmp_path):
             trapd.terminate()
             trapd.wait(timeout=10)
         c.cam.stop()
+
+
+@needs("smilint", "snmptranslate")
+def test_mib_file_passes_smilint_and_names_every_object_the_agent_serves(snmp_cam):
+    mibs = REPO / "mibs"
+    lint = subprocess.run(["smilint", "-l", "6", "-s", str(mibs / "CAMWARD-MIB.txt")], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "SMIPATH": f"{mibs / 'ietf'}:{mibs}"})
+    # smilint exits 0 whatever it finds: its output is the verdict.
+    assert lint.returncode == 0 and lint.stdout + lint.stderr == "", lint.stdout + lint.stderr
+    code, out = snmp("snmpwalk", *v3(), snmp_cam.target, CAMWARD)
+    assert code == 0, out
+    oids = [l.split(" = ")[0] for l in out.splitlines() if " = " in l]
+    assert len(oids) >= 19, out
+    # Each served object resolves to a CAMWARD-MIB name (instance suffix aside).
+    names = subprocess.run(["snmptranslate", "-M", f"{mibs / 'ietf'}:{mibs}", "-m", "CAMWARD-MIB", *oids],
+                           capture_output=True, text=True, timeout=60, env={**os.environ, "MIBS": ""})
+    lines = names.stdout.split()
+    assert names.returncode == 0 and len(lines) == len(oids), names.stdout + names.stderr
+    assert all(l.startswith("CAMWARD-MIB::camward") for l in lines), names.stdout
 
 
 def test_engine_id_is_stable_and_boots_increase_across_restarts(snmp_cam):

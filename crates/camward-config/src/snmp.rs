@@ -128,7 +128,8 @@ pub struct SnmpTrapDestination {
     pub version: SnmpNotifyVersion,
     /// For `v3`: the name of one of `users`, whose keys sign and encrypt the trap.
     pub user: String,
-    /// Send InformRequests (acknowledged, retried) instead of traps.
+    /// Send InformRequests (acknowledged, retried up to 3 times) instead of traps; v2c only
+    /// (an SNMPv3 inform needs the receiver's engine to be discovered, which camward does not do).
     pub inform: bool,
 }
 
@@ -334,6 +335,12 @@ impl Validate for SnmpConfig {
                     join(&p, "user"),
                     "snmp.trap.user",
                     "name one of the SNMPv3 users",
+                ),
+                SnmpNotifyVersion::V3 if d.inform => err(
+                    out,
+                    join(&p, "inform"),
+                    "snmp.trap.inform_v3",
+                    "informs are sent over v2c; SNMPv3 destinations receive traps",
                 ),
                 SnmpNotifyVersion::V2c if !self.v1v2c => err(
                     out,
