@@ -149,6 +149,47 @@ describe('camward web UI', () => {
     }
   });
 
+  test('SNMP page: the SNMP settings of the paper saved in the browser read back from GET /api/v1/config', async () => {
+    cam.ensureAdmin();
+    const ctx = await context(browser, ADMIN);
+    const page = await ctx.newPage();
+    try {
+      await page.goto(`${cam.base}/setup/snmp`);
+      const users = page.getByLabel('SNMPv3 users');
+      await users.fill(JSON.stringify([{ name: 'nms', auth: 'sha256', privacy: 'aes128', auth_password: 'short' }]));
+      await page.getByRole('button', { name: 'Set' }).click();
+      await page.locator('.form-errors, #f-snmp-users-error', { hasText: 'snmp.password.length' }).first().waitFor();
+      await shot(page, 'snmp-error');
+      assert.deepEqual(cam.curl('GET', '/api/v1/config').json.snmp.users, [], 'nothing applied on 422');
+      await users.fill(JSON.stringify([{ name: 'nms', auth: 'sha256', privacy: 'aes128', auth_password: 'Nms-auth-2026' }]));
+      await page.getByLabel('System name').fill('cam-lobby');
+      await page.getByLabel('Location').fill('Lobby, north wall');
+      await page.getByLabel('Contact').fill('security@example.com');
+      await page.getByLabel('Minimum security level').selectOption('auth_priv');
+      await page.getByRole('button', { name: 'Set' }).click();
+      await page.locator('#saved', { hasText: 'Settings saved.' }).waitFor();
+      await shot(page, 'snmp-saved');
+      const snmp = cam.curl('GET', '/api/v1/config').json.snmp;
+      assert.equal(snmp.system_name, 'cam-lobby');
+      assert.equal(snmp.location, 'Lobby, north wall');
+      assert.equal(snmp.contact, 'security@example.com');
+      assert.equal(snmp.users[0].name, 'nms');
+      assert.deepEqual(snmp.users[0].auth_password, { set: true });
+      assert.equal(snmp.enabled, false, 'the agent stays off until switched on');
+      // Saving the page again (the users box now shows {"set": true}) keeps the password.
+      await page.getByLabel('Contact').fill('noc@example.com');
+      await page.getByRole('button', { name: 'Set' }).click();
+      await page.locator('#saved', { hasText: 'Settings saved.' }).waitFor();
+      const again = cam.curl('GET', '/api/v1/config').json.snmp;
+      assert.equal(again.contact, 'noc@example.com');
+      assert.deepEqual(again.users[0].auth_password, { set: true });
+      assert.deepEqual(ctx.cspViolations, []);
+    } finally {
+      cam.curl('PATCH', '/api/v1/config', { body: { snmp: null } });
+      await ctx.close();
+    }
+  });
+
   test('the Live page shows a moving image', async () => {
     cam.ensureAdmin();
     const ctx = await context(browser, ADMIN);

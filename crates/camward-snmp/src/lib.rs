@@ -155,6 +155,15 @@ async fn run(shared: Arc<Shared>, pending: Arc<Pending>, mut stop: watch::Receiv
     }
 }
 
+/// Decodes an SNMPv1/v2c message as the agent does (for the fuzz target): its community and PDU
+/// type, or None when it is not one.
+pub fn decode_community(data: bytes::Bytes) -> Option<(Vec<u8>, async_snmp::PduType)> {
+    let m = async_snmp::message::CommunityMessage::decode(data, async_snmp::DecodeConfig::DEFAULT)
+        .ok()?
+        .value;
+    Some((m.community().as_bytes().to_vec(), m.pdu().pdu_type()))
+}
+
 /// A v2c Response to one of our informs (carrying our community).
 fn inform_ack(shared: &Shared, data: &bytes::Bytes) -> Option<i32> {
     if peek_version(data) != Some(1) {

@@ -474,6 +474,53 @@ mod tests {
         );
     }
 
+    /// The fuzz target's property as a quick unit test: an authPriv request the engine's own keys
+    /// made is accepted once (then refused as a replay), and no single-byte change of it, nor any
+    /// truncation, ever comes out as an authenticated request or panics.
+    #[test]
+    fn altered_messages_never_authenticate_and_never_panic() {
+        use async_snmp::pdu::RequestPdu;
+        use async_snmp::Version;
+        let engine = Arc::new(Engine::ephemeral(vec![0x80, 0, 0x7e, 0xd9, 5, 9, 9, 9], 2));
+        for (auth, privacy) in [(SnmpAuth::Sha256, SnmpPrivacy::Aes128), (SnmpAuth::Md5, SnmpPrivacy::Des)] {
+            let user = SnmpUser {
+                name: "ops".into(),
+                auth,
+                privacy,
+                auth_password: camward_config::Secret::new("auth-pass-1"),
+                ..SnmpUser::default()
+            };
+            let usm = Usm::new(engine.clone(), &[user]).unwrap();
+            let keys = usm.user(b"ops").unwrap();
+            let req = RequestPdu::get(Version::V3, 7, &[Oid::from_slice(crate::mib::SYS_NAME)]).unwrap();
+            let scoped = ScopedPdu::new(Bytes::copy_from_slice(engine.id()), Bytes::new(), req);
+            let msg = usm
+                .encode(1, MAX_MESSAGE, SecurityLevel::AuthPriv, Some(&keys), scoped, true)
+                .unwrap();
+            let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+            let mut next = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            for i in 0..600 {
+                let mut m = msg.to_vec();
+                if i % 10 == 9 {
+                    m.truncate(next() as usize % m.len());
+                } else {
+                    let at = next() as usize % m.len();
+                    m[at] ^= (next() as u8) | 1;
+                }
+                if let Inbound::Request(r) = usm.process(Bytes::from(m)) {
+                    assert!(!r.level.requires_auth(), "altered message authenticated (try {i})");
+                }
+            }
+            assert!(matches!(usm.process(msg.clone()), Inbound::Request(_)), "{auth:?}");
+            assert!(matches!(usm.process(msg), Inbound::Drop("replayed message")));
+        }
+    }
+
     #[test]
     fn replay_memory_refuses_a_second_use_and_is_bounded() {
         let mut r = Replay::default();

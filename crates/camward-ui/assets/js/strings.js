@@ -255,10 +255,28 @@ export const FIELDS = {
   },
   'alteration_detection.enabled': { label: 'Additional info for detection alteration', type: 'onoff' },
   'data_encryption.enabled': { label: 'Data encryption', type: 'onoff' },
-  'snmp.version': {
-    label: 'SNMP version',
+  // Network › Advanced › SNMP (paper §4.7): SNMPv3 is always offered; v1/v2c only when chosen.
+  'snmp.enabled': { label: 'SNMP agent', type: 'onoff' },
+  'snmp.port': { label: 'Port (UDP)', type: 'number', min: 1, max: 65535 },
+  'snmp.v1v2c': { label: 'SNMPv1/v2 (community in clear; SNMPv3 is recommended)', type: 'onoff' },
+  'snmp.community': { label: 'SNMPv1/v2 Community (read-only)' },
+  'snmp.users': {
+    label: 'SNMPv3 users',
+    hint: 'One object per user: name (1 to 32 characters), auth (md5, sha1, sha224, sha256, sha384, sha512), '
+      + 'privacy (des, aes128, aes192, aes256), auth_password and priv_password (8 to 16 characters or longer; '
+      + '{"set": true} keeps the stored password).',
+  },
+  'snmp.min_security_level': {
+    label: 'Minimum security level',
     type: 'select',
-    options: [['v1', 'SNMPv1'], ['v2c', 'SNMPv2c'], ['v3', 'SNMPv3']],
+    options: [['auth_priv', 'Authentication and encryption (authPriv)'], ['auth_no_priv', 'Authentication only (authNoPriv)']],
+  },
+  'snmp.system_name': { label: 'System name' },
+  'snmp.location': { label: 'Location' },
+  'snmp.contact': { label: 'Contact' },
+  'snmp.trap_destinations': {
+    label: 'Trap destinations',
+    hint: 'One object per receiver: host, port (162), version (v3 or v2c), user (for v3), inform (v2c only).',
   },
 };
 
