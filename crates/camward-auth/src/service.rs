@@ -653,7 +653,9 @@ mod tests {
         let f = fixture_with_admin();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s2 = seen.clone();
-        f.svc.on_event(Arc::new(move |e: &AuthEvent| s2.lock().unwrap().push(e.clone())));
+        f.svc.on_event(Arc::new(move |e: &AuthEvent| {
+            s2.lock().unwrap().push(e.clone())
+        }));
         for _ in 0..LockoutPolicy::default().max_failures {
             let o = f
                 .svc
@@ -666,7 +668,10 @@ mod tests {
             .filter(|e| matches!(e, AuthEvent::Failure { reason, .. } if reason == "bad_password"))
             .count();
         assert_eq!(failures, LockoutPolicy::default().max_failures);
-        assert!(matches!(seen.last(), Some(AuthEvent::Lockout { seconds: 30, .. })));
+        assert!(matches!(
+            seen.last(),
+            Some(AuthEvent::Lockout { seconds: 30, .. })
+        ));
         assert_eq!(f.svc.counts(), (failures as u64, 1));
     }
 

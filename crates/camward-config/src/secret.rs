@@ -317,7 +317,10 @@ mod tests {
         );
         let mut clear = json!({"snmp": {"users": [{"name": "a", "pw": {"set": false}}]}});
         resolve_placeholders(&mut clear, &cur, &stored);
-        assert_eq!(clear, json!({"snmp": {"users": [{"name": "a", "pw": null}]}}));
+        assert_eq!(
+            clear,
+            json!({"snmp": {"users": [{"name": "a", "pw": null}]}})
+        );
     }
 
     #[test]

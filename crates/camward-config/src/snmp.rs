@@ -235,7 +235,12 @@ fn validate_password(p: &Secret, at: String, required: bool, out: &mut Vec<Field
 impl Validate for SnmpConfig {
     fn validate(&self, at: &str, out: &mut Vec<FieldError>) {
         if self.port == 0 {
-            err(out, join(at, "port"), "snmp.port.range", "between 1 and 65535");
+            err(
+                out,
+                join(at, "port"),
+                "snmp.port.range",
+                "between 1 and 65535",
+            );
         }
         if let Some(c) = self.community.expose()
             && (c.is_empty() || c.len() > 32 || c.chars().any(|c| c.is_control()))
@@ -538,7 +543,10 @@ mod tests {
             .unwrap();
         let shown = c.redacted();
         assert_eq!(shown["snmp"]["community"], json!({"set": true}));
-        assert_eq!(shown["snmp"]["users"][0]["auth_password"], json!({"set": true}));
+        assert_eq!(
+            shown["snmp"]["users"][0]["auth_password"],
+            json!({"set": true})
+        );
         assert!(!shown.to_string().contains("Secret-"));
         let again = c.apply_merge_patch(&shown).unwrap();
         assert_eq!(again.snmp.community.expose(), Some("Comm-Secret-1"));

@@ -15,7 +15,10 @@ async fn main() {
         std::process::exit(2);
     }
     let target: std::net::SocketAddr = a[1].parse().expect("HOST:PORT");
-    assert!(target.ip().is_loopback(), "snmpload only talks to loopback agents");
+    assert!(
+        target.ip().is_loopback(),
+        "snmpload only talks to loopback agents"
+    );
     let secs: u64 = a[5].parse().expect("SECONDS");
     let conc: usize = a[6].parse().expect("CONCURRENCY");
     let auth: Auth = UsmConfig::new(a[2].clone())
@@ -50,6 +53,7 @@ async fn main() {
         ok += o;
         err += e;
     }
-    let out = serde_json::json!({"gets": ok, "errors": err, "seconds": started.elapsed().as_secs_f64()});
+    let out =
+        serde_json::json!({"gets": ok, "errors": err, "seconds": started.elapsed().as_secs_f64()});
     println!("{out}");
 }

@@ -5,8 +5,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use crate::usm::Replay;
@@ -34,7 +34,9 @@ pub enum EngineError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("snmpEngineBoots reached its maximum ({MAX_BOOTS}): delete {path} and re-key the managers")]
+    #[error(
+        "snmpEngineBoots reached its maximum ({MAX_BOOTS}): delete {path} and re-key the managers"
+    )]
     Exhausted { path: PathBuf },
     #[error("no random source: {0}")]
     Random(String),
@@ -249,7 +251,11 @@ mod tests {
     #[test]
     fn a_corrupt_state_file_is_refused_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(STATE_FILE), b"{\"engine_id\":\"zz\",\"boots\":1}").unwrap();
+        std::fs::write(
+            dir.path().join(STATE_FILE),
+            b"{\"engine_id\":\"zz\",\"boots\":1}",
+        )
+        .unwrap();
         assert!(matches!(
             Engine::start(dir.path()),
             Err(EngineError::Corrupt { .. })
@@ -259,7 +265,12 @@ mod tests {
     #[test]
     fn boots_stop_at_the_rfc_maximum() {
         let dir = tempfile::tempdir().unwrap();
-        write_state(&dir.path().join(STATE_FILE), &[0x80, 0, 0x7e, 0xd9, 5, 1], MAX_BOOTS).unwrap();
+        write_state(
+            &dir.path().join(STATE_FILE),
+            &[0x80, 0, 0x7e, 0xd9, 5, 1],
+            MAX_BOOTS,
+        )
+        .unwrap();
         assert!(matches!(
             Engine::start(dir.path()),
             Err(EngineError::Exhausted { .. })

@@ -102,11 +102,7 @@ impl Agent {
     /// Takes new settings (users, community, texts, destinations) without closing the socket.
     pub fn apply(&self, config: &SnmpConfig, descr: &str) -> Result<(), String> {
         let state = build_state(&self.shared.engine, config, descr)?;
-        *self
-            .shared
-            .state
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        *self.shared.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
         Ok(())
     }
 
@@ -173,10 +169,12 @@ fn inform_ack(shared: &Shared, data: &bytes::Bytes) -> Option<i32> {
     if !state.cfg.v1v2c {
         return None;
     }
-    let msg =
-        async_snmp::message::CommunityMessage::decode(data.clone(), async_snmp::DecodeConfig::DEFAULT)
-            .ok()?
-            .value;
+    let msg = async_snmp::message::CommunityMessage::decode(
+        data.clone(),
+        async_snmp::DecodeConfig::DEFAULT,
+    )
+    .ok()?
+    .value;
     let pdu = msg.pdu().standard()?;
     (pdu.pdu_type() == async_snmp::PduType::Response
         && Some(msg.community().as_bytes()) == state.cfg.community.expose().map(str::as_bytes))

@@ -5,7 +5,7 @@
 //! Each subtree is a provider that lists its objects in OID order when asked; GET evaluates only
 //! the provider holding the OID, GETNEXT walks the providers in order.
 
-use crate::engine::{Counters, Engine, ENTERPRISE};
+use crate::engine::{Counters, ENTERPRISE, Engine};
 use async_snmp::{Oid, Value};
 use bytes::Bytes;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -236,7 +236,10 @@ fn usm_stats(v: &View<'_>) -> Entries {
 
 /// DateAndTime (RFC 2579) in UTC: year, month, day, hour, minutes, seconds, deci-seconds, '+', 0, 0.
 pub fn date_and_time(t: SystemTime) -> Value {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
@@ -310,17 +313,17 @@ fn enterprise(v: &View<'_>) -> Entries {
         out.push((cert_days_left_oid(), Value::Integer(days_until(t))));
     }
     out.push((camward_oid(&[1, 4, 3, 0]), Value::Counter32(s.lockouts)));
-    out.push((camward_oid(&[1, 4, 4, 0]), Value::Counter32(s.auth_failures)));
+    out.push((
+        camward_oid(&[1, 4, 4, 0]),
+        Value::Counter32(s.auth_failures),
+    ));
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
 /// GET of one OID: its value, or the exception SNMPv2 answers with.
 pub fn get(view: &View<'_>, oid: &Oid) -> Value {
-    let Some(p) = PROVIDERS
-        .iter()
-        .find(|p| oid.arcs().starts_with(p.prefix))
-    else {
+    let Some(p) = PROVIDERS.iter().find(|p| oid.arcs().starts_with(p.prefix)) else {
         return Value::NoSuchObject;
     };
     let entries = (p.list)(view);

@@ -64,7 +64,11 @@ impl Notification {
             mib::notify_text(),
             Value::OctetString(Bytes::copy_from_slice(self.text.as_bytes())),
         )];
-        v.extend(self.objects.iter().map(|(o, x)| VarBind::new(o.clone(), x.clone())));
+        v.extend(
+            self.objects
+                .iter()
+                .map(|(o, x)| VarBind::new(o.clone(), x.clone())),
+        );
         v
     }
 }
@@ -94,7 +98,9 @@ impl Pending {
 }
 
 async fn resolve(d: &SnmpTrapDestination, v6: bool) -> Option<SocketAddr> {
-    let addrs = tokio::net::lookup_host((d.host.as_str(), d.port)).await.ok()?;
+    let addrs = tokio::net::lookup_host((d.host.as_str(), d.port))
+        .await
+        .ok()?;
     addrs.into_iter().find_map(|a| match (a, v6) {
         (SocketAddr::V4(a4), true) => Some(SocketAddr::new(
             std::net::IpAddr::V6(a4.ip().to_ipv6_mapped()),
@@ -150,8 +156,11 @@ pub(crate) async fn send(shared: Arc<Shared>, pending: Arc<Pending>, n: Notifica
                 NotificationPdu::trap_v2(Version::V3, id, uptime, &trap_oid, n.varbinds())
                     .map_err(|e| e.to_string())
                     .and_then(|p| {
-                        let scoped =
-                            ScopedPdu::new(Bytes::copy_from_slice(shared.engine.id()), Bytes::new(), p);
+                        let scoped = ScopedPdu::new(
+                            Bytes::copy_from_slice(shared.engine.id()),
+                            Bytes::new(),
+                            p,
+                        );
                         state.usm.encode(
                             id,
                             crate::usm::MAX_MESSAGE,

@@ -23,8 +23,8 @@ use async_snmp::{DecodeConfig, MessageSize, Oid, Value, VarBind};
 use bytes::Bytes;
 use camward_config::snmp::{SnmpAuth, SnmpPrivacy, SnmpUser};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 /// RFC 3414 §3.2 step 7: messages more than this far from the engine's clock are refused.
@@ -84,9 +84,13 @@ impl UserKeys {
         let ap = auth_protocol(user.auth);
         let auth = LocalizedKey::from_str_password(ap, auth_pw, engine_id)
             .map_err(|e| format!("user {:?}: authentication key: {e}", user.name))?;
-        let privacy =
-            PrivKey::from_password(ap, priv_protocol(user.privacy), priv_pw.as_bytes(), engine_id)
-                .map_err(|e| format!("user {:?}: privacy key: {e}", user.name))?;
+        let privacy = PrivKey::from_password(
+            ap,
+            priv_protocol(user.privacy),
+            priv_pw.as_bytes(),
+            engine_id,
+        )
+        .map_err(|e| format!("user {:?}: privacy key: {e}", user.name))?;
         Ok(UserKeys {
             name: Bytes::copy_from_slice(user.name.as_bytes()),
             auth,
@@ -184,14 +188,14 @@ impl Usm {
         let level = raw.security_level();
         let reportable = global.msg_flags().reportable;
         let max_size = global.msg_max_size().as_usize().min(MAX_MESSAGE);
-        let usm = match UsmSecurityParams::decode(raw.security_params().clone(), DecodeConfig::DEFAULT)
-        {
-            Ok(u) => u.value,
-            Err(_) => {
-                Counters::bump(&c.parse_errors);
-                return Inbound::Drop("malformed USM parameters");
-            }
-        };
+        let usm =
+            match UsmSecurityParams::decode(raw.security_params().clone(), DecodeConfig::DEFAULT) {
+                Ok(u) => u.value,
+                Err(_) => {
+                    Counters::bump(&c.parse_errors);
+                    return Inbound::Drop("malformed USM parameters");
+                }
+            };
         // The request-id of a plaintext scoped PDU, so that reports echo it (RFC 3412 §7.1 3b).
         let plain_request_id = || match raw.msg_data() {
             RawMsgData::Plaintext { data, .. } => decode_scoped(data.clone())
@@ -247,8 +251,9 @@ impl Usm {
         }
         // Step 6: the digest, over the whole message with the MAC field zeroed.
         let auth_ok = usm.auth_params().len() == user.auth.mac_len()
-            && UsmSecurityParams::find_auth_params_offset(&data)
-                .is_some_and(|(off, len)| verify_message(&user.auth, &data, off, len).unwrap_or(false));
+            && UsmSecurityParams::find_auth_params_offset(&data).is_some_and(|(off, len)| {
+                verify_message(&user.auth, &data, off, len).unwrap_or(false)
+            });
         if !auth_ok {
             return report(&c.wrong_digests, report_oids::wrong_digests(), None);
         }
@@ -321,11 +326,7 @@ impl Usm {
     ) -> Result<Bytes, String> {
         let pdu = ResponsePdu::report(request_id, vec![VarBind::new(oid, Value::Counter32(count))])
             .map_err(|e| e.to_string())?;
-        let scoped = ScopedPdu::new(
-            Bytes::copy_from_slice(self.engine.id()),
-            Bytes::new(),
-            pdu,
-        );
+        let scoped = ScopedPdu::new(Bytes::copy_from_slice(self.engine.id()), Bytes::new(), pdu);
         let level = if user.is_some() {
             SecurityLevel::AuthNoPriv
         } else {
@@ -358,7 +359,9 @@ impl Usm {
             UsmSecurityParams::new(Bytes::copy_from_slice(self.engine.id()), boots, time, name)
                 .map_err(e)?;
         let msg = match (level, user) {
-            (SecurityLevel::NoAuthNoPriv, _) => V3Message::new(global, params.encode().map_err(e)?, scoped).map_err(e)?,
+            (SecurityLevel::NoAuthNoPriv, _) => {
+                V3Message::new(global, params.encode().map_err(e)?, scoped).map_err(e)?
+            }
             (SecurityLevel::AuthNoPriv, Some(u)) => {
                 params = params.with_auth_placeholder(u.auth.mac_len()).map_err(e)?;
                 V3Message::new(global, params.encode().map_err(e)?, scoped).map_err(e)?
@@ -369,7 +372,9 @@ impl Usm {
                     PrivProtocol::Des | PrivProtocol::Des3 => {
                         u.privacy.encrypt_des_family(&plain, &self.engine.des_salt)
                     }
-                    _ => u.privacy.encrypt_aes(&plain, boots, time, &self.engine.aes_salt),
+                    _ => u
+                        .privacy
+                        .encrypt_aes(&plain, boots, time, &self.engine.aes_salt),
                 }
                 .map_err(|e| e.to_string())?;
                 params = params
@@ -435,9 +440,11 @@ mod tests {
     #[test]
     fn key_localization_matches_rfc3414_a3() {
         let engine = hex("000000000000000000000002");
-        let md5 = LocalizedKey::from_str_password(AuthProtocol::Md5, "maplesyrup", &engine).unwrap();
+        let md5 =
+            LocalizedKey::from_str_password(AuthProtocol::Md5, "maplesyrup", &engine).unwrap();
         assert_eq!(md5.as_bytes(), hex("526f5eed9fcce26f8964c2930787d82b"));
-        let sha = LocalizedKey::from_str_password(AuthProtocol::Sha1, "maplesyrup", &engine).unwrap();
+        let sha =
+            LocalizedKey::from_str_password(AuthProtocol::Sha1, "maplesyrup", &engine).unwrap();
         assert_eq!(
             sha.as_bytes(),
             hex("6695febc9288e36282235fc7151f128497b38f3f")
@@ -469,8 +476,10 @@ mod tests {
         );
         assert_eq!(
             k(AuthProtocol::Sha512).as_bytes(),
-            hex("22a5a36cedfcc085807a128d7bc6c2382167ad6c0dbc5fdff856740f3d84c099\
-                 ad1ea87a8db096714d9788bd544047c9021e4229ce27e4c0a69250adfcffbb0b")
+            hex(
+                "22a5a36cedfcc085807a128d7bc6c2382167ad6c0dbc5fdff856740f3d84c099\
+                 ad1ea87a8db096714d9788bd544047c9021e4229ce27e4c0a69250adfcffbb0b"
+            )
         );
     }
 
@@ -479,10 +488,13 @@ mod tests {
     /// truncation, ever comes out as an authenticated request or panics.
     #[test]
     fn altered_messages_never_authenticate_and_never_panic() {
-        use async_snmp::pdu::RequestPdu;
         use async_snmp::Version;
+        use async_snmp::pdu::RequestPdu;
         let engine = Arc::new(Engine::ephemeral(vec![0x80, 0, 0x7e, 0xd9, 5, 9, 9, 9], 2));
-        for (auth, privacy) in [(SnmpAuth::Sha256, SnmpPrivacy::Aes128), (SnmpAuth::Md5, SnmpPrivacy::Des)] {
+        for (auth, privacy) in [
+            (SnmpAuth::Sha256, SnmpPrivacy::Aes128),
+            (SnmpAuth::Md5, SnmpPrivacy::Des),
+        ] {
             let user = SnmpUser {
                 name: "ops".into(),
                 auth,
@@ -492,10 +504,18 @@ mod tests {
             };
             let usm = Usm::new(engine.clone(), &[user]).unwrap();
             let keys = usm.user(b"ops").unwrap();
-            let req = RequestPdu::get(Version::V3, 7, &[Oid::from_slice(crate::mib::SYS_NAME)]).unwrap();
+            let req =
+                RequestPdu::get(Version::V3, 7, &[Oid::from_slice(crate::mib::SYS_NAME)]).unwrap();
             let scoped = ScopedPdu::new(Bytes::copy_from_slice(engine.id()), Bytes::new(), req);
             let msg = usm
-                .encode(1, MAX_MESSAGE, SecurityLevel::AuthPriv, Some(&keys), scoped, true)
+                .encode(
+                    1,
+                    MAX_MESSAGE,
+                    SecurityLevel::AuthPriv,
+                    Some(&keys),
+                    scoped,
+                    true,
+                )
                 .unwrap();
             let mut rng = 0x9e37_79b9_7f4a_7c15u64;
             let mut next = || {
@@ -513,11 +533,20 @@ mod tests {
                     m[at] ^= (next() as u8) | 1;
                 }
                 if let Inbound::Request(r) = usm.process(Bytes::from(m)) {
-                    assert!(!r.level.requires_auth(), "altered message authenticated (try {i})");
+                    assert!(
+                        !r.level.requires_auth(),
+                        "altered message authenticated (try {i})"
+                    );
                 }
             }
-            assert!(matches!(usm.process(msg.clone()), Inbound::Request(_)), "{auth:?}");
-            assert!(matches!(usm.process(msg), Inbound::Drop("replayed message")));
+            assert!(
+                matches!(usm.process(msg.clone()), Inbound::Request(_)),
+                "{auth:?}"
+            );
+            assert!(matches!(
+                usm.process(msg),
+                Inbound::Drop("replayed message")
+            ));
         }
     }
 

@@ -145,8 +145,8 @@ fn v3_args<'a>(
     xpass: &'a str,
 ) -> Vec<&'a str> {
     vec![
-        "-v3", "-On", "-r", "0", "-t", "2", "-l", level, "-u", user, "-a", a, "-A", apass, "-x",
-        x, "-X", xpass,
+        "-v3", "-On", "-r", "0", "-t", "2", "-l", level, "-u", user, "-a", a, "-A", apass, "-x", x,
+        "-X", xpass,
     ]
 }
 
@@ -182,18 +182,42 @@ async fn wrong_passwords_fail_and_count_in_usm_stats() {
     }
     let f = start(config(), localhost()).await;
     let target = format!("127.0.0.1:{}", f.port);
-    let mut args = v3_args("sha256aes", "authPriv", "SHA-256", "AES", "wrong-pass-1", "priv-pass-456");
+    let mut args = v3_args(
+        "sha256aes",
+        "authPriv",
+        "SHA-256",
+        "AES",
+        "wrong-pass-1",
+        "priv-pass-456",
+    );
     args.extend([target.as_str(), SYS_NAME]);
     let (ok, out) = run("snmpget", &args).await;
     assert!(!ok && out.contains("Authentication failure"), "{out}");
-    assert!(f.engine.counters.wrong_digests.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(
+        f.engine
+            .counters
+            .wrong_digests
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
 
-    let mut args = v3_args("sha256aes", "authPriv", "SHA-256", "AES", "auth-pass-123", "wrong-pass-2");
+    let mut args = v3_args(
+        "sha256aes",
+        "authPriv",
+        "SHA-256",
+        "AES",
+        "auth-pass-123",
+        "wrong-pass-2",
+    );
     args.extend([target.as_str(), SYS_NAME]);
     let (ok, out) = run("snmpget", &args).await;
     assert!(!ok, "{out}");
     assert!(
-        f.engine.counters.decryption_errors.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        f.engine
+            .counters
+            .decryption_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1,
         "{out}"
     );
     f.agent.stop().await;
@@ -207,7 +231,14 @@ async fn levels_below_authpriv_are_refused_for_a_valid_user() {
     let f = start(config(), localhost()).await;
     let target = format!("127.0.0.1:{}", f.port);
     for level in ["noAuthNoPriv", "authNoPriv"] {
-        let mut args = v3_args("sha256aes", level, "SHA-256", "AES", "auth-pass-123", "priv-pass-456");
+        let mut args = v3_args(
+            "sha256aes",
+            level,
+            "SHA-256",
+            "AES",
+            "auth-pass-123",
+            "priv-pass-456",
+        );
         args.extend([target.as_str(), SYS_NAME]);
         let (ok, out) = run("snmpget", &args).await;
         assert!(!ok || !out.contains("cam-test"), "{level}: {out}");
@@ -225,28 +256,64 @@ async fn set_of_system_texts_only_at_authpriv_and_v2c_only_when_on() {
     cfg.min_security_level = camward_config::snmp::SnmpSecurityLevel::AuthNoPriv;
     let f = start(cfg.clone(), localhost()).await;
     let target = format!("127.0.0.1:{}", f.port);
-    let mut args = v3_args("sha256aes", "authPriv", "SHA-256", "AES", "auth-pass-123", "priv-pass-456");
+    let mut args = v3_args(
+        "sha256aes",
+        "authPriv",
+        "SHA-256",
+        "AES",
+        "auth-pass-123",
+        "priv-pass-456",
+    );
     args.extend([target.as_str(), "1.3.6.1.2.1.1.6.0", "s", "Hall B"]);
     let (ok, out) = run("snmpset", &args).await;
     assert!(ok, "{out}");
     assert_eq!(
         f.writes.0.lock().unwrap().as_slice(),
-        [(SystemField::Location, "Hall B".to_owned(), "sha256aes".to_owned())]
+        [(
+            SystemField::Location,
+            "Hall B".to_owned(),
+            "sha256aes".to_owned()
+        )]
     );
     // authNoPriv may read (the minimum allows it) but never write.
-    let mut args = v3_args("sha256aes", "authNoPriv", "SHA-256", "AES", "auth-pass-123", "priv-pass-456");
+    let mut args = v3_args(
+        "sha256aes",
+        "authNoPriv",
+        "SHA-256",
+        "AES",
+        "auth-pass-123",
+        "priv-pass-456",
+    );
     args.extend([target.as_str(), "1.3.6.1.2.1.1.6.0", "s", "Hall C"]);
     let (ok, out) = run("snmpset", &args).await;
     assert!(!ok && out.contains("noAccess"), "{out}");
     // sysDescr is not writable.
-    let mut args = v3_args("sha256aes", "authPriv", "SHA-256", "AES", "auth-pass-123", "priv-pass-456");
+    let mut args = v3_args(
+        "sha256aes",
+        "authPriv",
+        "SHA-256",
+        "AES",
+        "auth-pass-123",
+        "priv-pass-456",
+    );
     args.extend([target.as_str(), "1.3.6.1.2.1.1.1.0", "s", "x"]);
     let (ok, out) = run("snmpset", &args).await;
     assert!(!ok && out.contains("notWritable"), "{out}");
     assert_eq!(f.writes.0.lock().unwrap().len(), 1);
 
     // v2c: silent while off, answered read-only once on.
-    let v2 = ["-v2c", "-c", "Community-1", "-On", "-r", "0", "-t", "1", target.as_str(), SYS_NAME];
+    let v2 = [
+        "-v2c",
+        "-c",
+        "Community-1",
+        "-On",
+        "-r",
+        "0",
+        "-t",
+        "1",
+        target.as_str(),
+        SYS_NAME,
+    ];
     let (ok, out) = run("snmpget", &v2).await;
     assert!(!ok && out.contains("Timeout"), "{out}");
     cfg.v1v2c = true;
@@ -254,10 +321,34 @@ async fn set_of_system_texts_only_at_authpriv_and_v2c_only_when_on() {
     f.agent.apply(&cfg, "camward test").unwrap();
     let (ok, out) = run("snmpget", &v2).await;
     assert!(ok && out.contains("cam-test"), "{out}");
-    let bad = ["-v2c", "-c", "Community-2", "-On", "-r", "0", "-t", "1", target.as_str(), SYS_NAME];
+    let bad = [
+        "-v2c",
+        "-c",
+        "Community-2",
+        "-On",
+        "-r",
+        "0",
+        "-t",
+        "1",
+        target.as_str(),
+        SYS_NAME,
+    ];
     let (ok, out) = run("snmpget", &bad).await;
     assert!(!ok && out.contains("Timeout"), "{out}");
-    let set = ["-v2c", "-c", "Community-1", "-On", "-r", "0", "-t", "1", target.as_str(), "1.3.6.1.2.1.1.6.0", "s", "x"];
+    let set = [
+        "-v2c",
+        "-c",
+        "Community-1",
+        "-On",
+        "-r",
+        "0",
+        "-t",
+        "1",
+        target.as_str(),
+        "1.3.6.1.2.1.1.6.0",
+        "s",
+        "x",
+    ];
     let (ok, out) = run("snmpset", &set).await;
     assert!(!ok && out.contains("noAccess"), "{out}");
     assert_eq!(f.writes.0.lock().unwrap().len(), 1);
@@ -271,13 +362,32 @@ async fn a_filtered_address_gets_no_answer() {
     }
     let f = start(config(), vec!["192.0.2.1".parse().unwrap()]).await;
     let target = format!("127.0.0.1:{}", f.port);
-    let mut args = v3_args("sha256aes", "authPriv", "SHA-256", "AES", "auth-pass-123", "priv-pass-456");
+    let mut args = v3_args(
+        "sha256aes",
+        "authPriv",
+        "SHA-256",
+        "AES",
+        "auth-pass-123",
+        "priv-pass-456",
+    );
     args.extend(["-t", "1", target.as_str(), SYS_NAME]);
     let (ok, out) = run("snmpget", &args).await;
     assert!(!ok && out.contains("Timeout"), "{out}");
     // Not even engine discovery was answered: nothing was decoded.
-    assert_eq!(f.engine.counters.unknown_engine_ids.load(std::sync::atomic::Ordering::Relaxed), 0);
-    assert!(f.engine.counters.filtered.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert_eq!(
+        f.engine
+            .counters
+            .unknown_engine_ids
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert!(
+        f.engine
+            .counters
+            .filtered
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
     f.agent.stop().await;
 }
 
@@ -289,7 +399,14 @@ async fn walks_and_bulk_walks_end_cleanly() {
     let f = start(config(), localhost()).await;
     let target = format!("127.0.0.1:{}", f.port);
     for tool in ["snmpwalk", "snmpbulkwalk"] {
-        let mut args = v3_args("sha256aes", "authPriv", "SHA-256", "AES", "auth-pass-123", "priv-pass-456");
+        let mut args = v3_args(
+            "sha256aes",
+            "authPriv",
+            "SHA-256",
+            "AES",
+            "auth-pass-123",
+            "priv-pass-456",
+        );
         args.extend([target.as_str(), "1.3.6.1"]);
         let (ok, out) = run(tool, &args).await;
         assert!(ok, "{tool}: {out}");

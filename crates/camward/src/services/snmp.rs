@@ -90,7 +90,10 @@ impl DeviceStatus for Device {
                 height: s.height,
             })
             .collect();
-        let free = free_kib(&c.recording.resolve_directory(&self.data_dir), &self.data_dir);
+        let free = free_kib(
+            &c.recording.resolve_directory(&self.data_dir),
+            &self.data_dir,
+        );
         let last = self.alarms.status().last;
         let (failures, lockouts) = self.accounts.counts();
         let cert = self.identity.info();
@@ -250,8 +253,12 @@ pub fn start(input: Input) -> JoinHandle<()> {
                                     tracing::info!(engine_id = %camward_snmp::engine::to_hex(e.id()), boots = e.boots(), "SNMP engine started");
                                     engine = Some(Arc::new(e));
                                 }
-                                Ok(Err(e)) => tracing::error!(error = %e, "SNMP is on but its engine cannot start"),
-                                Err(e) => tracing::error!(error = %e, "SNMP engine start-up failed"),
+                                Ok(Err(e)) => {
+                                    tracing::error!(error = %e, "SNMP is on but its engine cannot start")
+                                }
+                                Err(e) => {
+                                    tracing::error!(error = %e, "SNMP engine start-up failed")
+                                }
                             }
                         }
                         if let Some(e) = &engine {
