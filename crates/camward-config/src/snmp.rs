@@ -70,7 +70,7 @@ pub enum SnmpSecurityLevel {
 #[serde(deny_unknown_fields, default)]
 pub struct SnmpUser {
     /// User name (1–32 characters, no spaces or control characters).
-    #[schemars(length(min = 1, max = 32))]
+    #[schemars(length(max = 32))]
     pub name: String,
     /// "Authentication".
     pub auth: SnmpAuth,
