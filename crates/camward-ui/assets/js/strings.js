@@ -260,8 +260,10 @@ export const FIELDS = {
   'snmp.port': { label: 'Port (UDP)', type: 'number', min: 1, max: 65535 },
   'snmp.v1v2c': { label: 'SNMPv1/v2 (community in clear; SNMPv3 is recommended)', type: 'onoff' },
   'snmp.community': { label: 'SNMPv1/v2 Community (read-only)' },
+  // Lists of objects: JSON even while empty (an empty list would otherwise get the one-per-line box).
   'snmp.users': {
     label: 'SNMPv3 users',
+    type: 'json',
     hint: 'One object per user: name (1 to 32 characters), auth (md5, sha1, sha224, sha256, sha384, sha512), '
       + 'privacy (des, aes128, aes192, aes256), auth_password and priv_password (8 to 16 characters or longer; '
       + '{"set": true} keeps the stored password).',
@@ -276,6 +278,7 @@ export const FIELDS = {
   'snmp.contact': { label: 'Contact' },
   'snmp.trap_destinations': {
     label: 'Trap destinations',
+    type: 'json',
     hint: 'One object per receiver: host, port (162), version (v3 or v2c), user (for v3), inform (v2c only).',
   },
 };
