@@ -4,7 +4,7 @@
 //! via the shared `Gate` (§3.3), security headers, and HTTPS redirect/HSTS (§3.7).
 //!
 //! Feature services reach the routes through small handles the daemon fills in ([`LiveMedia`],
-//! [`Recordings`], [`AlarmControl`]): this crate builds neither the media pipeline nor the recorder.
+//! [`Recordings`], [`AlarmControl`], [`Firmware`]): this crate builds neither the media pipeline nor the recorder.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -23,6 +23,10 @@ pub use error::{ApiError, ErrorBody};
 pub use json::JsonBody;
 pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
 pub use routes::certificate::expiry_warning;
+pub use routes::firmware::{
+    Firmware, FirmwareFailure, FirmwareStatus, InstallAnswer, SlotName, SlotState, SlotStatus,
+    TrustedKeyInfo, too_large,
+};
 pub use routes::media::LiveMedia;
 pub use routes::openapi;
 pub use routes::recordings::{
@@ -85,6 +89,8 @@ pub struct WebState {
     pub recordings: Option<Arc<dyn Recordings>>,
     /// The alarm bus; absent: those routes answer 404.
     pub alarm: Option<Arc<dyn AlarmControl>>,
+    /// The firmware installer; absent: `POST /api/v1/firmware` answers 404.
+    pub firmware: Option<Arc<dyn Firmware>>,
     /// The OpenAPI document, made once when the router is built.
     openapi: Arc<OnceLock<Arc<serde_json::Value>>>,
 }
@@ -101,6 +107,7 @@ impl WebState {
             media: None,
             recordings: None,
             alarm: None,
+            firmware: None,
             openapi: Arc::default(),
         }
     }
@@ -127,6 +134,11 @@ impl WebState {
 
     pub fn with_alarm(mut self, alarm: Arc<dyn AlarmControl>) -> Self {
         self.alarm = Some(alarm);
+        self
+    }
+
+    pub fn with_firmware(mut self, firmware: Arc<dyn Firmware>) -> Self {
+        self.firmware = Some(firmware);
         self
     }
 }

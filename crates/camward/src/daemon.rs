@@ -3,10 +3,12 @@
 //! down on SIGTERM/SIGINT. Read `run_async` top to bottom: it is the whole wiring of the camera
 //! (paper §3.5: HTTP and RTSP listen by default, every other listener follows its setting).
 
+use crate::launcher::Link;
 use crate::services;
 use crate::services::listen::bind;
 use anyhow::{Context, Result, bail};
 use camward_auth::{AccountService, AuthOptions, Gate};
+use camward_firmware::Layout;
 use camward_store::{Actor, AuditEvent, ConfigHandle, Store};
 use camward_web::{DeviceInfo, WebState};
 use std::fs::File;
@@ -39,6 +41,24 @@ pub struct RunArgs {
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
+    /// Seconds a newly installed firmware has to report healthy (listeners up, self-test
+    /// passed) before the previous version boots again.
+    #[arg(
+        long,
+        env = "CAMWARD_HEALTH_TIMEOUT",
+        default_value_t = 120,
+        value_name = "SECS"
+    )]
+    pub health_timeout: u64,
+    /// Largest firmware bundle `POST /api/v1/firmware` accepts, in MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    max_bundle_mib: u64,
+    /// Set by the launcher: the slot this daemon was started from (`base`, `a`, `b`).
+    #[arg(long, hide = true, value_name = "SLOT")]
+    pub launched_slot: Option<String>,
+    /// Set by the launcher: its own version and security version (`X.Y.Z,N`).
+    #[arg(long, hide = true, value_name = "VERSION,SV")]
+    launched_base: Option<String>,
 }
 
 pub fn init_logging() {
@@ -65,22 +85,29 @@ pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
 }
 
 /// Holds the data directory against a second daemon (the console tools do not take it: SQLite
-/// arbitrates their short transactions).
-fn lock_data_dir(dir: &Path) -> Result<File> {
+/// arbitrates their short transactions). Started by the launcher, it waits up to `wait` for the
+/// lock: the previous daemon of a killed launcher may still be exiting.
+fn lock_data_dir(dir: &Path, wait: Duration) -> Result<File> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     let path = dir.join("camward.lock");
     let f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            bail!(
-                "another camward is already running with the data directory {}",
-                dir.display()
-            )
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+    let until = std::time::Instant::now() + wait;
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                bail!(
+                    "another camward is already running with the data directory {}",
+                    dir.display()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
         }
     }
 }
@@ -102,11 +129,28 @@ fn read_serial(data_dir: &Path) -> Option<String> {
 
 async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let _lock = lock_data_dir(data_dir)?;
+    // The launcher's socket (paper §3.11): health and restart reports, and this process ends
+    // with the launcher.
+    let link = Link::from_stdin().map(Arc::new);
+    let wait = if link.is_some() {
+        Duration::from_secs(10)
+    } else {
+        Duration::ZERO
+    };
+    let _lock = lock_data_dir(data_dir, wait)?;
 
     // The state every service draws its handles from.
     let store = Store::open(data_dir)?;
     let config = ConfigHandle::load(store.clone())?;
+    if let Some(link) = &link {
+        // The launcher says `journal` after recording a step (a trial committed).
+        let (store, layout) = (store.clone(), Layout::new(data_dir));
+        link.watch(move |msg| {
+            if msg == "journal" {
+                services::firmware::import_journal(&store, &layout);
+            }
+        });
+    }
     if let Some(file) = &args.config {
         apply_config_file(&config, file)?;
     }
@@ -122,13 +166,23 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         camward_tls::DeviceIdentity::load_or_create(data_dir)
             .context("cannot load or create the device identity (key and certificate)")?,
     );
-    let info = DeviceInfo::new(env!("CARGO_PKG_VERSION"), read_serial(data_dir));
     let shutdown = CancellationToken::new();
+    // Which firmware runs: the launcher names the slot; its version is the signed manifest's.
+    let firmware = services::firmware::Service::new(services::firmware::Input {
+        data_dir: data_dir.to_owned(),
+        slot: args.launched_slot.as_deref(),
+        base: args.launched_base.as_deref(),
+        store: store.clone(),
+        link: link.clone(),
+        restart: CancellationToken::new(),
+        max_bytes: args.max_bundle_mib.saturating_mul(1 << 20),
+    });
+    let info = DeviceInfo::new(firmware.version(), read_serial(data_dir));
 
     // Bind the always-on listeners before starting anything, so a taken port fails start-up
     // cleanly (§3.5: HTTP and RTSP are the only ones open by default).
     let (http_listener, http_addr) = bind(args.http, 80, "HTTP", "--http").await?;
-    let (rtsp_listener, _) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
+    let (rtsp_listener, rtsp_addr) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
 
     // Handles shared between services: the media hub (its buses outlive pipeline restarts, so
     // the RTSP server takes them now), the RTSP server, the recorder and the alarm bus.
@@ -142,7 +196,8 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         .with_identity(identity.clone())
         .with_media(Arc::new(services::media::HubMedia(media.clone())))
         .with_recordings(Arc::new(recording.clone()))
-        .with_alarm(Arc::new(alarms.clone()));
+        .with_alarm(Arc::new(alarms.clone()))
+        .with_firmware(Arc::new(firmware.clone()));
     let apps = services::http::apps(web, config.clone(), args.https);
     let tls_listener = |flag| services::https::Listener {
         flag,
@@ -206,8 +261,12 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     ];
 
     store.audit(&AuditEvent::new("daemon.start").detail(serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"), "http": http_addr.to_string(),
+        "version": info.version, "build": env!("CARGO_PKG_VERSION"),
+        "slot": firmware.slot(), "http": http_addr.to_string(),
     })))?;
+    services::firmware::import_journal(&store, &Layout::new(data_dir));
+    // Healthy = every listener bound (above) and the self-test through them passed.
+    let self_test = services::firmware::report_healthy(link.clone(), http_addr, rtsp_addr);
     tracing::info!(http = %http_addr, data = %data_dir.display(), ms = started.elapsed().as_millis() as u64, "camward running");
     if !store.has_admin()? {
         tracing::warn!(
@@ -215,7 +274,14 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         );
     }
 
-    wait_for_signal().await?;
+    let restart = firmware.restart_requested();
+    tokio::select! {
+        r = wait_for_signal() => r?,
+        _ = restart.cancelled() => {
+            tracing::info!("restarting into the installed firmware");
+        }
+    }
+    self_test.abort();
     tracing::info!("shutting down");
     // Pipelines first: stopping them puts each stage's end-of-stream output (the signature of
     // the open GOP) on the frame buses, and the recorder, which reads every frame already

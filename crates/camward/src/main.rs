@@ -1,9 +1,12 @@
 //! The `camward` binary: `camward run` starts the camera; the other subcommands administer a
-//! headless device from its console (accounts, host authentication reset, settings, audit log).
+//! headless device from its console (accounts, host authentication reset, settings, audit log,
+//! firmware), and the vendor's tools (CA, firmware keys and bundles).
 #![forbid(unsafe_code)]
 
 mod console;
 mod daemon;
+mod firmware_cmd;
+mod launcher;
 mod mediatools;
 mod services;
 mod timefmt;
@@ -56,6 +59,9 @@ enum Command {
     Decrypt(camward_cenc::DecryptArgs),
     /// Print an encrypted recording's content key (for `ffmpeg -decryption_key`).
     Keys(camward_cenc::KeysArgs),
+    /// Firmware bundles: vendor keys, pack, inspect; the device's trusted keys and slots.
+    #[command(subcommand)]
+    Firmware(firmware_cmd::FirmwareCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +73,14 @@ fn main() -> ExitCode {
     // The media tools have their own exit codes, which scripts branch on.
     let exit = |code: i32| ExitCode::from(u8::try_from(code).unwrap_or(1));
     let result = match cli.command {
+        // Started by hand or by the service manager: the launcher, which starts the daemon from
+        // the right slot and rolls a bad update back (paper §3.11).
+        Command::Run(args) if args.launched_slot.is_none() => {
+            return launcher::run(
+                &cli.data,
+                std::time::Duration::from_secs(args.health_timeout),
+            );
+        }
         Command::Run(args) => daemon::run(&cli.data, args),
         Command::User(c) => console::user(&cli.data, c),
         Command::HostAuth(c) => console::host_auth(&cli.data, c),
@@ -78,6 +92,10 @@ fn main() -> ExitCode {
         Command::Keygen(a) => return exit(a.run()),
         Command::Decrypt(a) => return exit(a.run()),
         Command::Keys(a) => return exit(a.run()),
+        Command::Firmware(c) => match firmware_cmd::run(&cli.data, c) {
+            Ok(code) => return exit(code),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
