@@ -113,6 +113,9 @@ pub struct PackArgs {
     /// Days until devices refuse the bundle.
     #[arg(long = "expires-days", default_value_t = 365, value_name = "DAYS")]
     pub expires_days: u32,
+    /// Seconds until devices refuse the bundle (overrides --expires-days; tests of expiry).
+    #[arg(long = "expires-in-secs", hide = true, value_name = "SECS")]
+    pub expires_in_secs: Option<u32>,
     /// Product the bundle is for.
     #[arg(long, default_value = crate::PRODUCT)]
     pub product: String,
@@ -189,7 +192,11 @@ impl PackArgs {
             security_version: self.security_version,
             min_version: self.min_version.clone(),
             created: now,
-            expires: now + time::Duration::days(i64::from(self.expires_days)),
+            expires: now
+                + match self.expires_in_secs {
+                    Some(s) => time::Duration::seconds(i64::from(s)),
+                    None => time::Duration::days(i64::from(self.expires_days)),
+                },
             encrypt_to,
             chunk_size: self.chunk_size,
             retire_keys: self
