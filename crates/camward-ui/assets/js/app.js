@@ -5,7 +5,7 @@ import { api, el } from './api.js';
 import { S } from './strings.js';
 import { MENU, findPage } from './menu.js';
 import { renderLive } from './live.js';
-import { renderConfigPage, renderLog, renderReset, renderStatus } from './pages.js';
+import { renderConfigPage, renderLog, renderReset, renderStatus, renderUpgrade } from './pages.js';
 
 const main = document.getElementById('main');
 
@@ -51,6 +51,7 @@ async function start() {
   if (page.kind === 'log') return renderLog(main, h1);
   if (page.kind === 'status') return renderStatus(main, h1, status);
   if (page.kind === 'reset') return renderReset(main, h1);
+  if (page.kind === 'upgrade') return renderUpgrade(main, h1);
   return renderConfigPage(main, h1, page);
 }
 

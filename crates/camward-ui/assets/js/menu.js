@@ -40,7 +40,7 @@ export const MENU = [
     { id: 'qos', forms: ['qos'] },
   ] },
   { group: 'maintenance', pages: [
-    { id: 'upgrade', forms: ['firmware'] },
+    { id: 'upgrade', kind: 'upgrade' },
     { id: 'status', kind: 'status' },
     { id: 'reset', kind: 'reset' },
   ] },

@@ -136,6 +136,12 @@ export async function renderStatus(main, h1, st) {
     [T.product, st.product], [T.version, st.version], [T.serial, st.serial || T.unknown],
     [T.uptime, T.seconds(st.uptime_secs)], [T.user, `${st.user || S.guest} (${S.levels[st.level] || st.level})`],
   ];
+  // Both firmware slots (paper §3.11): what runs, and what the camera would fall back to.
+  for (const x of (st.firmware && st.firmware.slots) || []) {
+    if (!x.version) continue;
+    const U = S.upgrade;
+    rows.push([`${U.slots} (${x.slot})`, `${x.version} — ${U.states[x.state] || x.state}${x.running ? ` (${U.running})` : ''}`]);
+  }
   const warnings = st.warnings || [];
   main.replaceChildren(h1,
     el('dl', { class: 'facts', id: 'status' }, rows.map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
@@ -163,4 +169,90 @@ export async function renderReset(main, h1) {
     status.textContent = r.ok ? R.done : (r.data && r.data.errors ? r.data.errors.map((e) => `${e.path}: ${e.message}`).join('; ') : failure(r));
   });
   main.replaceChildren(h1, form);
+}
+
+// Maintenance > Upgrade (paper §3.11): both slots and the anti-rollback floor from GET /api/v1/status,
+// and an upload to POST /api/v1/firmware with a progress bar (XMLHttpRequest reports upload
+// progress; fetch does not). After an install the page follows the restart until the new version
+// answers, or the camera rolled back by itself.
+export async function renderUpgrade(main, h1) {
+  const U = S.upgrade;
+  const facts = el('div', { id: 'firmware' });
+  const status = el('p', { class: 'status', role: 'status', id: 'firmware-status' });
+  const progress = el('progress', { id: 'firmware-progress', max: '100', value: '0', hidden: true, 'aria-label': U.button });
+  const file = el('input', { id: 'firmware-file', name: 'bundle', type: 'file', accept: '.cfw,application/octet-stream' });
+  const form = el('form', { id: 'firmware-form', 'aria-labelledby': 'firmware-h' },
+    el('h2', { id: 'firmware-h', text: U.button }),
+    el('p', { text: U.intro }),
+    el('div', { class: 'field' }, el('label', { for: 'firmware-file', text: U.file }), file),
+    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', text: U.button })),
+    progress, status);
+  main.replaceChildren(h1, facts, form);
+
+  const show = async () => {
+    const r = await api('GET', '/api/v1/status');
+    if (!r.ok || !r.data.firmware) { facts.replaceChildren(el('p', { class: 'error', text: failure(r) })); return null; }
+    const fw = r.data.firmware;
+    facts.replaceChildren(...[
+      el('table', { id: 'slots' },
+        el('caption', { text: U.slots }),
+        el('thead', {}, el('tr', {}, [U.slot, U.version, U.securityVersion, U.state].map((t) => el('th', { scope: 'col', text: t })))),
+        el('tbody', {}, fw.slots.map((x) => el('tr', { 'data-slot': x.slot },
+          el('td', { text: x.slot }),
+          el('td', { text: x.version || '' }),
+          el('td', { text: x.security_version === null || x.security_version === undefined ? '' : String(x.security_version) }),
+          el('td', { text: `${U.states[x.state] || x.state}${x.running ? ` (${U.running})` : ''}` }))))),
+      el('p', { id: 'floor', text: U.floor(fw.floor) }),
+      fw.last_failure ? el('p', { id: 'last-failure', class: 'warning', text: U.lastFailure(fw.last_failure) }) : null,
+    ].filter(Boolean));
+    return r.data;
+  };
+  const before = await show();
+
+  // Follows the restart (bounded: the launcher's health timeout is 120 s by default).
+  const follow = async (answer) => {
+    status.textContent = U.installed(answer);
+    const deadline = Date.now() + 180000;
+    while (Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 1000));
+      const r = await api('GET', '/api/v1/status');
+      if (!r.ok || !r.data.firmware) { status.textContent = `${U.installed(answer)} ${U.waiting}`; continue; }
+      const fw = r.data.firmware;
+      const failed = fw.last_failure && (!before || !before.firmware.last_failure || before.firmware.last_failure.at_ms !== fw.last_failure.at_ms);
+      if (failed) { await show(); status.textContent = U.rolledBack(fw.last_failure); return; }
+      if (r.data.version === answer.version && fw.running === answer.slot) {
+        await show();
+        status.textContent = U.back(r.data.version);
+        return;
+      }
+    }
+  };
+
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const f = file.files && file.files[0];
+    if (!f) { status.textContent = U.noFile; return; }
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/api/v1/firmware');
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.setRequestHeader('Accept', 'application/json');
+    progress.hidden = false;
+    progress.value = 0;
+    xhr.upload.addEventListener('progress', (e) => {
+      if (!e.lengthComputable) return;
+      const pct = Math.floor((e.loaded * 100) / e.total);
+      progress.value = pct;
+      status.textContent = pct < 100 ? U.uploading(pct) : U.verifying;
+    });
+    xhr.addEventListener('load', () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (xhr.status === 200 && data) { progress.value = 100; follow(data); return; }
+      progress.hidden = true;
+      const rule = data && data.errors && data.errors[0] ? data.errors[0].rule : '';
+      status.textContent = data && data.message ? U.refused(data.message, rule) : failure({ status: xhr.status, data });
+    });
+    xhr.addEventListener('error', () => { progress.hidden = true; status.textContent = S.common.network; });
+    xhr.send(f);
+  });
 }
