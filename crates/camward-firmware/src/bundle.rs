@@ -155,7 +155,7 @@ fn parse_head(
             "manifest length {mlen} is out of range"
         )));
     }
-    if slen < 1 + SIG_ENTRY || slen > 1 + MAX_SIGNATURES * SIG_ENTRY {
+    if !(1 + SIG_ENTRY..=1 + MAX_SIGNATURES * SIG_ENTRY).contains(&slen) {
         return Err(Error::Format(format!(
             "signature block length {slen} is out of range"
         )));
