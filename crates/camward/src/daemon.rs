@@ -142,15 +142,6 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     // The state every service draws its handles from.
     let store = Store::open(data_dir)?;
     let config = ConfigHandle::load(store.clone())?;
-    if let Some(link) = &link {
-        // The launcher says `journal` after recording a step (a trial committed).
-        let (store, layout) = (store.clone(), Layout::new(data_dir));
-        link.watch(move |msg| {
-            if msg == "journal" {
-                services::firmware::import_journal(&store, &layout);
-            }
-        });
-    }
     if let Some(file) = &args.config {
         apply_config_file(&config, file)?;
     }
@@ -208,7 +199,23 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         shutdown: shutdown.clone(),
     };
 
+    // The launcher says `journal` after recording a step (a trial committed): copy it into the
+    // audit log. The task, not the reader thread, holds the store, so that it closes on shutdown.
+    let (journal_tx, journal_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    if let Some(link) = &link {
+        link.watch(move |msg| {
+            if msg == "journal" {
+                let _ = journal_tx.send(());
+            }
+        });
+    }
     let tasks = vec![
+        services::firmware::journal_task(
+            journal_rx,
+            store.clone(),
+            Layout::new(data_dir),
+            shutdown.clone(),
+        ),
         services::config_watch::start(config.clone(), shutdown.clone()),
         services::media::start(services::media::Input {
             hub: media.clone(),

@@ -139,6 +139,29 @@ pub fn import_journal(store: &Store, layout: &Layout) {
     }
 }
 
+/// Copies the journal into the audit log each time the launcher asks, until shutdown.
+pub fn journal_task(
+    mut asked: tokio::sync::mpsc::UnboundedReceiver<()>,
+    store: Store,
+    layout: Layout,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                m = asked.recv() => {
+                    if m.is_none() {
+                        break;
+                    }
+                    let (s, l) = (store.clone(), layout.clone());
+                    let _ = tokio::task::spawn_blocking(move || import_journal(&s, &l)).await;
+                }
+                _ = shutdown.cancelled() => break,
+            }
+        }
+    })
+}
+
 /// Connects to `addr` as a client would (the unspecified address becomes loopback).
 fn loopback_of(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
