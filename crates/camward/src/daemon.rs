@@ -73,7 +73,9 @@ pub fn init_logging() {
         .try_init();
 }
 
-pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
+/// Runs the daemon until SIGTERM/SIGINT (`Ok(false)`) or until an installed update asks for a
+/// restart into it (`Ok(true)`).
+pub fn run(data_dir: &Path, args: RunArgs) -> Result<bool> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         // A camera SoC has few cores; two workers plus a small blocking pool keep memory low.
         .worker_threads(2)
@@ -127,11 +129,16 @@ fn read_serial(data_dir: &Path) -> Option<String> {
     .find(|s| !s.is_empty())
 }
 
-async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
+async fn run_async(data_dir: &Path, args: RunArgs) -> Result<bool> {
     let started = std::time::Instant::now();
     // The launcher's socket (paper §3.11): health and restart reports, and this process ends
     // with the launcher.
-    let link = Link::from_stdin().map(Arc::new);
+    let link = args
+        .launched_slot
+        .is_some()
+        .then(Link::from_stdin)
+        .flatten()
+        .map(Arc::new);
     let wait = if link.is_some() {
         Duration::from_secs(10)
     } else {
@@ -282,12 +289,13 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     }
 
     let restart = firmware.restart_requested();
-    tokio::select! {
-        r = wait_for_signal() => r?,
+    let restarting = tokio::select! {
+        r = wait_for_signal() => { r?; false }
         _ = restart.cancelled() => {
             tracing::info!("restarting into the installed firmware");
+            true
         }
-    }
+    };
     self_test.abort();
     tracing::info!("shutting down");
     // Pipelines first: stopping them puts each stage's end-of-stream output (the signature of
@@ -305,7 +313,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         }
     }
     store.audit(&AuditEvent::new("daemon.stop"))?;
-    Ok(())
+    Ok(restarting)
 }
 
 /// `--config FILE`: an RFC 7396 merge patch applied (and stored, audited) like an API PATCH.

@@ -15,7 +15,8 @@
 //!   before; one that crashes after being healthy is restarted (3 crashes in a row end it).
 //!
 //! Each step is appended to `firmware/journal.jsonl`, which the running daemon copies into the
-//! audit log. A fresh machine has no state file: the launcher boots `base` and writes nothing.
+//! audit log. A fresh machine has no state file: `camward run` is then the daemon itself (one
+//! process, as before), and after installing an update it execs itself as the launcher.
 //! If the launcher dies (kill -9), the child sees its socket close and exits at once, so a
 //! restarted launcher finds the data directory free.
 //!
@@ -64,7 +65,29 @@ pub fn run(data_dir: &Path, health_timeout: Duration) -> ExitCode {
     }
 }
 
-fn lock_launcher(dir: &Path) -> Result<std::fs::File> {
+/// Whether the launcher has work: firmware state exists (something was installed). A fresh
+/// machine runs the daemon in the `camward run` process itself, exactly as before.
+pub fn wanted(data_dir: &Path) -> bool {
+    slots::has_state(&Layout::new(data_dir))
+}
+
+/// Replaces this process by `camward run` with the same arguments: the daemon that installed an
+/// update becomes the launcher, which then boots the update (same process id for the service
+/// manager). Returns only on failure.
+pub fn become_launcher() -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return anyhow::Error::new(e).context("cannot find the camward executable"),
+    };
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    anyhow::Error::new(err).context(format!("cannot restart as {}", exe.display()))
+}
+
+/// Holds `DATA/launcher.lock`: one `camward run` per data directory.
+pub fn lock(dir: &Path) -> Result<std::fs::File> {
     let mut b = std::fs::DirBuilder::new();
     use std::os::unix::fs::DirBuilderExt;
     b.recursive(true).mode(0o700);
@@ -141,7 +164,7 @@ async fn until(t: Option<Instant>) {
 
 async fn supervise(data_dir: &Path, health_timeout: Duration) -> Result<i32> {
     use tokio::signal::unix::{SignalKind, signal};
-    let _lock = lock_launcher(data_dir)?;
+    let _lock = lock(data_dir)?;
     let layout = Layout::new(data_dir);
     let base = std::env::current_exe().context("cannot find the camward executable")?;
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -310,11 +333,7 @@ async fn supervise(data_dir: &Path, health_timeout: Duration) -> Result<i32> {
             return Ok(code);
         }
         if restart {
-            event(
-                &layout,
-                "firmware.restart",
-                json!({"slot": target, "version": version}),
-            );
+            // The daemon recorded `firmware.restart` itself.
             continue;
         }
         if status.success() && !timed_out {

@@ -73,15 +73,33 @@ fn main() -> ExitCode {
     // The media tools have their own exit codes, which scripts branch on.
     let exit = |code: i32| ExitCode::from(u8::try_from(code).unwrap_or(1));
     let result = match cli.command {
-        // Started by hand or by the service manager: the launcher, which starts the daemon from
-        // the right slot and rolls a bad update back (paper §3.11).
+        // Started by hand or by the service manager. Once firmware is installed, the launcher
+        // starts the daemon from the right slot and rolls a bad update back (paper §3.11); on a
+        // fresh machine the daemon runs in this process, which becomes the launcher (exec) when
+        // an update is installed.
         Command::Run(args) if args.launched_slot.is_none() => {
-            return launcher::run(
-                &cli.data,
-                std::time::Duration::from_secs(args.health_timeout),
-            );
+            let timeout = std::time::Duration::from_secs(args.health_timeout);
+            if launcher::wanted(&cli.data) {
+                return launcher::run(&cli.data, timeout);
+            }
+            let lock = match launcher::lock(&cli.data) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("camward: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match daemon::run(&cli.data, args) {
+                Ok(true) => {
+                    drop(lock);
+                    let e = launcher::become_launcher();
+                    Err(e)
+                }
+                Ok(false) => Ok(()),
+                Err(e) => Err(e),
+            }
         }
-        Command::Run(args) => daemon::run(&cli.data, args),
+        Command::Run(args) => daemon::run(&cli.data, args).map(|_| ()),
         Command::User(c) => console::user(&cli.data, c),
         Command::HostAuth(c) => console::host_auth(&cli.data, c),
         Command::Config(c) => console::config(&cli.data, c),

@@ -420,22 +420,31 @@ impl camward_web::Firmware for Service {
                         })),
                     );
                     tracing::info!(slot = %inst.slot, version = %inst.version, "firmware installed; restarting into it");
+                    // Under the launcher it boots the trial when this process exits; without
+                    // one (a fresh machine) this process becomes the launcher (main.rs).
                     if let Some(l) = &i.link {
                         l.send("restart");
-                        let restart = i.restart.clone();
-                        tokio::spawn(async move {
-                            // Let the answer reach the client first.
-                            tokio::time::sleep(Duration::from_millis(300)).await;
-                            restart.cancel();
-                        });
                     }
+                    audit(
+                        &i.store,
+                        AuditEvent::new("firmware.restart").detail(json!({
+                            "from": {"slot": i.running.slot, "version": i.running.version.to_string()},
+                            "to": {"slot": inst.slot, "version": inst.version},
+                        })),
+                    );
+                    let restart = i.restart.clone();
+                    tokio::spawn(async move {
+                        // Let the answer reach the client first.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        restart.cancel();
+                    });
                     Ok(InstallAnswer {
                         slot: name(inst.slot),
                         version: inst.version,
                         security_version: inst.security_version,
                         signer: inst.signer,
                         encrypted: inst.encrypted,
-                        restarting: i.link.is_some(),
+                        restarting: true,
                     })
                 }
                 Err(e) => {
