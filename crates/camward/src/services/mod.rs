@@ -5,6 +5,7 @@
 pub mod alarm;
 pub mod config_watch;
 pub mod device;
+pub mod firmware;
 pub mod ftp;
 pub mod http;
 pub mod https;
