@@ -24,7 +24,9 @@ use serde::Deserialize;
 const DOWNLOAD_LIMIT: u32 = camward_store::MAX_AUDIT_ROWS as u32;
 
 fn time_ms(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
-    let Some(v) = v.as_deref().filter(|v| !v.is_empty()) else {
+    // An empty value is not a time either: the document says date-time, and the UI leaves an
+    // unset filter out of the query.
+    let Some(v) = v.as_deref() else {
         return Ok(None);
     };
     super::recordings::parse_rfc3339(v)
@@ -333,6 +335,8 @@ mod tests {
         assert_eq!(e.errors[0].path, "kind");
         let e = selection(&None, &None, &s("yesterday"), &None).unwrap_err();
         assert_eq!(e.errors[0].path, "from");
+        let e = selection(&None, &None, &None, &s("")).unwrap_err();
+        assert_eq!(e.errors[0].path, "to", "an empty time is not a time");
         let e = selection(
             &None,
             &None,

@@ -275,9 +275,9 @@ pub(crate) async fn backup(
         };
         let key = key_for(&st2, &key_desc, passphrase.as_deref())?;
         let config = st2.config.current();
-        let doc = config.to_sealed_by(&|path, clear| {
-            json!({"sealed": seal::seal(&key, path, clear.as_bytes())})
-        });
+        let doc = config.to_sealed_by(
+            &|path, clear| json!({"sealed": seal::seal(&key, path, clear.as_bytes())}),
+        );
         Ok(BackupFile {
             format: BACKUP_FORMAT.into(),
             version: 1,

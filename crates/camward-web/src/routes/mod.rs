@@ -362,7 +362,7 @@ fn api() -> ApiRouter<WebState> {
                 errs(
                     op.tag("recordings")
                         .summary("The camera's check of a recording's signatures: authentic, altered at frame N, unsigned, encrypted, …"),
-                    &[(404, "no such recording (`not_found`)"), STORAGE],
+                    &[(400, "the id is not a recording number (`bad_request`)"), (404, "no such recording (`not_found`)"), STORAGE],
                 )
             }),
         )

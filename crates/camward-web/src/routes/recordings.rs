@@ -350,8 +350,11 @@ pub(crate) struct RecordingId {
 pub(crate) async fn verification(
     _: Require<Control>,
     State(st): State<WebState>,
-    Path(RecordingId { id }): Path<RecordingId>,
+    path: Result<Path<RecordingId>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Verification>, ApiError> {
+    // A malformed id gets the API's one error shape, not axum's plain-text rejection.
+    let Path(RecordingId { id }) =
+        path.map_err(|e| ApiError::bad_request("path.id", e.body_text()))?;
     let rec = recordings(&st)?;
     tokio::task::spawn_blocking(move || rec.verify(id))
         .await?
