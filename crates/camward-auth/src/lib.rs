@@ -10,6 +10,7 @@ pub mod lockout;
 pub mod password;
 pub mod policy;
 mod service;
+pub mod wsse;
 pub mod setup_code;
 
 pub use password::REALM;
@@ -55,6 +56,8 @@ pub enum Protocol {
     Http,
     Rtsp,
     Ftp,
+    /// SOAP requests authenticated by a WS-Security UsernameToken (ONVIF).
+    Onvif,
 }
 
 impl Protocol {
@@ -63,6 +66,7 @@ impl Protocol {
             Protocol::Http => "http",
             Protocol::Rtsp => "rtsp",
             Protocol::Ftp => "ftp",
+            Protocol::Onvif => "onvif",
         }
     }
 }

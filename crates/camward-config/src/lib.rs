@@ -14,6 +14,7 @@ pub mod alteration_detection;
 pub mod audit;
 mod checks;
 pub mod data_encryption;
+pub mod discovery;
 pub mod ftp_client;
 pub mod ftp_server;
 pub mod host_auth;
@@ -40,6 +41,7 @@ pub use alteration_detection::AlterationDetection;
 pub use audit::{Audit, Finding, Severity};
 pub use checks::parse_ca_pem;
 pub use data_encryption::DataEncryptionConfig;
+pub use discovery::{AccommodatePeriod, DiscoveryConfig};
 pub use ftp_client::{FtpClientConfig, FtpTls};
 pub use ftp_server::FtpServerConfig;
 pub use host_auth::HostAuth;
@@ -221,6 +223,8 @@ sections! {
     ftp_client: FtpClientConfig,
     /// "FTP access to camera" of the Network screen, Forbid by default (paper §4.2).
     ftp_server: FtpServerConfig,
+    /// Setup › Network: "Easy IP Setup accommodate period", the WS-Discovery window (paper §4.5).
+    discovery: DiscoveryConfig,
 }
 
 impl Config {
