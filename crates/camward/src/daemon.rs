@@ -36,6 +36,13 @@ pub struct RunArgs {
     /// FTP server listen address while "FTP access to camera" is Allow [default: [::]:{ftp_server.port}].
     #[arg(long, value_name = "ADDR:PORT")]
     ftp: Option<SocketAddr>,
+    /// Length of the discovery window in seconds instead of the accommodate period's 20 minutes
+    /// (`unlimited` stays unlimited); 0 = no window at all. For tests.
+    #[arg(long, hide = true, env = "CAMWARD_DISCOVERY_WINDOW_SECS", value_name = "SECS")]
+    discovery_window_secs: Option<u64>,
+    /// Answer and announce WS-Discovery on this IPv4 address only (tests keep it on 127.0.0.1).
+    #[arg(long, hide = true, env = "CAMWARD_DISCOVERY_BIND", value_name = "IPV4")]
+    discovery_bind: Option<std::net::Ipv4Addr>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -148,7 +155,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     // Bind the always-on listeners before starting anything, so a taken port fails start-up
     // cleanly (§3.5: HTTP and RTSP are the only ones open by default).
     let (http_listener, http_addr) = bind(args.http, 80, "HTTP", "--http").await?;
-    let (rtsp_listener, _) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
+    let (rtsp_listener, rtsp_addr) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
 
     // Handles shared between services: the media hub (its buses outlive pipeline restarts, so
     // the RTSP server takes them now), the RTSP server, the recorder and the alarm bus.
@@ -167,7 +174,32 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         .with_media(Arc::new(services::media::HubMedia(media.clone())))
         .with_recordings(Arc::new(recording.clone()))
         .with_alarm(Arc::new(alarms.clone()));
-    let apps = services::http::apps(web, config.clone(), args.https);
+    // ONVIF (paper §4.5's VMS path) on the web listeners, fed by the alarm bus and the
+    // discovery window.
+    let window = Arc::new(services::discovery::Window::default());
+    let reboot = Arc::new(tokio::sync::Notify::new());
+    let (onvif_notes, _) = tokio::sync::broadcast::channel(64);
+    let onvif = Arc::new(camward_onvif::Onvif::new(
+        Arc::new(services::onvif::Camera {
+            config: config.clone(),
+            accounts: accounts.clone(),
+            serial: info.serial.clone(),
+            rtsp_port: rtsp_addr.port(),
+            rtsps_port: args.rtsps.map(|a| a.port()).unwrap_or(322),
+            window: window.clone(),
+            // The seam of the `time` settings section: its clock replaces this one.
+            clock: Box::new(services::onvif::SystemClock::with_store(store.clone())),
+            notes: onvif_notes.clone(),
+            reboot: reboot.clone(),
+        }),
+        Arc::new(services::onvif::Accounts(accounts.clone())),
+    ));
+    let apps = services::http::apps(
+        web,
+        config.clone(),
+        args.https,
+        services::onvif::router(onvif, config.clone()),
+    );
     let tls_listener = |flag| services::https::Listener {
         flag,
         identity: identity.clone(),
@@ -224,6 +256,20 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
             device_name: info.serial.clone().unwrap_or_else(|| "camward".into()),
             shutdown: shutdown.clone(),
         }),
+        services::onvif::forward_alarms(alarms.subscribe(), onvif_notes, shutdown.clone()),
+        services::discovery::start(services::discovery::Input {
+            config: config.clone(),
+            window,
+            facts: services::discovery::Facts {
+                endpoint: services::discovery::endpoint(data_dir),
+                serial: info.serial.clone(),
+                http: http_addr,
+                https_flag: args.https,
+                bind: args.discovery_bind,
+            },
+            period_override: args.discovery_window_secs.map(Duration::from_secs),
+            shutdown: shutdown.clone(),
+        }),
         services::ftp::start(services::ftp::Input {
             flag: args.ftp,
             data_dir: data_dir.to_owned(),
@@ -249,7 +295,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         );
     }
 
-    wait_for_signal().await?;
+    wait_for_signal(&reboot).await?;
     tracing::info!("shutting down");
     // Pipelines first: stopping them puts each stage's end-of-stream output (the signature of
     // the open GOP) on the frame buses, and the recorder, which reads every frame already
@@ -287,13 +333,15 @@ fn apply_config_file(config: &ConfigHandle, file: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<()> {
+/// SIGTERM, SIGINT, or a reboot asked for over ONVIF (the service manager starts camward again).
+async fn wait_for_signal(reboot: &tokio::sync::Notify) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+        _ = reboot.notified() => tracing::info!("reboot requested"),
     }
     Ok(())
 }

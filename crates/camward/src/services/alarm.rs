@@ -334,4 +334,9 @@ impl Alarms {
     pub fn log_sink(&self) -> SharedLog {
         self.hub.log_sink()
     }
+
+    /// Every alarm from now on (ONVIF's PullPoint subscriptions are fed from this).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<camward_alarm::AlarmEvent> {
+        self.hub.subscribe()
+    }
 }
