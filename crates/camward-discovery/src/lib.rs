@@ -83,13 +83,13 @@ pub fn interfaces() -> Vec<Interface> {
 }
 
 /// Where the responder listens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bind {
     /// The wildcard addresses (both families), multicast joined on every interface that can.
     All,
-    /// One IPv4 address only (its interface's multicast), e.g. 127.0.0.1 for tests that must
-    /// stay on the machine.
-    V4(Ipv4Addr),
+    /// One interface only (SO_BINDTODEVICE): nothing arrives from or leaves by another one.
+    /// Tests use it to keep discovery on a veth pair or on `lo`.
+    Interface(String),
 }
 
 fn udp_socket(domain: Domain) -> std::io::Result<Socket> {
@@ -109,8 +109,22 @@ struct Sockets {
     v6_ifaces: Vec<u32>,
 }
 
-fn open(bind: Bind) -> std::io::Result<Sockets> {
+fn open(bind: &Bind) -> std::io::Result<Sockets> {
     let ifaces = interfaces();
+    let chosen: Vec<&Interface> = match bind {
+        Bind::All => ifaces.iter().filter(|i| i.multicast && !i.loopback).collect(),
+        Bind::Interface(n) => ifaces.iter().filter(|i| &i.name == n).collect(),
+    };
+    let device = match bind {
+        Bind::All => None,
+        Bind::Interface(n) if chosen.is_empty() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no interface {n} is up"),
+            ));
+        }
+        Bind::Interface(n) => Some(n.as_bytes()),
+    };
     let mut s = Sockets {
         v4: None,
         v6: None,
@@ -118,53 +132,45 @@ fn open(bind: Bind) -> std::io::Result<Sockets> {
         v6_ifaces: Vec::new(),
     };
     let v4 = udp_socket(Domain::IPV4)?;
-    let (addr, joins): (Ipv4Addr, Vec<Ipv4Addr>) = match bind {
-        Bind::All => (
-            Ipv4Addr::UNSPECIFIED,
-            ifaces
-                .iter()
-                .filter(|i| i.multicast && !i.loopback)
-                .flat_map(|i| i.ipv4.first().map(|a| a.0))
-                .collect(),
-        ),
-        Bind::V4(a) => (a, vec![a]),
-    };
-    v4.bind(&SockAddr::from(SocketAddrV4::new(addr, PORT)))?;
+    if device.is_some() {
+        v4.bind_device(device)?;
+        // Only the groups joined on this socket, not every group of the machine.
+        v4.set_multicast_all_v4(false)?;
+    }
+    v4.bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)))?;
     v4.set_multicast_loop_v4(true)?;
     v4.set_multicast_ttl_v4(1)?;
-    for a in joins {
+    for a in chosen.iter().flat_map(|i| i.ipv4.first().map(|a| a.0)) {
         match v4.join_multicast_v4(&GROUP_V4, &a) {
             Ok(()) => s.v4_ifaces.push(a),
             Err(e) => tracing::warn!(interface = %a, error = %e, "cannot join the WS-Discovery group"),
         }
     }
     s.v4 = Some(UdpSocket::from_std(v4.into())?);
-    if bind == Bind::All {
-        let result = (|| -> std::io::Result<UdpSocket> {
-            let v6 = udp_socket(Domain::IPV6)?;
-            v6.set_only_v6(true)?;
-            v6.bind(&SockAddr::from(SocketAddrV6::new(
-                Ipv6Addr::UNSPECIFIED,
-                PORT,
-                0,
-                0,
-            )))?;
-            v6.set_multicast_hops_v6(1)?;
-            for i in ifaces
-                .iter()
-                .filter(|i| i.multicast && !i.loopback && !i.ipv6.is_empty())
-            {
-                match v6.join_multicast_v6(&GROUP_V6, i.index) {
-                    Ok(()) => s.v6_ifaces.push(i.index),
-                    Err(e) => tracing::debug!(interface = %i.name, error = %e, "cannot join ff02::c"),
-                }
-            }
-            Ok(UdpSocket::from_std(v6.into())?)
-        })();
-        match result {
-            Ok(sock) => s.v6 = Some(sock),
-            Err(e) => tracing::info!(error = %e, "WS-Discovery over IPv6 unavailable"),
+    let result = (|| -> std::io::Result<UdpSocket> {
+        let v6 = udp_socket(Domain::IPV6)?;
+        v6.set_only_v6(true)?;
+        if device.is_some() {
+            v6.bind_device(device)?;
         }
+        v6.bind(&SockAddr::from(SocketAddrV6::new(
+            Ipv6Addr::UNSPECIFIED,
+            PORT,
+            0,
+            0,
+        )))?;
+        v6.set_multicast_hops_v6(1)?;
+        for i in chosen.iter().filter(|i| !i.ipv6.is_empty()) {
+            match v6.join_multicast_v6(&GROUP_V6, i.index) {
+                Ok(()) => s.v6_ifaces.push(i.index),
+                Err(e) => tracing::debug!(interface = %i.name, error = %e, "cannot join ff02::c"),
+            }
+        }
+        Ok(UdpSocket::from_std(v6.into())?)
+    })();
+    match result {
+        Ok(sock) => s.v6 = Some(sock),
+        Err(e) => tracing::info!(error = %e, "WS-Discovery over IPv6 unavailable"),
     }
     Ok(s)
 }
@@ -207,16 +213,16 @@ pub struct Responder {
 impl Responder {
     /// Opens the sockets (fails when they cannot be bound), says Hello, and answers until stopped.
     /// `announce` is read again for every answer (addresses and scopes follow the settings).
+    /// `instance_id`: WS-Discovery's AppSequence InstanceId, larger at each opening (a client
+    /// uses it to tell a restarted camera from a replayed message).
     pub async fn start(
         bind: Bind,
         announce: Arc<dyn Fn() -> Announce + Send + Sync>,
+        instance_id: u32,
     ) -> std::io::Result<Responder> {
-        let sockets = open(bind)?;
+        let sockets = open(&bind)?;
         let mut seq = Sequence {
-            instance_id: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(1),
+            instance_id: u64::from(instance_id),
             number: 0,
         };
         let (stop, mut stopped) = watch::channel(false);

@@ -40,9 +40,10 @@ pub struct RunArgs {
     /// (`unlimited` stays unlimited); 0 = no window at all. For tests.
     #[arg(long, hide = true, env = "CAMWARD_DISCOVERY_WINDOW_SECS", value_name = "SECS")]
     discovery_window_secs: Option<u64>,
-    /// Answer and announce WS-Discovery on this IPv4 address only (tests keep it on 127.0.0.1).
-    #[arg(long, hide = true, env = "CAMWARD_DISCOVERY_BIND", value_name = "IPV4")]
-    discovery_bind: Option<std::net::Ipv4Addr>,
+    /// Answer and announce WS-Discovery on this interface only (tests keep it on a veth pair
+    /// or on `lo`).
+    #[arg(long, hide = true, env = "CAMWARD_DISCOVERY_INTERFACE", value_name = "NAME")]
+    discovery_interface: Option<String>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -259,13 +260,14 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         services::onvif::forward_alarms(alarms.subscribe(), onvif_notes, shutdown.clone()),
         services::discovery::start(services::discovery::Input {
             config: config.clone(),
+            data_dir: data_dir.to_owned(),
             window,
             facts: services::discovery::Facts {
                 endpoint: services::discovery::endpoint(data_dir),
                 serial: info.serial.clone(),
                 http: http_addr,
                 https_flag: args.https,
-                bind: args.discovery_bind,
+                interface: args.discovery_interface.clone(),
             },
             period_override: args.discovery_window_secs.map(Duration::from_secs),
             shutdown: shutdown.clone(),

@@ -44,8 +44,8 @@ pub struct Facts {
     pub http: SocketAddr,
     /// `--https`: overrides `https.port` in XAddrs.
     pub https_flag: Option<SocketAddr>,
-    /// `--discovery-bind`: the only address announced then.
-    pub bind: Option<std::net::Ipv4Addr>,
+    /// `--discovery-interface`: the only interface discovery uses.
+    pub interface: Option<String>,
 }
 
 fn uri_safe(s: &str) -> String {
@@ -107,12 +107,13 @@ pub fn xaddrs(c: &Config, f: &Facts) -> Vec<String> {
         (f.http.ip(), f.http.port())
     };
     let scheme = if https { "https" } else { "http" };
-    let ips: Vec<IpAddr> = if let Some(b) = f.bind {
-        vec![IpAddr::V4(b)]
-    } else if ip.is_unspecified() {
+    let ips: Vec<IpAddr> = if ip.is_unspecified() {
         camward_discovery::interfaces()
             .into_iter()
-            .filter(|i| !i.loopback)
+            .filter(|i| match &f.interface {
+                Some(n) => &i.name == n,
+                None => !i.loopback,
+            })
             .flat_map(|i| i.ipv4.into_iter().map(|(a, _)| IpAddr::V4(a)))
             .collect()
     } else {
@@ -139,8 +140,28 @@ pub fn endpoint(data_dir: &Path) -> String {
     id
 }
 
+/// The next AppSequence InstanceId: larger than any this data directory used before (kept in a
+/// file) and than the current time in seconds, so it grows across restarts and clock resets.
+fn next_instance(data_dir: &Path) -> u32 {
+    let path = data_dir.join("discovery-instance");
+    let last: u32 = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX - 1))
+        .unwrap_or(0);
+    let next = last.saturating_add(1).max(now);
+    if let Err(e) = std::fs::write(&path, next.to_string()) {
+        tracing::warn!(error = %e, "cannot keep the WS-Discovery instance id");
+    }
+    next
+}
+
 pub struct Input {
     pub config: ConfigHandle,
+    pub data_dir: std::path::PathBuf,
     pub window: Arc<Window>,
     pub facts: Facts,
     /// `--discovery-window-secs`: replaces the accommodate period's length (tests).
@@ -161,6 +182,7 @@ fn period(c: &Config, o: Option<Duration>) -> Option<Duration> {
 pub fn start(input: Input) -> JoinHandle<()> {
     let Input {
         config,
+        data_dir,
         window,
         facts,
         period_override,
@@ -171,7 +193,11 @@ pub fn start(input: Input) -> JoinHandle<()> {
         let mut opened_at = Instant::now();
         let mut forced_closed = false;
         let mut running: Option<Responder> = None;
-        let bind = facts.bind.map(Bind::V4).unwrap_or(Bind::All);
+        let bind = facts
+            .interface
+            .clone()
+            .map(Bind::Interface)
+            .unwrap_or(Bind::All);
         let announce: Arc<dyn Fn() -> Announce + Send + Sync> = {
             let config = config.clone();
             let facts = facts.clone();
@@ -191,7 +217,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
             let closes = p.map(|d| opened_at + d);
             let want = !forced_closed && closes.is_none_or(|t| Instant::now() < t);
             if want && running.is_none() {
-                match Responder::start(bind, announce.clone()).await {
+                match Responder::start(bind.clone(), announce.clone(), next_instance(&data_dir)).await {
                     Ok(r) => running = Some(r),
                     Err(e) => tracing::error!(error = %e, "cannot open the WS-Discovery socket (udp/3702)"),
                 }
