@@ -10,8 +10,8 @@ pub mod lockout;
 pub mod password;
 pub mod policy;
 mod service;
-pub mod wsse;
 pub mod setup_code;
+pub mod wsse;
 
 pub use password::REALM;
 pub use service::{AccountError, AccountService, AuthOptions};

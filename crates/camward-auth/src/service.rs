@@ -537,7 +537,11 @@ impl AccountService {
     /// nonce never seen before inside it, the digest over the account's password. Failures are
     /// audited and count toward the lockout like any wrong password; a token outside the skew is
     /// audited but not counted (a client with a wrong clock is not guessing).
-    pub fn check_username_token(&self, token: &crate::wsse::UsernameToken, peer: IpAddr) -> Outcome {
+    pub fn check_username_token(
+        &self,
+        token: &crate::wsse::UsernameToken,
+        peer: IpAddr,
+    ) -> Outcome {
         use crate::wsse::{self, NonceUse, TokenProblem};
         let req = Request {
             protocol: Protocol::Onvif,
@@ -585,7 +589,9 @@ impl AccountService {
         let matches = wsse::digest_matches(
             token,
             &nonce,
-            password.as_deref().unwrap_or("\u{0}camward-no-such-password"),
+            password
+                .as_deref()
+                .unwrap_or("\u{0}camward-no-such-password"),
         );
         let Some(account) = account else {
             return self.fail(&req, user, "wsse", "unknown_user");
@@ -600,7 +606,9 @@ impl AccountService {
             NonceUse::First => {}
             NonceUse::Replay => return self.fail(&req, user, "wsse", "replay"),
             NonceUse::Full => {
-                tracing::warn!("WS-Security nonce memory is full; refusing new tokens until some expire");
+                tracing::warn!(
+                    "WS-Security nonce memory is full; refusing new tokens until some expire"
+                );
                 return self.challenge_outcome(false);
             }
         }

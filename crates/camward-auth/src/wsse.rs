@@ -33,7 +33,11 @@ pub enum TokenProblem {
 }
 
 /// Parses `Created` and checks it against `now_unix` within `skew`.
-pub fn check_fresh(token: &UsernameToken, now_unix: i64, skew: Duration) -> Result<(), TokenProblem> {
+pub fn check_fresh(
+    token: &UsernameToken,
+    now_unix: i64,
+    skew: Duration,
+) -> Result<(), TokenProblem> {
     let created = time::OffsetDateTime::parse(
         token.created.trim(),
         &time::format_description::well_known::Rfc3339,
@@ -148,8 +152,14 @@ mod tests {
     fn created_outside_the_skew_is_refused() {
         let now = 1_284_623_445; // 2010-09-16T07:50:45Z
         let skew = Duration::from_secs(300);
-        assert_eq!(check_fresh(&token("2010-09-16T07:50:45Z"), now, skew), Ok(()));
-        assert_eq!(check_fresh(&token("2010-09-16T07:55:45Z"), now, skew), Ok(()));
+        assert_eq!(
+            check_fresh(&token("2010-09-16T07:50:45Z"), now, skew),
+            Ok(())
+        );
+        assert_eq!(
+            check_fresh(&token("2010-09-16T07:55:45Z"), now, skew),
+            Ok(())
+        );
         assert_eq!(
             check_fresh(&token("2010-09-16T07:55:46Z"), now, skew),
             Err(TokenProblem::Skew)

@@ -68,7 +68,10 @@ pub fn interfaces() -> Vec<Interface> {
         if let Some(v4) = addr.as_sockaddr_in() {
             let prefix = a
                 .netmask
-                .and_then(|m| m.as_sockaddr_in().map(|m| u32::from(m.ip()).count_ones() as u8))
+                .and_then(|m| {
+                    m.as_sockaddr_in()
+                        .map(|m| u32::from(m.ip()).count_ones() as u8)
+                })
                 .unwrap_or(32);
             out[idx].ipv4.push((v4.ip(), prefix));
         } else if let Some(v6) = addr.as_sockaddr_in6() {
@@ -112,7 +115,10 @@ struct Sockets {
 fn open(bind: &Bind) -> std::io::Result<Sockets> {
     let ifaces = interfaces();
     let chosen: Vec<&Interface> = match bind {
-        Bind::All => ifaces.iter().filter(|i| i.multicast && !i.loopback).collect(),
+        Bind::All => ifaces
+            .iter()
+            .filter(|i| i.multicast && !i.loopback)
+            .collect(),
         Bind::Interface(n) => ifaces.iter().filter(|i| &i.name == n).collect(),
     };
     let device = match bind {
@@ -137,13 +143,18 @@ fn open(bind: &Bind) -> std::io::Result<Sockets> {
         // Only the groups joined on this socket, not every group of the machine.
         v4.set_multicast_all_v4(false)?;
     }
-    v4.bind(&SockAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)))?;
+    v4.bind(&SockAddr::from(SocketAddrV4::new(
+        Ipv4Addr::UNSPECIFIED,
+        PORT,
+    )))?;
     v4.set_multicast_loop_v4(true)?;
     v4.set_multicast_ttl_v4(1)?;
     for a in chosen.iter().flat_map(|i| i.ipv4.first().map(|a| a.0)) {
         match v4.join_multicast_v4(&GROUP_V4, &a) {
             Ok(()) => s.v4_ifaces.push(a),
-            Err(e) => tracing::warn!(interface = %a, error = %e, "cannot join the WS-Discovery group"),
+            Err(e) => {
+                tracing::warn!(interface = %a, error = %e, "cannot join the WS-Discovery group")
+            }
         }
     }
     s.v4 = Some(UdpSocket::from_std(v4.into())?);
@@ -328,7 +339,10 @@ pub async fn discover(wait: Duration) -> std::io::Result<Vec<(IpAddr, Found)>> {
         {
             if s.set_multicast_if_v6(i.index).is_ok() {
                 let _ = v6
-                    .send_to(probe.as_bytes(), SocketAddrV6::new(GROUP_V6, PORT, 0, i.index))
+                    .send_to(
+                        probe.as_bytes(),
+                        SocketAddrV6::new(GROUP_V6, PORT, 0, i.index),
+                    )
                     .await;
             }
         }

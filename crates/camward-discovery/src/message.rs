@@ -104,7 +104,13 @@ pub fn bye(a: &Announce, seq: &mut Sequence) -> String {
 }
 
 pub fn probe_matches(a: &Announce, relates_to: &str, seq: &mut Sequence) -> String {
-    let h = header("ProbeMatches", ANONYMOUS, Some(relates_to), seq, &new_uuid());
+    let h = header(
+        "ProbeMatches",
+        ANONYMOUS,
+        Some(relates_to),
+        seq,
+        &new_uuid(),
+    );
     envelope(
         &h,
         &format!(
@@ -115,7 +121,13 @@ pub fn probe_matches(a: &Announce, relates_to: &str, seq: &mut Sequence) -> Stri
 }
 
 pub fn resolve_matches(a: &Announce, relates_to: &str, seq: &mut Sequence) -> String {
-    let h = header("ResolveMatches", ANONYMOUS, Some(relates_to), seq, &new_uuid());
+    let h = header(
+        "ResolveMatches",
+        ANONYMOUS,
+        Some(relates_to),
+        seq,
+        &new_uuid(),
+    );
     envelope(
         &h,
         &format!(
@@ -212,9 +224,7 @@ pub fn parse(datagram: &[u8]) -> Option<Incoming> {
                 message_id: message_id?,
                 types,
                 scopes: words(scopes_el),
-                match_by: scopes_el
-                    .and_then(|s| s.attr("MatchBy"))
-                    .map(str::to_owned),
+                match_by: scopes_el.and_then(|s| s.attr("MatchBy")).map(str::to_owned),
                 unresolvable,
             })
         }

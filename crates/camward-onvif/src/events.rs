@@ -197,7 +197,15 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         }
         num.is_empty().then_some(())
     };
-    take(date, &[('Y', 365.0 * 86400.0), ('M', 30.0 * 86400.0), ('W', 7.0 * 86400.0), ('D', 86400.0)])?;
+    take(
+        date,
+        &[
+            ('Y', 365.0 * 86400.0),
+            ('M', 30.0 * 86400.0),
+            ('W', 7.0 * 86400.0),
+            ('D', 86400.0),
+        ],
+    )?;
     if let Some(t) = time {
         take(t, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
     }
@@ -261,7 +269,9 @@ mod tests {
             .unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(
-            subs.pull(&id, Some("other"), false, Duration::ZERO, 1).await.unwrap_err(),
+            subs.pull(&id, Some("other"), false, Duration::ZERO, 1)
+                .await
+                .unwrap_err(),
             SubError::Unknown
         );
         subs.unsubscribe(&id, Some("op"), false).unwrap();
@@ -273,10 +283,12 @@ mod tests {
         let (tx, _) = broadcast::channel::<Notification>(8);
         let subs = Subscriptions::default();
         for _ in 0..MAX_SUBSCRIPTIONS {
-            subs.create(tx.subscribe(), Duration::from_secs(60), None).unwrap();
+            subs.create(tx.subscribe(), Duration::from_secs(60), None)
+                .unwrap();
         }
         assert_eq!(
-            subs.create(tx.subscribe(), Duration::from_secs(60), None).unwrap_err(),
+            subs.create(tx.subscribe(), Duration::from_secs(60), None)
+                .unwrap_err(),
             SubError::Full
         );
         let subs = Subscriptions::default();

@@ -195,7 +195,9 @@ impl Onvif {
             let token = t.token.clone();
             tokio::task::spawn_blocking(move || auth.username_token(&token, peer)).await
         } else if env.bad_security {
-            return Err(not_authorized("the WS-Security header has no complete UsernameToken"));
+            return Err(not_authorized(
+                "the WS-Security header has no complete UsernameToken",
+            ));
         } else if req.authorization.is_some() {
             let (uri, a) = (req.uri.clone(), req.authorization.clone());
             tokio::task::spawn_blocking(move || auth.http(&uri, a.as_deref(), peer)).await
@@ -234,7 +236,12 @@ impl Onvif {
                 "too many failed logins from this address: try again in {} s",
                 retry_after.as_secs().max(1)
             ))),
-            Err(_) => Err(Self::fault(400, Fault::ActionFailed, "authentication failed internally", relates)),
+            Err(_) => Err(Self::fault(
+                400,
+                Fault::ActionFailed,
+                "authentication failed internally",
+                relates,
+            )),
         }
     }
 }

@@ -53,16 +53,42 @@ pub fn access(ns: &str, op: &str) -> Option<Access> {
     use Access::*;
     Some(match (ns, op) {
         (TDS, "GetSystemDateAndTime") => PreAuth,
-        (TDS, "GetServices" | "GetServiceCapabilities" | "GetCapabilities" | "GetDeviceInformation"
-            | "GetNetworkInterfaces" | "GetScopes" | "GetDiscoveryMode" | "GetNTP" | "GetHostname") => User,
+        (
+            TDS,
+            "GetServices"
+            | "GetServiceCapabilities"
+            | "GetCapabilities"
+            | "GetDeviceInformation"
+            | "GetNetworkInterfaces"
+            | "GetScopes"
+            | "GetDiscoveryMode"
+            | "GetNTP"
+            | "GetHostname",
+        ) => User,
         (TDS, "GetUsers") => Admin,
         (TDS, "SetSystemDateAndTime" | "SetDiscoveryMode" | "SetNTP" | "SystemReboot") => Admin,
-        (TRT | TR2, "GetServiceCapabilities" | "GetProfiles" | "GetProfile" | "GetStreamUri"
-            | "GetSnapshotUri" | "GetVideoSources" | "GetVideoSourceConfigurations"
-            | "GetVideoSourceConfiguration" | "GetVideoEncoderConfigurations"
-            | "GetVideoEncoderConfiguration" | "GetVideoEncoderConfigurationOptions") => User,
-        (TEV, "GetServiceCapabilities" | "GetEventProperties" | "CreatePullPointSubscription"
-            | "PullMessages" | "SetSynchronizationPoint") => User,
+        (
+            TRT | TR2,
+            "GetServiceCapabilities"
+            | "GetProfiles"
+            | "GetProfile"
+            | "GetStreamUri"
+            | "GetSnapshotUri"
+            | "GetVideoSources"
+            | "GetVideoSourceConfigurations"
+            | "GetVideoSourceConfiguration"
+            | "GetVideoEncoderConfigurations"
+            | "GetVideoEncoderConfiguration"
+            | "GetVideoEncoderConfigurationOptions",
+        ) => User,
+        (
+            TEV,
+            "GetServiceCapabilities"
+            | "GetEventProperties"
+            | "CreatePullPointSubscription"
+            | "PullMessages"
+            | "SetSynchronizationPoint",
+        ) => User,
         (WSNT, "Renew" | "Unsubscribe") => User,
         _ => return None,
     })
@@ -95,20 +121,29 @@ fn rfc3339(t: SystemTime) -> String {
         .unwrap_or(0);
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
 /// The enabled streams as (number, settings): one ONVIF profile each.
 fn streams(dev: &dyn Device) -> Vec<(u8, StreamConfig)> {
     let c = dev.config();
-    [(1u8, c.streams.stream1.clone()), (2, c.streams.stream2.clone())]
-        .into_iter()
-        .filter(|(_, s)| s.enabled)
-        .collect()
+    [
+        (1u8, c.streams.stream1.clone()),
+        (2, c.streams.stream2.clone()),
+    ]
+    .into_iter()
+    .filter(|(_, s)| s.enabled)
+    .collect()
 }
 
-fn profile_stream(dev: &dyn Device, token: Option<&str>) -> Result<(u8, StreamConfig), (Fault, String)> {
+fn profile_stream(
+    dev: &dyn Device,
+    token: Option<&str>,
+) -> Result<(u8, StreamConfig), (Fault, String)> {
     let token = token.ok_or_else(|| bad("ProfileToken is required"))?;
     streams(dev)
         .into_iter()
@@ -129,7 +164,11 @@ pub async fn call(dev: &dyn Device, subs: &Subscriptions, c: &Call<'_>) -> Answe
             let i = dev.information();
             Ok(format!(
                 "<tds:GetDeviceInformationResponse><tds:Manufacturer>{}</tds:Manufacturer><tds:Model>{}</tds:Model><tds:FirmwareVersion>{}</tds:FirmwareVersion><tds:SerialNumber>{}</tds:SerialNumber><tds:HardwareId>{}</tds:HardwareId></tds:GetDeviceInformationResponse>",
-                escape(&i.manufacturer), escape(&i.model), escape(&i.firmware_version), escape(&i.serial_number), escape(&i.hardware_id)
+                escape(&i.manufacturer),
+                escape(&i.model),
+                escape(&i.firmware_version),
+                escape(&i.serial_number),
+                escape(&i.hardware_id)
             ))
         }
         (TDS, "GetHostname") => Ok(format!(
@@ -140,14 +179,22 @@ pub async fn call(dev: &dyn Device, subs: &Subscriptions, c: &Call<'_>) -> Answe
         (TDS, "GetScopes") => {
             let mut s = String::from("<tds:GetScopesResponse>");
             for scope in dev.scopes() {
-                let _ = write!(s, "<tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef><tt:ScopeItem>{}</tt:ScopeItem></tds:Scopes>", escape(&scope));
+                let _ = write!(
+                    s,
+                    "<tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef><tt:ScopeItem>{}</tt:ScopeItem></tds:Scopes>",
+                    escape(&scope)
+                );
             }
             s.push_str("</tds:GetScopesResponse>");
             Ok(s)
         }
         (TDS, "GetDiscoveryMode") => Ok(format!(
             "<tds:GetDiscoveryModeResponse><tds:DiscoveryMode>{}</tds:DiscoveryMode></tds:GetDiscoveryModeResponse>",
-            if dev.discoverable() { "Discoverable" } else { "NonDiscoverable" }
+            if dev.discoverable() {
+                "Discoverable"
+            } else {
+                "NonDiscoverable"
+            }
         )),
         (TDS, "SetDiscoveryMode") => {
             let on = match op.text_of("DiscoveryMode") {
@@ -161,7 +208,12 @@ pub async fn call(dev: &dyn Device, subs: &Subscriptions, c: &Call<'_>) -> Answe
         (TDS, "GetUsers") => {
             let mut s = String::from("<tds:GetUsersResponse>");
             for (name, level) in dev.users() {
-                let _ = write!(s, "<tds:User><tt:Username>{}</tt:Username><tt:UserLevel>{}</tt:UserLevel></tds:User>", escape(&name), onvif_level(level));
+                let _ = write!(
+                    s,
+                    "<tds:User><tt:Username>{}</tt:Username><tt:UserLevel>{}</tt:UserLevel></tds:User>",
+                    escape(&name),
+                    onvif_level(level)
+                );
             }
             s.push_str("</tds:GetUsersResponse>");
             Ok(s)
@@ -199,7 +251,12 @@ fn system_date_and_time(dev: &dyn Device) -> String {
     let dt = |t: time::OffsetDateTime| {
         format!(
             "<tt:Time><tt:Hour>{}</tt:Hour><tt:Minute>{}</tt:Minute><tt:Second>{}</tt:Second></tt:Time><tt:Date><tt:Year>{}</tt:Year><tt:Month>{}</tt:Month><tt:Day>{}</tt:Day></tt:Date>",
-            t.hour(), t.minute(), t.second(), t.year(), u8::from(t.month()), t.day()
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.year(),
+            u8::from(t.month()),
+            t.day()
         )
     };
     // The local time is the UTC time: camward keeps no time zone database of its own; the `TZ`
@@ -237,12 +294,20 @@ fn set_system_date_and_time(dev: &dyn Device, op: &Element) -> Answer {
                     .ok_or_else(|| bad(format!("UTCDateTime needs {n}")))
             };
             let (d, t) = (u.child_any("Date"), u.child_any("Time"));
-            let month = time::Month::try_from(num(d, "Month")? as u8).map_err(|_| bad("bad month"))?;
-            let date = time::Date::from_calendar_date(num(d, "Year")? as i32, month, num(d, "Day")? as u8)
-                .map_err(|_| bad("bad date"))?;
-            let tod = time::Time::from_hms(num(t, "Hour")? as u8, num(t, "Minute")? as u8, num(t, "Second")? as u8)
-                .map_err(|_| bad("bad time"))?;
-            let secs = time::PrimitiveDateTime::new(date, tod).assume_utc().unix_timestamp();
+            let month =
+                time::Month::try_from(num(d, "Month")? as u8).map_err(|_| bad("bad month"))?;
+            let date =
+                time::Date::from_calendar_date(num(d, "Year")? as i32, month, num(d, "Day")? as u8)
+                    .map_err(|_| bad("bad date"))?;
+            let tod = time::Time::from_hms(
+                num(t, "Hour")? as u8,
+                num(t, "Minute")? as u8,
+                num(t, "Second")? as u8,
+            )
+            .map_err(|_| bad("bad time"))?;
+            let secs = time::PrimitiveDateTime::new(date, tod)
+                .assume_utc()
+                .unix_timestamp();
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
         }
         None => None,
@@ -255,14 +320,21 @@ fn set_system_date_and_time(dev: &dyn Device, op: &Element) -> Answer {
 }
 
 fn get_ntp(dev: &dyn Device) -> String {
-    let mut s = String::from("<tds:GetNTPResponse><tds:NTPInformation><tt:FromDHCP>false</tt:FromDHCP>");
+    let mut s =
+        String::from("<tds:GetNTPResponse><tds:NTPInformation><tt:FromDHCP>false</tt:FromDHCP>");
     for host in dev.clock().ntp_servers() {
         let kind = match host.parse::<std::net::IpAddr>() {
             Ok(std::net::IpAddr::V4(_)) => ("IPv4", "IPv4Address"),
             Ok(std::net::IpAddr::V6(_)) => ("IPv6", "IPv6Address"),
             Err(_) => ("DNS", "DNSname"),
         };
-        let _ = write!(s, "<tt:NTPManual><tt:Type>{}</tt:Type><tt:{1}>{2}</tt:{1}></tt:NTPManual>", kind.0, kind.1, escape(&host));
+        let _ = write!(
+            s,
+            "<tt:NTPManual><tt:Type>{}</tt:Type><tt:{1}>{2}</tt:{1}></tt:NTPManual>",
+            kind.0,
+            kind.1,
+            escape(&host)
+        );
     }
     s.push_str("</tds:NTPInformation></tds:GetNTPResponse>");
     s
@@ -270,7 +342,10 @@ fn get_ntp(dev: &dyn Device) -> String {
 
 fn set_ntp(dev: &dyn Device, op: &Element, actor: &str) -> Answer {
     if op.text_of("FromDHCP") == Some("true") {
-        return Err((Fault::ActionNotSupported, "NTP servers from DHCP are not supported".into()));
+        return Err((
+            Fault::ActionNotSupported,
+            "NTP servers from DHCP are not supported".into(),
+        ));
     }
     let mut servers = Vec::new();
     for m in op.children.iter().filter(|c| c.name == "NTPManual") {
@@ -278,7 +353,10 @@ fn set_ntp(dev: &dyn Device, op: &Element, actor: &str) -> Answer {
             .iter()
             .find_map(|n| m.text_of(n).filter(|v| !v.is_empty()))
             .ok_or_else(|| bad("NTPManual needs an address or a DNS name"))?;
-        if v.len() > 253 || v.chars().any(|c| !(c.is_ascii_alphanumeric() || ".-:".contains(c))) {
+        if v.len() > 253
+            || v.chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || ".-:".contains(c)))
+        {
             return Err(bad(format!("`{v}` is not a host name or address")));
         }
         servers.push(v.to_owned());
@@ -286,7 +364,9 @@ fn set_ntp(dev: &dyn Device, op: &Element, actor: &str) -> Answer {
     if servers.len() > 4 {
         return Err(bad("at most 4 NTP servers"));
     }
-    dev.clock().set_ntp_servers(servers, actor).map_err(clock_fault)?;
+    dev.clock()
+        .set_ntp_servers(servers, actor)
+        .map_err(clock_fault)?;
     Ok("<tds:SetNTPResponse/>".into())
 }
 
@@ -298,7 +378,11 @@ fn services(c: &Call<'_>) -> String {
         (TR2, "media2_service", 2, 60),
         (TEV, "event_service", 2, 60),
     ] {
-        let _ = write!(s, "<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{}/onvif/{path}</tds:XAddr><tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version></tds:Service>", escape(c.base));
+        let _ = write!(
+            s,
+            "<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{}/onvif/{path}</tds:XAddr><tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version></tds:Service>",
+            escape(c.base)
+        );
     }
     s.push_str("</tds:GetServicesResponse>");
     s
@@ -336,10 +420,18 @@ fn capabilities(c: &Call<'_>) -> String {
 fn network_interfaces(dev: &dyn Device) -> String {
     let mut s = String::from("<tds:GetNetworkInterfacesResponse>");
     for (i, nic) in dev.network_interfaces().iter().enumerate() {
-        let _ = write!(s, r#"<tds:NetworkInterfaces token="eth{i}"><tt:Enabled>true</tt:Enabled><tt:Info><tt:Name>{}</tt:Name><tt:HwAddress>{}</tt:HwAddress></tt:Info>"#, escape(&nic.name), escape(&nic.mac));
+        let _ = write!(
+            s,
+            r#"<tds:NetworkInterfaces token="eth{i}"><tt:Enabled>true</tt:Enabled><tt:Info><tt:Name>{}</tt:Name><tt:HwAddress>{}</tt:HwAddress></tt:Info>"#,
+            escape(&nic.name),
+            escape(&nic.mac)
+        );
         s.push_str("<tt:IPv4><tt:Enabled>true</tt:Enabled><tt:Config>");
         for (a, p) in &nic.ipv4 {
-            let _ = write!(s, "<tt:Manual><tt:Address>{a}</tt:Address><tt:PrefixLength>{p}</tt:PrefixLength></tt:Manual>");
+            let _ = write!(
+                s,
+                "<tt:Manual><tt:Address>{a}</tt:Address><tt:PrefixLength>{p}</tt:PrefixLength></tt:Manual>"
+            );
         }
         s.push_str("<tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4></tds:NetworkInterfaces>");
     }
@@ -385,7 +477,10 @@ fn video_encoder2_configuration(n: u8, s: &StreamConfig, elem: &str) -> String {
 fn encoder_options(dev: &dyn Device) -> (String, u32) {
     let mut res = String::new();
     for (w, h) in camward_config::SIZES {
-        let _ = write!(res, "<tt:ResolutionsAvailable><tt:Width>{w}</tt:Width><tt:Height>{h}</tt:Height></tt:ResolutionsAvailable>");
+        let _ = write!(
+            res,
+            "<tt:ResolutionsAvailable><tt:Width>{w}</tt:Width><tt:Height>{h}</tt:Height></tt:ResolutionsAvailable>"
+        );
     }
     let _ = dev;
     (res, 30)
@@ -542,8 +637,18 @@ fn media2(dev: &dyn Device, c: &Call<'_>) -> Answer {
 /// The topics camward raises (GetEventProperties), with their message descriptions.
 pub const TOPICS: &[(&str, &str, &str, &str)] = &[
     // (topic path under its prefix, source item, data item, data type)
-    ("tns1:VideoSource/MotionAlarm", "Source", "State", "xs:boolean"),
-    ("tns1:Device/Trigger/DigitalInput", "InputToken", "LogicalState", "xs:boolean"),
+    (
+        "tns1:VideoSource/MotionAlarm",
+        "Source",
+        "State",
+        "xs:boolean",
+    ),
+    (
+        "tns1:Device/Trigger/DigitalInput",
+        "InputToken",
+        "LogicalState",
+        "xs:boolean",
+    ),
     ("cw:Alarm/Command", "Source", "State", "xs:boolean"),
 ];
 
@@ -552,11 +657,18 @@ fn topic_set() -> String {
     let mut s = String::from("<wstop:TopicSet>");
     for (topic, src, data, ty) in TOPICS {
         let (_prefix, path) = topic.split_once(':').unwrap_or(("", topic));
-        let prefix = if topic.starts_with("cw:") { "cw" } else { "tns1" };
+        let prefix = if topic.starts_with("cw:") {
+            "cw"
+        } else {
+            "tns1"
+        };
         let parts: Vec<&str> = path.split('/').collect();
         for (i, p) in parts.iter().enumerate() {
             if i == parts.len() - 1 {
-                let _ = write!(s, r#"<{prefix}:{p} wstop:topic="true"><tt:MessageDescription IsProperty="false"><tt:Source><tt:SimpleItemDescription Name="{src}" Type="tt:ReferenceToken"/></tt:Source><tt:Data><tt:SimpleItemDescription Name="{data}" Type="{ty}" xmlns:xs="http://www.w3.org/2001/XMLSchema"/></tt:Data></tt:MessageDescription></{prefix}:{p}>"#);
+                let _ = write!(
+                    s,
+                    r#"<{prefix}:{p} wstop:topic="true"><tt:MessageDescription IsProperty="false"><tt:Source><tt:SimpleItemDescription Name="{src}" Type="tt:ReferenceToken"/></tt:Source><tt:Data><tt:SimpleItemDescription Name="{data}" Type="{ty}" xmlns:xs="http://www.w3.org/2001/XMLSchema"/></tt:Data></tt:MessageDescription></{prefix}:{p}>"#
+                );
             } else {
                 let _ = write!(s, "<{prefix}:{p}>");
             }
@@ -571,50 +683,105 @@ fn topic_set() -> String {
 
 fn sub_fault(e: SubError) -> (Fault, String) {
     match e {
-        SubError::Unknown => (Fault::NoEntity, "no such subscription (expired or unsubscribed)".into()),
-        SubError::Full => (Fault::ActionFailed, format!("at most {} subscriptions at once", events::MAX_SUBSCRIPTIONS)),
+        SubError::Unknown => (
+            Fault::NoEntity,
+            "no such subscription (expired or unsubscribed)".into(),
+        ),
+        SubError::Full => (
+            Fault::ActionFailed,
+            format!(
+                "at most {} subscriptions at once",
+                events::MAX_SUBSCRIPTIONS
+            ),
+        ),
     }
 }
 
 async fn events_call(dev: &dyn Device, subs: &Subscriptions, c: &Call<'_>) -> Answer {
     let op = c.op;
     let admin = c.level == Level::Admin;
-    let sub_id = || c.subscription.ok_or_else(|| (Fault::NoEntity, "this operation is sent to a subscription's address".to_owned()));
+    let sub_id = || {
+        c.subscription.ok_or_else(|| {
+            (
+                Fault::NoEntity,
+                "this operation is sent to a subscription's address".to_owned(),
+            )
+        })
+    };
     let now = SystemTime::now();
     match (op.ns.as_str(), op.name.as_str()) {
-        (TEV, "GetServiceCapabilities") => Ok(format!(r#"<tev:GetServiceCapabilitiesResponse><tev:Capabilities WSSubscriptionPolicySupport="false" WSPullPointSupport="true" WSPausableSubscriptionManagerInterfaceSupport="false" MaxNotificationProducers="0" MaxPullPoints="{}" PersistentNotificationStorage="false"/></tev:GetServiceCapabilitiesResponse>"#, events::MAX_SUBSCRIPTIONS)),
+        (TEV, "GetServiceCapabilities") => Ok(format!(
+            r#"<tev:GetServiceCapabilitiesResponse><tev:Capabilities WSSubscriptionPolicySupport="false" WSPullPointSupport="true" WSPausableSubscriptionManagerInterfaceSupport="false" MaxNotificationProducers="0" MaxPullPoints="{}" PersistentNotificationStorage="false"/></tev:GetServiceCapabilitiesResponse>"#,
+            events::MAX_SUBSCRIPTIONS
+        )),
         (TEV, "GetEventProperties") => Ok(format!(
             "<tev:GetEventPropertiesResponse><tev:TopicNamespaceLocation>http://www.onvif.org/onvif/ver10/topics/topicns.xml</tev:TopicNamespaceLocation><wsnt:FixedTopicSet>true</wsnt:FixedTopicSet>{}<wsnt:TopicExpressionDialect>http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet</wsnt:TopicExpressionDialect><wsnt:TopicExpressionDialect>http://docs.oasis-open.org/wsn/t-1/TopicExpression/Concrete</wsnt:TopicExpressionDialect><tev:MessageContentFilterDialect>http://www.onvif.org/ver10/tev/messageContentFilter/ItemFilter</tev:MessageContentFilterDialect><tev:MessageContentSchemaLocation>http://www.onvif.org/onvif/ver10/schema/onvif.xsd</tev:MessageContentSchemaLocation></tev:GetEventPropertiesResponse>",
             topic_set()
         )),
         (TEV, "CreatePullPointSubscription") => {
             let ttl = match op.text_of("InitialTerminationTime") {
-                Some(t) if !t.is_empty() => events::parse_termination(t, now).ok_or_else(|| bad(format!("bad InitialTerminationTime `{t}`")))?,
+                Some(t) if !t.is_empty() => events::parse_termination(t, now)
+                    .ok_or_else(|| bad(format!("bad InitialTerminationTime `{t}`")))?,
                 _ => events::DEFAULT_TERMINATION,
             };
-            let (id, until) = subs.create(dev.subscribe(), ttl, c.user.map(str::to_owned)).map_err(sub_fault)?;
+            let (id, until) = subs
+                .create(dev.subscribe(), ttl, c.user.map(str::to_owned))
+                .map_err(sub_fault)?;
             Ok(format!(
                 "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference><wsa:Address>{}/onvif/subscription/{id}</wsa:Address></tev:SubscriptionReference><wsnt:CurrentTime>{}</wsnt:CurrentTime><wsnt:TerminationTime>{}</wsnt:TerminationTime></tev:CreatePullPointSubscriptionResponse>",
-                escape(c.base), rfc3339(now), rfc3339(until)
+                escape(c.base),
+                rfc3339(now),
+                rfc3339(until)
             ))
         }
         (TEV, "PullMessages") => {
             let id = sub_id()?;
-            let wait = op.text_of("Timeout").and_then(events::parse_duration).ok_or_else(|| bad("PullMessages needs a Timeout (xs:duration)"))?;
-            let limit: usize = op.text_of("MessageLimit").and_then(|v| v.parse().ok()).ok_or_else(|| bad("PullMessages needs a MessageLimit"))?;
-            let (notes, until) = subs.pull(id, c.user, admin, wait, limit.min(100)).await.map_err(sub_fault)?;
-            let mut s = format!("<tev:PullMessagesResponse><tev:CurrentTime>{}</tev:CurrentTime><tev:TerminationTime>{}</tev:TerminationTime>", rfc3339(SystemTime::now()), rfc3339(until));
+            let wait = op
+                .text_of("Timeout")
+                .and_then(events::parse_duration)
+                .ok_or_else(|| bad("PullMessages needs a Timeout (xs:duration)"))?;
+            let limit: usize = op
+                .text_of("MessageLimit")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad("PullMessages needs a MessageLimit"))?;
+            let (notes, until) = subs
+                .pull(id, c.user, admin, wait, limit.min(100))
+                .await
+                .map_err(sub_fault)?;
+            let mut s = format!(
+                "<tev:PullMessagesResponse><tev:CurrentTime>{}</tev:CurrentTime><tev:TerminationTime>{}</tev:TerminationTime>",
+                rfc3339(SystemTime::now()),
+                rfc3339(until)
+            );
             for n in notes {
-                let items = |v: &[(String, String)]| v.iter().map(|(k, x)| format!(r#"<tt:SimpleItem Name="{}" Value="{}"/>"#, escape(k), escape(x))).collect::<String>();
-                let _ = write!(s, r#"<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">{}</wsnt:Topic><wsnt:Message><tt:Message UtcTime="{}" PropertyOperation="Changed"><tt:Source>{}</tt:Source><tt:Data>{}</tt:Data></tt:Message></wsnt:Message></wsnt:NotificationMessage>"#,
-                    escape(&n.topic), rfc3339(n.time), items(&n.source), items(&n.data));
+                let items = |v: &[(String, String)]| {
+                    v.iter()
+                        .map(|(k, x)| {
+                            format!(
+                                r#"<tt:SimpleItem Name="{}" Value="{}"/>"#,
+                                escape(k),
+                                escape(x)
+                            )
+                        })
+                        .collect::<String>()
+                };
+                let _ = write!(
+                    s,
+                    r#"<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">{}</wsnt:Topic><wsnt:Message><tt:Message UtcTime="{}" PropertyOperation="Changed"><tt:Source>{}</tt:Source><tt:Data>{}</tt:Data></tt:Message></wsnt:Message></wsnt:NotificationMessage>"#,
+                    escape(&n.topic),
+                    rfc3339(n.time),
+                    items(&n.source),
+                    items(&n.data)
+                );
             }
             s.push_str("</tev:PullMessagesResponse>");
             Ok(s)
         }
         (TEV, "SetSynchronizationPoint") => {
             // camward's alarms are events, not properties: there is no state to send again.
-            if let Some(id) = c.subscription && !subs.exists(id, c.user, admin) {
+            if let Some(id) = c.subscription
+                && !subs.exists(id, c.user, admin)
+            {
                 return Err(sub_fault(SubError::Unknown));
             }
             Ok("<tev:SetSynchronizationPointResponse/>".into())
@@ -622,29 +789,43 @@ async fn events_call(dev: &dyn Device, subs: &Subscriptions, c: &Call<'_>) -> An
         (WSNT, "Renew") => {
             let id = sub_id()?;
             let ttl = match op.text_of("TerminationTime") {
-                Some(t) if !t.is_empty() => events::parse_termination(t, now).ok_or_else(|| bad(format!("bad TerminationTime `{t}`")))?,
+                Some(t) if !t.is_empty() => events::parse_termination(t, now)
+                    .ok_or_else(|| bad(format!("bad TerminationTime `{t}`")))?,
                 _ => events::DEFAULT_TERMINATION,
             };
             let until = subs.renew(id, c.user, admin, ttl).map_err(sub_fault)?;
-            Ok(format!("<wsnt:RenewResponse><wsnt:TerminationTime>{}</wsnt:TerminationTime><wsnt:CurrentTime>{}</wsnt:CurrentTime></wsnt:RenewResponse>", rfc3339(until), rfc3339(SystemTime::now())))
+            Ok(format!(
+                "<wsnt:RenewResponse><wsnt:TerminationTime>{}</wsnt:TerminationTime><wsnt:CurrentTime>{}</wsnt:CurrentTime></wsnt:RenewResponse>",
+                rfc3339(until),
+                rfc3339(SystemTime::now())
+            ))
         }
         (WSNT, "Unsubscribe") => {
-            subs.unsubscribe(sub_id()?, c.user, admin).map_err(sub_fault)?;
+            subs.unsubscribe(sub_id()?, c.user, admin)
+                .map_err(sub_fault)?;
             Ok("<wsnt:UnsubscribeResponse/>".into())
         }
-        _ => Err((Fault::ActionNotSupported, format!("camward does not implement Events {}", op.name))),
+        _ => Err((
+            Fault::ActionNotSupported,
+            format!("camward does not implement Events {}", op.name),
+        )),
     }
 }
 
 /// The SOAP action of an answer (WS-Addressing), for clients that check it.
 pub fn response_action(ns: &str, op: &str) -> Option<String> {
     let base = match ns {
-        TEV if op == "PullMessages" => "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription",
-        TEV if op == "CreatePullPointSubscription" || op == "GetEventProperties" => "http://www.onvif.org/ver10/events/wsdl/EventPortType",
-        TEV if op == "SetSynchronizationPoint" => "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription",
+        TEV if op == "PullMessages" => {
+            "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"
+        }
+        TEV if op == "CreatePullPointSubscription" || op == "GetEventProperties" => {
+            "http://www.onvif.org/ver10/events/wsdl/EventPortType"
+        }
+        TEV if op == "SetSynchronizationPoint" => {
+            "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"
+        }
         WSNT => "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager",
         _ => return None,
     };
     Some(format!("{base}/{op}Response"))
 }
-

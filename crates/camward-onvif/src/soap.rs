@@ -11,8 +11,7 @@ pub const WSSE: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
 pub const WSU: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
-pub const PASSWORD_DIGEST: &str =
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
+pub const PASSWORD_DIGEST: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
 pub const WSA: &str = "http://www.w3.org/2005/08/addressing";
 pub const TDS: &str = "http://www.onvif.org/ver10/device/wsdl";
 pub const TRT: &str = "http://www.onvif.org/ver10/media/wsdl";
@@ -227,7 +226,11 @@ mod tests {
 
     #[test]
     fn faults_carry_the_onvif_subcode_and_parse_back() {
-        let f = fault(Fault::ActionNotSupported, "no <such> thing", Some("urn:uuid:1"));
+        let f = fault(
+            Fault::ActionNotSupported,
+            "no <such> thing",
+            Some("urn:uuid:1"),
+        );
         let e = xml::parse(f.as_bytes()).unwrap();
         let fault = e.find_any("Fault").unwrap();
         assert_eq!(

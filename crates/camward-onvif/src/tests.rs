@@ -20,7 +20,12 @@ impl DeviceClock for FakeClock {
     fn date_time_type(&self) -> DateTimeType {
         DateTimeType::Ntp
     }
-    fn set(&self, _: DateTimeType, _: Option<SystemTime>, _: Option<String>) -> Result<(), ClockError> {
+    fn set(
+        &self,
+        _: DateTimeType,
+        _: Option<SystemTime>,
+        _: Option<String>,
+    ) -> Result<(), ClockError> {
         Err(ClockError::Unsupported("no".into()))
     }
     fn ntp_servers(&self) -> Vec<String> {
@@ -57,7 +62,10 @@ impl Device for FakeDevice {
         Arc::new(Config::default())
     }
     fn ports(&self) -> Ports {
-        Ports { rtsp: 8554, rtsps: None }
+        Ports {
+            rtsp: 8554,
+            rtsps: None,
+        }
     }
     fn scopes(&self) -> Vec<String> {
         vec!["onvif://www.onvif.org/Profile/Streaming".into()]
@@ -67,7 +75,10 @@ impl Device for FakeDevice {
     }
     fn set_discoverable(&self, _: bool, _: &str) {}
     fn users(&self) -> Vec<(String, Level)> {
-        vec![("installer".into(), Level::Admin), ("viewer".into(), Level::Live)]
+        vec![
+            ("installer".into(), Level::Admin),
+            ("viewer".into(), Level::Live),
+        ]
     }
     fn reboot(&self, _: &str) -> String {
         "rebooting".into()
@@ -85,13 +96,23 @@ struct FakeAuth;
 impl Authenticator for FakeAuth {
     fn username_token(&self, t: &UsernameToken, _: IpAddr) -> Outcome {
         match t.username.as_str() {
-            "admin" => Outcome::Granted(Principal { user: Some("admin".into()), level: Level::Admin }),
-            "viewer" => Outcome::Granted(Principal { user: Some("viewer".into()), level: Level::Live }),
-            _ => Outcome::Challenge { www_authenticate: vec!["Digest x".into()] },
+            "admin" => Outcome::Granted(Principal {
+                user: Some("admin".into()),
+                level: Level::Admin,
+            }),
+            "viewer" => Outcome::Granted(Principal {
+                user: Some("viewer".into()),
+                level: Level::Live,
+            }),
+            _ => Outcome::Challenge {
+                www_authenticate: vec!["Digest x".into()],
+            },
         }
     }
     fn http(&self, _: &str, _: Option<&str>, _: IpAddr) -> Outcome {
-        Outcome::Challenge { www_authenticate: vec!["Digest realm=\"camward\"".into()] }
+        Outcome::Challenge {
+            www_authenticate: vec!["Digest realm=\"camward\"".into()],
+        }
     }
     fn challenge(&self) -> Vec<String> {
         vec!["Digest realm=\"camward\"".into()]
@@ -100,7 +121,10 @@ impl Authenticator for FakeAuth {
 
 fn onvif() -> (Onvif, broadcast::Sender<Notification>) {
     let (tx, _) = broadcast::channel(8);
-    let dev = FakeDevice { clock: FakeClock(Mutex::new(vec![])), tx: tx.clone() };
+    let dev = FakeDevice {
+        clock: FakeClock(Mutex::new(vec![])),
+        tx: tx.clone(),
+    };
     (Onvif::new(Arc::new(dev), Arc::new(FakeAuth)), tx)
 }
 
@@ -126,17 +150,37 @@ fn request(path: &str, body: Vec<u8>) -> HttpRequest {
 
 fn subcode(r: &HttpResponse) -> String {
     let e = xml::parse(r.body.as_bytes()).unwrap();
-    e.find_any("Subcode").and_then(|s| s.text_of("Value")).unwrap_or("").to_owned()
+    e.find_any("Subcode")
+        .and_then(|s| s.text_of("Value"))
+        .unwrap_or("")
+        .to_owned()
 }
 
 #[tokio::test]
 async fn system_date_and_time_needs_no_credentials_but_other_operations_do() {
     let (o, _) = onvif();
-    let r = o.handle(request("/onvif/device_service", envelope(None, "<tds:GetSystemDateAndTime/>"))).await;
+    let r = o
+        .handle(request(
+            "/onvif/device_service",
+            envelope(None, "<tds:GetSystemDateAndTime/>"),
+        ))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let e = xml::parse(r.body.as_bytes()).unwrap();
-    assert_eq!(e.find_any("UTCDateTime").unwrap().find_any("Year").unwrap().text, "2010");
-    let r = o.handle(request("/onvif/device_service", envelope(None, "<tds:GetDeviceInformation/>"))).await;
+    assert_eq!(
+        e.find_any("UTCDateTime")
+            .unwrap()
+            .find_any("Year")
+            .unwrap()
+            .text,
+        "2010"
+    );
+    let r = o
+        .handle(request(
+            "/onvif/device_service",
+            envelope(None, "<tds:GetDeviceInformation/>"),
+        ))
+        .await;
     assert_eq!(r.status, 401);
     assert_eq!(subcode(&r), "ter:NotAuthorized");
     assert!(!r.www_authenticate.is_empty());
@@ -145,7 +189,12 @@ async fn system_date_and_time_needs_no_credentials_but_other_operations_do() {
 #[tokio::test]
 async fn a_refused_token_is_a_not_authorized_fault() {
     let (o, _) = onvif();
-    let r = o.handle(request("/onvif/device_service", envelope(Some("mallory"), "<tds:GetDeviceInformation/>"))).await;
+    let r = o
+        .handle(request(
+            "/onvif/device_service",
+            envelope(Some("mallory"), "<tds:GetDeviceInformation/>"),
+        ))
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(subcode(&r), "ter:NotAuthorized");
 }
@@ -156,29 +205,69 @@ async fn a_live_only_user_reads_stream_uris_but_cannot_change_the_device() {
     let r = o.handle(request("/onvif/media_service", envelope(Some("viewer"),
         "<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>TCP</tt:Protocol></tt:Transport></trt:StreamSetup><trt:ProfileToken>profile_1</trt:ProfileToken></trt:GetStreamUri>"))).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("rtsp://127.0.0.1:8554/stream1"), "{}", r.body);
-    for op in ["<tds:SystemReboot/>", "<tds:SetNTP><tds:FromDHCP>false</tds:FromDHCP></tds:SetNTP>", "<tds:GetUsers/>"] {
-        let r = o.handle(request("/onvif/device_service", envelope(Some("viewer"), op))).await;
-        assert_eq!((r.status, subcode(&r).as_str()), (400, "ter:NotAuthorized"), "{op}");
+    assert!(
+        r.body.contains("rtsp://127.0.0.1:8554/stream1"),
+        "{}",
+        r.body
+    );
+    for op in [
+        "<tds:SystemReboot/>",
+        "<tds:SetNTP><tds:FromDHCP>false</tds:FromDHCP></tds:SetNTP>",
+        "<tds:GetUsers/>",
+    ] {
+        let r = o
+            .handle(request(
+                "/onvif/device_service",
+                envelope(Some("viewer"), op),
+            ))
+            .await;
+        assert_eq!(
+            (r.status, subcode(&r).as_str()),
+            (400, "ter:NotAuthorized"),
+            "{op}"
+        );
     }
-    let r = o.handle(request("/onvif/device_service", envelope(Some("admin"), "<tds:SystemReboot/>"))).await;
+    let r = o
+        .handle(request(
+            "/onvif/device_service",
+            envelope(Some("admin"), "<tds:SystemReboot/>"),
+        ))
+        .await;
     assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
 async fn unknown_operations_are_action_not_supported_never_5xx() {
     let (o, _) = onvif();
-    let r = o.handle(request("/onvif/device_service", envelope(Some("admin"), "<tds:GetRelayOutputs/>"))).await;
-    assert_eq!((r.status, subcode(&r).as_str()), (400, "ter:ActionNotSupported"));
-    let r = o.handle(request("/onvif/device_service", envelope(Some("admin"), r#"<x:Bogus xmlns:x="urn:x"/>"#))).await;
-    assert_eq!((r.status, subcode(&r).as_str()), (400, "ter:ActionNotSupported"));
+    let r = o
+        .handle(request(
+            "/onvif/device_service",
+            envelope(Some("admin"), "<tds:GetRelayOutputs/>"),
+        ))
+        .await;
+    assert_eq!(
+        (r.status, subcode(&r).as_str()),
+        (400, "ter:ActionNotSupported")
+    );
+    let r = o
+        .handle(request(
+            "/onvif/device_service",
+            envelope(Some("admin"), r#"<x:Bogus xmlns:x="urn:x"/>"#),
+        ))
+        .await;
+    assert_eq!(
+        (r.status, subcode(&r).as_str()),
+        (400, "ter:ActionNotSupported")
+    );
 }
 
 #[tokio::test]
 async fn xml_with_a_dtd_is_refused_as_not_well_formed() {
     let (o, _) = onvif();
     let body = br#"<?xml version="1.0"?><!DOCTYPE s [<!ENTITY x SYSTEM "file:///etc/passwd">]><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>&x;</s:Body></s:Envelope>"#;
-    let r = o.handle(request("/onvif/device_service", body.to_vec())).await;
+    let r = o
+        .handle(request("/onvif/device_service", body.to_vec()))
+        .await;
     assert_eq!((r.status, subcode(&r).as_str()), (400, "ter:WellFormed"));
 }
 
@@ -190,16 +279,43 @@ async fn a_pull_point_delivers_alarms_and_is_renewed_and_removed() {
     assert_eq!(r.status, 200, "{}", r.body);
     let e = xml::parse(r.body.as_bytes()).unwrap();
     let addr = e.find_any("Address").unwrap().text.clone();
-    let path = addr.strip_prefix("http://127.0.0.1:8080").unwrap().to_owned();
-    tx.send(Notification { topic: "cw:Alarm/Command".into(), time: SystemTime::now(), source: vec![], data: vec![("State".into(), "true".into())] }).unwrap();
+    let path = addr
+        .strip_prefix("http://127.0.0.1:8080")
+        .unwrap()
+        .to_owned();
+    tx.send(Notification {
+        topic: "cw:Alarm/Command".into(),
+        time: SystemTime::now(),
+        source: vec![],
+        data: vec![("State".into(), "true".into())],
+    })
+    .unwrap();
     let r = o.handle(request(&path, envelope(Some("viewer"),
         "<tev:PullMessages><tev:Timeout>PT5S</tev:Timeout><tev:MessageLimit>10</tev:MessageLimit></tev:PullMessages>"))).await;
     assert!(r.body.contains("cw:Alarm/Command"), "{}", r.body);
-    let r = o.handle(request(&path, envelope(Some("viewer"), "<wsnt:Renew><wsnt:TerminationTime>PT120S</wsnt:TerminationTime></wsnt:Renew>"))).await;
+    let r = o
+        .handle(request(
+            &path,
+            envelope(
+                Some("viewer"),
+                "<wsnt:Renew><wsnt:TerminationTime>PT120S</wsnt:TerminationTime></wsnt:Renew>",
+            ),
+        ))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = o.handle(request(&path, envelope(Some("viewer"), "<wsnt:Unsubscribe/>"))).await;
+    let r = o
+        .handle(request(
+            &path,
+            envelope(Some("viewer"), "<wsnt:Unsubscribe/>"),
+        ))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = o.handle(request(&path, envelope(Some("viewer"), "<wsnt:Unsubscribe/>"))).await;
+    let r = o
+        .handle(request(
+            &path,
+            envelope(Some("viewer"), "<wsnt:Unsubscribe/>"),
+        ))
+        .await;
     assert_eq!(r.status, 400);
 }
 

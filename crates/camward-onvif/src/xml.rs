@@ -52,9 +52,7 @@ pub struct Element {
 impl Element {
     /// First child with this namespace and local name.
     pub fn child(&self, ns: &str, name: &str) -> Option<&Element> {
-        self.children
-            .iter()
-            .find(|c| c.name == name && c.ns == ns)
+        self.children.iter().find(|c| c.name == name && c.ns == ns)
     }
 
     /// First child with this local name, whatever its namespace (ONVIF clients disagree on
@@ -256,7 +254,11 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
                 for (k, v) in open.raw_attrs {
                     let (p, l) = split(&k);
                     // Unprefixed attributes have no namespace (Namespaces in XML §6.2).
-                    let ns = if p.is_empty() { String::new() } else { lookup(p)? };
+                    let ns = if p.is_empty() {
+                        String::new()
+                    } else {
+                        lookup(p)?
+                    };
                     el.attrs.push((ns, l.to_owned(), v));
                 }
                 match stack.last_mut() {
@@ -330,7 +332,9 @@ mod tests {
         let e = parse(doc).unwrap();
         assert_eq!(e.ns, "http://www.w3.org/2003/05/soap-envelope");
         assert_eq!(e.name, "Envelope");
-        let body = e.child("http://www.w3.org/2003/05/soap-envelope", "Body").unwrap();
+        let body = e
+            .child("http://www.w3.org/2003/05/soap-envelope", "Body")
+            .unwrap();
         let op = body.child("urn:d", "Op").unwrap();
         assert_eq!(op.text, "fish <&&> <raw>");
         assert_eq!(op.attr("a"), Some("1 & 2"));

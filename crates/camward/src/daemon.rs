@@ -38,11 +38,21 @@ pub struct RunArgs {
     ftp: Option<SocketAddr>,
     /// Length of the discovery window in seconds instead of the accommodate period's 20 minutes
     /// (`unlimited` stays unlimited); 0 = no window at all. For tests.
-    #[arg(long, hide = true, env = "CAMWARD_DISCOVERY_WINDOW_SECS", value_name = "SECS")]
+    #[arg(
+        long,
+        hide = true,
+        env = "CAMWARD_DISCOVERY_WINDOW_SECS",
+        value_name = "SECS"
+    )]
     discovery_window_secs: Option<u64>,
     /// Answer and announce WS-Discovery on this interface only (tests keep it on a veth pair
     /// or on `lo`).
-    #[arg(long, hide = true, env = "CAMWARD_DISCOVERY_INTERFACE", value_name = "NAME")]
+    #[arg(
+        long,
+        hide = true,
+        env = "CAMWARD_DISCOVERY_INTERFACE",
+        value_name = "NAME"
+    )]
     discovery_interface: Option<String>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]

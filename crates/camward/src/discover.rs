@@ -44,7 +44,9 @@ pub fn run(args: DiscoverArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let found = rt
-        .block_on(camward_discovery::discover(Duration::from_secs(args.seconds)))
+        .block_on(camward_discovery::discover(Duration::from_secs(
+            args.seconds,
+        )))
         .context("cannot send the WS-Discovery probe")?;
     if !args.json {
         println!(
@@ -81,7 +83,11 @@ pub fn run(args: DiscoverArgs) -> Result<()> {
         }
     }
     if !args.json {
-        eprintln!("{} camera(s) answered within {} s", found.len(), args.seconds);
+        eprintln!(
+            "{} camera(s) answered within {} s",
+            found.len(),
+            args.seconds
+        );
     }
     Ok(())
 }

@@ -63,7 +63,9 @@ fn uri_safe(s: &str) -> String {
 /// The WS-Discovery scopes (also ONVIF's GetScopes): ONVIF's profile, type, hardware, name and
 /// location, and camward's serial and firmware for `camward discover`.
 pub fn scopes(c: &Config, serial: Option<&str>) -> Vec<String> {
-    let name = serial.map(|s| format!("camward-{s}")).unwrap_or_else(|| "camward".into());
+    let name = serial
+        .map(|s| format!("camward-{s}"))
+        .unwrap_or_else(|| "camward".into());
     let mut v = vec![
         "onvif://www.onvif.org/type/video_encoder".to_owned(),
         "onvif://www.onvif.org/type/Network_Video_Transmitter".to_owned(),
@@ -217,9 +219,13 @@ pub fn start(input: Input) -> JoinHandle<()> {
             let closes = p.map(|d| opened_at + d);
             let want = !forced_closed && closes.is_none_or(|t| Instant::now() < t);
             if want && running.is_none() {
-                match Responder::start(bind.clone(), announce.clone(), next_instance(&data_dir)).await {
+                match Responder::start(bind.clone(), announce.clone(), next_instance(&data_dir))
+                    .await
+                {
                     Ok(r) => running = Some(r),
-                    Err(e) => tracing::error!(error = %e, "cannot open the WS-Discovery socket (udp/3702)"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot open the WS-Discovery socket (udp/3702)")
+                    }
                 }
             } else if !want && let Some(r) = running.take() {
                 r.stop().await;

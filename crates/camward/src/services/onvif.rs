@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use camward_alarm::{AlarmEvent, AlarmSource};
 use camward_auth::{AccountService, Gate, Level, Outcome, Protocol};
 use camward_onvif::{
-    Authenticator, ClockError, DateTimeType, Device, DeviceClock, DeviceInformation,
-    HttpRequest, NetInterface, Notification, Onvif, Ports,
+    Authenticator, ClockError, DateTimeType, Device, DeviceClock, DeviceInformation, HttpRequest,
+    NetInterface, Notification, Onvif, Ports,
 };
 use camward_store::{AuditEvent, ConfigHandle};
 use camward_web::AuthContext;
