@@ -177,7 +177,7 @@ fn open(bind: &Bind) -> std::io::Result<Sockets> {
                 Err(e) => tracing::debug!(interface = %i.name, error = %e, "cannot join ff02::c"),
             }
         }
-        Ok(UdpSocket::from_std(v6.into())?)
+        UdpSocket::from_std(v6.into())
     })();
     match result {
         Ok(sock) => s.v6 = Some(sock),

@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
             "onvif://www.onvif.org/Profile/Streaming".to_owned(),
             "onvif://www.onvif.org/hardware/camward".to_owned(),
         ];
-        let _ = message::probe_matches_us(&types, &scopes, match_by.as_deref(), unresolvable, &ours);
+        let _ =
+            message::probe_matches_us(&types, &scopes, match_by.as_deref(), unresolvable, &ours);
     }
 });
