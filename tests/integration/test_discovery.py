@@ -59,6 +59,36 @@ finally:
 """
 
 
+# A raw WS-Discovery client: a unicast Resolve to the camera's address, and a Probe to the IPv6
+# group FF02::C on the namespace's interface; prints which answers came back for the endpoint.
+RAW = r"""
+import json, socket, sys, uuid
+host, epr, ifname = sys.argv[1], sys.argv[2], sys.argv[3]
+def env(action, body):
+    mid = "urn:uuid:" + str(uuid.uuid4())
+    return mid, ('<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+            'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><s:Header>'
+            f'<a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/{action}</a:Action><a:MessageID>{mid}</a:MessageID>'
+            f'<a:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To></s:Header><s:Body>{body}</s:Body></s:Envelope>').encode()
+def ask(fam, dest, msg, mid):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.sendto(msg, dest)
+    try:
+        while True:
+            data, _ = s.recvfrom(65536)
+            if mid.encode() in data and epr.encode() in data:
+                return data.decode()
+    except socket.timeout:
+        return ""
+mid, msg = env("Resolve", f'<d:Resolve><a:EndpointReference><a:Address>{epr}</a:Address></a:EndpointReference></d:Resolve>')
+resolve = ask(socket.AF_INET, (host, 3702), msg, mid)
+mid, msg = env("Probe", "<d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe>")
+probe6 = ask(socket.AF_INET6, ("ff02::c", 3702, 0, socket.if_nametoindex(ifname)), msg, mid)
+print(json.dumps({"resolve": "ResolveMatches" in resolve, "probe6": "ProbeMatches" in probe6}))
+"""
+
+
 class Listener:
     def __init__(self, peer, path):
         self.path = path
@@ -150,6 +180,10 @@ def test_the_window_opens_again_at_each_start_and_bye_is_sent_at_stop(tmp_path, 
         assert hellos[0]["instance"] != hellos[1]["instance"], "AppSequence InstanceId must change per start"
         assert endpoint(cam) == epr, "the endpoint reference is stable across restarts"
         assert [s for s in wsdiscovery_search(peer) if s["epr"] == epr]
+        # Resolve by unicast, and Probe over IPv6 multicast (FF02::C), are answered too.
+        r = peer.run([sys.executable, "-c", RAW, peer.host_ip, epr, peer.peer_if], timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == {"resolve": True, "probe6": True}
     finally:
         cam.stop()
         listener.stop()
