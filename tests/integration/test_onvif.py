@@ -319,3 +319,38 @@ def test_system_reboot_by_an_administrator_stops_camward_for_its_supervisor(tmp_
         assert cam.get("/api/v1/status").status_code == 200
     finally:
         cam.stop()
+
+
+def test_over_https_the_services_name_https_addresses(cam_https):
+    """Connection = HTTPS (§3.7): ONVIF is served over TLS, its addresses say https://, and plain
+    HTTP takes no credentials (it only redirects)."""
+    cam = cam_https
+    body = token_envelope('<GetServices xmlns="http://www.onvif.org/ver10/device/wsdl"><IncludeCapability>false</IncludeCapability></GetServices>',
+                          ADMIN_USER, ADMIN_PASSWORD)
+    r = requests.post(cam.surl("/onvif/device_service"), data=body, headers={"Content-Type": SOAP_CT},
+                      verify=False, timeout=15)
+    assert r.status_code == 200, r.text
+    assert f"<tds:XAddr>https://127.0.0.1:{cam.https_port}/onvif/media_service</tds:XAddr>" in r.text
+    r = requests.post(cam.url("/onvif/device_service"), data=token_envelope(DEVICE_INFO, ADMIN_USER, ADMIN_PASSWORD),
+                      headers={"Content-Type": SOAP_CT}, timeout=15, allow_redirects=False)
+    assert 300 <= r.status_code < 400 and "camward" not in r.text
+
+
+@needs("curl")
+def test_the_host_filter_applies_before_any_soap_is_read(onvif_cam):
+    """§3.4: an address outside the allow-list gets the fixed 403 written on accept, before any
+    byte is parsed: ONVIF included, never a SOAP answer."""
+    import subprocess
+    cam = onvif_cam
+    r = cam.patch_config({"host_auth": {"enabled": True, "allow": ["127.0.0.1", "::1"]}})
+    assert r.status_code == 200, r.text
+    try:
+        body = token_envelope(DEVICE_INFO, ADMIN_USER, ADMIN_PASSWORD)
+        p = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", "--interface", "127.0.0.2",
+                            "-H", f"Content-Type: {SOAP_CT}", "--data-binary", body, cam.url("/onvif/device_service")],
+                           capture_output=True, text=True, timeout=30)
+        assert p.stdout.rsplit("\n", 1)[-1] in ("403", "000"), (p.returncode, p.stdout, p.stderr)
+        assert "Envelope" not in p.stdout and "camward</tds" not in p.stdout
+        assert post(cam, token_envelope(DEVICE_INFO, ADMIN_USER, ADMIN_PASSWORD)).status_code == 200
+    finally:
+        assert cam.patch_config({"host_auth": {"enabled": False}}).status_code == 200
