@@ -331,6 +331,15 @@ def test_over_https_the_services_name_https_addresses(cam_https):
                       verify=False, timeout=15)
     assert r.status_code == 200, r.text
     assert f"<tds:XAddr>https://127.0.0.1:{cam.https_port}/onvif/media_service</tds:XAddr>" in r.text
+    # Media2 offers RTSP over TLS while the RTSPS listener is open, and the URI plays.
+    body = token_envelope('<GetStreamUri xmlns="http://www.onvif.org/ver20/media/wsdl"><Protocol>RtspsUnicast</Protocol>'
+                          '<ProfileToken>profile_1</ProfileToken></GetStreamUri>', ADMIN_USER, ADMIN_PASSWORD)
+    r = requests.post(cam.surl("/onvif/media2_service"), data=body, headers={"Content-Type": SOAP_CT},
+                      verify=False, timeout=15)
+    uri = f"rtsps://127.0.0.1:{cam.rtsps_port}/stream1"
+    assert f"<tr2:Uri>{uri}</tr2:Uri>" in r.text, r.text
+    code, size, out = probe_size(uri.replace("rtsps://", f"rtsps://{ADMIN_USER}:{ADMIN_PASSWORD}@", 1))
+    assert code == 0 and size, out
     r = requests.post(cam.url("/onvif/device_service"), data=token_envelope(DEVICE_INFO, ADMIN_USER, ADMIN_PASSWORD),
                       headers={"Content-Type": SOAP_CT}, timeout=15, allow_redirects=False)
     assert 300 <= r.status_code < 400 and "camward" not in r.text

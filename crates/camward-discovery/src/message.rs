@@ -103,9 +103,10 @@ pub fn bye(a: &Announce, seq: &mut Sequence) -> String {
     )
 }
 
-pub fn probe_matches(a: &Announce, relates_to: &str, seq: &mut Sequence) -> String {
+/// The answer to a Probe (`kind` = `Probe`) or a Resolve (`Resolve`): `{kind}Matches`.
+fn matches(kind: &str, a: &Announce, relates_to: &str, seq: &mut Sequence) -> String {
     let h = header(
-        "ProbeMatches",
+        &format!("{kind}Matches"),
         ANONYMOUS,
         Some(relates_to),
         seq,
@@ -114,27 +115,18 @@ pub fn probe_matches(a: &Announce, relates_to: &str, seq: &mut Sequence) -> Stri
     envelope(
         &h,
         &format!(
-            "<d:ProbeMatches><d:ProbeMatch>{}</d:ProbeMatch></d:ProbeMatches>",
+            "<d:{kind}Matches><d:{kind}Match>{}</d:{kind}Match></d:{kind}Matches>",
             description(a)
         ),
     )
 }
 
+pub fn probe_matches(a: &Announce, relates_to: &str, seq: &mut Sequence) -> String {
+    matches("Probe", a, relates_to, seq)
+}
+
 pub fn resolve_matches(a: &Announce, relates_to: &str, seq: &mut Sequence) -> String {
-    let h = header(
-        "ResolveMatches",
-        ANONYMOUS,
-        Some(relates_to),
-        seq,
-        &new_uuid(),
-    );
-    envelope(
-        &h,
-        &format!(
-            "<d:ResolveMatches><d:ResolveMatch>{}</d:ResolveMatch></d:ResolveMatches>",
-            description(a)
-        ),
-    )
+    matches("Resolve", a, relates_to, seq)
 }
 
 /// The Probe `camward discover` sends: every NetworkVideoTransmitter.

@@ -474,7 +474,8 @@ fn video_encoder2_configuration(n: u8, s: &StreamConfig, elem: &str) -> String {
     )
 }
 
-fn encoder_options(dev: &dyn Device) -> (String, u32) {
+/// The resolutions camward's encoder offers, and its highest frame rate.
+fn encoder_options() -> (String, u32) {
     let mut res = String::new();
     for (w, h) in camward_config::SIZES {
         let _ = write!(
@@ -482,7 +483,6 @@ fn encoder_options(dev: &dyn Device) -> (String, u32) {
             "<tt:ResolutionsAvailable><tt:Width>{w}</tt:Width><tt:Height>{h}</tt:Height></tt:ResolutionsAvailable>"
         );
     }
-    let _ = dev;
     (res, 30)
 }
 
@@ -497,6 +497,11 @@ fn stream_uri(dev: &dyn Device, c: &Call<'_>, n: u8, transport: &str) -> String 
             let port = c.base.rsplit(':').next().unwrap_or("80");
             format!("rtsp://{}:{port}/stream{n}", c.host)
         }
+        "RTSPS" => format!(
+            "rtsps://{}:{}/stream{n}",
+            c.host,
+            ports.rtsps.unwrap_or(322)
+        ),
         _ => format!("rtsp://{}:{}/stream{n}", c.host, ports.rtsp),
     }
 }
@@ -576,7 +581,7 @@ fn media1(dev: &dyn Device, c: &Call<'_>) -> Answer {
             Ok(format!("<trt:GetVideoEncoderConfigurationResponse>{}</trt:GetVideoEncoderConfigurationResponse>", video_encoder_configuration(n, &st, "trt:Configuration")))
         }
         "GetVideoEncoderConfigurationOptions" => {
-            let (res, fps) = encoder_options(dev);
+            let (res, fps) = encoder_options();
             Ok(format!("<trt:GetVideoEncoderConfigurationOptionsResponse><trt:Options><tt:QualityRange><tt:Min>1</tt:Min><tt:Max>10</tt:Max></tt:QualityRange><tt:H264>{res}<tt:GovLengthRange><tt:Min>1</tt:Min><tt:Max>300</tt:Max></tt:GovLengthRange><tt:FrameRateRange><tt:Min>1</tt:Min><tt:Max>{fps}</tt:Max></tt:FrameRateRange><tt:EncodingIntervalRange><tt:Min>1</tt:Min><tt:Max>1</tt:Max></tt:EncodingIntervalRange><tt:H264ProfilesSupported>Baseline</tt:H264ProfilesSupported></tt:H264></trt:Options></trt:GetVideoEncoderConfigurationOptionsResponse>"))
         }
         other => Err((Fault::ActionNotSupported, format!("camward does not implement Media {other}"))),
@@ -604,9 +609,11 @@ fn media2(dev: &dyn Device, c: &Call<'_>) -> Answer {
         "GetStreamUri" => {
             let (n, _) = profile_stream(dev, op.text_of("ProfileToken"))?;
             let transport = match op.text_of("Protocol").unwrap_or("RTSP") {
-                "RtspUnicast" | "RTSP" | "RtspMulticast" => "RTSP",
+                "RtspUnicast" | "RTSP" => "RTSP",
                 "RtspOverHttp" => "HTTP",
-                other => return Err(bad(format!("unknown protocol {other}"))),
+                // RTSP over TLS, offered while Connection = HTTPS (RTSPS listener open).
+                "RtspsUnicast" if dev.ports().rtsps.is_some() => "RTSPS",
+                other => return Err(bad(format!("protocol {other} is not offered"))),
             };
             Ok(format!("<tr2:GetStreamUriResponse><tr2:Uri>{}</tr2:Uri></tr2:GetStreamUriResponse>", escape(&stream_uri(dev, c, n, transport))))
         }
@@ -624,7 +631,7 @@ fn media2(dev: &dyn Device, c: &Call<'_>) -> Answer {
             Ok(s)
         }
         "GetVideoEncoderConfigurationOptions" => {
-            let (res, fps) = encoder_options(dev);
+            let (res, fps) = encoder_options();
             let rates: Vec<String> = (1..=fps).map(|f| f.to_string()).collect();
             Ok(format!(r#"<tr2:GetVideoEncoderConfigurationOptionsResponse><tr2:Options GovLengthRange="1 300" FrameRatesSupported="{}" ProfilesSupported="Baseline"><tt:Encoding>H264</tt:Encoding><tt:QualityRange><tt:Min>1</tt:Min><tt:Max>10</tt:Max></tt:QualityRange>{res}<tt:BitrateRange><tt:Min>64</tt:Min><tt:Max>8192</tt:Max></tt:BitrateRange></tr2:Options></tr2:GetVideoEncoderConfigurationOptionsResponse>"#, rates.join(" ")))
         }
