@@ -256,3 +256,66 @@ pub fn start(input: Input) -> JoinHandle<()> {
         window.open.store(false, Ordering::Relaxed);
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camward_config::Connection;
+
+    fn facts(http: &str) -> Facts {
+        Facts {
+            endpoint: "urn:uuid:x".into(),
+            serial: Some("A 1/ü".into()),
+            http: http.parse().unwrap(),
+            https_flag: None,
+            interface: None,
+        }
+    }
+
+    #[test]
+    fn scopes_are_uris_whatever_the_serial_and_name_the_location_when_set() {
+        let mut c = Config::default();
+        let s = scopes(&c, Some("A 1/ü"));
+        assert!(s.contains(&"onvif://www.onvif.org/Profile/Streaming".to_owned()));
+        assert!(s.contains(&"onvif://www.onvif.org/name/camward-A%201%2F%C3%BC".to_owned()));
+        assert!(s.iter().all(|x| !x.contains(' ')));
+        assert!(!s.iter().any(|x| x.contains("/location/")));
+        c.discovery.location = "site-1/hall".into();
+        assert!(
+            scopes(&c, None).contains(&"onvif://www.onvif.org/location/site-1/hall".to_owned())
+        );
+    }
+
+    #[test]
+    fn addresses_follow_the_listener_and_the_connection() {
+        let mut c = Config::default();
+        assert_eq!(
+            xaddrs(&c, &facts("192.0.2.7:8080")),
+            vec!["http://192.0.2.7:8080/onvif/device_service"]
+        );
+        assert_eq!(
+            xaddrs(&c, &facts("[2001:db8::7]:80")),
+            vec!["http://[2001:db8::7]:80/onvif/device_service"]
+        );
+        c.https.connection = Connection::Https;
+        c.https.port = 8443;
+        assert_eq!(
+            xaddrs(&c, &facts("192.0.2.7:8080")),
+            vec!["https://192.0.2.7:8443/onvif/device_service"]
+        );
+    }
+
+    #[test]
+    fn zero_means_no_window_even_when_unlimited() {
+        let mut c = Config::default();
+        assert_eq!(period(&c, None), Some(Duration::from_secs(1200)));
+        assert_eq!(
+            period(&c, Some(Duration::from_secs(5))),
+            Some(Duration::from_secs(5))
+        );
+        c.discovery.accommodate_period = camward_config::AccommodatePeriod::Unlimited;
+        assert_eq!(period(&c, None), None);
+        assert_eq!(period(&c, Some(Duration::from_secs(5))), None);
+        assert_eq!(period(&c, Some(Duration::ZERO)), Some(Duration::ZERO));
+    }
+}
