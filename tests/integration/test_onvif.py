@@ -321,6 +321,7 @@ def test_system_reboot_by_an_administrator_stops_camward_for_its_supervisor(tmp_
         cam.stop()
 
 
+@needs("ffprobe")
 def test_over_https_the_services_name_https_addresses(cam_https):
     """Connection = HTTPS (§3.7): ONVIF is served over TLS, its addresses say https://, and plain
     HTTP takes no credentials (it only redirects)."""
