@@ -60,9 +60,12 @@ pub enum AccountError {
     Store(#[from] StoreError),
 }
 
-/// Bound of the "recently logged in with Basic" memory that keeps the audit log to one entry per login.
-const RECENT_BASIC_CAP: usize = 1024;
-const RECENT_BASIC_TTL: Duration = Duration::from_secs(300);
+/// Bound of the login-session memory that keeps the audit log to one `login.ok` per session.
+const SESSIONS_CAP: usize = 1024;
+/// A login session: the same user from the same address over the same protocol, with no pause
+/// longer than this and no failure in between. A browser re-authenticates every page, fetch and
+/// nonce; an auditor wants to read "logged in", once, not a line per request.
+const SESSION_IDLE: Duration = Duration::from_secs(600);
 
 pub struct AccountService {
     store: Store,
@@ -73,7 +76,8 @@ pub struct AccountService {
     lockout: Mutex<Lockout>,
     // The compiled allow-list and the config it came from: recompiled only when the config changes.
     host: Mutex<(Option<Arc<Config>>, HostFilter)>,
-    recent_basic: Mutex<HashMap<(String, IpAddr), Instant>>,
+    /// Last granted request per (user, address, protocol): see [`SESSION_IDLE`].
+    sessions: Mutex<HashMap<(String, IpAddr, Protocol), Instant>>,
     wsse_nonces: Mutex<crate::wsse::NonceMemory>,
     // HA1 used when the user does not exist, so unknown and known names take the same work.
     dummy_ha1: [String; 2],
@@ -108,7 +112,7 @@ impl AccountService {
             replay: Mutex::new(ReplayGuard::new(opts.replay_capacity)),
             lockout: Mutex::new(Lockout::new(opts.lockout)),
             host: Mutex::new((None, HostFilter::default())),
-            recent_basic: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             wsse_nonces: Mutex::new(crate::wsse::NonceMemory::new(opts.replay_capacity)),
             nonces: NonceKey::new(key),
             dummy_ha1: [
@@ -309,6 +313,10 @@ impl AccountService {
     /// A failed login: audit, count towards the lockout, challenge again.
     fn fail(&self, req: &Request<'_>, user: Option<&str>, scheme: &str, reason: &str) -> Outcome {
         tracing::info!(peer = %req.peer, user = user.unwrap_or(""), reason, "login failed");
+        // A failure ends the sessions of that name at that address: the next success is logged.
+        if let Some(u) = user {
+            lock(&self.sessions).retain(|(su, sa, _), _| !(su == u && *sa == req.peer));
+        }
         self.audit(
             AuditEvent::new("login.fail")
                 .actor(user)
@@ -364,7 +372,9 @@ impl AccountService {
         first: bool,
     ) -> Outcome {
         lock(&self.lockout).record_success(req.peer, user, Instant::now());
-        if first {
+        if self.continues_session(user, req) {
+            // The same session: this request re-authenticated (a new nonce, a new page).
+        } else if first {
             self.audit(
                 AuditEvent::new("login.ok")
                     .actor(Some(user))
@@ -377,6 +387,25 @@ impl AccountService {
             user: Some(user.to_owned()),
             level,
         })
+    }
+
+    /// Whether a granted request continues a login session of `user` (and records it as the
+    /// session's latest activity either way).
+    fn continues_session(&self, user: &str, req: &Request<'_>) -> bool {
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        let key = (user.to_owned(), req.peer, req.protocol);
+        let continues = sessions
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) <= SESSION_IDLE);
+        if sessions.len() >= SESSIONS_CAP && !sessions.contains_key(&key) {
+            sessions.retain(|_, t| now.duration_since(*t) <= SESSION_IDLE);
+            if sessions.len() >= SESSIONS_CAP {
+                sessions.clear();
+            }
+        }
+        sessions.insert(key, now);
+        continues
     }
 
     fn basic(&self, req: &Request<'_>, username: &str, password: &str) -> Outcome {
@@ -402,8 +431,7 @@ impl AccountService {
         if !verify_password(&account.secrets.password_hash, password) {
             return self.fail(req, Some(username), "basic", "bad_password");
         }
-        let first = self.first_recently(username, req.peer);
-        self.granted(req, username, &account.level, "basic", first)
+        self.granted(req, username, &account.level, "basic", true)
     }
 
     fn digest(&self, req: &Request<'_>, p: &DigestParams) -> Outcome {
@@ -428,7 +456,7 @@ impl AccountService {
         let legacy = p.qop.is_none()
             && p.nc.is_none()
             && p.cnonce.is_none()
-            && req.protocol == Protocol::Rtsp
+            && req.protocol.is_rtsp()
             && alg == Algorithm::Md5;
         if p.userhash
             .as_deref()
@@ -467,7 +495,7 @@ impl AccountService {
         // HTTP binds the response to the request-target. RTSP clients disagree on which URL they put in
         // `uri` (some reuse the DESCRIBE URL for SETUP), so there the response is checked over the `uri`
         // they sent, which still covers method and nonce.
-        if req.protocol == Protocol::Http && uri != req.uri {
+        if req.protocol.is_http() && uri != req.uri {
             return self.fail(req, user, "digest", "uri_mismatch");
         }
         if let Some(locked) = self.account_lockout(req, username) {
@@ -512,25 +540,6 @@ impl AccountService {
             NcCheck::Replay => self.fail(req, user, scheme, "replay"),
             NcCheck::Forgotten => self.challenge_outcome(true),
         }
-    }
-
-    /// Whether this is the first login of `username` from `peer` for a while: clients that send
-    /// their password with every request (Basic, WS-Security) get one audit entry per login.
-    fn first_recently(&self, username: &str, peer: IpAddr) -> bool {
-        let mut recent = lock(&self.recent_basic);
-        let now = Instant::now();
-        let k = (username.to_owned(), peer);
-        let first = recent
-            .get(&k)
-            .is_none_or(|t| now.duration_since(*t) > RECENT_BASIC_TTL);
-        if recent.len() >= RECENT_BASIC_CAP {
-            recent.retain(|_, t| now.duration_since(*t) <= RECENT_BASIC_TTL);
-            if recent.len() >= RECENT_BASIC_CAP {
-                recent.clear();
-            }
-        }
-        recent.insert(k, now);
-        first
     }
 
     /// A WS-Security UsernameToken with PasswordDigest (ONVIF): `Created` within the skew, the
@@ -612,8 +621,7 @@ impl AccountService {
                 return self.challenge_outcome(false);
             }
         }
-        let first = self.first_recently(&token.username, peer);
-        self.granted(&req, &token.username, &account.level, "wsse-digest", first)
+        self.granted(&req, &token.username, &account.level, "wsse-digest", true)
     }
 
     fn internal_error(&self, e: StoreError) -> Outcome {

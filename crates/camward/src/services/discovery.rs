@@ -163,6 +163,8 @@ fn next_instance(data_dir: &Path) -> u32 {
 
 pub struct Input {
     pub config: ConfigHandle,
+    /// The status page's listener list: udp/3702 is in it while the window is open.
+    pub listeners: super::device::Listeners,
     pub data_dir: std::path::PathBuf,
     pub window: Arc<Window>,
     pub facts: Facts,
@@ -184,6 +186,7 @@ fn period(c: &Config, o: Option<Duration>) -> Option<Duration> {
 pub fn start(input: Input) -> JoinHandle<()> {
     let Input {
         config,
+        listeners,
         data_dir,
         window,
         facts,
@@ -231,6 +234,14 @@ pub fn start(input: Input) -> JoinHandle<()> {
                 r.stop().await;
             }
             window.open.store(running.is_some(), Ordering::Relaxed);
+            if running.is_some() {
+                listeners.open(
+                    "WS-Discovery",
+                    SocketAddr::from(([0, 0, 0, 0], camward_discovery::PORT)),
+                );
+            } else {
+                listeners.close("WS-Discovery");
+            }
             let wake = async {
                 match closes {
                     Some(t) if running.is_some() => tokio::time::sleep_until(t).await,
@@ -254,6 +265,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
             r.stop().await;
         }
         window.open.store(false, Ordering::Relaxed);
+        listeners.close("WS-Discovery");
     })
 }
 

@@ -4,11 +4,13 @@
 
 pub mod alarm;
 pub mod config_watch;
+pub mod device;
 pub mod discovery;
 pub mod ftp;
 pub mod http;
 pub mod https;
 pub mod listen;
+pub mod maintenance;
 pub mod media;
 pub mod onvif;
 pub mod record;

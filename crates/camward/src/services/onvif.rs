@@ -23,7 +23,7 @@ use camward_web::AuthContext;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 /// The system clock, read-only; NTP servers are remembered until restart. Replaced by the
@@ -93,7 +93,8 @@ pub struct Camera {
     pub window: Arc<Window>,
     pub clock: Box<dyn DeviceClock>,
     pub notes: broadcast::Sender<Notification>,
-    pub reboot: Arc<Notify>,
+    /// SystemReboot restarts camward in-process, as Setup › Maintenance does.
+    pub restarter: super::maintenance::Restarter,
 }
 
 impl Device for Camera {
@@ -178,13 +179,8 @@ impl Device for Camera {
                 .actor(Some(actor))
                 .detail(serde_json::json!({ "via": "onvif" })),
         );
-        let n = self.reboot.clone();
-        tokio::spawn(async move {
-            // Let the answer leave first.
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            n.notify_one();
-        });
-        "camward stops in 1 s; the service manager starts it again".into()
+        camward_web::Maintenance::restart(&self.restarter);
+        "camward restarts now".into()
     }
 
     fn clock(&self) -> &dyn DeviceClock {
