@@ -32,6 +32,11 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("CAMWARD_BIN", str(REPO / "target" / "debug" / "camward"))
 ARTIFACTS = REPO / "tests" / "artifacts"
 
+# Every daemon the tests start (here, in the UI harness, in subprocesses) runs without a discovery
+# window: it must not multicast WS-Discovery on the machine's networks. Discovery tests open one on
+# an interface they own (NetnsPeer, `lo`) through Camward.env, which wins over this.
+os.environ["CAMWARD_DISCOVERY_WINDOW_SECS"] = "0"
+
 ADMIN_USER = "installer"
 ADMIN_PASSWORD = "Cam-ward-2026"
 

@@ -15,9 +15,11 @@ pub enum AccommodatePeriod {
     /// Discoverable for 20 minutes after each start, then the discovery socket closes.
     #[default]
     #[serde(rename = "20min")]
+    #[schemars(title = "20min")]
     Min20,
     /// Discoverable as long as camward runs.
     #[serde(rename = "unlimited")]
+    #[schemars(title = "Unlimited")]
     Unlimited,
 }
 
@@ -37,9 +39,11 @@ impl AccommodatePeriod {
 pub struct DiscoveryConfig {
     /// "Easy IP Setup accommodate period": `20min` (default) or `unlimited`. The window restarts
     /// at each start of camward.
+    #[schemars(title = "Easy IP Setup accommodate period")]
     pub accommodate_period: AccommodatePeriod,
-    /// Announced as the ONVIF location scope (`onvif://www.onvif.org/location/…`); empty: none.
-    #[schemars(length(max = 64))]
+    /// Where the camera is, announced to discovery tools as its ONVIF location (letters, digits,
+    /// `-`, `_`, `.`, `~`, `/`); empty: not announced.
+    #[schemars(title = "Location (discovery scope)", length(max = 64))]
     pub location: String,
 }
 

@@ -256,6 +256,7 @@ sections! {
     #[schemars(title = "FTP access to camera")]
     ftp_server: FtpServerConfig,
     /// Setup › Network: "Easy IP Setup accommodate period", the WS-Discovery window (paper §4.5).
+    #[schemars(title = "Easy IP Setup")]
     discovery: DiscoveryConfig,
 }
 
