@@ -14,7 +14,7 @@ pub mod setup_code;
 pub mod wsse;
 
 pub use password::REALM;
-pub use service::{AccountError, AccountService, AuthOptions};
+pub use service::{AccountError, AccountService, AuthEvent, AuthHook, AuthOptions};
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -28,6 +28,7 @@ pub mod seal;
 mod secret;
 mod shape;
 pub mod smtp;
+pub mod snmp;
 pub mod source;
 pub mod streams;
 pub mod user_auth;
@@ -53,6 +54,7 @@ pub use seal::{SealError, SealKey};
 pub use secret::Secret;
 pub use shape::positional_structs;
 pub use smtp::{SmtpConfig, SmtpSecurity};
+pub use snmp::SnmpConfig;
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
 pub use user_auth::{AuthMethod, UserAuth};
@@ -255,6 +257,8 @@ sections! {
     /// "FTP access to camera" of the Network screen, Forbid by default (paper §4.2).
     #[schemars(title = "FTP access to camera")]
     ftp_server: FtpServerConfig,
+    /// Setup › Network › Advanced › SNMP: the SNMP agent, v3 recommended (paper §4.7).
+    snmp: SnmpConfig,
     /// Setup › Network: "Easy IP Setup accommodate period", the WS-Discovery window (paper §4.5).
     #[schemars(title = "Easy IP Setup")]
     discovery: DiscoveryConfig,
@@ -331,8 +335,8 @@ impl Config {
     /// `{"set": false}` clears it.
     pub fn apply_merge_patch(&self, patch: &Value) -> Result<Config, Vec<FieldError>> {
         let mut patch = patch.clone();
-        secret::resolve_placeholders(&mut patch, &self.redacted());
         let mut doc = self.to_clear();
+        secret::resolve_placeholders(&mut patch, &self.redacted(), &doc);
         merge_patch(&mut doc, &patch);
         Config::from_value(&doc)
     }

@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// FTP server listen address while "FTP access to camera" is Allow [default: [::]:{ftp_server.port}].
     #[arg(long, value_name = "ADDR:PORT")]
     ftp: Option<SocketAddr>,
+    /// SNMP agent UDP address while `snmp.enabled` is on [default: [::]:{snmp.port}, 161].
+    #[arg(long, value_name = "ADDR:PORT")]
+    snmp: Option<SocketAddr>,
     /// Length of the discovery window in seconds instead of the accommodate period's 20 minutes
     /// (`unlimited` stays unlimited); 0 = no window at all. For tests.
     #[arg(
@@ -294,6 +297,18 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         ),
         services::https::web(tls_listener(args.https), apps.tls, apps.https_port),
         services::rtsp::start(rtsp.clone(), rtsp_listener, shutdown.clone()),
+        services::snmp::start(services::snmp::Input {
+            flag: args.snmp,
+            data_dir: data_dir.to_owned(),
+            config: config.clone(),
+            gate: gate.clone(),
+            accounts: accounts.clone(),
+            identity: identity.clone(),
+            rtsp: rtsp.clone(),
+            recording: recording.clone(),
+            alarms: alarms.clone(),
+            shutdown: shutdown.clone(),
+        }),
         services::https::rtsps(tls_listener(args.rtsps), rtsp),
         services::https::upkeep(services::https::Upkeep {
             identity: identity.clone(),

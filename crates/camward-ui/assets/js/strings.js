@@ -144,6 +144,22 @@ export const S = {
     none: 'No destination yet.',
   },
 
+  // Lists of objects other than the e-mail destinations, by setting path (same keys as above).
+  rows: {
+    'snmp.users': {
+      address: (n) => `SNMPv3 user ${n}`,
+      add: 'Add a user',
+      remove: (n) => `Delete user ${n}`,
+      none: 'No SNMPv3 user yet.',
+    },
+    'snmp.trap_destinations': {
+      address: (n) => `Trap receiver ${n}`,
+      add: 'Add a trap receiver',
+      remove: (n) => `Delete trap receiver ${n}`,
+      none: 'No trap receiver yet.',
+    },
+  },
+
   live: {
     title: 'Live',
     stream: 'Stream',

@@ -330,13 +330,13 @@ impl AlarmControl for Alarms {
 }
 
 impl Alarms {
+    /// Alarms raised from now on (the SNMP traps, ONVIF's PullPoint subscriptions).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<AlarmEvent> {
+        self.hub.subscribe()
+    }
+
     /// The alarm log (audit log + daemon log), for services started beside the alarm service.
     pub fn log_sink(&self) -> SharedLog {
         self.hub.log_sink()
-    }
-
-    /// Every alarm from now on (ONVIF's PullPoint subscriptions are fed from this).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<camward_alarm::AlarmEvent> {
-        self.hub.subscribe()
     }
 }

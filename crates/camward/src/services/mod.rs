@@ -16,3 +16,4 @@ pub mod onvif;
 pub mod record;
 pub mod rtsp;
 pub mod signing;
+pub mod snmp;
