@@ -1,5 +1,5 @@
 //! `GET /api/v1/status`: device status (version, uptime, serial), for every level.
-//! Administrators also see the configuration warnings (weakened settings).
+//! Administrators also see the configuration warnings (weakened settings) and the firmware slots.
 
 use super::types::DeviceStatus;
 use crate::WebState;
@@ -25,5 +25,8 @@ pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<Device
         user: p.principal().user.clone(),
         level: super::level_name(level),
         warnings: (level >= Level::Admin).then(|| st.config.current().warnings()),
+        firmware: (level >= Level::Admin)
+            .then(|| st.firmware.as_ref().map(|f| f.status()))
+            .flatten(),
     })
 }

@@ -94,6 +94,10 @@ pub struct DeviceStatus {
     /// Settings that weaken security; administrators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warnings: Option<Vec<Warning>>,
+    /// Both firmware slots, the anti-rollback floor and the trusted keys (paper §3.11);
+    /// administrators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<super::firmware::FirmwareStatus>,
 }
 
 /// One audit log entry. Passwords never appear.

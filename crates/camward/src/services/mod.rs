@@ -6,6 +6,7 @@ pub mod alarm;
 pub mod config_watch;
 pub mod device;
 pub mod discovery;
+pub mod firmware;
 pub mod ftp;
 pub mod http;
 pub mod https;
