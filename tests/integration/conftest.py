@@ -32,6 +32,11 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("CAMWARD_BIN", str(REPO / "target" / "debug" / "camward"))
 ARTIFACTS = REPO / "tests" / "artifacts"
 
+# Every daemon the tests start (here, in the UI harness, in subprocesses) runs without a discovery
+# window: it must not multicast WS-Discovery on the machine's networks. Discovery tests open one on
+# an interface they own (NetnsPeer, `lo`) through Camward.env, which wins over this.
+os.environ["CAMWARD_DISCOVERY_WINDOW_SECS"] = "0"
+
 ADMIN_USER = "installer"
 ADMIN_PASSWORD = "Cam-ward-2026"
 
@@ -122,8 +127,10 @@ class Camward:
         self.data_dir = Path(data_dir)
         self.http_host = http_host
         self.extra_args = list(extra_args or [])
-        # Extra environment of the daemon (e.g. CAMWARD_LOG=debug).
-        self.env = {}
+        # Extra environment of the daemon (e.g. CAMWARD_LOG=debug). No discovery window by
+        # default: a test daemon must not multicast on the machine's networks; discovery tests
+        # open one on an interface they own (netns_peer).
+        self.env = {"CAMWARD_DISCOVERY_WINDOW_SECS": "0"}
         self.proc = None
         self.http_port = free_port(http_host)
         self.rtsp_port = free_port(http_host)
@@ -283,6 +290,71 @@ def cam_https(https_cam):
     """`https_cam` switched to Connection = HTTPS."""
     https_cam.set_connection("https")
     return https_cam
+
+
+class NetnsPeer:
+    """A network namespace joined to this one by a veth pair, for multicast peers (WS-Discovery
+    ignores loopback): this side `host_if` with `host_ip`, the namespace side with `peer_ip`,
+    multicast routed over the pair on both sides. `run(cmd)` runs a command in the namespace."""
+
+    def __init__(self, tag):
+        self.ns = f"cw{tag}{os.getpid() % 10000}"
+        self.host_if, self.peer_if = f"cwh{tag}{os.getpid() % 1000}", f"cwp{tag}{os.getpid() % 1000}"
+        n = 16 + (os.getpid() % 200)
+        self.host_ip, self.peer_ip = f"10.213.{n}.1", f"10.213.{n}.2"
+
+    def _ip(self, *args, check=True):
+        return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=check)
+
+    def create(self):
+        self.delete()
+        steps = [
+            ["netns", "add", self.ns],
+            ["link", "add", self.host_if, "type", "veth", "peer", "name", self.peer_if],
+            ["link", "set", self.peer_if, "netns", self.ns],
+            ["addr", "add", f"{self.host_ip}/30", "dev", self.host_if],
+            ["link", "set", self.host_if, "up"],
+            ["-n", self.ns, "addr", "add", f"{self.peer_ip}/30", "dev", self.peer_if],
+            ["-n", self.ns, "link", "set", self.peer_if, "up"],
+            ["-n", self.ns, "link", "set", "lo", "up"],
+            ["-n", self.ns, "route", "add", "224.0.0.0/4", "dev", self.peer_if],
+        ]
+        for st in steps:
+            self._ip(*st)
+        # The veth link needs its IPv6 link-local address before ff02::c can be joined; bounded.
+        wait_for(lambda: "fe80" in self._ip("-6", "addr", "show", "dev", self.host_if).stdout, 10,
+                 step=0.1, what="IPv6 link-local address on the veth pair")
+        return self
+
+    def delete(self):
+        self._ip("link", "del", self.host_if, check=False)
+        self._ip("netns", "del", self.ns, check=False)
+
+    def run(self, cmd, timeout=60, **kw):
+        return subprocess.run(["ip", "netns", "exec", self.ns, *cmd], capture_output=True, text=True,
+                              timeout=timeout, **kw)
+
+    def popen(self, cmd, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", self.ns, *cmd], **kw)
+
+
+@pytest.fixture
+def netns_peer():
+    """A NetnsPeer, removed afterwards. Skips (with the reason) where namespaces cannot be made
+    (no root, no `ip`); under CI=true that is a failure, as CI must run these tests."""
+    peer = NetnsPeer("d")
+    try:
+        if shutil.which("ip") is None:
+            raise RuntimeError("`ip` (iproute2) is not installed")
+        peer.create()
+    except (RuntimeError, subprocess.CalledProcessError, AssertionError, OSError) as e:
+        peer.delete()
+        detail = getattr(e, "stderr", "") or str(e)
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot create a network namespace with a veth pair: {detail}", pytrace=False)
+        pytest.skip(f"cannot create a network namespace with a veth pair (needs root): {detail}")
+    yield peer
+    peer.delete()
 
 
 @pytest.fixture(scope="session")

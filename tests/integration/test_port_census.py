@@ -67,7 +67,7 @@ def census_cam(tmp_path):
     c.stop()
 
 
-def settled(cam, want):
+def settled(cam, want, timeout=15):
     """The census once it equals `want` (services open and close their sockets asynchronously)."""
     seen = []
 
@@ -76,7 +76,7 @@ def settled(cam, want):
         return seen[-1] == want
 
     try:
-        wait_for(check, 15, step=0.2, what="the listening sockets")
+        wait_for(check, timeout, step=0.2, what="the listening sockets")
     except AssertionError:
         raise AssertionError(f"listening {sorted(seen[-1])}, expected {sorted(want)}") from None
     return seen[-1]
@@ -117,3 +117,18 @@ def test_all_services_on_together_then_off(census_cam):
         want -= s.sockets(cam)
         settled(cam, want)
     assert want == cam.base()
+
+
+@needs("ss")
+def test_discovery_listens_on_udp_3702_only_inside_its_window(tmp_path):
+    """§4.5: WS-Discovery (udp/3702) is the one listener a device opens by itself, and only for
+    the accommodate period after start; then the census is HTTP and RTSP again. Test daemons
+    have no window unless they ask (conftest); this one asks for a short one, kept on `lo`."""
+    cam = CensusCam(tmp_path / "data")
+    cam.env.update({"CAMWARD_DISCOVERY_WINDOW_SECS": "10", "CAMWARD_DISCOVERY_INTERFACE": "lo"})
+    cam.start()
+    try:
+        settled(cam, cam.base() | {("udp", 3702)})
+        settled(cam, cam.base(), timeout=40)
+    finally:
+        cam.stop()

@@ -367,8 +367,19 @@ describe('camward web UI', () => {
       assert.deepEqual(config().data_encryption, { enabled: false, recipients: [recipient] });
       done('/setup/data_encryption', 'form-data_encryption');
 
-      // Network: FTP access to camera, its passive ports.
+      // Network: the Easy IP Setup accommodate period (§4.5), then FTP access to camera.
       await go('/setup/network');
+      f = page.locator('#form-discovery');
+      assert.equal(await f.getByLabel('Easy IP Setup accommodate period').inputValue(), '20min');
+      await f.getByLabel('Easy IP Setup accommodate period').selectOption({ label: 'Unlimited' });
+      await f.getByLabel('Location (discovery scope)').fill('site-1/hall');
+      await setSaved(page, f);
+      assert.deepEqual(config().discovery, { accommodate_period: 'unlimited', location: 'site-1/hall' });
+      f = page.locator('#form-discovery');
+      await f.getByLabel('Easy IP Setup accommodate period').selectOption({ label: '20min' });
+      await setSaved(page, f);
+      assert.equal(config().discovery.accommodate_period, '20min');
+      done('/setup/network', 'form-discovery');
       f = page.locator('#form-ftp_server');
       // The ports depend on "Allow": disabled while FTP access is forbidden.
       assert.equal(await f.getByLabel('Passive ports from').isDisabled(), true);

@@ -11,6 +11,7 @@ pub mod password;
 pub mod policy;
 mod service;
 pub mod setup_code;
+pub mod wsse;
 
 pub use password::REALM;
 pub use service::{AccountError, AccountService, AuthEvent, AuthHook, AuthOptions};
@@ -59,6 +60,8 @@ pub enum Protocol {
     /// RTSP over TLS: the same rules as RTSP.
     Rtsps,
     Ftp,
+    /// SOAP requests authenticated by a WS-Security UsernameToken (ONVIF).
+    Onvif,
 }
 
 impl Protocol {
@@ -69,6 +72,7 @@ impl Protocol {
             Protocol::Rtsp => "rtsp",
             Protocol::Rtsps => "rtsps",
             Protocol::Ftp => "ftp",
+            Protocol::Onvif => "onvif",
         }
     }
 

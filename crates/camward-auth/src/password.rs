@@ -1,5 +1,6 @@
-//! Turning a password into what the store keeps: an argon2id hash and the two Digest HA1 secrets.
-//! The password itself is dropped right after; it never reaches the database or the log.
+//! Turning a password into what the store keeps: an argon2id hash, the two Digest HA1 secrets and,
+//! for WS-Security PasswordDigest (ONVIF), the password itself, which the store seals with the
+//! device's secrets key before it reaches the database. It never reaches the log.
 
 use crate::digest::{self, Algorithm};
 use argon2::password_hash::rand_core::OsRng;
@@ -31,6 +32,7 @@ pub fn derive_secrets(username: &str, password: &str) -> Secrets {
         ha1_md5: digest::ha1(Algorithm::Md5, username, REALM, password),
         ha1_sha256: digest::ha1(Algorithm::Sha256, username, REALM, password),
         realm: REALM.to_owned(),
+        wsse_password: Some(password.to_owned()),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod alteration_detection;
 pub mod audit;
 mod checks;
 pub mod data_encryption;
+pub mod discovery;
 pub mod ftp_client;
 pub mod ftp_server;
 pub mod host_auth;
@@ -41,6 +42,7 @@ pub use alteration_detection::AlterationDetection;
 pub use audit::{Audit, Finding, Severity};
 pub use checks::parse_ca_pem;
 pub use data_encryption::DataEncryptionConfig;
+pub use discovery::{AccommodatePeriod, DiscoveryConfig};
 pub use ftp_client::{FtpClientConfig, FtpTls};
 pub use ftp_server::FtpServerConfig;
 pub use host_auth::HostAuth;
@@ -257,6 +259,9 @@ sections! {
     ftp_server: FtpServerConfig,
     /// Setup › Network › Advanced › SNMP: the SNMP agent, v3 recommended (paper §4.7).
     snmp: SnmpConfig,
+    /// Setup › Network: "Easy IP Setup accommodate period", the WS-Discovery window (paper §4.5).
+    #[schemars(title = "Easy IP Setup")]
+    discovery: DiscoveryConfig,
 }
 
 impl Config {

@@ -22,6 +22,13 @@ pub struct Secrets {
     /// Hex SHA-256(username:realm:password).
     pub ha1_sha256: String,
     pub realm: String,
+    /// The password itself, for WS-Security PasswordDigest (ONVIF) only: sealed in the database,
+    /// `None` for accounts whose password was set before camward kept it.
+    pub wsse_password: Option<String>,
+}
+
+fn wsse_context(username: &str) -> String {
+    format!("camward-wsse:{username}")
 }
 
 /// The additional data an HA1 is sealed with: a sealed value copied to another account (or the
@@ -144,10 +151,14 @@ impl Store {
         }
         let now = now_secs();
         let (md5, sha256) = seal_ha1(self.key(), username, s);
+        let wsse = s
+            .wsse_password
+            .as_ref()
+            .map(|p| self.key().seal(p.as_bytes(), &wsse_context(username)));
         tx.execute(
-            "INSERT INTO account (username, level, password_hash, ha1_md5, ha1_sha256, realm, created_at, password_changed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            params![username, level, s.password_hash, md5, sha256, s.realm, now],
+            "INSERT INTO account (username, level, password_hash, ha1_md5, ha1_sha256, realm, created_at, password_changed_at, wsse_password)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+            params![username, level, s.password_hash, md5, sha256, s.realm, now, wsse],
         )
         .map_err(|e| self.sql_err(e))?;
         let kind = if first { "setup" } else { "account.create" };
@@ -168,7 +179,7 @@ impl Store {
         let row = self
             .conn()
             .query_row(
-                "SELECT username, level, password_hash, ha1_md5, ha1_sha256, realm, created_at, password_changed_at
+                "SELECT username, level, password_hash, ha1_md5, ha1_sha256, realm, created_at, password_changed_at, wsse_password
                  FROM account WHERE username = ?1",
                 [username],
                 |r| {
@@ -180,6 +191,7 @@ impl Store {
                             ha1_md5: r.get(3)?,
                             ha1_sha256: r.get(4)?,
                             realm: r.get(5)?,
+                            wsse_password: r.get(8)?,
                         },
                         created_at: r.get(6)?,
                         password_changed_at: r.get(7)?,
@@ -209,6 +221,17 @@ impl Store {
                         ),
                     })?
                     .to_string();
+            }
+        }
+        // A password that does not open only disables WS-Security for this account (HTTP Digest
+        // still works); the next password change seals it again.
+        if let Some(v) = a.secrets.wsse_password.take() {
+            match self.key().open_str(&v, &wsse_context(&a.username)) {
+                Ok(p) => a.secrets.wsse_password = Some(p.to_string()),
+                Err(_) => tracing::warn!(
+                    user = %a.username,
+                    "the WS-Security password does not open with this secrets key; set the password again"
+                ),
             }
         }
         Ok(Some(a))
@@ -245,6 +268,7 @@ impl Store {
                         ha1_md5: r.get(2)?,
                         ha1_sha256: r.get(3)?,
                         realm: r.get(4)?,
+                        wsse_password: None,
                     },
                 ))
             })
@@ -346,10 +370,14 @@ impl Store {
         }
         if let Some(s) = secrets {
             let (md5, sha256) = seal_ha1(self.key(), username, s);
+            let wsse = s
+                .wsse_password
+                .as_ref()
+                .map(|p| self.key().seal(p.as_bytes(), &wsse_context(username)));
             tx.execute(
-                "UPDATE account SET password_hash = ?2, ha1_md5 = ?3, ha1_sha256 = ?4, realm = ?5, password_changed_at = ?6
+                "UPDATE account SET password_hash = ?2, ha1_md5 = ?3, ha1_sha256 = ?4, realm = ?5, password_changed_at = ?6, wsse_password = ?7
                  WHERE username = ?1",
-                params![username, s.password_hash, md5, sha256, s.realm, now_secs()],
+                params![username, s.password_hash, md5, sha256, s.realm, now_secs(), wsse],
             )
             .map_err(|e| self.sql_err(e))?;
             changed.push("password");
@@ -446,6 +474,7 @@ mod tests {
             ha1_md5: "a".into(),
             ha1_sha256: "b".into(),
             realm: "camward".into(),
+            wsse_password: Some("Cam-ward-2026".into()),
         }
     }
 
@@ -571,7 +600,12 @@ mod tests {
             raw[0].0.starts_with("cw1:") && raw[0].1.starts_with("cw1:"),
             "{raw:?}"
         );
-        assert_eq!(s.get_account("old").unwrap().unwrap().secrets, secrets());
+        // A row written before WS-Security passwords were kept has none.
+        let old = Secrets {
+            wsse_password: None,
+            ..secrets()
+        };
+        assert_eq!(s.get_account("old").unwrap().unwrap().secrets, old);
         assert_eq!(s.audit_log(1, None).unwrap()[0].kind, "secrets.sealed");
         // A second open finds nothing left to seal.
         drop(s);

@@ -15,7 +15,10 @@ pub const DB_FILE: &str = "camward.db";
 pub(crate) const APPLICATION_ID: i64 = 0x6377_7264;
 
 /// Migrations in order; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_wsse_password.sql"),
+];
 
 /// The schema version this build writes (number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -43,6 +43,24 @@ pub struct RunArgs {
     /// SNMP agent UDP address while `snmp.enabled` is on [default: [::]:{snmp.port}, 161].
     #[arg(long, value_name = "ADDR:PORT")]
     snmp: Option<SocketAddr>,
+    /// Length of the discovery window in seconds instead of the accommodate period's 20 minutes
+    /// (`unlimited` stays unlimited); 0 = no window at all. For tests.
+    #[arg(
+        long,
+        hide = true,
+        env = "CAMWARD_DISCOVERY_WINDOW_SECS",
+        value_name = "SECS"
+    )]
+    discovery_window_secs: Option<u64>,
+    /// Answer and announce WS-Discovery on this interface only (tests keep it on a veth pair
+    /// or on `lo`).
+    #[arg(
+        long,
+        hide = true,
+        env = "CAMWARD_DISCOVERY_INTERFACE",
+        value_name = "NAME"
+    )]
+    discovery_interface: Option<String>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -262,9 +280,34 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         .with_recordings(Arc::new(recording.clone()))
         .with_alarm(Arc::new(alarms.clone()))
         .with_device(Arc::new(device))
-        .with_maintenance(Arc::new(restarter))
+        .with_maintenance(Arc::new(restarter.clone()))
         .with_firmware(Arc::new(firmware.clone()));
-    let apps = services::http::apps(web, config.clone(), args.https);
+    // ONVIF (paper §4.5's VMS path) on the web listeners, fed by the alarm bus and the
+    // discovery window.
+    let window = Arc::new(services::discovery::Window::default());
+    let (onvif_notes, _) = tokio::sync::broadcast::channel(64);
+    let onvif = Arc::new(camward_onvif::Onvif::new(
+        Arc::new(services::onvif::Camera {
+            config: config.clone(),
+            accounts: accounts.clone(),
+            serial: info.serial.clone(),
+            rtsp_port: rtsp_addr.port(),
+            rtsps_port: args.rtsps.map(|a| a.port()).unwrap_or(322),
+            window: window.clone(),
+            // The seam of the `time` settings section: its clock replaces this one.
+            clock: Box::new(services::onvif::SystemClock::with_store(store.clone())),
+            notes: onvif_notes.clone(),
+            // SystemReboot restarts camward in-process, as Setup › Maintenance does.
+            restarter,
+        }),
+        Arc::new(services::onvif::Accounts(accounts.clone())),
+    ));
+    let apps = services::http::apps(
+        web,
+        config.clone(),
+        args.https,
+        services::onvif::router(onvif, config.clone()),
+    );
     let tls_listener = |flag| services::https::Listener {
         flag,
         identity: identity.clone(),
@@ -348,6 +391,22 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             media: media.clone(),
             recording,
             device_name: info.serial.clone().unwrap_or_else(|| "camward".into()),
+            shutdown: shutdown.clone(),
+        }),
+        services::onvif::forward_alarms(alarms.subscribe(), onvif_notes, shutdown.clone()),
+        services::discovery::start(services::discovery::Input {
+            config: config.clone(),
+            listeners: listeners.clone(),
+            data_dir: data_dir.to_owned(),
+            window,
+            facts: services::discovery::Facts {
+                endpoint: services::discovery::endpoint(data_dir),
+                serial: info.serial.clone(),
+                http: http_addr,
+                https_flag: args.https,
+                interface: args.discovery_interface.clone(),
+            },
+            period_override: args.discovery_window_secs.map(Duration::from_secs),
             shutdown: shutdown.clone(),
         }),
         services::ftp::start(services::ftp::Input {

@@ -6,6 +6,7 @@
 mod console;
 mod daemon;
 mod datadir;
+mod discover;
 mod firmware_cmd;
 mod launcher;
 mod mediatools;
@@ -49,6 +50,9 @@ enum Command {
     /// Check the live settings against the paper's cautions: each finding with its severity, why
     /// it matters and the setting that fixes it (exit 1 while a high finding exists).
     Audit(console::AuditArgs),
+    /// Find cameras that answer WS-Discovery (ONVIF) on the local networks: the installer's
+    /// Easy IP tool (paper §4.5). Lists address, model, serial, firmware, HTTPS and ONVIF address.
+    Discover(discover::DiscoverArgs),
     /// Private CA of the factory or site: create it, sign device CSRs.
     #[command(subcommand)]
     Ca(camward_tls::cli::CaCommand),
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
         Command::Config(c) => console::config(&cli.data, c),
         Command::Log(a) => console::log(&cli.data, a),
         Command::Audit(a) => return exit(console::audit(&cli.data, a)),
+        Command::Discover(a) => discover::run(a),
         Command::Ca(c) => c.run(),
         Command::Identity(c) => c.run(),
         Command::Verify(a) => return exit(mediatools::verify(a)),

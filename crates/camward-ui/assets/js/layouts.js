@@ -125,6 +125,10 @@ export const PAGES = [
   {
     id: 'network', group: 'network', kind: 'network',
     forms: [{
+      // "Easy IP Setup accommodate period" of the paper's Network screen (§4.5).
+      section: 'discovery',
+      items: ['discovery.accommodate_period', 'discovery.location'],
+    }, {
       section: 'ftp_server',
       items: [
         'ftp_server.enabled',

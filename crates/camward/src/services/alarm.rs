@@ -330,7 +330,7 @@ impl AlarmControl for Alarms {
 }
 
 impl Alarms {
-    /// Alarms raised from now on (the SNMP traps).
+    /// Alarms raised from now on (the SNMP traps, ONVIF's PullPoint subscriptions).
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<AlarmEvent> {
         self.hub.subscribe()
     }

@@ -25,11 +25,18 @@ pub struct Apps {
 }
 
 /// Builds the application from the web state (with its handles set) and the UI.
-pub fn apps(state: WebState, config: ConfigHandle, https_flag: Option<SocketAddr>) -> Apps {
+/// `onvif`: the ONVIF services' routes (`/onvif/…`), mounted beside the API and the UI.
+pub fn apps(
+    state: WebState,
+    config: ConfigHandle,
+    https_flag: Option<SocketAddr>,
+    onvif: Router,
+) -> Apps {
     let gate = state.gate.clone();
-    // The web UI's pages and assets get the API's front layers (host re-check, auth context, headers).
+    // The web UI's pages and assets and the ONVIF services get the API's front layers (host
+    // re-check, auth context, headers).
     let ui = camward_ui::router(state.clone());
-    let app = camward_web::app(state, [ui]);
+    let app = camward_web::app(state, [ui, onvif]);
     let https_port = Arc::new(HttpsPort::default());
     let plain = camward_web::https::redirect_when_https(
         app.clone(),

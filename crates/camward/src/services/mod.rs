@@ -5,6 +5,7 @@
 pub mod alarm;
 pub mod config_watch;
 pub mod device;
+pub mod discovery;
 pub mod firmware;
 pub mod ftp;
 pub mod http;
@@ -12,6 +13,7 @@ pub mod https;
 pub mod listen;
 pub mod maintenance;
 pub mod media;
+pub mod onvif;
 pub mod record;
 pub mod rtsp;
 pub mod signing;
