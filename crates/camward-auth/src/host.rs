@@ -42,14 +42,11 @@ impl HostFilter {
 
 /// An entry written as an IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) means the IPv4 network.
 fn canonical_net(n: IpNet) -> IpNet {
-    if let IpNet::V6(v6) = n {
-        if v6.prefix_len() >= 96 {
-            if let Some(v4) = v6.network().to_ipv4_mapped() {
-                return IpNet::V4(
-                    Ipv4Net::new(v4, v6.prefix_len() - 96).expect("prefix within 0..=32"),
-                );
-            }
-        }
+    if let IpNet::V6(v6) = n
+        && v6.prefix_len() >= 96
+        && let Some(v4) = v6.network().to_ipv4_mapped()
+    {
+        return IpNet::V4(Ipv4Net::new(v4, v6.prefix_len() - 96).expect("prefix within 0..=32"));
     }
     n
 }

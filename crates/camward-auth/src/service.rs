@@ -87,7 +87,6 @@ pub enum AuthEvent {
 /// Called for every [`AuthEvent`], on the thread that checked the credentials: keep it short.
 pub type AuthHook = Arc<dyn Fn(&AuthEvent) + Send + Sync>;
 
-
 pub struct AccountService {
     store: Store,
     config: ConfigHandle,

@@ -208,20 +208,20 @@ pub(crate) fn unseal(doc: &mut Value, key: &SealKey) -> Unsealed {
     fn walk(v: &mut Value, at: &str, key: &SealKey, out: &mut Unsealed) {
         match v {
             Value::Object(o) => {
-                if o.len() == 1 {
-                    if let Some(Value::String(s)) = o.get(SEALED) {
-                        *v = match key.open_str(s, &context(at)) {
-                            Ok(clear) => {
-                                out.opened += 1;
-                                Value::String(clear.to_string())
-                            }
-                            Err(_) => {
-                                out.unreadable.push(at.to_owned());
-                                Value::Null
-                            }
-                        };
-                        return;
-                    }
+                if o.len() == 1
+                    && let Some(Value::String(s)) = o.get(SEALED)
+                {
+                    *v = match key.open_str(s, &context(at)) {
+                        Ok(clear) => {
+                            out.opened += 1;
+                            Value::String(clear.to_string())
+                        }
+                        Err(_) => {
+                            out.unreadable.push(at.to_owned());
+                            Value::Null
+                        }
+                    };
+                    return;
                 }
                 for (k, x) in o.iter_mut() {
                     walk(x, &crate::join(at, k), key, out);

@@ -261,13 +261,13 @@ fn issued_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Resul
             issuer.subject()
         ));
     }
-    if let Ok(Some(ku)) = issuer.key_usage() {
-        if !ku.value.key_cert_sign() {
-            return Err(format!(
-                "issuer {} key usage lacks keyCertSign",
-                issuer.subject()
-            ));
-        }
+    if let Ok(Some(ku)) = issuer.key_usage()
+        && !ku.value.key_cert_sign()
+    {
+        return Err(format!(
+            "issuer {} key usage lacks keyCertSign",
+            issuer.subject()
+        ));
     }
     child
         .verify_signature(Some(issuer.public_key()))

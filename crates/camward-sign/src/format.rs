@@ -345,7 +345,7 @@ fn parse_general(v: &[u8]) -> Result<General, String> {
         2 => 1 + 3 + 1 + 8 + 8 + 4 + 2,
         _ => return Err(format!("unsupported GENERAL version {version}")),
     };
-    if v.len() < fixed || (v.len() - fixed) % 2 != 0 {
+    if v.len() < fixed || !(v.len() - fixed).is_multiple_of(2) {
         return Err(format!(
             "GENERAL length {} does not hold two equal hashes",
             v.len()

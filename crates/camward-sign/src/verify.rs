@@ -350,30 +350,30 @@ impl Verifier {
     }
 
     fn register_sei(&mut self, nal: usize, bytes: &[u8], sei: OmsSei) -> u32 {
-        if let Some(c) = &sei.crypto {
-            if c.hash_oid != format::SHA256_OID_DER {
-                self.errors.push(format!(
+        if let Some(c) = &sei.crypto
+            && c.hash_oid != format::SHA256_OID_DER
+        {
+            self.errors.push(format!(
                     "NAL {nal}: hash algorithm OID {:02x?} is not SHA-256; this verifier only supports SHA-256",
                     c.hash_oid
                 ));
-            }
         }
         let mut sig = SigStatus::Unsigned;
         if sei.is_signed() {
             // Only a signed SEI may introduce a chain: an unsigned one could carry anything.
-            if let Some((_, pem)) = &sei.certificates {
-                if let Some(ci) = self.chain_index(pem, nal) {
-                    if let Some(prev) = self.current_chain {
-                        if self.chains[prev].spki != self.chains[ci].spki {
-                            self.key_changes.push(KeyChange {
-                                sei_nal: nal,
-                                old_signer: self.chains[prev].chain.signer_info().subject,
-                                new_signer: self.chains[ci].chain.signer_info().subject,
-                            });
-                        }
-                    }
-                    self.current_chain = Some(ci);
+            if let Some((_, pem)) = &sei.certificates
+                && let Some(ci) = self.chain_index(pem, nal)
+            {
+                if let Some(prev) = self.current_chain
+                    && self.chains[prev].spki != self.chains[ci].spki
+                {
+                    self.key_changes.push(KeyChange {
+                        sei_nal: nal,
+                        old_signer: self.chains[prev].chain.signer_info().subject,
+                        new_signer: self.chains[ci].chain.signer_info().subject,
+                    });
                 }
+                self.current_chain = Some(ci);
             }
             sig = match self.current_chain.and_then(|c| self.chains[c].key.as_ref()) {
                 Some(key) => {
@@ -729,10 +729,10 @@ impl Finisher {
             // the earlier ones lost their SEI (removed with the frame that carried it), rather
             // than every later SEI being read against the GOP before its own.
             let anchored = |seg: &Segment| list.first() == Some(&self.items[seg.from].hash);
-            if !anchored(&segs[lost]) {
-                if let Some(k) = segs[..segs.len() - 1].iter().position(anchored) {
-                    lost = k;
-                }
+            if !anchored(&segs[lost])
+                && let Some(k) = segs[..segs.len() - 1].iter().position(anchored)
+            {
+                lost = k;
             }
         }
         for seg in &segs[..lost] {
@@ -953,33 +953,34 @@ impl Finisher {
         // Whole-GOP order: the linked hash names the first item of the GOP decided before this
         // one, as this stream holds it. A GOP removed, moved or with an altered anchor before
         // this one makes this GOP's first item not authentic.
-        if let Some(prev) = self.prev_first {
-            if general.linked_hash != prev {
-                let first = &items[0];
-                if marks[0] != Mark::Invalid {
-                    marks[0] = Mark::Invalid;
-                    push_frame(&mut r.altered_frames, first.frame);
-                    r.altered_frames.sort_unstable();
-                    r.altered_nals.insert(0, first.nal);
-                }
-                r.reasons.push(if general.linked_hash.iter().all(|&b| b == 0) {
+        if let Some(prev) = self.prev_first
+            && general.linked_hash != prev
+        {
+            let first = &items[0];
+            if marks[0] != Mark::Invalid {
+                marks[0] = Mark::Invalid;
+                push_frame(&mut r.altered_frames, first.frame);
+                r.altered_frames.sort_unstable();
+                r.altered_nals.insert(0, first.nal);
+            }
+            r.reasons
+                .push(if general.linked_hash.iter().all(|&b| b == 0) {
                     "linked hash is zero: signing restarted mid-stream".into()
                 } else {
                     "linked hash does not match the previous GOP: GOP(s) removed, moved or altered"
                         .into()
                 });
-                raise(&mut r, Verdict::Altered);
-            }
+            raise(&mut r, Verdict::Altered);
         }
         r
     }
 }
 
 fn push_frame(frames: &mut Vec<u32>, f: Option<u32>) {
-    if let Some(f) = f {
-        if !frames.contains(&f) {
-            frames.push(f);
-        }
+    if let Some(f) = f
+        && !frames.contains(&f)
+    {
+        frames.push(f);
     }
 }
 
