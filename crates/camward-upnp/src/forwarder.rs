@@ -1,0 +1,574 @@
+//! The forwarder (paper §4.1): keeps a [`Plan`] of port mappings alive on the gateway while it
+//! runs, and deletes them when it stops. One round finds the gateway (SSDP, again whenever it
+//! stops answering, which is how a restarted router is found on its new port), reads its
+//! external address and adds or renews every mapping (AddAnyPortMapping on WANIPConnection:2,
+//! AddPortMapping on :1 or when :2 lacks it). Rounds repeat at half the lease when all went
+//! well, else after a back-off that doubles from `Timing::backoff_min` to `backoff_max`.
+//!
+//! A port another host holds is never taken: AddPortMapping answers 718 and the mapping shows
+//! `port_taken` naming the holder; AddAnyPortMapping lets the gateway choose a free port, shown
+//! with the holder of the one asked for. Deletion checks that the entry is still camward's.
+//! Failures are states in [`Status`] and [`Event`]s for the audit log, never panics.
+
+use crate::igd::{self, Gateway};
+use crate::{Error, Protocol};
+use serde::Serialize;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+/// One port to forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    /// What it is (`https`, `http`, `rtsp`), for the status, the audit log and the mapping's description.
+    pub service: String,
+    pub protocol: Protocol,
+    pub internal_port: u16,
+    /// Asked of the gateway; the gateway may choose another with AddAnyPortMapping.
+    pub external_port: u16,
+}
+
+/// Everything to keep mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub mappings: Vec<Wanted>,
+    pub lease_secs: u32,
+}
+
+/// Timings of the rounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long SSDP answers are collected (gateways answer within MX = 2 s).
+    pub discover_wait: Duration,
+    /// First retry delay after a failed round; doubles up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Time allowed for deleting the mappings when stopping.
+    pub cleanup: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            discover_wait: Duration::from_secs(2),
+            backoff_min: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(300),
+            cleanup: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The state of one mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingState {
+    /// Not yet asked, or waiting for the gateway.
+    Pending,
+    /// Forwarded by the gateway.
+    Mapped,
+    /// The external port is held by another host; camward leaves it alone.
+    PortTaken,
+    /// The gateway refused (UPnP error other than a conflict).
+    Refused,
+    /// No gateway, or it could not be reached.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MappingStatus {
+    pub service: String,
+    pub protocol: Protocol,
+    pub internal_port: u16,
+    pub requested_external_port: u16,
+    /// The port the gateway forwards, while mapped.
+    pub external_port: Option<u16>,
+    pub state: MappingState,
+    /// The host holding the requested external port, when another one does.
+    pub taken_by: Option<String>,
+    /// Why it is not mapped, or what differs from what was asked, for people.
+    pub message: Option<String>,
+    /// Lease granted (0: permanent, for gateways that support no other).
+    pub lease_secs: u32,
+    /// Seconds since 1970 of the last successful add or renewal.
+    pub renewed_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatewayInfo {
+    /// Where its device description is.
+    pub location: String,
+    /// The WAN connection service used (`urn:…:WANIPConnection:2`).
+    pub service: String,
+    /// The camera's address towards it: the internal client of every mapping.
+    pub internal_client: String,
+}
+
+/// What the status page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Status {
+    /// Whether auto port forwarding is running.
+    pub enabled: bool,
+    pub gateway: Option<GatewayInfo>,
+    /// The gateway's external (Internet-side) address.
+    pub external_address: Option<String>,
+    pub mappings: Vec<MappingStatus>,
+    /// The last failure of a whole round (no gateway, unreachable), if the last round failed.
+    pub error: Option<String>,
+    /// Seconds since 1970 of the next round.
+    pub next_attempt_at: Option<u64>,
+}
+
+/// Shared, cheap to clone; read by the HTTP API.
+#[derive(Debug, Clone, Default)]
+pub struct StatusHandle(Arc<Mutex<Status>>);
+
+impl StatusHandle {
+    pub fn get(&self) -> Status {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        if let Ok(mut s) = self.0.lock() {
+            f(&mut s);
+        }
+    }
+
+    /// Marks forwarding as off (no mappings).
+    pub fn clear(&self) {
+        self.update(|s| *s = Status::default());
+    }
+}
+
+/// Something the audit log should record: state changes only, so a gateway that stays away
+/// produces one entry, not one per retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// `upnp.gateway`, `upnp.mapped`, `upnp.port_taken`, `upnp.refused`, `upnp.failed`, `upnp.removed`.
+    #[serde(skip)]
+    pub kind: &'static str,
+    pub service: Option<String>,
+    pub external_port: Option<u16>,
+    pub message: String,
+}
+
+pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn description(service: &str) -> String {
+    format!("camward {service}")
+}
+
+/// What a failed add means for the mapping.
+fn classify(e: &Error) -> MappingState {
+    match e {
+        // 718 ConflictInMappingEntry, 728 NoPortMapsAvailable.
+        Error::Upnp {
+            code: 718 | 728, ..
+        } => MappingState::PortTaken,
+        Error::Upnp { .. } => MappingState::Refused,
+        _ => MappingState::Failed,
+    }
+}
+
+struct Forwarder {
+    plan: Plan,
+    status: StatusHandle,
+    events: EventSink,
+    timing: Timing,
+    gateway: Option<Gateway>,
+    /// The external port camward holds for each wanted mapping.
+    held: Vec<Option<u16>>,
+    /// Last reported state per mapping (and of the gateway), to report changes only.
+    reported: Vec<Option<(MappingState, Option<u16>)>>,
+    gateway_reported: Option<String>,
+}
+
+/// Runs until `stop`, then deletes every mapping camward made (bounded by `Timing::cleanup`).
+pub async fn run(
+    plan: Plan,
+    status: StatusHandle,
+    events: EventSink,
+    timing: Timing,
+    stop: CancellationToken,
+) {
+    let n = plan.mappings.len();
+    status.update(|s| {
+        *s = Status {
+            enabled: true,
+            mappings: plan
+                .mappings
+                .iter()
+                .map(|w| MappingStatus {
+                    service: w.service.clone(),
+                    protocol: w.protocol,
+                    internal_port: w.internal_port,
+                    requested_external_port: w.external_port,
+                    external_port: None,
+                    state: MappingState::Pending,
+                    taken_by: None,
+                    message: None,
+                    lease_secs: plan.lease_secs,
+                    renewed_at: None,
+                })
+                .collect(),
+            ..Status::default()
+        }
+    });
+    let mut f = Forwarder {
+        plan,
+        status,
+        events,
+        timing,
+        gateway: None,
+        held: vec![None; n],
+        reported: vec![None; n],
+        gateway_reported: None,
+    };
+    let renew = Duration::from_secs(u64::from(f.plan.lease_secs / 2).max(1));
+    let mut backoff = f.timing.backoff_min;
+    loop {
+        let all_mapped = tokio::select! {
+            _ = stop.cancelled() => break,
+            ok = f.round() => ok,
+        };
+        let wait = if all_mapped {
+            backoff = f.timing.backoff_min;
+            renew
+        } else {
+            let w = backoff;
+            backoff = (backoff * 2).min(f.timing.backoff_max);
+            // Held mappings must still be renewed before their lease ends.
+            if f.held.iter().any(Option::is_some) {
+                w.min(renew)
+            } else {
+                w
+            }
+        };
+        let at = now_secs() + wait.as_secs();
+        f.status.update(|s| s.next_attempt_at = Some(at));
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    let cleanup = f.timing.cleanup;
+    if tokio::time::timeout(cleanup, f.remove_all()).await.is_err() {
+        tracing::warn!(
+            "UPnP: the gateway did not confirm every deletion in time; the leases end them"
+        );
+    }
+    f.status.clear();
+}
+
+impl Forwarder {
+    fn emit(&self, kind: &'static str, service: Option<&str>, port: Option<u16>, message: String) {
+        match kind {
+            "upnp.mapped" | "upnp.removed" | "upnp.gateway" => {
+                tracing::info!(service, port, "{message}")
+            }
+            _ => tracing::warn!(service, port, "{message}"),
+        }
+        (self.events)(Event {
+            kind,
+            service: service.map(str::to_owned),
+            external_port: port,
+            message,
+        });
+    }
+
+    /// One round; true when every mapping is in place.
+    async fn round(&mut self) -> bool {
+        for attempt in 0..2 {
+            if self.gateway.is_none() {
+                match igd::discover(self.timing.discover_wait).await {
+                    Ok(g) => {
+                        let info = GatewayInfo {
+                            location: g.location.to_string(),
+                            service: g.service.clone(),
+                            internal_client: g.local.to_string(),
+                        };
+                        if self.gateway_reported.as_deref() != Some(&info.location) {
+                            self.gateway_reported = Some(info.location.clone());
+                            self.emit(
+                                "upnp.gateway",
+                                None,
+                                None,
+                                format!("UPnP gateway {} ({})", info.location, info.service),
+                            );
+                        }
+                        self.status.update(|s| {
+                            s.gateway = Some(info);
+                            s.error = None;
+                        });
+                        self.gateway = Some(g);
+                    }
+                    Err(e) => {
+                        self.fail_round(&e);
+                        return false;
+                    }
+                }
+            }
+            match self.map_all().await {
+                Ok(all) => return all,
+                // The gateway went away (restarted on another port?): search again at once.
+                Err(e) if attempt == 0 => {
+                    tracing::info!(error = %e, "UPnP gateway unreachable; searching again");
+                    self.gateway = None;
+                }
+                Err(e) => {
+                    self.gateway = None;
+                    self.fail_round(&e);
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    fn fail_round(&mut self, e: &Error) {
+        let msg = e.to_string();
+        if self.gateway_reported.as_deref() != Some("") {
+            self.gateway_reported = Some(String::new());
+            self.emit("upnp.failed", None, None, format!("UPnP: {msg}"));
+        }
+        self.status.update(|s| {
+            s.error = Some(msg.clone());
+            s.gateway = None;
+            s.external_address = None;
+        });
+        for i in 0..self.plan.mappings.len() {
+            // A held mapping stays on the gateway until its lease ends; show it as held.
+            if self.held[i].is_none() {
+                self.set(i, MappingState::Failed, None, None, Some(msg.clone()), None);
+            }
+        }
+    }
+
+    fn set(
+        &mut self,
+        i: usize,
+        state: MappingState,
+        port: Option<u16>,
+        taken_by: Option<String>,
+        message: Option<String>,
+        lease: Option<u32>,
+    ) {
+        let service = self.plan.mappings[i].service.clone();
+        self.status.update(|s| {
+            if let Some(m) = s.mappings.get_mut(i) {
+                m.state = state;
+                m.external_port = port;
+                m.taken_by = taken_by.clone();
+                m.message = message.clone();
+                if let Some(l) = lease {
+                    m.lease_secs = l;
+                }
+                if state == MappingState::Mapped {
+                    m.renewed_at = Some(now_secs());
+                }
+            }
+        });
+        if self.reported[i] != Some((state, port)) {
+            self.reported[i] = Some((state, port));
+            let (kind, text) = match state {
+                MappingState::Pending => return,
+                MappingState::Mapped => (
+                    "upnp.mapped",
+                    format!(
+                        "UPnP: {service} forwarded from external port {}",
+                        port.unwrap_or(0)
+                    ),
+                ),
+                MappingState::PortTaken => (
+                    "upnp.port_taken",
+                    format!("UPnP: {service}: {}", message.unwrap_or_default()),
+                ),
+                MappingState::Refused => (
+                    "upnp.refused",
+                    format!("UPnP: {service}: {}", message.unwrap_or_default()),
+                ),
+                MappingState::Failed => (
+                    "upnp.failed",
+                    format!("UPnP: {service}: {}", message.unwrap_or_default()),
+                ),
+            };
+            let port = port.or(Some(self.plan.mappings[i].external_port));
+            self.emit(kind, Some(&service), port, text);
+        }
+    }
+
+    /// Adds or renews every mapping. `Err` only when the gateway cannot be reached.
+    async fn map_all(&mut self) -> Result<bool, Error> {
+        let g = self.gateway.clone().ok_or(Error::NoGateway)?;
+        match g.external_address().await {
+            Ok(a) => self
+                .status
+                .update(|s| s.external_address = Some(a.to_string())),
+            Err(e) if e.is_transport() => return Err(e),
+            Err(e) => tracing::debug!(error = %e, "UPnP: no external address"),
+        }
+        let mut all = true;
+        for i in 0..self.plan.mappings.len() {
+            let w = self.plan.mappings[i].clone();
+            let asked = self.held[i].unwrap_or(w.external_port);
+            match add(&g, &w, asked, self.plan.lease_secs).await {
+                Ok((port, lease)) => {
+                    self.held[i] = Some(port);
+                    let (taken_by, message) = if port != w.external_port {
+                        let holder = holder(&g, w.protocol, w.external_port).await;
+                        let msg = format!(
+                            "external port {} is held by {}; the gateway forwards port {port} instead",
+                            w.external_port,
+                            holder.as_deref().unwrap_or("another host")
+                        );
+                        (holder, Some(msg))
+                    } else if lease == 0 {
+                        (None, Some("the gateway only grants permanent mappings; camward deletes it when switched off".into()))
+                    } else {
+                        (None, None)
+                    };
+                    self.set(
+                        i,
+                        MappingState::Mapped,
+                        Some(port),
+                        taken_by,
+                        message,
+                        Some(lease),
+                    );
+                }
+                Err(e) if e.is_transport() => return Err(e),
+                Err(e) => {
+                    all = false;
+                    // The gateway lost our mapping (restart) and someone else took the port:
+                    // camward no longer holds it.
+                    self.held[i] = None;
+                    let state = classify(&e);
+                    let (taken_by, message) = if state == MappingState::PortTaken {
+                        let holder = holder(&g, w.protocol, asked).await;
+                        let msg = format!(
+                            "external port {asked} is already forwarded to {}; camward does not take it over",
+                            holder.as_deref().unwrap_or("another host")
+                        );
+                        (holder, msg)
+                    } else {
+                        (None, e.to_string())
+                    };
+                    self.set(i, state, None, taken_by, Some(message), None);
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// Deletes every mapping camward holds, only where the gateway still shows it as camward's.
+    async fn remove_all(&mut self) {
+        let Some(g) = self.gateway.clone() else {
+            return;
+        };
+        for i in 0..self.plan.mappings.len() {
+            let Some(port) = self.held[i].take() else {
+                continue;
+            };
+            let w = self.plan.mappings[i].clone();
+            match g.specific_entry(w.protocol, port).await {
+                Ok(e)
+                    if e.internal_client != g.local.to_string()
+                        || e.internal_port != w.internal_port =>
+                {
+                    tracing::info!(port, holder = %e.internal_client, "UPnP: port now forwarded elsewhere; left alone");
+                    continue;
+                }
+                Err(Error::Upnp { code: 714, .. }) => continue,
+                _ => {}
+            }
+            match g.delete_port_mapping(w.protocol, port).await {
+                Ok(()) => self.emit(
+                    "upnp.removed",
+                    Some(&w.service),
+                    Some(port),
+                    format!(
+                        "UPnP: {} mapping of external port {port} deleted",
+                        w.service
+                    ),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, port, "UPnP: cannot delete a mapping; its lease ends it")
+                }
+            }
+        }
+    }
+}
+
+/// Adds (or renews) one mapping; returns the external port and the lease granted.
+async fn add(g: &Gateway, w: &Wanted, external: u16, lease: u32) -> Result<(u16, u32), Error> {
+    let desc = description(&w.service);
+    if g.is_v2() {
+        match g
+            .add_any_port_mapping(w.protocol, external, w.internal_port, lease, &desc)
+            .await
+        {
+            Ok(p) => return Ok((p, lease)),
+            // 401 Invalid Action, 602 Optional Action Not Implemented: fall back to :1's action.
+            Err(Error::Upnp {
+                code: 401 | 602, ..
+            }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match g
+        .add_port_mapping(w.protocol, external, w.internal_port, lease, &desc)
+        .await
+    {
+        Ok(()) => Ok((external, lease)),
+        // 725 OnlyPermanentLeasesSupported (IGD:1 gateways).
+        Err(Error::Upnp { code: 725, .. }) => g
+            .add_port_mapping(w.protocol, external, w.internal_port, 0, &desc)
+            .await
+            .map(|()| (external, 0)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Which host holds an external port, if the gateway says.
+async fn holder(g: &Gateway, protocol: Protocol, port: u16) -> Option<String> {
+    g.specific_entry(protocol, port)
+        .await
+        .ok()
+        .map(|e| e.internal_client)
+        .filter(|c| c.parse::<Ipv4Addr>().ok() != Some(g.local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_are_port_taken_other_errors_refused_or_failed() {
+        let up = |code| Error::Upnp {
+            code,
+            description: String::new(),
+        };
+        assert_eq!(classify(&up(718)), MappingState::PortTaken);
+        assert_eq!(classify(&up(728)), MappingState::PortTaken);
+        assert_eq!(classify(&up(606)), MappingState::Refused);
+        assert_eq!(classify(&Error::NoGateway), MappingState::Failed);
+        assert_eq!(classify(&Error::Timeout("x".into())), MappingState::Failed);
+    }
+
+    #[test]
+    fn status_starts_off_and_clears() {
+        let h = StatusHandle::default();
+        assert!(!h.get().enabled);
+        h.update(|s| s.enabled = true);
+        assert!(h.get().enabled);
+        h.clear();
+        assert_eq!(h.get(), Status::default());
+    }
+}
