@@ -28,6 +28,7 @@ pub use routes::openapi;
 pub use routes::recordings::{
     Download, RecordingFilter, RecordingInfo, RecordingState, RecordingTrigger, Recordings,
 };
+pub use routes::upnp::{PortForwarding, UpnpGateway, UpnpMapping, UpnpMappingState, UpnpStatus};
 pub use serve::{ServeOptions, serve, serve_tls};
 
 use axum::Router;
@@ -85,6 +86,8 @@ pub struct WebState {
     pub recordings: Option<Arc<dyn Recordings>>,
     /// The alarm bus; absent: those routes answer 404.
     pub alarm: Option<Arc<dyn AlarmControl>>,
+    /// UPnP auto port forwarding; absent: `GET /api/v1/status` shows no `upnp` block.
+    pub upnp: Option<Arc<dyn PortForwarding>>,
     /// The OpenAPI document, made once when the router is built.
     openapi: Arc<OnceLock<Arc<serde_json::Value>>>,
 }
@@ -101,6 +104,7 @@ impl WebState {
             media: None,
             recordings: None,
             alarm: None,
+            upnp: None,
             openapi: Arc::default(),
         }
     }
@@ -127,6 +131,11 @@ impl WebState {
 
     pub fn with_alarm(mut self, alarm: Arc<dyn AlarmControl>) -> Self {
         self.alarm = Some(alarm);
+        self
+    }
+
+    pub fn with_upnp(mut self, upnp: Arc<dyn PortForwarding>) -> Self {
+        self.upnp = Some(upnp);
         self
     }
 }

@@ -128,7 +128,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     // Bind the always-on listeners before starting anything, so a taken port fails start-up
     // cleanly (§3.5: HTTP and RTSP are the only ones open by default).
     let (http_listener, http_addr) = bind(args.http, 80, "HTTP", "--http").await?;
-    let (rtsp_listener, _) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
+    let (rtsp_listener, rtsp_addr) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
 
     // Handles shared between services: the media hub (its buses outlive pipeline restarts, so
     // the RTSP server takes them now), the RTSP server, the recorder and the alarm bus.
@@ -136,13 +136,15 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     let rtsp = services::rtsp::server(gate.clone(), media.clone());
     let recording = services::record::Recording::default();
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
+    let upnp = camward_upnp::StatusHandle::default();
 
     let web = WebState::new(accounts.clone(), info.clone())
         .with_tunnel(services::rtsp::tunnel_handler(rtsp.clone()))
         .with_identity(identity.clone())
         .with_media(Arc::new(services::media::HubMedia(media.clone())))
         .with_recordings(Arc::new(recording.clone()))
-        .with_alarm(Arc::new(alarms.clone()));
+        .with_alarm(Arc::new(alarms.clone()))
+        .with_upnp(Arc::new(services::upnp::Forwarding(upnp.clone())));
     let apps = services::http::apps(web, config.clone(), args.https);
     let tls_listener = |flag| services::https::Listener {
         flag,
@@ -191,6 +193,17 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
             media: media.clone(),
             recording,
             device_name: info.serial.clone().unwrap_or_else(|| "camward".into()),
+            shutdown: shutdown.clone(),
+        }),
+        services::upnp::start(services::upnp::Input {
+            config: config.clone(),
+            status: upnp,
+            ports: services::upnp::Ports {
+                http: http_addr.port(),
+                rtsp: rtsp_addr.port(),
+                https_flag: args.https,
+            },
+            store: store.clone(),
             shutdown: shutdown.clone(),
         }),
         services::ftp::start(services::ftp::Input {
