@@ -4,6 +4,7 @@
 //! anyone on the Internet can reach them: HTTPS by default, plain HTTP and RTSP only when chosen,
 //! and every one of them keeps a warning on the status page while it is on.
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::checks::err;
 use crate::{FieldError, Validate, Warning, join};
 use schemars::JsonSchema;
@@ -194,6 +195,52 @@ impl Validate for UpnpConfig {
     }
 }
 
+impl Audit for UpnpConfig {
+    /// Auto port forwarding (§4.1): on at all is a finding (the router lets the Internet in); on
+    /// with plain HTTP (Connection HTTP) or RTSP forwarded is a high one, since credentials and
+    /// video then cross the Internet unencrypted (§4.4).
+    fn audit(&self, at: &str, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if !self.auto_port_forwarding {
+            return;
+        }
+        let https = cx.config.https.enabled();
+        let why = "UPnP auto port forwarding makes the camera reachable from the Internet, so it must be off unless access from outside is truly wanted.";
+        if self.forwards_plaintext(https) {
+            let plain: Vec<&str> = self
+                .forwarded(https)
+                .into_iter()
+                .filter(|(s, _)| {
+                    *s == ForwardedService::Rtsp || (*s == ForwardedService::Http && !https)
+                })
+                .map(|(s, _)| match s {
+                    ForwardedService::Rtsp => "RTSP",
+                    _ => "plain HTTP",
+                })
+                .collect();
+            out.push(Finding::new(
+                "upnp.plaintext_forwarded",
+                Severity::High,
+                "§4.1",
+                format!(
+                    "UPnP forwards {} from the Internet: user names, Digest responses and video cross it unencrypted",
+                    plain.join(" and ")
+                ),
+                why,
+                Fix::set(join(at, "auto_port_forwarding"), false.into()),
+            ));
+        } else {
+            out.push(Finding::new(
+                "upnp.on",
+                Severity::Medium,
+                "§4.1",
+                "UPnP auto port forwarding is on: the router forwards Internet traffic to this camera",
+                why,
+                Fix::set(join(at, "auto_port_forwarding"), false.into()),
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +324,51 @@ mod tests {
                     "http_external_port": 8080, "rtsp_external_port": 8080}}))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn audit_is_silent_while_off_medium_when_on_high_with_plaintext_forwarded() {
+        let facts = crate::audit::Facts::default();
+        let ids = |c: &Config| {
+            c.audit(&facts)
+                .findings
+                .into_iter()
+                .filter(|f| f.id.starts_with("upnp."))
+                .map(|f| (f.id, f.severity))
+                .collect::<Vec<_>>()
+        };
+        assert!(ids(&Config::default()).is_empty());
+        let https_on = Config::default()
+            .apply_merge_patch(
+                &json!({"https": {"connection": "https"}, "upnp": {"auto_port_forwarding": true}}),
+            )
+            .unwrap();
+        assert_eq!(ids(&https_on), [("upnp.on".to_owned(), Severity::Medium)]);
+        for patch in [
+            json!({"upnp": {"forward_rtsp": true}}),
+            json!({"https": {"connection": "http"}, "upnp": {"forward_http": true}}),
+        ] {
+            let c = https_on.apply_merge_patch(&patch).unwrap();
+            let r = c.audit(&facts);
+            let f = r
+                .findings
+                .iter()
+                .find(|f| f.id == "upnp.plaintext_forwarded")
+                .unwrap();
+            assert_eq!(f.severity, Severity::High);
+            assert!(!r.passed);
+            // Its fix switches forwarding off, which removes every UPnP finding.
+            assert_eq!(f.fix.path.as_deref(), Some("upnp.auto_port_forwarding"));
+            let fixed = c
+                .apply_merge_patch(&json!({"upnp": {"auto_port_forwarding": false}}))
+                .unwrap();
+            assert!(ids(&fixed).is_empty());
+        }
+        // With Connection HTTPS, forwarding the HTTP port (which only redirects) is not plaintext.
+        let redirect = https_on
+            .apply_merge_patch(&json!({"upnp": {"forward_http": true}}))
+            .unwrap();
+        assert_eq!(ids(&redirect), [("upnp.on".to_owned(), Severity::Medium)]);
     }
 
     #[test]

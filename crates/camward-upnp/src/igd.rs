@@ -330,6 +330,54 @@ mod tests {
         assert!(parse_description(&elsewhere, &loc()).is_err());
     }
 
+    /// The transcripts captured from miniupnpd 2.3.1 (Debian) that seed the fuzz targets.
+    #[test]
+    fn real_miniupnpd_transcripts_parse() {
+        let answer = |raw: &str| {
+            crate::http::parse_response(raw.as_bytes(), true)
+                .unwrap()
+                .unwrap()
+        };
+        let desc = answer(include_str!(
+            "../fuzz/seeds/igd_answer/miniupnpd-rootDesc.http"
+        ));
+        let (st, ctl) = parse_description(&desc.body, &loc()).unwrap();
+        assert_eq!(st, SERVICES[0]);
+        assert_eq!(ctl.path, "/ctl/IPConn");
+        let r = answer(include_str!(
+            "../fuzz/seeds/igd_answer/miniupnpd-addany.http"
+        ));
+        let a = parse_soap_response(r.status, &r.body, "AddAnyPortMapping").unwrap();
+        assert_eq!(arg(&a, "NewReservedPort").unwrap(), "8444");
+        let r = answer(include_str!(
+            "../fuzz/seeds/igd_answer/miniupnpd-add-718.http"
+        ));
+        assert!(matches!(
+            parse_soap_response(r.status, &r.body, "AddPortMapping"),
+            Err(Error::Upnp { code: 718, .. })
+        ));
+        // miniupnpd 2.3.1 answers success, not 714, for an entry that does not exist.
+        let r = answer(include_str!(
+            "../fuzz/seeds/igd_answer/miniupnpd-delete-absent.http"
+        ));
+        assert!(parse_soap_response(r.status, &r.body, "DeletePortMapping").is_ok());
+        let r = answer(include_str!(
+            "../fuzz/seeds/igd_answer/miniupnpd-entry.http"
+        ));
+        let a = parse_soap_response(r.status, &r.body, "GetSpecificPortMappingEntry").unwrap();
+        assert_eq!(arg(&a, "NewInternalClient").unwrap(), "10.77.0.3");
+        let r = answer(include_str!(
+            "../fuzz/seeds/igd_answer/miniupnpd-extip.http"
+        ));
+        let a = parse_soap_response(r.status, &r.body, "GetExternalIPAddress").unwrap();
+        assert_eq!(arg(&a, "NewExternalIPAddress").unwrap(), "198.20.19.1");
+        let s = crate::ssdp::parse_response(include_bytes!(
+            "../fuzz/seeds/ssdp_answer/miniupnpd-0.txt"
+        ))
+        .unwrap();
+        assert_eq!(s.location.path, "/rootDesc.xml");
+    }
+
     #[test]
     fn soap_request_escapes_values() {
         let b = soap_request(
