@@ -93,7 +93,10 @@ impl HttpUrl {
     /// Resolves a reference from a document fetched at `self` (absolute URL or absolute path).
     pub fn join(&self, reference: &str) -> Result<HttpUrl, Error> {
         let r = reference.trim();
-        if r.len() >= 7 && r[..7].eq_ignore_ascii_case("http://") {
+        // `get`: a reference from the network may have a multi-byte character at byte 7.
+        if r.get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+        {
             HttpUrl::parse(r)
         } else if r.starts_with('/') {
             Ok(HttpUrl {
@@ -239,6 +242,15 @@ mod tests {
         ] {
             assert!(HttpUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn join_with_a_multibyte_character_at_byte_seven_does_not_panic() {
+        // Found by the ssdp_answer fuzz target (regressions/ssdp_answer/).
+        let u = HttpUrl::parse("http://10.0.0.1:5000/rootDesc.xml").unwrap();
+        let j = u.join("H88488\u{ed70}-00").unwrap();
+        assert_eq!(j.path, "/H88488\u{ed70}-00");
+        assert!(u.join("http:/\u{e9}").is_ok());
     }
 
     #[test]
