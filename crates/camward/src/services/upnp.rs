@@ -50,7 +50,10 @@ fn plan(c: &Config, ports: Ports) -> Option<Plan> {
             }
         })
         .collect();
-    (!mappings.is_empty()).then(|| Plan {
+    if mappings.is_empty() {
+        return None;
+    }
+    Some(Plan {
         mappings,
         lease_secs: c.upnp.lease_secs,
     })
