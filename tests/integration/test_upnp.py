@@ -157,6 +157,7 @@ class NsCam:
         self.log_path = workdir / "camward.log"
         self.proc = None
         self.https = False
+        self.extra = []
         # The administrator comes from the console, as on a device set up by its installer.
         subprocess.run([BIN, "user", "add", "--data", str(self.data), ADMIN_USER, "--level", "admin"],
                        input=ADMIN_PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=30)
@@ -164,7 +165,7 @@ class NsCam:
     def start(self, config=None):
         args = [BIN, "run", "--data", str(self.data), "--http", f"0.0.0.0:{HTTP_PORT}",
                 "--rtsp", f"0.0.0.0:{RTSP_PORT}", "--https", f"0.0.0.0:{HTTPS_PORT}",
-                "--rtsps", f"0.0.0.0:{RTSPS_PORT}"]
+                "--rtsps", f"0.0.0.0:{RTSPS_PORT}"] + self.extra
         if config is not None:
             cfg = self.dir / "config.json"
             cfg.write_text(json.dumps(config))
@@ -256,32 +257,56 @@ def wan_reaches_camward():
     return r.returncode == 0 and "401" in r.stdout.split("\r\n")[0] and "digest" in r.stdout.lower()
 
 
+class LanCapture:
+    """tcpdump on camward's LAN link: anything from camward to the SSDP group or to the gateway
+    (SOAP to miniupnpd's HTTP port) shows up in `text()`."""
+
+    def __init__(self, tmp_path):
+        self.out = tmp_path / "tcpdump.txt"
+        self.err = tmp_path / "tcpdump.err"
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", LAN, "tcpdump", "-i", IF_LAN, "-n", "-l", "-U",
+             f"ip and src host {CAM_IP} and (dst host 239.255.255.250 or dst host {GW_LAN_IP})"],
+            stdout=open(self.out, "wb"), stderr=open(self.err, "wb"))
+        wait_for(lambda: "listening on" in self.err.read_text(errors="replace"), 10, what="tcpdump")
+        return self
+
+    def text(self):
+        return self.out.read_text(errors="replace")
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=10)
+
+
 def test_default_settings_send_no_ssdp_or_soap(gateway, lan_cam, tmp_path):
-    # The capture runs on camward's LAN link: anything from camward to the SSDP group or to the
-    # gateway (SOAP to miniupnpd's HTTP port) shows up here.
-    pcap_log = tmp_path / "tcpdump.txt"
-    err_log = tmp_path / "tcpdump.err"
-    cap = subprocess.Popen(
-        ["ip", "netns", "exec", LAN, "tcpdump", "-i", IF_LAN, "-n", "-l", "-U",
-         f"ip and src host {CAM_IP} and (dst host 239.255.255.250 or dst host {GW_LAN_IP})"],
-        stdout=open(pcap_log, "wb"), stderr=open(err_log, "wb"))
-    try:
-        wait_for(lambda: "listening on" in err_log.read_text(errors="replace"), 10, what="tcpdump")
+    with LanCapture(tmp_path) as cap:
         lan_cam.start()  # default settings
         assert lan_cam.upnp()["enabled"] is False
         time.sleep(10)  # the observation window the issue asks for: 10 s of silence
-        assert pcap_log.read_text(errors="replace").strip() == "", "camward sent UPnP traffic while off"
+        assert cap.text().strip() == "", "camward sent UPnP traffic while off"
         assert gateway.mappings() == []
         # The capture does see camward's UPnP traffic once an owner switches it on (so the
-        # silence above is meaningful), and the status says so.
+        # silence above is meaningful).
         lan_cam.patch({"upnp": {"auto_port_forwarding": True, "forward_http": True}})
-        wait_for(lambda: "239.255.255.250.1900" in pcap_log.read_text(errors="replace"), 15,
-                 what="the M-SEARCH in the capture")
+        wait_for(lambda: "239.255.255.250.1900" in cap.text(), 15, what="the M-SEARCH in the capture")
         wait_for(lambda: any(m[0] == HTTP_PORT for m in camward_mappings(gateway)), 20,
                  what="the HTTP mapping")
-    finally:
-        cap.send_signal(signal.SIGTERM)
-        cap.wait(timeout=10)
+
+
+def test_upnp_ssdp_flag_pins_discovery_off_the_lan(gateway, lan_cam, tmp_path):
+    # What test_api_fuzz.py relies on when generated settings switch forwarding on.
+    with LanCapture(tmp_path) as cap:
+        lan_cam.extra = ["--upnp-ssdp", "127.0.0.1:9"]
+        lan_cam.start(ON_HTTPS)
+        st = wait_for(lambda: (s := lan_cam.upnp())["error"] and s, 20, what="the failed search in the status")
+        assert "no UPnP gateway answered" in st["error"]
+        assert https_mapping(lan_cam)["state"] == "failed"
+        assert cap.text().strip() == "", "an SSDP search reached the LAN"
+        assert gateway.mappings() == []
+        assert "upnp.failed" in lan_cam.audit_kinds()
 
 
 def test_switched_on_maps_https_reachable_from_wan_and_switch_off_removes_it(gateway, lan_cam):

@@ -3,7 +3,7 @@
 //! stops answering, which is how a restarted router is found on its new port), reads its
 //! external address and adds or renews every mapping (AddAnyPortMapping on WANIPConnection:2,
 //! AddPortMapping on :1 or when :2 lacks it). Rounds repeat at half the lease when all went
-//! well, else after a back-off that doubles from `Timing::backoff_min` to `backoff_max`.
+//! well, else after a back-off that doubles from `Options::backoff_min` to `backoff_max`.
 //!
 //! A port another host holds is never taken: AddPortMapping answers 718 and the mapping shows
 //! `port_taken` naming the holder; AddAnyPortMapping lets the gateway choose a free port, shown
@@ -13,7 +13,7 @@
 use crate::igd::{self, Gateway};
 use crate::{Error, Protocol};
 use serde::Serialize;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
@@ -36,9 +36,12 @@ pub struct Plan {
     pub lease_secs: u32,
 }
 
-/// Timings of the rounds.
+/// Where discovery searches, and the timings of the rounds.
 #[derive(Debug, Clone, Copy)]
-pub struct Timing {
+pub struct Options {
+    /// Where M-SEARCH goes: the SSDP group, or a loopback address that pins UPnP to the machine
+    /// (tests that switch every setting on must not search the host's real network).
+    pub ssdp: SocketAddrV4,
     /// How long SSDP answers are collected (gateways answer within MX = 2 s).
     pub discover_wait: Duration,
     /// First retry delay after a failed round; doubles up to `backoff_max`.
@@ -48,9 +51,10 @@ pub struct Timing {
     pub cleanup: Duration,
 }
 
-impl Default for Timing {
+impl Default for Options {
     fn default() -> Self {
-        Timing {
+        Options {
+            ssdp: crate::ssdp::SSDP_ADDR,
             discover_wait: Duration::from_secs(2),
             backoff_min: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
@@ -181,7 +185,7 @@ struct Forwarder {
     plan: Plan,
     status: StatusHandle,
     events: EventSink,
-    timing: Timing,
+    options: Options,
     gateway: Option<Gateway>,
     /// The external port camward holds for each wanted mapping.
     held: Vec<Option<u16>>,
@@ -190,12 +194,12 @@ struct Forwarder {
     gateway_reported: Option<String>,
 }
 
-/// Runs until `stop`, then deletes every mapping camward made (bounded by `Timing::cleanup`).
+/// Runs until `stop`, then deletes every mapping camward made (bounded by `Options::cleanup`).
 pub async fn run(
     plan: Plan,
     status: StatusHandle,
     events: EventSink,
-    timing: Timing,
+    options: Options,
     stop: CancellationToken,
 ) {
     let n = plan.mappings.len();
@@ -225,25 +229,25 @@ pub async fn run(
         plan,
         status,
         events,
-        timing,
+        options,
         gateway: None,
         held: vec![None; n],
         reported: vec![None; n],
         gateway_reported: None,
     };
     let renew = Duration::from_secs(u64::from(f.plan.lease_secs / 2).max(1));
-    let mut backoff = f.timing.backoff_min;
+    let mut backoff = f.options.backoff_min;
     loop {
         let all_mapped = tokio::select! {
             _ = stop.cancelled() => break,
             ok = f.round() => ok,
         };
         let wait = if all_mapped {
-            backoff = f.timing.backoff_min;
+            backoff = f.options.backoff_min;
             renew
         } else {
             let w = backoff;
-            backoff = (backoff * 2).min(f.timing.backoff_max);
+            backoff = (backoff * 2).min(f.options.backoff_max);
             // Held mappings must still be renewed before their lease ends.
             if f.held.iter().any(Option::is_some) {
                 w.min(renew)
@@ -258,7 +262,7 @@ pub async fn run(
             _ = tokio::time::sleep(wait) => {}
         }
     }
-    let cleanup = f.timing.cleanup;
+    let cleanup = f.options.cleanup;
     if tokio::time::timeout(cleanup, f.remove_all()).await.is_err() {
         tracing::warn!(
             "UPnP: the gateway did not confirm every deletion in time; the leases end them"
@@ -287,7 +291,7 @@ impl Forwarder {
     async fn round(&mut self) -> bool {
         for attempt in 0..2 {
             if self.gateway.is_none() {
-                match igd::discover(self.timing.discover_wait).await {
+                match igd::discover(self.options.ssdp, self.options.discover_wait).await {
                     Ok(g) => {
                         let info = GatewayInfo {
                             location: g.location.to_string(),

@@ -4,7 +4,7 @@
 
 use crate::ssdp::{self, HttpUrl};
 use crate::{Error, Protocol, http, xml};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 /// WAN connection services camward can drive, best first.
@@ -66,8 +66,8 @@ pub fn parse_description(doc: &str, location: &HttpUrl) -> Result<(String, HttpU
 
 /// Finds a gateway: SSDP search, then the first description that offers a usable service
 /// (IGD:2 answers first because its search target is sent first, and :2 is preferred within a description).
-pub async fn discover(wait: Duration) -> Result<Gateway, Error> {
-    let answers = ssdp::search(wait).await?;
+pub async fn discover(to: SocketAddrV4, wait: Duration) -> Result<Gateway, Error> {
+    let answers = ssdp::search(to, wait).await?;
     if answers.is_empty() {
         return Err(Error::NoGateway);
     }

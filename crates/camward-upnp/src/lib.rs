@@ -14,8 +14,8 @@ pub mod ssdp;
 pub mod xml;
 
 pub use forwarder::{
-    Event, EventSink, GatewayInfo, MappingState, MappingStatus, Plan, Status, StatusHandle, Timing,
-    Wanted, run,
+    Event, EventSink, GatewayInfo, MappingState, MappingStatus, Options, Plan, Status,
+    StatusHandle, Wanted, run,
 };
 
 /// Transport protocol of a mapping.

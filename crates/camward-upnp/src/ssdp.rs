@@ -152,17 +152,17 @@ pub fn parse_response(datagram: &[u8]) -> Result<SearchResponse, Error> {
     })
 }
 
-/// Sends the M-SEARCHes and collects answers for `wait`. Answers whose LOCATION points at
+/// Sends the M-SEARCHes to `to` (normally [`SSDP_ADDR`]) and collects answers for `wait`. Answers whose LOCATION points at
 /// another host than the one that answered are dropped: a device on the LAN must not be able
 /// to point camward's requests at a third party.
-pub async fn search(wait: Duration) -> Result<Vec<SearchResponse>, Error> {
+pub async fn search(to: SocketAddrV4, wait: Duration) -> Result<Vec<SearchResponse>, Error> {
     let sock = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
         .await
         .map_err(|e| Error::Io("cannot open the SSDP socket".into(), e))?;
     // Stay on the LAN: a gateway is one hop away.
     let _ = sock.set_multicast_ttl_v4(2);
     for st in SEARCH_TARGETS {
-        sock.send_to(m_search(st).as_bytes(), SSDP_ADDR)
+        sock.send_to(m_search(st).as_bytes(), to)
             .await
             .map_err(|e| Error::Io("cannot send the SSDP M-SEARCH".into(), e))?;
     }

@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// FTP server listen address while "FTP access to camera" is Allow [default: [::]:{ftp_server.port}].
     #[arg(long, value_name = "ADDR:PORT")]
     ftp: Option<SocketAddr>,
+    /// Where UPnP discovery sends its SSDP search while auto port forwarding is on [default:
+    /// 239.255.255.250:1900]; a loopback address keeps a test daemon off the real network.
+    #[arg(long, value_name = "IPV4:PORT")]
+    upnp_ssdp: Option<std::net::SocketAddrV4>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -234,6 +238,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
                 rtsp: rtsp_addr.port(),
                 https_flag: args.https,
             },
+            ssdp: args.upnp_ssdp,
             store: store.clone(),
             shutdown: shutdown.clone(),
         }),

@@ -6,9 +6,9 @@
 
 use camward_config::{Config, ForwardedService};
 use camward_store::{AuditEvent, ConfigHandle, Store};
-use camward_upnp::{Event, EventSink, Plan, Protocol, StatusHandle, Timing, Wanted};
+use camward_upnp::{Event, EventSink, Options, Plan, Protocol, StatusHandle, Wanted};
 use camward_web::{PortForwarding, UpnpStatus};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,8 @@ pub struct Input {
     pub config: ConfigHandle,
     pub status: StatusHandle,
     pub ports: Ports,
+    /// `--upnp-ssdp`: where discovery searches instead of the SSDP group.
+    pub ssdp: Option<SocketAddrV4>,
     pub store: Store,
     pub shutdown: CancellationToken,
 }
@@ -64,9 +66,14 @@ pub fn start(input: Input) -> JoinHandle<()> {
         config,
         status,
         ports,
+        ssdp,
         store,
         shutdown,
     } = input;
+    let mut options = Options::default();
+    if let Some(to) = ssdp {
+        options.ssdp = to;
+    }
     let events: EventSink = Arc::new(move |e: Event| {
         let detail = serde_json::to_value(&e).unwrap_or_default();
         if let Err(err) = store.audit(&AuditEvent::new(e.kind).detail(detail)) {
@@ -90,7 +97,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
                         p.clone(),
                         status.clone(),
                         events.clone(),
-                        Timing::default(),
+                        options,
                         stop.clone(),
                     ));
                     running = Some((p, stop, task));
