@@ -576,3 +576,262 @@ mod tests {
         assert_eq!(h.get(), Status::default());
     }
 }
+
+/// The forwarder against a scripted gateway on loopback: the paths miniupnpd does not take
+/// (AddAnyPortMapping missing on a :2 service, permanent leases only, an entry that changed hands).
+#[cfg(test)]
+mod scripted_gateway {
+    use super::*;
+    use std::collections::HashMap;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, UdpSocket};
+
+    #[derive(Default)]
+    struct Fake {
+        /// external port → (internal client, lease)
+        mappings: HashMap<u16, (String, u32)>,
+        actions: Vec<String>,
+        /// GetSpecificPortMappingEntry names this client instead of the real one.
+        entry_client: Option<String>,
+    }
+
+    fn tag<'a>(body: &'a str, name: &str) -> &'a str {
+        let open = format!("<{name}>");
+        let start = body.find(&open).map(|i| i + open.len()).unwrap_or(0);
+        let end = body[start..].find('<').map_or(start, |i| start + i);
+        &body[start..end]
+    }
+
+    fn fault(code: u16) -> (u16, String) {
+        (
+            500,
+            format!(
+                "<s:Envelope xmlns:s=\"s\"><s:Body><s:Fault><detail><UPnPError><errorCode>{code}</errorCode><errorDescription>x</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>"
+            ),
+        )
+    }
+
+    fn ok(action: &str, args: &str) -> (u16, String) {
+        (
+            200,
+            format!(
+                "<s:Envelope xmlns:s=\"s\"><s:Body><u:{action}Response xmlns:u=\"x\">{args}</u:{action}Response></s:Body></s:Envelope>"
+            ),
+        )
+    }
+
+    fn answer(fake: &Mutex<Fake>, head: &str, body: &str) -> (u16, String) {
+        if head.starts_with("GET ") {
+            return (200, "<root><device><serviceList><service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:2</serviceType><controlURL>/ctl</controlURL></service></serviceList></device></root>".into());
+        }
+        let action = head
+            .lines()
+            .find_map(|l| l.strip_prefix("SOAPAction: "))
+            .and_then(|v| v.trim().trim_matches('"').split('#').nth(1))
+            .unwrap_or("")
+            .to_owned();
+        let mut f = fake.lock().unwrap();
+        f.actions.push(action.clone());
+        let port: u16 = tag(body, "NewExternalPort").parse().unwrap_or(0);
+        match action.as_str() {
+            "GetExternalIPAddress" => ok(
+                &action,
+                "<NewExternalIPAddress>203.0.113.7</NewExternalIPAddress>",
+            ),
+            // Listed as :2 but without the action: 401 Invalid Action.
+            "AddAnyPortMapping" => fault(401),
+            "AddPortMapping" => {
+                let lease: u32 = tag(body, "NewLeaseDuration").parse().unwrap_or(1);
+                if lease != 0 {
+                    return fault(725);
+                }
+                let client = tag(body, "NewInternalClient").to_owned();
+                f.mappings.insert(port, (client, lease));
+                ok(&action, "")
+            }
+            "GetSpecificPortMappingEntry" => match f.mappings.get(&port) {
+                Some((client, lease)) => {
+                    let client = f.entry_client.clone().unwrap_or_else(|| client.clone());
+                    ok(
+                        &action,
+                        &format!(
+                            "<NewInternalPort>8443</NewInternalPort><NewInternalClient>{client}</NewInternalClient><NewEnabled>1</NewEnabled><NewPortMappingDescription>d</NewPortMappingDescription><NewLeaseDuration>{lease}</NewLeaseDuration>"
+                        ),
+                    )
+                }
+                None => fault(714),
+            },
+            "DeletePortMapping" => {
+                f.mappings.remove(&port);
+                ok(&action, "")
+            }
+            _ => fault(401),
+        }
+    }
+
+    /// Starts the SSDP responder and the HTTP side; returns where to search.
+    async fn start(fake: Arc<Mutex<Fake>>) -> SocketAddrV4 {
+        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_port = http.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = http.accept().await else {
+                    return;
+                };
+                let fake = fake.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let (head, body) = loop {
+                        let n = s.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).into_owned();
+                        if let Some(i) = text.find("\r\n\r\n") {
+                            let len: usize = text[..i]
+                                .lines()
+                                .find_map(|l| l.strip_prefix("Content-Length: "))
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0);
+                            if text.len() >= i + 4 + len {
+                                break (text[..i].to_owned(), text[i + 4..].to_owned());
+                            }
+                        }
+                    };
+                    let (status, body) = answer(&fake, &head, &body);
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = s.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let std::net::SocketAddr::V4(ssdp) = udp.local_addr().unwrap() else {
+            unreachable!()
+        };
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            while let Ok((_, from)) = udp.recv_from(&mut buf).await {
+                let a = format!(
+                    "HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:2\r\nLOCATION: http://127.0.0.1:{http_port}/desc.xml\r\n\r\n"
+                );
+                let _ = udp.send_to(a.as_bytes(), from).await;
+            }
+        });
+        ssdp
+    }
+
+    fn options(ssdp: SocketAddrV4) -> Options {
+        Options {
+            ssdp,
+            discover_wait: Duration::from_millis(300),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(400),
+            cleanup: Duration::from_secs(3),
+        }
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            mappings: vec![Wanted {
+                service: "https".into(),
+                protocol: Protocol::Tcp,
+                internal_port: 8443,
+                external_port: 8443,
+            }],
+            lease_secs: 3600,
+        }
+    }
+
+    async fn run_until_mapped(
+        fake: Arc<Mutex<Fake>>,
+    ) -> (
+        StatusHandle,
+        Arc<Mutex<Vec<&'static str>>>,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let ssdp = start(fake).await;
+        let status = StatusHandle::default();
+        let kinds = Arc::new(Mutex::new(Vec::new()));
+        let k = kinds.clone();
+        let events: EventSink = Arc::new(move |e: Event| k.lock().unwrap().push(e.kind));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(
+            plan(),
+            status.clone(),
+            events,
+            options(ssdp),
+            stop.clone(),
+        ));
+        for _ in 0..100 {
+            if status
+                .get()
+                .mappings
+                .first()
+                .is_some_and(|m| m.state == MappingState::Mapped)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (status, kinds, stop, task)
+    }
+
+    #[tokio::test]
+    async fn falls_back_to_add_port_mapping_and_permanent_lease_then_deletes_on_stop() {
+        let fake = Arc::new(Mutex::new(Fake::default()));
+        let (status, kinds, stop, task) = run_until_mapped(fake.clone()).await;
+        let s = status.get();
+        let m = &s.mappings[0];
+        assert_eq!(m.state, MappingState::Mapped, "{s:?}");
+        assert_eq!((m.external_port, m.lease_secs), (Some(8443), 0));
+        assert!(m.message.as_deref().unwrap_or("").contains("permanent"));
+        assert_eq!(s.external_address.as_deref(), Some("203.0.113.7"));
+        assert_eq!(fake.lock().unwrap().mappings[&8443].0, "127.0.0.1");
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let f = fake.lock().unwrap();
+        assert!(f.mappings.is_empty(), "deleted on stop");
+        let a: Vec<&str> = f.actions.iter().map(String::as_str).collect();
+        assert_eq!(
+            a,
+            [
+                "GetExternalIPAddress",
+                "AddAnyPortMapping",
+                "AddPortMapping",
+                "AddPortMapping",
+                "GetSpecificPortMappingEntry",
+                "DeletePortMapping"
+            ]
+        );
+        assert_eq!(
+            *kinds.lock().unwrap(),
+            ["upnp.gateway", "upnp.mapped", "upnp.removed"]
+        );
+        assert_eq!(status.get(), Status::default());
+    }
+
+    #[tokio::test]
+    async fn an_entry_that_changed_hands_is_not_deleted() {
+        let fake = Arc::new(Mutex::new(Fake::default()));
+        let (status, _, stop, task) = run_until_mapped(fake.clone()).await;
+        assert_eq!(status.get().mappings[0].state, MappingState::Mapped);
+        fake.lock().unwrap().entry_client = Some("10.0.0.99".into());
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let f = fake.lock().unwrap();
+        assert!(f.mappings.contains_key(&8443));
+        assert!(!f.actions.iter().any(|a| a == "DeletePortMapping"));
+    }
+}
