@@ -473,6 +473,15 @@ impl Forwarder {
 
     /// Deletes every mapping camward holds, only where the gateway still shows it as camward's.
     async fn remove_all(&mut self) {
+        if !self.held.iter().any(Option::is_some) {
+            return;
+        }
+        // The last round lost the gateway (restarted on another port?): one short search, so
+        // mappings it still holds are deleted rather than left to their lease.
+        if self.gateway.is_none() {
+            let wait = self.options.discover_wait.min(Duration::from_secs(1));
+            self.gateway = igd::discover(self.options.ssdp, wait).await.ok();
+        }
         let Some(g) = self.gateway.clone() else {
             return;
         };
