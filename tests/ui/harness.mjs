@@ -45,7 +45,9 @@ export class Camward {
     // FTP access listens on loopback too, should a test allow it.
     this.ftpPort = await freePort();
     const args = ['run', '--data', this.data, '--http', `127.0.0.1:${this.httpPort}`, '--rtsp', `127.0.0.1:${this.rtspPort}`,
-      '--ftp', `127.0.0.1:${this.ftpPort}`];
+      '--ftp', `127.0.0.1:${this.ftpPort}`,
+      // UPnP's SSDP search, once a form switches auto port forwarding on, stays on this machine.
+      '--upnp-ssdp', '127.0.0.1:9'];
     if (https) {
       this.httpsPort = await freePort();
       this.rtspsPort = await freePort();

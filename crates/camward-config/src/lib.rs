@@ -256,6 +256,7 @@ sections! {
     #[schemars(title = "FTP access to camera")]
     ftp_server: FtpServerConfig,
     /// Setup › Network › Advanced › UPnP: auto port forwarding, off by default (paper §4.1).
+    #[schemars(title = "UPnP")]
     upnp: UpnpConfig,
 }
 

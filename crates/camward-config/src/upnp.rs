@@ -13,34 +13,41 @@ use serde::{Deserialize, Serialize};
 /// Shortest lease camward asks for: renewal runs at half the lease, so this bounds how often the
 /// gateway is asked (every 10 s at most).
 pub const MIN_LEASE_SECS: u32 = 20;
-/// Longest lease: IGD:2 gateways cap leases at one week (604800 s) anyway.
-pub const MAX_LEASE_SECS: u32 = 604_800;
+/// Longest lease: one day. IGD:2 allows a week, but a day bounds how long a forgotten mapping
+/// outlives a camera that vanished without deleting it.
+pub const MAX_LEASE_SECS: u32 = 86_400;
 
 /// The `upnp` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpnpConfig {
-    /// The paper's "Auto port forwarding". Off (default): no SSDP or SOAP traffic leaves the camera.
-    /// On: the chosen services are forwarded from the Internet to this camera.
+    /// Ask the router (UPnP) to forward the services chosen below from the Internet to this
+    /// camera. Off (the default): the camera sends no UPnP traffic at all.
+    #[schemars(title = "Auto port forwarding")]
     pub auto_port_forwarding: bool,
-    /// Forward the HTTPS port (only while Connection is HTTPS).
+    /// Forward the HTTPS port (only while the connection is HTTPS).
+    #[schemars(title = "Forward HTTPS")]
     pub forward_https: bool,
-    /// Forward the plain HTTP port. With Connection HTTP, user names and Digest responses then cross the Internet without encryption.
+    /// Forward the plain HTTP port. While the connection is HTTP, user names and Digest
+    /// responses then cross the Internet without encryption.
+    #[schemars(title = "Forward HTTP")]
     pub forward_http: bool,
-    /// Forward the RTSP port. RTSP is not encrypted: credentials (Digest) and video then cross the Internet.
+    /// Forward the RTSP port. RTSP is not encrypted: credentials (Digest) and video then cross
+    /// the Internet.
+    #[schemars(title = "Forward RTSP")]
     pub forward_rtsp: bool,
-    /// External port for HTTPS on the router; 0: the same as the HTTPS port.
-    #[schemars(range(max = 65535))]
+    /// Port on the router's Internet side for HTTPS; 0: the same as the camera's HTTPS port.
+    #[schemars(title = "External HTTPS port", range(max = 65535))]
     pub https_external_port: u16,
-    /// External port for HTTP on the router; 0: the same as the HTTP port.
-    #[schemars(range(max = 65535))]
+    /// Port on the router's Internet side for HTTP; 0: the same as the camera's HTTP port.
+    #[schemars(title = "External HTTP port", range(max = 65535))]
     pub http_external_port: u16,
-    /// External port for RTSP on the router; 0: the same as the RTSP port.
-    #[schemars(range(max = 65535))]
+    /// Port on the router's Internet side for RTSP; 0: the same as the camera's RTSP port.
+    #[schemars(title = "External RTSP port", range(max = 65535))]
     pub rtsp_external_port: u16,
     /// Lease asked of the router for each mapping; camward renews at half of it, so mappings
     /// vanish on their own within one lease if the camera disappears.
-    #[schemars(range(min = 20, max = 604800), extend("x-unit" = "s"))]
+    #[schemars(title = "Lease duration", range(min = 20, max = 86400), extend("x-unit" = "s"))]
     pub lease_secs: u32,
 }
 
