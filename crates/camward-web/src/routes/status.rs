@@ -1,6 +1,6 @@
 //! `GET /api/v1/status`: device status (version, uptime, serial), for every level.
-//! Administrators also see the configuration warnings (weakened settings) and the UPnP port
-//! forwarding state (paper §4.1).
+//! Administrators also see the configuration warnings (weakened settings), the firmware slots
+//! and the UPnP port forwarding state (paper §4.1).
 
 use super::types::DeviceStatus;
 use crate::WebState;
@@ -31,5 +31,8 @@ pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<Device
             .as_ref()
             .filter(|_| level >= Level::Admin)
             .map(|u| u.status()),
+        firmware: (level >= Level::Admin)
+            .then(|| st.firmware.as_ref().map(|f| f.status()))
+            .flatten(),
     })
 }

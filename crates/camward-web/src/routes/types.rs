@@ -97,6 +97,10 @@ pub struct DeviceStatus {
     /// UPnP auto port forwarding (paper §4.1): gateway, external address, mappings; administrators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upnp: Option<super::upnp::UpnpStatus>,
+    /// Both firmware slots, the anti-rollback floor and the trusted keys (paper §3.11);
+    /// administrators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<super::firmware::FirmwareStatus>,
 }
 
 /// One audit log entry. Passwords never appear.
