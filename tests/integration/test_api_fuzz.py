@@ -42,6 +42,8 @@ def api_cam(tmp_path_factory):
     flags = []
     for flag in ("--https", "--rtsps", "--ftp"):
         flags += [flag, f"127.0.0.1:{free_port()}"]
+    # And UPnP's SSDP search, should a generated PATCH switch auto port forwarding on.
+    flags += ["--upnp-ssdp", f"127.0.0.1:{free_port()}"]
     c = start_cam(tmp_path_factory.mktemp("apifuzz") / "data", SMALL_STREAMS, extra_args=flags)
     c.add_user(*VIEWER, "live")
     yield c

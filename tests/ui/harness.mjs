@@ -47,7 +47,9 @@ export class Camward {
     // And the SNMP agent (UDP; a port free for TCP is as good a guess as any on loopback).
     this.snmpPort = await freePort();
     const args = ['run', '--data', this.data, '--http', `127.0.0.1:${this.httpPort}`, '--rtsp', `127.0.0.1:${this.rtspPort}`,
-      '--ftp', `127.0.0.1:${this.ftpPort}`, '--snmp', `127.0.0.1:${this.snmpPort}`];
+      '--ftp', `127.0.0.1:${this.ftpPort}`, '--snmp', `127.0.0.1:${this.snmpPort}`,
+      // UPnP's SSDP search, once a form switches auto port forwarding on, stays on this machine.
+      '--upnp-ssdp', '127.0.0.1:9'];
     if (https) {
       this.httpsPort = await freePort();
       this.rtspsPort = await freePort();

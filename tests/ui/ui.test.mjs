@@ -437,6 +437,27 @@ describe('camward web UI', () => {
       assert.equal(c.ftp_client.periodic.interval_seconds, 3600);
       done('/setup/ftp', 'form-ftp_client');
 
+      // UPnP (paper §4.1): off by default; what is forwarded depends on the switch. The daemon's
+      // SSDP search is pinned to loopback (harness.mjs), so switching it on sends nothing out.
+      await go('/setup/upnp');
+      f = page.locator('#form-upnp');
+      assert.equal(await f.getByLabel('Lease duration').isDisabled(), true);
+      await radio(f, 'Auto port forwarding', 'On');
+      await radio(f, 'Forward RTSP', 'On');
+      await f.getByLabel('External RTSP port').fill('10554');
+      await f.getByLabel('Lease duration').fill('600');
+      await setSaved(page, f);
+      c = config();
+      assert.equal(c.upnp.auto_port_forwarding, true);
+      assert.equal(c.upnp.forward_rtsp, true);
+      assert.equal(c.upnp.rtsp_external_port, 10554);
+      assert.equal(c.upnp.lease_secs, 600);
+      f = page.locator('#form-upnp');
+      await radio(f, 'Auto port forwarding', 'Off');
+      await setSaved(page, f);
+      assert.equal(config().upnp.auto_port_forwarding, false);
+      done('/setup/upnp', 'form-upnp');
+
       // HTTPS: the port (Connection has its own test).
       await go('/setup/https');
       f = page.locator('#form-https');

@@ -31,6 +31,7 @@ pub mod smtp;
 pub mod snmp;
 pub mod source;
 pub mod streams;
+pub mod upnp;
 pub mod user_auth;
 
 use schemars::JsonSchema;
@@ -57,6 +58,7 @@ pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use snmp::SnmpConfig;
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
+pub use upnp::{ForwardedService, UpnpConfig};
 pub use user_auth::{AuthMethod, UserAuth};
 
 /// One invalid field: `path` is the JSON path (`host_auth.allow[2]`), `rule` a stable identifier
@@ -257,6 +259,9 @@ sections! {
     /// "FTP access to camera" of the Network screen, Forbid by default (paper §4.2).
     #[schemars(title = "FTP access to camera")]
     ftp_server: FtpServerConfig,
+    /// Setup › Network › Advanced › UPnP: auto port forwarding, off by default (paper §4.1).
+    #[schemars(title = "UPnP")]
+    upnp: UpnpConfig,
     /// Setup › Network › Advanced › SNMP: the SNMP agent, v3 recommended (paper §4.7).
     snmp: SnmpConfig,
     /// Setup › Network: "Easy IP Setup accommodate period", the WS-Discovery window (paper §4.5).
@@ -349,6 +354,9 @@ impl Config {
         // which the section cannot see.
         self.ftp_server
             .plaintext_warning("ftp_server", self.https.enabled(), &mut out);
+        // Which services UPnP forwards (and how exposed they are) also depends on the connection.
+        self.upnp
+            .exposure_warnings("upnp", self.https.enabled(), &mut out);
         out
     }
 

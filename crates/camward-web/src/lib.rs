@@ -38,6 +38,7 @@ pub use routes::recordings::{
     Download, RecordingFilter, RecordingInfo, RecordingState, RecordingTrigger, Recordings,
     SignerSummary, SignerTrust, Verification, VerificationVerdict,
 };
+pub use routes::upnp::{PortForwarding, UpnpGateway, UpnpMapping, UpnpMappingState, UpnpStatus};
 pub use serve::{OverTls, ServeOptions, serve, serve_tls};
 
 use axum::Router;
@@ -98,6 +99,8 @@ pub struct WebState {
     pub recordings: Option<Arc<dyn Recordings>>,
     /// The alarm bus; absent: those routes answer 404.
     pub alarm: Option<Arc<dyn AlarmControl>>,
+    /// UPnP auto port forwarding; absent: `GET /api/v1/status` shows no `upnp` block.
+    pub upnp: Option<Arc<dyn PortForwarding>>,
     /// Listeners, streams, storage for the status details; absent: those routes answer 404.
     pub device: Option<Arc<dyn DeviceState>>,
     /// Restart and factory reset; absent: those routes answer 404.
@@ -120,6 +123,7 @@ impl WebState {
             media: None,
             recordings: None,
             alarm: None,
+            upnp: None,
             device: None,
             maintenance: None,
             firmware: None,
@@ -149,6 +153,11 @@ impl WebState {
 
     pub fn with_alarm(mut self, alarm: Arc<dyn AlarmControl>) -> Self {
         self.alarm = Some(alarm);
+        self
+    }
+
+    pub fn with_upnp(mut self, upnp: Arc<dyn PortForwarding>) -> Self {
+        self.upnp = Some(upnp);
         self
     }
 

@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// FTP server listen address while "FTP access to camera" is Allow [default: [::]:{ftp_server.port}].
     #[arg(long, value_name = "ADDR:PORT")]
     ftp: Option<SocketAddr>,
+    /// Where UPnP discovery sends its SSDP search while auto port forwarding is on [default:
+    /// 239.255.255.250:1900]; a loopback address keeps a test daemon off the real network.
+    #[arg(long, value_name = "IPV4:PORT")]
+    upnp_ssdp: Option<std::net::SocketAddrV4>,
     /// SNMP agent UDP address while `snmp.enabled` is on [default: [::]:{snmp.port}, 161].
     #[arg(long, value_name = "ADDR:PORT")]
     snmp: Option<SocketAddr>,
@@ -259,6 +263,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     );
     let recording = services::record::Recording::default().with_identity(identity.clone());
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
+    let upnp = camward_upnp::StatusHandle::default();
     let http_viewers = services::device::HttpViewers::default();
     let device = services::device::Device {
         listeners: listeners.clone(),
@@ -279,6 +284,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         }))
         .with_recordings(Arc::new(recording.clone()))
         .with_alarm(Arc::new(alarms.clone()))
+        .with_upnp(Arc::new(services::upnp::Forwarding(upnp.clone())))
         .with_device(Arc::new(device))
         .with_maintenance(Arc::new(restarter.clone()))
         .with_firmware(Arc::new(firmware.clone()));
@@ -407,6 +413,17 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
                 interface: args.discovery_interface.clone(),
             },
             period_override: args.discovery_window_secs.map(Duration::from_secs),
+        }),
+        services::upnp::start(services::upnp::Input {
+            config: config.clone(),
+            status: upnp,
+            ports: services::upnp::Ports {
+                http: http_addr.port(),
+                rtsp: rtsp_addr.port(),
+                https_flag: args.https,
+            },
+            ssdp: args.upnp_ssdp,
+            store: store.clone(),
             shutdown: shutdown.clone(),
         }),
         services::ftp::start(services::ftp::Input {

@@ -199,7 +199,25 @@ export const PAGES = [
     }],
   },
   { id: 'ntp', group: 'advanced', forms: [{ section: 'ntp' }] },
-  { id: 'upnp', group: 'advanced', forms: [{ section: 'upnp' }] },
+  {
+    // The paper's UPnP screen (§4.1): one switch; what is forwarded and how only matter while it is on.
+    id: 'upnp', group: 'advanced',
+    forms: [{
+      section: 'upnp',
+      items: [
+        'upnp.auto_port_forwarding',
+        {
+          group: 'forwarded', when: 'upnp.auto_port_forwarding',
+          items: [
+            'upnp.forward_https', { path: 'upnp.https_external_port', when: 'upnp.forward_https' },
+            'upnp.forward_http', { path: 'upnp.http_external_port', when: 'upnp.forward_http' },
+            'upnp.forward_rtsp', { path: 'upnp.rtsp_external_port', when: 'upnp.forward_rtsp' },
+          ],
+        },
+        { path: 'upnp.lease_secs', when: 'upnp.auto_port_forwarding' },
+      ],
+    }],
+  },
   { id: 'https', group: 'advanced', kind: 'https', forms: [{ section: 'https', items: ['https.connection', 'https.port'] }] },
   {
     // Paper §4.7: SNMPv3 always offered; v1/v2c (community in clear) only when switched on.

@@ -78,6 +78,7 @@ export const S = {
     periodic: 'FTP periodic image transmission',
     transfer: 'Transfer',
     ports: 'Ports',
+    forwarded: 'Forwarded services',
     vmd: 'Motion detection',
     recording: 'Recording',
     command: 'Command alarm',

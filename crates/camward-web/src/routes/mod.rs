@@ -17,6 +17,7 @@ pub(crate) mod recordings;
 mod setup;
 mod status;
 pub(crate) mod types;
+pub mod upnp;
 mod users;
 
 use crate::WebState;

@@ -1,5 +1,6 @@
 //! `GET /api/v1/status`: device status (version, uptime, serial), for every level.
-//! Administrators also see the configuration warnings (weakened settings) and the firmware slots.
+//! Administrators also see the configuration warnings (weakened settings), the firmware slots
+//! and the UPnP port forwarding state (paper §4.1).
 
 use super::types::DeviceStatus;
 use crate::WebState;
@@ -25,6 +26,11 @@ pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<Device
         user: p.principal().user.clone(),
         level: super::level_name(level),
         warnings: (level >= Level::Admin).then(|| st.config.current().warnings()),
+        upnp: st
+            .upnp
+            .as_ref()
+            .filter(|_| level >= Level::Admin)
+            .map(|u| u.status()),
         firmware: (level >= Level::Admin)
             .then(|| st.firmware.as_ref().map(|f| f.status()))
             .flatten(),

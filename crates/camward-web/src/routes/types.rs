@@ -94,6 +94,9 @@ pub struct DeviceStatus {
     /// Settings that weaken security; administrators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warnings: Option<Vec<Warning>>,
+    /// UPnP auto port forwarding (paper §4.1): gateway, external address, mappings; administrators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upnp: Option<super::upnp::UpnpStatus>,
     /// Both firmware slots, the anti-rollback floor and the trusted keys (paper §3.11);
     /// administrators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]

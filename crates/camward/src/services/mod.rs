@@ -18,3 +18,4 @@ pub mod record;
 pub mod rtsp;
 pub mod signing;
 pub mod snmp;
+pub mod upnp;
