@@ -12,6 +12,7 @@ pub mod alarm;
 pub mod alteration_detection;
 mod checks;
 pub mod data_encryption;
+pub mod dot1x;
 pub mod ftp_client;
 pub mod ftp_server;
 pub mod host_auth;
@@ -35,6 +36,7 @@ pub use alarm::{AlarmConfig, Trigger};
 pub use alteration_detection::AlterationDetection;
 pub use checks::parse_ca_pem;
 pub use data_encryption::DataEncryptionConfig;
+pub use dot1x::{Dot1xConfig, EapMethod};
 pub use ftp_client::{FtpClientConfig, FtpTls};
 pub use ftp_server::FtpServerConfig;
 pub use host_auth::HostAuth;
@@ -207,6 +209,8 @@ sections! {
     ftp_client: FtpClientConfig,
     /// "FTP access to camera" of the Network screen, Forbid by default (paper §4.2).
     ftp_server: FtpServerConfig,
+    /// Setup › User mng. › IEEE 802.1X: port authentication to the switch (paper §3.6).
+    dot1x: Dot1xConfig,
 }
 
 impl Config {
