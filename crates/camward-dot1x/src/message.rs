@@ -52,6 +52,9 @@ pub enum Event {
     EapTimeoutFailure,
     /// `CTRL-EVENT-TERMINATING`: wpa_supplicant is exiting.
     Terminating,
+    /// `EAP-MSCHAPV2: failure message: 'FAILED' (retry not allowed, error 691)`: the inner
+    /// method's own failure text (the server's message, never the password).
+    MethodFailure(String),
     /// Any other message: its first word.
     Other(String),
 }
@@ -68,6 +71,9 @@ pub fn parse_event(text: &str) -> Event {
         "CTRL-EVENT-EAP-FAILURE" => Event::EapFailure,
         "CTRL-EVENT-EAP-TIMEOUT-FAILURE" => Event::EapTimeoutFailure,
         "CTRL-EVENT-TERMINATING" => Event::Terminating,
+        "EAP-MSCHAPV2:" if rest.starts_with("failure message:") => {
+            Event::MethodFailure(rest.chars().take(200).collect())
+        }
         "CTRL-EVENT-EAP-METHOD" => Event::EapMethod {
             // "EAP vendor 0 method 4 (MD5) selected": the name in parentheses.
             name: rest
@@ -288,6 +294,10 @@ mod tests {
             Event::Other("CTRL-EVENT-NEW-THING".into())
         );
         assert_eq!(parse_event("CTRL-EVENT-EAP-FAILURE"), Event::EapFailure);
+        assert_eq!(
+            parse_event("EAP-MSCHAPV2: failure message: 'FAILED' (retry not allowed, error 691)"),
+            Event::MethodFailure("failure message: 'FAILED' (retry not allowed, error 691)".into())
+        );
     }
 
     #[test]

@@ -69,6 +69,7 @@ struct Attempt {
     method: Option<String>,
     cert_error: Option<String>,
     alert: Option<String>,
+    inner: Option<String>,
 }
 
 /// Folds events and `STATUS` replies into a [`PortStatus`].
@@ -157,6 +158,10 @@ impl Tracker {
                 }
                 false
             }
+            Event::MethodFailure(text) => {
+                self.attempt.inner = Some(text.clone());
+                false
+            }
             Event::EapSuccess => self.set(PortState::Authenticated, None),
             Event::EapFailure => {
                 let reason = self.failure_reason();
@@ -180,8 +185,12 @@ impl Tracker {
                 "the authentication server refused the device certificate (EAP-Failure)".into()
             }
             Some(m) => format!(
-                "the authentication server refused the credentials (EAP-Failure after EAP-{m}): \
-                 check dot1x.identity and dot1x.password"
+                "the authentication server refused the credentials (EAP-Failure after EAP-{m}{}): \
+                 check dot1x.identity and dot1x.password",
+                a.inner
+                    .as_ref()
+                    .map(|i| format!(", MSCHAPv2 {i}"))
+                    .unwrap_or_default()
             ),
             None => "the authentication server refused the identity (EAP-Failure before a method \
                      was agreed): check dot1x.identity and dot1x.method"
@@ -261,6 +270,7 @@ mod tests {
             &[
                 "CTRL-EVENT-EAP-STARTED EAP authentication started",
                 "CTRL-EVENT-EAP-METHOD EAP vendor 0 method 25 (PEAP) selected",
+                "EAP-MSCHAPV2: failure message: 'FAILED' (retry not allowed, error 691)",
                 "CTRL-EVENT-EAP-STATUS status='completion' parameter='failure'",
                 "CTRL-EVENT-EAP-FAILURE EAP authentication failed",
             ],
@@ -268,6 +278,7 @@ mod tests {
         assert_eq!(t.status().state, PortState::Failed);
         let r = t.status().reason.clone().unwrap();
         assert!(r.contains("EAP-PEAP") && r.contains("password"), "{r}");
+        assert!(r.contains("error 691"), "{r}");
     }
 
     #[test]

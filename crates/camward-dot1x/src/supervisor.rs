@@ -150,7 +150,7 @@ fn read_output(r: impl AsyncRead + Unpin + Send + 'static, last: Arc<Mutex<Optio
         let mut lines = BufReader::new(r).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             // Without -d wpa_supplicant prints errors only, never key material or passwords.
-            tracing::info!(target: "wpa_supplicant", "{line}");
+            tracing::debug!(target: "wpa_supplicant", "{line}");
             *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(line);
         }
     });

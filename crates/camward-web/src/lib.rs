@@ -23,6 +23,7 @@ pub use error::{ApiError, ErrorBody};
 pub use json::JsonBody;
 pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
 pub use routes::certificate::expiry_warning;
+pub use routes::dot1x::{Dot1xStatus, PortAccess, PortStateName};
 pub use routes::media::LiveMedia;
 pub use routes::openapi;
 pub use routes::recordings::{
@@ -85,6 +86,8 @@ pub struct WebState {
     pub recordings: Option<Arc<dyn Recordings>>,
     /// The alarm bus; absent: those routes answer 404.
     pub alarm: Option<Arc<dyn AlarmControl>>,
+    /// The IEEE 802.1X supplicant; absent: no `dot1x` in the status, no device checks on enable.
+    pub dot1x: Option<Arc<dyn PortAccess>>,
     /// The OpenAPI document, made once when the router is built.
     openapi: Arc<OnceLock<Arc<serde_json::Value>>>,
 }
@@ -101,6 +104,7 @@ impl WebState {
             media: None,
             recordings: None,
             alarm: None,
+            dot1x: None,
             openapi: Arc::default(),
         }
     }
@@ -127,6 +131,11 @@ impl WebState {
 
     pub fn with_alarm(mut self, alarm: Arc<dyn AlarmControl>) -> Self {
         self.alarm = Some(alarm);
+        self
+    }
+
+    pub fn with_dot1x(mut self, dot1x: Arc<dyn PortAccess>) -> Self {
+        self.dot1x = Some(dot1x);
         self
     }
 }

@@ -36,6 +36,9 @@ pub struct RunArgs {
     /// FTP server listen address while "FTP access to camera" is Allow [default: [::]:{ftp_server.port}].
     #[arg(long, value_name = "ADDR:PORT")]
     ftp: Option<SocketAddr>,
+    /// The wpa_supplicant program for IEEE 802.1X [default: found on $PATH or in /usr/sbin, /sbin].
+    #[arg(long, hide = true, env = "CAMWARD_WPA_SUPPLICANT", value_name = "PATH")]
+    wpa_supplicant: Option<PathBuf>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -136,13 +139,16 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     let rtsp = services::rtsp::server(gate.clone(), media.clone());
     let recording = services::record::Recording::default();
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
+    let (dot1x, dot1x_status) =
+        services::dot1x::Dot1x::new(args.wpa_supplicant.clone(), identity.clone());
 
     let web = WebState::new(accounts.clone(), info.clone())
         .with_tunnel(services::rtsp::tunnel_handler(rtsp.clone()))
         .with_identity(identity.clone())
         .with_media(Arc::new(services::media::HubMedia(media.clone())))
         .with_recordings(Arc::new(recording.clone()))
-        .with_alarm(Arc::new(alarms.clone()));
+        .with_alarm(Arc::new(alarms.clone()))
+        .with_dot1x(dot1x.clone());
     let apps = services::http::apps(web, config.clone(), args.https);
     let tls_listener = |flag| services::https::Listener {
         flag,
@@ -191,6 +197,15 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
             media: media.clone(),
             recording,
             device_name: info.serial.clone().unwrap_or_else(|| "camward".into()),
+            shutdown: shutdown.clone(),
+        }),
+        services::dot1x::start(services::dot1x::Input {
+            handle: dot1x,
+            status: dot1x_status,
+            data_dir: data_dir.to_owned(),
+            config: config.clone(),
+            identity: identity.clone(),
+            store: store.clone(),
             shutdown: shutdown.clone(),
         }),
         services::ftp::start(services::ftp::Input {

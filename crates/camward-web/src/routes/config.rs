@@ -1,5 +1,6 @@
 //! `GET/PATCH /api/v1/config`: the configuration document, redacted; RFC 7396 merge patches.
-//! A patch that would make the host filter refuse the requester (paper §3.4) is refused with 409.
+//! A patch that would make the host filter refuse the requester (paper §3.4) is refused with 409;
+//! one switching on IEEE 802.1X where the device cannot run it (§3.6) with 422.
 //! `GET /api/v1/config/schema`: the JSON Schema of the document, from camward-config's types.
 
 use super::actor;
@@ -65,8 +66,20 @@ pub(crate) async fn patch_config(
     }
     let actor = actor(p.principal(), peer);
     let config = st.config.clone();
+    let dot1x = st.dot1x.clone();
     let result = tokio::task::spawn_blocking(move || {
-        config.patch_checked(&patch, &actor, |_old, new| {
+        config.patch_checked(&patch, &actor, |old, new| {
+            // Only the device knows whether wpa_supplicant and the interface exist (paper §3.6):
+            // checked when 802.1X is switched on or changed while on, never for other sections.
+            if let Some(d) = &dot1x
+                && new.dot1x.enabled
+                && new.dot1x != old.dot1x
+            {
+                let errors = d.preflight(&new.dot1x);
+                if !errors.is_empty() {
+                    return Err(PatchError::Invalid(errors));
+                }
+            }
             if HostFilter::from_config(&new.host_auth).allows(peer.ip()) {
                 Ok(())
             } else {

@@ -7,6 +7,7 @@
 pub(crate) mod alarm;
 pub(crate) mod certificate;
 mod config;
+pub mod dot1x;
 mod log;
 pub(crate) mod media;
 pub(crate) mod recordings;

@@ -1,5 +1,6 @@
 //! `GET /api/v1/status`: device status (version, uptime, serial), for every level.
-//! Administrators also see the configuration warnings (weakened settings).
+//! Administrators also see the configuration warnings (weakened settings) and the IEEE 802.1X
+//! port state (paper §3.6).
 
 use super::types::DeviceStatus;
 use crate::WebState;
@@ -25,5 +26,10 @@ pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<Device
         user: p.principal().user.clone(),
         level: super::level_name(level),
         warnings: (level >= Level::Admin).then(|| st.config.current().warnings()),
+        dot1x: st
+            .dot1x
+            .as_ref()
+            .filter(|_| level >= Level::Admin)
+            .map(|d| d.status()),
     })
 }

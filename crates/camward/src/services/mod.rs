@@ -4,6 +4,7 @@
 
 pub mod alarm;
 pub mod config_watch;
+pub mod dot1x;
 pub mod ftp;
 pub mod http;
 pub mod https;
