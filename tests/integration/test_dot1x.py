@@ -418,6 +418,34 @@ def test_disable_stops_the_supplicant_removes_its_files_and_no_listener_appears(
     assert lab.listeners() == before
 
 
+def test_a_killed_supplicant_is_restarted_by_camward(lab, supp_cam):
+    lab.start_hostapd()
+    enable(supp_cam, md5())
+    supp_cam.wait_state("authenticated")
+    [pid] = lab.supp_pids("wpa_supplicant")
+    os.kill(pid, 9)
+    wait_for(lambda: supp_cam.dot1x()["state"] == "failed", 10, what="the exit to be reported")
+    assert "exited" in supp_cam.dot1x()["reason"]
+    supp_cam.wait_state("authenticated")
+    assert len(lab.supp_pids("wpa_supplicant")) == 1
+    wait_for(lab.authorized, 15, what="AUTHORIZED after the restart")
+
+
+def test_a_supplicant_left_by_a_killed_camward_is_replaced_not_doubled(lab, supp_cam):
+    lab.start_hostapd()
+    enable(supp_cam, md5())
+    supp_cam.wait_state("authenticated")
+    [orphan] = lab.supp_pids("wpa_supplicant")
+    supp_cam.stop(sig=9)
+    assert lab.supp_pids("wpa_supplicant") == [orphan]
+    supp_cam.forwarder = NsForwarder(supp_cam.ns, IN_NS_HTTP)
+    supp_cam.http_port = supp_cam.forwarder.port
+    supp_cam.start()
+    supp_cam.wait_state("authenticated")
+    pids = lab.supp_pids("wpa_supplicant")
+    assert len(pids) == 1 and pids != [orphan], pids
+
+
 def test_camward_stop_ends_the_supplicant(lab, supp_cam):
     lab.start_hostapd()
     enable(supp_cam, md5())

@@ -123,8 +123,13 @@ async fn run(
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        backoff = next_backoff(backoff);
     }
+}
+
+/// Doubles the wait before the next restart, up to [`BACKOFF_MAX`].
+fn next_backoff(b: Duration) -> Duration {
+    (b * 2).min(BACKOFF_MAX)
 }
 
 /// Ends a supplicant still holding our control socket (left by a camward that was killed).
@@ -309,4 +314,96 @@ async fn stop_child(child: &mut Child, cmd: Option<&Ctrl>) {
         return;
     }
     let _ = child.kill().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camward_config::{Dot1xConfig, EapMethod, Secret};
+
+    fn plan() -> Plan {
+        let c = Dot1xConfig {
+            enabled: true,
+            interface: "lo".into(),
+            method: EapMethod::Md5,
+            identity: "cam".into(),
+            password: Secret::new("md5-secret"),
+            ..Dot1xConfig::default()
+        };
+        Plan::from_config(&c, "", PathBuf::from("/nonexistent/device.key"))
+    }
+
+    async fn wait_for(
+        rx: &mut watch::Receiver<PortStatus>,
+        what: impl Fn(&PortStatus) -> bool,
+    ) -> PortStatus {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let s = rx.borrow_and_update().clone();
+                if what(&s) {
+                    return s;
+                }
+                rx.changed().await.expect("supervisor alive");
+            }
+        })
+        .await
+        .expect("status reached in time")
+    }
+
+    /// A supplicant that exits at once is reported with its exit and restarted; stopping
+    /// removes every generated file.
+    #[tokio::test]
+    async fn an_exiting_supplicant_is_failed_with_its_exit_and_files_go_on_stop() {
+        let d = tempfile::tempdir().unwrap();
+        let files = Files::new(d.path());
+        let (tx, mut rx) = watch::channel(PortStatus::disabled());
+        let sup = Supervisor::start(plan(), Some(PathBuf::from("/bin/false")), files.clone(), tx);
+        let s = wait_for(&mut rx, |s| s.state == PortState::Failed).await;
+        let reason = s.reason.unwrap();
+        assert!(reason.contains("wpa_supplicant exited"), "{reason}");
+        assert!(files.conf().exists());
+        // Restarted after the first back-off: the reason is the same, the supervisor still runs.
+        tokio::time::sleep(BACKOFF_MIN + Duration::from_millis(300)).await;
+        assert!(!sup.task.is_finished());
+        sup.stop().await;
+        assert!(!files.dir.exists());
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_or_interface_is_failed_with_the_reason() {
+        let d = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = watch::channel(PortStatus::disabled());
+        let sup = Supervisor::start(
+            plan(),
+            Some(d.path().join("none")),
+            Files::new(d.path()),
+            tx,
+        );
+        let s = wait_for(&mut rx, |s| s.state == PortState::Failed).await;
+        assert_eq!(s.reason.as_deref(), Some(crate::MISSING_PROGRAM));
+        sup.stop().await;
+        let (tx, mut rx) = watch::channel(PortStatus::disabled());
+        let mut p = plan();
+        p.interface = "nonexist0".into();
+        let sup = Supervisor::start(
+            p,
+            Some(PathBuf::from("/bin/false")),
+            Files::new(d.path()),
+            tx,
+        );
+        let s = wait_for(&mut rx, |s| s.state == PortState::Failed).await;
+        assert!(s.reason.unwrap().contains("nonexist0"));
+        sup.stop().await;
+    }
+
+    #[test]
+    fn back_off_is_bounded() {
+        let mut b = BACKOFF_MIN;
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            waits.push(b.as_secs());
+            b = next_backoff(b);
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
+    }
 }
