@@ -351,6 +351,27 @@ def test_each_method_reaches_authenticated_and_hostapd_authorizes_the_port(lab, 
         cam.stop()
 
 
+def test_uploaded_client_certificate_must_be_for_the_device_key_and_is_presented(lab, pki, tmp_path):
+    data = tmp_path / "data"
+    issue_device_certificate(pki, data)
+    chain = (data.parent / "device-chain.pem").read_text()
+    lab.start_hostapd()
+    cam = NsCamward(data, lab.supp_ns).start()
+    try:
+        cam.setup_admin()
+        # A certificate for another key (the RADIUS server's) is refused before anything runs.
+        r = cam.patch_config(tls(pki, client_certificate=(pki / "server.pem").read_text()))
+        assert r.status_code == 422, r.text
+        assert "dot1x.client_certificate.key" in {e["rule"] for e in r.json()["errors"]}
+        assert cam.dot1x()["state"] == "disabled"
+        enable(cam, tls(pki, client_certificate=chain))
+        cam.wait_state("authenticated")
+        assert (data / "dot1x" / "client.pem").read_text() == chain
+        wait_for(lab.authorized, 15, what="AUTHORIZED with the uploaded certificate")
+    finally:
+        cam.stop()
+
+
 @pytest.mark.parametrize("method", ["md5", "peap"])
 def test_wrong_password_fails_with_reason_and_no_secret_in_any_log(lab, supp_cam, pki, method):
     lab.start_hostapd()
