@@ -138,6 +138,11 @@ class NsForwarder:
 
     def close(self):
         self.closed = True
+        # shutdown wakes the thread blocked in accept(); close alone would leave it waiting.
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.srv.close()
 
 
@@ -254,7 +259,10 @@ class NsCamward(Camward):
         return rc
 
     def dot1x(self):
-        r = self.get("/api/v1/status")
+        try:
+            r = self.get("/api/v1/status")
+        except requests.RequestException as e:
+            raise AssertionError(f"GET /api/v1/status: {e}\n{self.read_log()[-3000:]}") from e
         assert r.status_code == 200, r.text
         return r.json()["dot1x"]
 

@@ -6,6 +6,7 @@
 //! since PEAP without server validation gives the password to any rogue authenticator). Whether
 //! wpa_supplicant is installed and the interface exists is the daemon's check on enable.
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::checks::{err, validate_ca};
 use crate::{FieldError, Secret, Validate, Warning, join};
 use schemars::JsonSchema;
@@ -224,6 +225,35 @@ impl Validate for Dot1xConfig {
     }
 }
 
+impl Audit for Dot1xConfig {
+    fn audit(&self, at: &str, _cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if self.enabled && self.method == EapMethod::Md5 {
+            out.push(Finding::new(
+                "dot1x.md5",
+                Severity::Medium,
+                "§3.6",
+                "IEEE 802.1X uses EAP-MD5: the network is not authenticated and a captured exchange allows an offline password search",
+                "EAP-MD5 proves the password to whoever asks, so a rogue switch port learns enough to search for it; EAP-TLS with the device certificate needs no password and PEAP checks the server's certificate first.",
+                Fix::example(
+                    join(at, "method"),
+                    "tls".into(),
+                    "switch dot1x.method to tls (EAP-TLS with the device certificate) and set dot1x.ca_certificate to the RADIUS server's CA",
+                ),
+            ));
+        }
+        if self.enabled && self.method == EapMethod::Peap && self.anonymous_identity.is_empty() {
+            out.push(Finding::new(
+                "dot1x.peap_identity",
+                Severity::Low,
+                "§3.6",
+                "PEAP sends the camera's identity in clear before the tunnel exists",
+                "The outer identity of PEAP crosses the network unencrypted; an anonymous outer identity keeps the real one inside the TLS tunnel.",
+                Fix::set(join(at, "anonymous_identity"), "anonymous".into()),
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,5 +405,35 @@ mod tests {
         for m in ["md5", "peap", "tls"] {
             assert!(serde_json::from_value::<Dot1xConfig>(json!({"method": m})).is_ok());
         }
+    }
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use crate::Config;
+    use crate::audit::Facts;
+    use serde_json::json;
+
+    fn ids(c: &Config) -> Vec<String> {
+        c.audit(&Facts::default())
+            .findings
+            .into_iter()
+            .map(|f| f.id)
+            .filter(|id| id.starts_with("dot1x."))
+            .collect()
+    }
+
+    #[test]
+    fn md5_and_a_clear_peap_identity_are_findings_with_their_fix() {
+        assert!(ids(&Config::default()).is_empty());
+        let md5 = Config::default()
+            .apply_merge_patch(&json!({"dot1x": {"enabled": true, "interface": "eth0",
+                "method": "md5", "identity": "cam", "password": "pw-123456"}}))
+            .unwrap();
+        assert_eq!(ids(&md5), vec!["dot1x.md5"]);
+        let f = md5.audit(&Facts::default()).findings;
+        let f = f.iter().find(|f| f.id == "dot1x.md5").unwrap();
+        assert_eq!(f.fix.path.as_deref(), Some("dot1x.method"));
+        assert!(f.fix.example);
     }
 }

@@ -176,7 +176,10 @@ async fn audit_changes(
     store: Store,
     shutdown: CancellationToken,
 ) {
-    let mut last = (rx.borrow().state, rx.borrow().reason.clone());
+    let mut last = {
+        let s = rx.borrow();
+        (s.state, s.reason.clone())
+    };
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
