@@ -320,7 +320,19 @@ def enable(cam, patch):
     assert r.json()["dot1x"].get("password", {"set": False}) in ({"set": True}, {"set": False})
 
 
+def stored_files(data_dir: Path):
+    """Every regular file under the data directory, as bytes."""
+    for p in data_dir.rglob("*"):
+        if p.is_file() and not p.is_socket():
+            yield p, p.read_bytes()
+
+
 def assert_no_secret_logged(cam, *secrets):
+    """No secret in the daemon log, the audit log, nor any file of the data directory (clear or hex):
+    wpa_supplicant gets the password over its control socket, never from a file."""
+    for p, data in stored_files(cam.data_dir):
+        for s in secrets:
+            assert s.encode() not in data and s.encode().hex().encode() not in data, f"secret in {p}"
     logs = cam.read_log()
     audit = json.dumps(cam.get("/api/v1/log", params={"limit": 1000}).json())
     for s in secrets:

@@ -2,10 +2,11 @@
 //! one network block for the configured EAP method, and the files it names, all mode 0600 in a
 //! 0700 directory of the data directory that disabling removes.
 //!
-//! Values the administrator typed (identity, anonymous identity, password) are written as hex
-//! strings, which wpa_supplicant accepts for every string field: no quote or newline in them can
-//! end the field and inject configuration. The device key is referenced where it lies
-//! (`identity/device.key`), never copied.
+//! Values the administrator typed (identity, anonymous identity) are written as hex strings, which
+//! wpa_supplicant accepts for every string field: no quote or newline in them can end the field and
+//! inject configuration. The password is not written at all: wpa_supplicant requests it over the
+//! control socket and the supervisor answers from memory. The device key is referenced where it
+//! lies (`identity/device.key`), never copied.
 
 use camward_config::{Dot1xConfig, EapMethod};
 use std::fmt::Write as _;
@@ -177,11 +178,8 @@ pub fn render(plan: &Plan, files: &Files) -> Result<String, ConfError> {
     let _ = writeln!(s, "\tidentity={}", hex(&plan.identity));
     // Unicast EAPOL keys are a wireless thing; a wired port sends none.
     s.push_str("\teapol_flags=0\n");
-    if let Some(p) = &plan.password
-        && plan.method.uses_password()
-    {
-        let _ = writeln!(s, "\tpassword={}", hex(p));
-    }
+    // No password line: wpa_supplicant asks for it over the control socket (CTRL-REQ-PASSWORD)
+    // and keeps it in memory only, so it is never on disk in clear (the supervisor answers).
     if plan.method.uses_tls() {
         let _ = writeln!(s, "\tca_cert={}", quoted_path(&files.ca())?);
     }
@@ -295,7 +293,7 @@ mod tests {
     fn methods_write_what_wpa_supplicant_needs() {
         let files = Files::new(Path::new("/data"));
         let md5 = render(&plan(EapMethod::Md5), &files).unwrap();
-        assert!(md5.contains("\teap=MD5\n") && md5.contains("\tpassword="));
+        assert!(md5.contains("\teap=MD5\n"));
         assert!(!md5.contains("ca_cert") && !md5.contains("phase2"));
         assert!(md5.contains("ap_scan=0\n") && md5.contains("ctrl_interface=/data/dot1x/ctrl\n"));
         let peap = render(&plan(EapMethod::Peap), &files).unwrap();
@@ -305,6 +303,21 @@ mod tests {
         assert!(!tls.contains("password="));
         assert!(tls.contains("\tprivate_key=\"/data/identity/device.key\"\n"));
         assert!(tls.contains("\tclient_cert=\"/data/dot1x/client.pem\"\n"));
+    }
+
+    #[test]
+    fn the_password_is_never_written() {
+        let files = Files::new(Path::new("/data"));
+        for m in [EapMethod::Md5, EapMethod::Peap, EapMethod::Tls] {
+            let p = plan(m);
+            let text = render(&p, &files).unwrap();
+            let pw = p
+                .password
+                .clone()
+                .unwrap_or_else(|| "pw\"; ctrl_interface=/tmp/x".into());
+            assert!(!text.contains("password="), "{text}");
+            assert!(!text.contains(&hex(&pw)) && !text.contains(&pw));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A small client of wpa_supplicant's control interface (paper §3.6): a Unix datagram socket
 //! bound in camward's own 0700 directory and connected to `ctrl/<interface>`, as `wpa_cli` does.
-//! One connection sends commands (`STATUS`, `REAUTHENTICATE`, `TERMINATE`); a second one is
+//! One connection sends commands (`STATUS`, `REAUTHENTICATE`, `TERMINATE`, and `CTRL-RSP-PASSWORD`
+//! answering the supplicant's request for the password); a second one is
 //! `ATTACH`ed and receives the events, so replies and events never interleave.
 
 use crate::message::MAX_MESSAGE;
@@ -48,6 +49,12 @@ impl Ctrl {
 
     /// Sends `command` and returns the reply, skipping unsolicited messages.
     pub async fn request(&self, command: &str) -> Result<String, CtrlError> {
+        self.request_as(command, command).await
+    }
+
+    /// Like [`request`](Self::request), but errors name the command as `shown`: for commands
+    /// that carry a secret (`CTRL-RSP-PASSWORD-0:…`), so no error message ever holds it.
+    pub async fn request_as(&self, command: &str, shown: &str) -> Result<String, CtrlError> {
         self.sock.send(command.as_bytes()).await?;
         let mut buf = vec![0u8; MAX_MESSAGE];
         let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
@@ -56,7 +63,7 @@ impl Ctrl {
             let n = tokio::time::timeout_at(deadline, self.sock.recv(&mut buf))
                 .await
                 .map_err(|_| CtrlError::Timeout {
-                    command: command.to_owned(),
+                    command: shown.to_owned(),
                 })??;
             let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
             if crate::message::unsolicited(&reply).is_none() {
@@ -67,12 +74,17 @@ impl Ctrl {
 
     /// Sends a command whose reply must be `OK`.
     pub async fn command_ok(&self, command: &str) -> Result<(), CtrlError> {
-        let reply = self.request(command).await?;
+        self.command_ok_as(command, command).await
+    }
+
+    /// [`command_ok`](Self::command_ok) with errors naming the command as `shown`.
+    pub async fn command_ok_as(&self, command: &str, shown: &str) -> Result<(), CtrlError> {
+        let reply = self.request_as(command, shown).await?;
         if reply.trim_end() == "OK" {
             Ok(())
         } else {
             Err(CtrlError::Refused {
-                command: command.to_owned(),
+                command: shown.to_owned(),
                 reply: reply.trim_end().chars().take(200).collect(),
             })
         }
@@ -130,6 +142,29 @@ mod tests {
         assert!(local.exists());
         drop(ctrl);
         assert!(!local.exists());
+    }
+
+    #[tokio::test]
+    async fn errors_of_secret_commands_never_hold_the_secret() {
+        let d = tempfile::tempdir().unwrap();
+        let server_path = d.path().join("veth0");
+        let server = UnixDatagram::bind(&server_path).unwrap();
+        let ctrl = Ctrl::connect(&server_path, d.path().join("cmd")).unwrap();
+        let srv = tokio::spawn(async move {
+            let mut buf = [0u8; 128];
+            let (_, from) = server.recv_from(&mut buf).await.unwrap();
+            let from = from.as_pathname().unwrap().to_owned();
+            server.send_to(b"FAIL\n", &from).await.unwrap();
+        });
+        let e = ctrl
+            .command_ok_as(
+                "CTRL-RSP-PASSWORD-0:hunter22",
+                "CTRL-RSP-PASSWORD-0:(the password)",
+            )
+            .await
+            .unwrap_err();
+        srv.await.unwrap();
+        assert!(!format!("{e} {e:?}").contains("hunter22"), "{e}");
     }
 
     #[tokio::test]

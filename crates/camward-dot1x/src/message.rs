@@ -52,6 +52,9 @@ pub enum Event {
     EapTimeoutFailure,
     /// `CTRL-EVENT-TERMINATING`: wpa_supplicant is exiting.
     Terminating,
+    /// `CTRL-REQ-PASSWORD-0:Password needed for SSID `: the EAP method needs a value the
+    /// configuration file does not hold; answered with `CTRL-RSP-<field>-<network>:<value>`.
+    Request { field: String, network: String },
     /// `EAP-MSCHAPV2: failure message: 'FAILED' (retry not allowed, error 691)`: the inner
     /// method's own failure text (the server's message, never the password).
     MethodFailure(String),
@@ -96,6 +99,26 @@ pub fn parse_event(text: &str) -> Event {
                 depth: field(&f, "depth"),
                 subject: field(&f, "subject"),
                 err: field(&f, "err"),
+            }
+        }
+        other if other.starts_with("CTRL-REQ-") => {
+            // CTRL-REQ-<FIELD>-<network id>:<text>; the text follows the colon.
+            let head = text["CTRL-REQ-".len()..]
+                .split(':')
+                .next()
+                .unwrap_or_default();
+            match head.rsplit_once('-') {
+                Some((field, network))
+                    if !field.is_empty()
+                        && !network.is_empty()
+                        && network.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    Event::Request {
+                        field: field.to_owned(),
+                        network: network.to_owned(),
+                    }
+                }
+                _ => Event::Other("CTRL-REQ".into()),
             }
         }
         other => Event::Other(other.chars().take(64).collect()),
@@ -285,6 +308,32 @@ mod tests {
         assert_eq!(fields("=x a=1"), vec![("a", "1")]);
         assert_eq!(fields("a='' b=2"), vec![("a", ""), ("b", "2")]);
         assert_eq!(fields("a='é' b='ü"), vec![("a", "é"), ("b", "ü")]);
+    }
+
+    #[test]
+    fn password_requests_name_field_and_network() {
+        assert_eq!(
+            parse_event("CTRL-REQ-PASSWORD-0:Password needed for SSID "),
+            Event::Request {
+                field: "PASSWORD".into(),
+                network: "0".into()
+            }
+        );
+        assert_eq!(
+            parse_event("CTRL-REQ-NEW_PASSWORD-12:New password needed"),
+            Event::Request {
+                field: "NEW_PASSWORD".into(),
+                network: "12".into()
+            }
+        );
+        for bad in [
+            "CTRL-REQ-",
+            "CTRL-REQ-PASSWORD",
+            "CTRL-REQ--0:x",
+            "CTRL-REQ-PASSWORD-x:y",
+        ] {
+            assert_eq!(parse_event(bad), Event::Other("CTRL-REQ".into()), "{bad}");
+        }
     }
 
     #[test]

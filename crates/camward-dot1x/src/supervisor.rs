@@ -1,6 +1,6 @@
 //! Runs and supervises wpa_supplicant for the configured port (paper §3.6): writes the files,
 //! starts `wpa_supplicant -D wired`, follows it over the control socket (events, a `STATUS` poll,
-//! camera-initiated re-authentication), restarts it with back-off when it exits, and stops it
+//! camera-initiated re-authentication, the password given on request so it is never on disk), restarts it with back-off when it exits, and stops it
 //! with `TERMINATE` (then SIGKILL) when 802.1X is switched off or camward stops.
 //!
 //! A supplicant left behind by a camward that was killed is found by its control socket and
@@ -270,6 +270,9 @@ async fn run_once(
                         if !matches!(event, Event::Other(_)) {
                             tracing::debug!(event = ?event, "wpa_supplicant event");
                         }
+                        if let Event::Request { field, network } = &event {
+                            answer_request(&cmd, plan, field, network).await;
+                        }
                         if tracker.on_event(&event) {
                             publish(tx, tracker);
                         }
@@ -303,6 +306,25 @@ async fn run_once(
                 }
             }
         }
+    }
+}
+
+/// Answers wpa_supplicant's request for the password from memory (it is never written to a file).
+async fn answer_request(cmd: &Ctrl, plan: &Plan, field: &str, network: &str) {
+    let Some(password) = plan.password.as_deref().filter(|_| field == "PASSWORD") else {
+        tracing::warn!(
+            field,
+            "wpa_supplicant asks for a value camward does not have"
+        );
+        return;
+    };
+    let shown = format!("CTRL-RSP-PASSWORD-{network}:(the password)");
+    match cmd
+        .command_ok_as(&format!("CTRL-RSP-PASSWORD-{network}:{password}"), &shown)
+        .await
+    {
+        Ok(()) => tracing::debug!("password given to wpa_supplicant"),
+        Err(e) => tracing::warn!(error = %e, "cannot give the password to wpa_supplicant"),
     }
 }
 
