@@ -27,12 +27,15 @@ pub const MAX_REAUTH_PERIOD: u32 = 86_400;
 pub enum EapMethod {
     /// EAP-MD5 challenge: the password never crosses the wire, but the network is not
     /// authenticated and a captured exchange allows an offline dictionary attack.
+    #[schemars(title = "EAP-MD5")]
     Md5,
     /// PEAPv0 with EAP-MSCHAPv2 inside a TLS tunnel; the server's certificate is checked against
     /// `ca_certificate`.
+    #[schemars(title = "PEAP (MSCHAPv2)")]
     Peap,
     /// EAP-TLS with the device certificate: no shared password at all.
     #[default]
+    #[schemars(title = "EAP-TLS (device certificate)")]
     Tls,
 }
 
@@ -61,31 +64,36 @@ impl EapMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Dot1xConfig {
-    /// "IEEE 802.1X On/Off": authenticate to the switch port (off by default).
+    /// Authenticate to the switch port before using the network (off by default).
+    #[schemars(title = "IEEE 802.1X")]
     pub enabled: bool,
-    /// The wired network interface facing the switch (`eth0`).
-    #[schemars(length(max = 15))]
+    /// The wired network interface facing the switch (eth0).
+    #[schemars(title = "Network interface", length(max = 15))]
     pub interface: String,
-    /// The EAP method.
+    /// How the camera proves who it is to the authentication server.
+    #[schemars(title = "EAP method")]
     pub method: EapMethod,
-    /// The EAP identity (user name) the authentication server knows the camera by.
-    #[schemars(length(max = 253))]
+    /// The user name the authentication server knows the camera by.
+    #[schemars(title = "Identity", length(max = 253))]
     pub identity: String,
-    /// PEAP only: the outer identity sent in clear before the tunnel exists (`anonymous`);
+    /// PEAP only: the outer identity sent in clear before the tunnel exists (anonymous);
     /// empty = the identity itself.
-    #[schemars(length(max = 253))]
+    #[schemars(title = "Anonymous identity", length(max = 253))]
     pub anonymous_identity: String,
     /// EAP-MD5 and PEAP: the password (stored encrypted, never returned).
+    #[schemars(title = "Password")]
     pub password: Secret,
     /// PEAP and TLS: PEM of the CA that issued the authentication server's certificate. Required:
     /// without it any rogue authenticator could read the password (PEAP) or pose as the network.
+    #[schemars(title = "CA certificate of the authentication server")]
     pub ca_certificate: String,
     /// TLS only: PEM of a certificate issued to the device key by the site's CA (leaf first).
     /// Empty = the device certificate the HTTPS server uses. The key never leaves the device.
+    #[schemars(title = "Client certificate")]
     pub client_certificate: String,
     /// Seconds between re-authentications the camera starts itself (EAPOL-Start), so that a
     /// restarted authenticator that forgot the port re-admits it; 0 = only when the switch asks.
-    #[schemars(extend("x-unit" = "s"))]
+    #[schemars(title = "Re-authentication interval", extend("x-unit" = "s"))]
     pub reauth_period: u32,
 }
 

@@ -24,13 +24,18 @@ pub use json::JsonBody;
 pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
 pub use routes::audit;
 pub use routes::certificate::expiry_warning;
+pub use routes::device::{
+    DeviceState, ListenerInfo, StorageState, StreamRecording, StreamState, ViewerCount,
+};
 pub use routes::dot1x::{Dot1xStatus, PortAccess, PortStateName};
+pub use routes::maintenance::Maintenance;
 pub use routes::media::LiveMedia;
 pub use routes::openapi;
 pub use routes::recordings::{
     Download, RecordingFilter, RecordingInfo, RecordingState, RecordingTrigger, Recordings,
+    SignerSummary, SignerTrust, Verification, VerificationVerdict,
 };
-pub use serve::{ServeOptions, serve, serve_tls};
+pub use serve::{OverTls, ServeOptions, serve, serve_tls};
 
 use axum::Router;
 use axum::response::Response;
@@ -54,6 +59,8 @@ pub type TunnelHandler =
 pub struct DeviceInfo {
     pub version: String,
     pub serial: Option<String>,
+    /// The board's model (device tree), else `Linux <architecture>`.
+    pub model: String,
     pub started: Instant,
     pub started_at: SystemTime,
 }
@@ -63,6 +70,7 @@ impl DeviceInfo {
         DeviceInfo {
             version: version.into(),
             serial,
+            model: format!("Linux {}", std::env::consts::ARCH.replace('_', "-")),
             started: Instant::now(),
             started_at: SystemTime::now(),
         }
@@ -89,6 +97,10 @@ pub struct WebState {
     pub alarm: Option<Arc<dyn AlarmControl>>,
     /// The IEEE 802.1X supplicant; absent: no `dot1x` in the status, no device checks on enable.
     pub dot1x: Option<Arc<dyn PortAccess>>,
+    /// Listeners, streams, storage for the status details; absent: those routes answer 404.
+    pub device: Option<Arc<dyn DeviceState>>,
+    /// Restart and factory reset; absent: those routes answer 404.
+    pub maintenance: Option<Arc<dyn Maintenance>>,
     /// The OpenAPI document, made once when the router is built.
     openapi: Arc<OnceLock<Arc<serde_json::Value>>>,
 }
@@ -106,6 +118,8 @@ impl WebState {
             recordings: None,
             alarm: None,
             dot1x: None,
+            device: None,
+            maintenance: None,
             openapi: Arc::default(),
         }
     }
@@ -137,6 +151,16 @@ impl WebState {
 
     pub fn with_dot1x(mut self, dot1x: Arc<dyn PortAccess>) -> Self {
         self.dot1x = Some(dot1x);
+        self
+    }
+
+    pub fn with_device(mut self, device: Arc<dyn DeviceState>) -> Self {
+        self.device = Some(device);
+        self
+    }
+
+    pub fn with_maintenance(mut self, maintenance: Arc<dyn Maintenance>) -> Self {
+        self.maintenance = Some(maintenance);
         self
     }
 }

@@ -5,10 +5,12 @@
 pub mod alarm;
 pub mod config_watch;
 pub mod dot1x;
+pub mod device;
 pub mod ftp;
 pub mod http;
 pub mod https;
 pub mod listen;
+pub mod maintenance;
 pub mod media;
 pub mod record;
 pub mod rtsp;
