@@ -4,8 +4,8 @@
 
 pub mod alarm;
 pub mod config_watch;
-pub mod dot1x;
 pub mod device;
+pub mod dot1x;
 pub mod ftp;
 pub mod http;
 pub mod https;
