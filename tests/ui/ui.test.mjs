@@ -171,9 +171,12 @@ describe('camward web UI', () => {
         assert.ok(links.includes(expected), `menu lacks ${expected}: ${links}`);
       }
       // Functions this camera lacks are hidden, not dead ends.
+      // Page → the settings section it needs (the 802.1X page shows section `dot1x`).
+      const sectionOf = { ieee8021x: 'dot1x' };
       for (const hidden of ['/setup/ieee8021x', '/setup/ntp', '/setup/upnp']) {
         const cfg = config();
-        if (!cfg[hidden.split('/').pop()]) assert.ok(!links.includes(hidden), `${hidden} shown without its function`);
+        const name = hidden.split('/').pop();
+        if (!cfg[sectionOf[name] || name]) assert.ok(!links.includes(hidden), `${hidden} shown without its function`);
       }
       for (const href of [...links, '/logout']) {
         for (const w of WIDTHS) {
@@ -457,6 +460,32 @@ describe('camward web UI', () => {
       await setSaved(page, f);
       assert.equal(config().upnp.auto_port_forwarding, false);
       done('/setup/upnp', 'form-upnp');
+
+      // IEEE 802.1X: switching on where the camera cannot run it is refused beside the field at
+      // fault (PEAP without the server's CA); off, the settings save and read back.
+      await go('/setup/ieee8021x');
+      assert.ok(await page.locator('#dot1x').isVisible(), 'the port state is shown');
+      f = page.locator('#form-dot1x');
+      await f.getByLabel('Network interface').fill('cw-none0');
+      await f.getByLabel('EAP method').selectOption({ label: 'PEAP (MSCHAPv2)' });
+      await f.getByLabel('Identity', { exact: true }).fill('camera-7');
+      await f.getByLabel('Anonymous identity').fill('anonymous');
+      await f.getByLabel('Password', { exact: true }).fill('Peap-pass-2026');
+      await radio(f, 'IEEE 802.1X', 'On');
+      await f.getByRole('button', { name: 'Set', exact: true }).click();
+      await page.locator('#f-dot1x-ca_certificate-error').waitFor();
+      await assertPlainWords(page, '802.1X error');
+      f = page.locator('#form-dot1x');
+      await radio(f, 'IEEE 802.1X', 'Off');
+      await setSaved(page, f);
+      c = config();
+      assert.equal(c.dot1x.enabled, false);
+      assert.equal(c.dot1x.method, 'peap');
+      assert.equal(c.dot1x.identity, 'camera-7');
+      assert.equal(c.dot1x.interface, 'cw-none0');
+      assert.deepEqual(c.dot1x.password, { set: true });
+      assert.ok(!(await page.content()).includes('Peap-pass-2026'), 'no password is put back into a page');
+      done('/setup/ieee8021x', 'form-dot1x');
 
       // HTTPS: the port (Connection has its own test).
       await go('/setup/https');

@@ -15,6 +15,7 @@ pub mod audit;
 mod checks;
 pub mod data_encryption;
 pub mod discovery;
+pub mod dot1x;
 pub mod ftp_client;
 pub mod ftp_server;
 pub mod host_auth;
@@ -44,6 +45,7 @@ pub use audit::{Audit, Finding, Severity};
 pub use checks::parse_ca_pem;
 pub use data_encryption::DataEncryptionConfig;
 pub use discovery::{AccommodatePeriod, DiscoveryConfig};
+pub use dot1x::{Dot1xConfig, EapMethod};
 pub use ftp_client::{FtpClientConfig, FtpTls};
 pub use ftp_server::FtpServerConfig;
 pub use host_auth::HostAuth;
@@ -267,6 +269,9 @@ sections! {
     /// Setup › Network: "Easy IP Setup accommodate period", the WS-Discovery window (paper §4.5).
     #[schemars(title = "Easy IP Setup")]
     discovery: DiscoveryConfig,
+    /// Setup › User mng. › IEEE 802.1X: port authentication to the switch (paper §3.6).
+    #[schemars(title = "IEEE 802.1X")]
+    dot1x: Dot1xConfig,
 }
 
 impl Config {

@@ -285,6 +285,22 @@ impl DeviceIdentity {
         Ok(self.info())
     }
 
+    /// Checks `pem` like [`install_chain`](Self::install_chain) (a chain for the device key,
+    /// signed in order, unexpired) without installing it: for certificates the device presents
+    /// elsewhere, such as the IEEE 802.1X EAP-TLS client certificate (paper §3.6).
+    pub fn check_chain(&self, pem: &str) -> Result<()> {
+        let ders = certs_from_pem(pem)?;
+        certinfo::validate_chain(
+            ders,
+            self.key.public_key_raw(),
+            ChainPolicy {
+                refuse_expired: true,
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .map(|_| ())
+    }
+
     /// Generates a fresh self-signed certificate (new serial and validity) for the same key.
     /// It is served at once unless a CA-issued chain is installed, which keeps precedence.
     pub fn regenerate_self_signed(&self) -> Result<CertInfo> {

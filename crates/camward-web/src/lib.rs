@@ -31,6 +31,7 @@ pub use routes::firmware::{
     Firmware, FirmwareFailure, FirmwareStatus, InstallAnswer, SlotName, SlotState, SlotStatus,
     TrustedKeyInfo, too_large,
 };
+pub use routes::dot1x::{Dot1xStatus, PortAccess, PortStateName};
 pub use routes::maintenance::Maintenance;
 pub use routes::media::LiveMedia;
 pub use routes::openapi;
@@ -101,6 +102,8 @@ pub struct WebState {
     pub alarm: Option<Arc<dyn AlarmControl>>,
     /// UPnP auto port forwarding; absent: `GET /api/v1/status` shows no `upnp` block.
     pub upnp: Option<Arc<dyn PortForwarding>>,
+    /// The IEEE 802.1X supplicant; absent: no `dot1x` in the status, no device checks on enable.
+    pub dot1x: Option<Arc<dyn PortAccess>>,
     /// Listeners, streams, storage for the status details; absent: those routes answer 404.
     pub device: Option<Arc<dyn DeviceState>>,
     /// Restart and factory reset; absent: those routes answer 404.
@@ -124,6 +127,7 @@ impl WebState {
             recordings: None,
             alarm: None,
             upnp: None,
+            dot1x: None,
             device: None,
             maintenance: None,
             firmware: None,
@@ -158,6 +162,11 @@ impl WebState {
 
     pub fn with_upnp(mut self, upnp: Arc<dyn PortForwarding>) -> Self {
         self.upnp = Some(upnp);
+        self
+    }
+
+    pub fn with_dot1x(mut self, dot1x: Arc<dyn PortAccess>) -> Self {
+        self.dot1x = Some(dot1x);
         self
     }
 

@@ -65,6 +65,9 @@ pub struct RunArgs {
         value_name = "NAME"
     )]
     discovery_interface: Option<String>,
+    /// The wpa_supplicant program for IEEE 802.1X [default: found on $PATH or in /usr/sbin, /sbin].
+    #[arg(long, hide = true, env = "CAMWARD_WPA_SUPPLICANT", value_name = "PATH")]
+    wpa_supplicant: Option<PathBuf>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -264,6 +267,8 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     let recording = services::record::Recording::default().with_identity(identity.clone());
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
     let upnp = camward_upnp::StatusHandle::default();
+    let (dot1x, dot1x_status) =
+        services::dot1x::Dot1x::new(args.wpa_supplicant.clone(), identity.clone());
     let http_viewers = services::device::HttpViewers::default();
     let device = services::device::Device {
         listeners: listeners.clone(),
@@ -285,6 +290,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         .with_recordings(Arc::new(recording.clone()))
         .with_alarm(Arc::new(alarms.clone()))
         .with_upnp(Arc::new(services::upnp::Forwarding(upnp.clone())))
+        .with_dot1x(dot1x.clone())
         .with_device(Arc::new(device))
         .with_maintenance(Arc::new(restarter.clone()))
         .with_firmware(Arc::new(firmware.clone()));
@@ -423,6 +429,15 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
                 https_flag: args.https,
             },
             ssdp: args.upnp_ssdp,
+            store: store.clone(),
+            shutdown: shutdown.clone(),
+        }),
+        services::dot1x::start(services::dot1x::Input {
+            handle: dot1x,
+            status: dot1x_status,
+            data_dir: data_dir.to_owned(),
+            config: config.clone(),
+            identity: identity.clone(),
             store: store.clone(),
             shutdown: shutdown.clone(),
         }),

@@ -115,7 +115,35 @@ export const PAGES = [
   // User mng.
   { id: 'user_auth', group: 'users', kind: 'users', forms: [{ section: 'user_auth', items: ['user_auth.enabled', 'user_auth.guest', 'user_auth.method', 'user_auth.password_change_days'] }] },
   { id: 'host_auth', group: 'users', forms: [{ section: 'host_auth', items: ['host_auth.enabled', 'host_auth.allow'] }] },
-  { id: 'ieee8021x', group: 'users', forms: [{ section: 'ieee8021x' }] },
+  {
+    // Every field stays editable while 802.1X is off: an installer fills them in, then switches on
+    // (the camera refuses to switch on what it cannot run, beside the field at fault).
+    id: 'ieee8021x', group: 'users', kind: 'dot1x',
+    forms: [{
+      section: 'dot1x',
+      items: [
+        'dot1x.enabled',
+        'dot1x.interface',
+        {
+          group: 'eap',
+          items: [
+            'dot1x.method',
+            'dot1x.identity',
+            { path: 'dot1x.anonymous_identity', when: { path: 'dot1x.method', is: 'peap' } },
+            { path: 'dot1x.password', when: { path: 'dot1x.method', is: ['md5', 'peap'] } },
+          ],
+        },
+        {
+          group: 'certificates',
+          items: [
+            { path: 'dot1x.ca_certificate', when: { path: 'dot1x.method', is: ['peap', 'tls'] } },
+            { path: 'dot1x.client_certificate', when: { path: 'dot1x.method', is: 'tls' } },
+          ],
+        },
+        'dot1x.reauth_period',
+      ],
+    }],
+  },
   {
     id: 'data_encryption', group: 'users',
     forms: [{ section: 'data_encryption', items: ['data_encryption.enabled', 'data_encryption.recipients'] }],

@@ -9,7 +9,7 @@ import { renderForm } from './form.js';
 import { loadSchema } from './schema.js';
 import { checkPassword, checkUsername } from './policy.js';
 import { renderLog } from './log.js';
-import { renderStatus } from './status.js';
+import { dot1xPanel, renderStatus } from './status.js';
 import { renderBackup, renderReset, renderUpgrade } from './maintenance.js';
 import { renderHttps, followConnection, arrivalNote } from './https.js';
 
@@ -171,7 +171,14 @@ export function listenerTable(listeners) {
     })));
 }
 
+// The IEEE 802.1X page: where the switch port stands now, above the settings (paper §3.6).
+async function renderDot1x(parent) {
+  const r = await api('GET', '/api/v1/status');
+  if (r.ok && r.data.dot1x) parent.prepend(dot1xPanel(r.data.dot1x));
+}
+
 export const PAGE_KINDS = {
+  dot1x: { render: (body) => renderDot1x(body) },
   basic: { render: (body) => renderBasic(body) },
   users: { render: (body) => renderUsers(body) },
   sd: { render: (body) => renderSd(body) },

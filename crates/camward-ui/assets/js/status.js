@@ -1,6 +1,6 @@
 // camward UI — the Status page: what an installer checks before leaving the site. Model, serial,
 // firmware, uptime; every listening service (paper §3.5); streams with their recording state and
-// viewers; storage; the certificate (§3.7); settings that weaken security; and the findings of
+// viewers; storage; the certificate (§3.7); the IEEE 802.1X port (§3.6); settings that weaken security; and the findings of
 // the security audit when this camera has one (`GET /api/v1/audit`).
 
 import { api, apiPaths, el, humanBytes, localTime, plainMessage, sentence } from './api.js';
@@ -33,6 +33,16 @@ function pageOf(path) {
   const section = path.split('.')[0];
   const p = PAGES.find((x) => (x.forms || []).some((f) => f.section.split('.')[0] === section));
   return p ? p.id : null;
+}
+
+// The IEEE 802.1X port state (paper §3.6), for the Status page and the 802.1X page.
+export function dot1xPanel(s) {
+  return panel('dot1x', T.dot1x, facts('dot1x-facts', [
+    [T.state, T.dot1xStates[s.state] || s.state],
+    [T.reason, s.reason ? sentence(s.reason) : ''],
+    [T.eapMethod, s.method || ''],
+    [T.since, s.changed_at ? localTime(s.changed_at * 1000) : ''],
+  ]));
 }
 
 export async function renderStatus(body, c) {
@@ -84,6 +94,8 @@ export async function renderStatus(body, c) {
         [T.expires, `${localTime(Date.parse(ce.not_after))} (${T.daysLeft(ce.days_left)})`],
       ])));
   }
+
+  if (d.dot1x) body.append(dot1xPanel(d.dot1x));
 
   const warn = panel('warnings-panel', T.warnings);
   if (d.warnings.length) {

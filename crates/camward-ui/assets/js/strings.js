@@ -82,6 +82,8 @@ export const S = {
     vmd: 'Motion detection',
     recording: 'Recording',
     command: 'Command alarm',
+    eap: 'Authentication (EAP)',
+    certificates: 'Certificates',
   },
 
   common: {
@@ -387,6 +389,17 @@ export const S = {
     kind: 'Kind',
     kinds: { self_signed: 'Self-signed', ca_issued: 'CA-issued' },
     daysLeft: (n) => `${n} days left`,
+    dot1x: 'IEEE 802.1X port',
+    dot1xStates: {
+      disabled: 'Off',
+      connecting: 'Connecting',
+      authenticated: 'Authenticated: the switch port is open',
+      held: 'Held: the switch refused the port, trying again shortly',
+      failed: 'Failed (trying again)',
+    },
+    reason: 'Reason',
+    eapMethod: 'EAP method',
+    since: 'Since',
     warnings: 'Settings that weaken security',
     noWarnings: 'No setting weakens security.',
     audit: 'Security audit',

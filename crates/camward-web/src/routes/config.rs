@@ -1,5 +1,6 @@
 //! `GET/PATCH /api/v1/config`: the configuration document, redacted; RFC 7396 merge patches.
-//! A patch that would make the host filter refuse the requester (paper §3.4) is refused with 409.
+//! A patch that would make the host filter refuse the requester (paper §3.4) is refused with 409;
+//! one switching on IEEE 802.1X where the device cannot run it (§3.6) with 422.
 //! `GET /api/v1/config/schema`: the JSON Schema of the document, from camward-config's types.
 
 use super::actor;
@@ -66,10 +67,34 @@ pub(crate) async fn patch_config(
     }
     let actor = actor(p.principal(), peer);
     let config = st.config.clone();
+    let check = admits_on(&st, peer);
     let result =
-        tokio::task::spawn_blocking(move || config.patch_checked(&patch, &actor, admits(peer)))
-            .await?;
+        tokio::task::spawn_blocking(move || config.patch_checked(&patch, &actor, check)).await?;
     answer(&st, result)
+}
+
+/// The checks of every change of the whole document on this device: [`admits`], and — only the
+/// device knows whether wpa_supplicant and the interface exist (paper §3.6) — the IEEE 802.1X
+/// preflight when that section is switched on or changed while on (422, never for other sections).
+pub(crate) fn admits_on(
+    st: &WebState,
+    peer: SocketAddr,
+) -> impl FnOnce(&camward_config::Config, &camward_config::Config) -> Result<(), PatchError> + use<>
+{
+    let dot1x = st.dot1x.clone();
+    let host = admits(peer);
+    move |old, new| {
+        if let Some(d) = &dot1x
+            && new.dot1x.enabled
+            && new.dot1x != old.dot1x
+        {
+            let errors = d.preflight(&new.dot1x);
+            if !errors.is_empty() {
+                return Err(PatchError::Invalid(errors));
+            }
+        }
+        host(old, new)
+    }
 }
 
 /// The check of every change that may touch the host filter (paper §3.4): the new filter must

@@ -145,6 +145,9 @@ pub struct DeviceDetails {
     pub certificate: Option<CertificateSummary>,
     /// Settings that weaken security.
     pub warnings: Vec<Warning>,
+    /// The IEEE 802.1X port state (paper §3.6); absent where the daemon has no 802.1X service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dot1x: Option<super::dot1x::Dot1xStatus>,
 }
 
 /// `GET /api/v1/streams`.
@@ -207,6 +210,7 @@ pub(crate) async fn details(
         storage,
         certificate,
         warnings: st.config.current().warnings(),
+        dot1x: st.dot1x.as_ref().map(|d| d.status()),
     }))
 }
 

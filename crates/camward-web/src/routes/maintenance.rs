@@ -366,6 +366,7 @@ pub(crate) async fn restore(
     }
     let actor = actor(p.principal(), peer);
     let st2 = st.clone();
+    let check = super::config::admits_on(&st, peer);
     let passphrase = req.passphrase;
     let result = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let key = key_for(&st2, &b.key, passphrase.as_deref())?;
@@ -403,7 +404,7 @@ pub(crate) async fn restore(
         let patch = Value::Object(patch);
         let out = st2
             .config
-            .patch_checked(&patch, &actor, super::config::admits(peer));
+            .patch_checked(&patch, &actor, check);
         Ok((out, b.device_serial, b.created))
     })
     .await??;

@@ -10,6 +10,7 @@ pub(crate) mod certificate;
 mod config;
 pub(crate) mod device;
 pub(crate) mod firmware;
+pub mod dot1x;
 mod log;
 pub(crate) mod maintenance;
 pub(crate) mod media;

@@ -1,6 +1,6 @@
 //! `GET /api/v1/status`: device status (version, uptime, serial), for every level.
-//! Administrators also see the configuration warnings (weakened settings), the firmware slots
-//! and the UPnP port forwarding state (paper §4.1).
+//! Administrators also see the configuration warnings (weakened settings), the firmware slots,
+//! the UPnP port forwarding state (paper §4.1) and the IEEE 802.1X port state (paper §3.6).
 
 use super::types::DeviceStatus;
 use crate::WebState;
@@ -34,5 +34,10 @@ pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<Device
         firmware: (level >= Level::Admin)
             .then(|| st.firmware.as_ref().map(|f| f.status()))
             .flatten(),
+        dot1x: st
+            .dot1x
+            .as_ref()
+            .filter(|_| level >= Level::Admin)
+            .map(|d| d.status()),
     })
 }

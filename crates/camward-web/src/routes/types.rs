@@ -101,6 +101,9 @@ pub struct DeviceStatus {
     /// administrators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware: Option<super::firmware::FirmwareStatus>,
+    /// The IEEE 802.1X port state (paper §3.6); administrators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dot1x: Option<super::dot1x::Dot1xStatus>,
 }
 
 /// One audit log entry. Passwords never appear.

@@ -7,6 +7,7 @@ pub mod config_watch;
 pub mod device;
 pub mod discovery;
 pub mod firmware;
+pub mod dot1x;
 pub mod ftp;
 pub mod http;
 pub mod https;
