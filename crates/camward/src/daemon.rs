@@ -419,6 +419,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
                 interface: args.discovery_interface.clone(),
             },
             period_override: args.discovery_window_secs.map(Duration::from_secs),
+            shutdown: shutdown.clone(),
         }),
         services::upnp::start(services::upnp::Input {
             config: config.clone(),
