@@ -25,6 +25,7 @@ mod secret;
 pub mod smtp;
 pub mod source;
 pub mod streams;
+pub mod time;
 pub mod user_auth;
 
 use schemars::JsonSchema;
@@ -46,6 +47,7 @@ pub use secret::Secret;
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
+pub use time::{NtpServer, TimeConfig, TimeMode};
 pub use user_auth::{AuthMethod, UserAuth};
 
 /// One invalid field: `path` is the JSON path (`host_auth.allow[2]`), `rule` a stable identifier
@@ -207,6 +209,8 @@ sections! {
     ftp_client: FtpClientConfig,
     /// "FTP access to camera" of the Network screen, Forbid by default (paper §4.2).
     ftp_server: FtpServerConfig,
+    /// Setup › Network › Advanced › NTP: time zone, manual time or NTP/NTS synchronisation.
+    time: TimeConfig,
 }
 
 impl Config {
