@@ -125,7 +125,12 @@ impl Validate for TimeConfig {
             let p = format!("{spath}[{i}]");
             validate_host(&s.host, &join(&p, "host"), true, out);
             if s.port == 0 {
-                err(out, join(&p, "port"), "time.port.range", "between 1 and 65535");
+                err(
+                    out,
+                    join(&p, "port"),
+                    "time.port.range",
+                    "between 1 and 65535",
+                );
             }
             if s.nts_ke_port == 0 {
                 err(
@@ -178,7 +183,10 @@ pub fn check_posix_tz(tz: &str) -> Result<(), String> {
     if tz.is_empty() || tz.len() > 64 {
         return Err("1–64 characters".into());
     }
-    let mut p = Cursor { s: tz.as_bytes(), i: 0 };
+    let mut p = Cursor {
+        s: tz.as_bytes(),
+        i: 0,
+    };
     p.name()?;
     p.offset(24)?;
     if p.done() {
@@ -221,7 +229,11 @@ impl Cursor<'_> {
             self.i += 1;
             Ok(())
         } else {
-            Err(format!("expected '{}' at position {}", c as char, self.i + 1))
+            Err(format!(
+                "expected '{}' at position {}",
+                c as char,
+                self.i + 1
+            ))
         }
     }
     fn name(&mut self) -> Result<(), String> {
@@ -233,7 +245,10 @@ impl Cursor<'_> {
                     break;
                 }
                 if !(c.is_ascii_alphanumeric() || c == b'+' || c == b'-') {
-                    return Err(format!("bad character in <name> at position {}", self.i + 1));
+                    return Err(format!(
+                        "bad character in <name> at position {}",
+                        self.i + 1
+                    ));
                 }
                 self.i += 1;
             }

@@ -90,15 +90,18 @@ pub fn permission(is_root: bool, read: &dyn Fn(&str) -> Option<String>) -> Optio
     if !is_root {
         return Some("camward is not running as root".into());
     }
-    for marker in ["/.dockerenv", "/run/.containerenv", "/run/systemd/container"] {
+    for marker in [
+        "/.dockerenv",
+        "/run/.containerenv",
+        "/run/systemd/container",
+    ] {
         if read(marker).is_some() {
             return Some(format!(
                 "camward runs in a container ({marker}); the host owns the clock"
             ));
         }
     }
-    if read("/proc/1/environ").is_some_and(|e| e.split('\0').any(|v| v.starts_with("container=")))
-    {
+    if read("/proc/1/environ").is_some_and(|e| e.split('\0').any(|v| v.starts_with("container="))) {
         return Some("camward runs in a container (container= in PID 1's environment); the host owns the clock".into());
     }
     if read("/proc/1/cgroup").is_some_and(|c| {
@@ -190,7 +193,10 @@ mod tests {
         move |p| m.get(p).cloned()
     }
 
-    const ROOT_CAPS: (&str, &str) = ("/proc/self/status", "Name:\tcamward\nCapEff:\t000001ffffffffff\n");
+    const ROOT_CAPS: (&str, &str) = (
+        "/proc/self/status",
+        "Name:\tcamward\nCapEff:\t000001ffffffffff\n",
+    );
 
     #[test]
     fn only_root_outside_a_container_with_cap_sys_time_may_set_the_clock() {
@@ -200,7 +206,11 @@ mod tests {
                 .unwrap()
                 .contains("not running as root")
         );
-        for marker in ["/.dockerenv", "/run/.containerenv", "/run/systemd/container"] {
+        for marker in [
+            "/.dockerenv",
+            "/run/.containerenv",
+            "/run/systemd/container",
+        ] {
             let r = permission(true, &files(&[ROOT_CAPS, (marker, "")])).unwrap();
             assert!(r.contains(marker), "{r}");
         }

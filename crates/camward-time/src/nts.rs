@@ -61,7 +61,12 @@ fn put_record(out: &mut Vec<u8>, critical: bool, kind: u16, body: &[u8]) {
 /// The client's request (RFC 8915 §4): NTPv4, AES-SIV-CMAC-256, end of message.
 pub fn ke_request() -> Vec<u8> {
     let mut b = Vec::new();
-    put_record(&mut b, true, record::NEXT_PROTOCOL, &PROTOCOL_NTPV4.to_be_bytes());
+    put_record(
+        &mut b,
+        true,
+        record::NEXT_PROTOCOL,
+        &PROTOCOL_NTPV4.to_be_bytes(),
+    );
     put_record(
         &mut b,
         true,
@@ -98,7 +103,10 @@ pub fn parse_ke_response(b: &[u8]) -> Result<Option<KeResponse>, String> {
         let (critical, kind) = (t & 0x8000 != 0, t & 0x7fff);
         let at = i;
         i += 4 + len;
-        let u16s = || body.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+        let u16s = || {
+            body.chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        };
         match kind {
             record::END_OF_MESSAGE => break,
             record::NEXT_PROTOCOL => {
@@ -144,9 +152,7 @@ pub fn parse_ke_response(b: &[u8]) -> Result<Option<KeResponse>, String> {
                 r.port = Some(u16::from_be_bytes([body[0], body[1]]));
             }
             other if critical => {
-                return Err(format!(
-                    "unknown critical record type {other} at byte {at}"
-                ));
+                return Err(format!("unknown critical record type {other} at byte {at}"));
             }
             _ => {}
         }
@@ -387,10 +393,9 @@ impl Sessions {
         let nak = Mutex::new(false);
         let s2c = session.s2c;
         let result = sntp::exchange(addr, timeout, &request, nonce, |raw, p| {
-            let uid_echoed = p
-                .extensions
-                .iter()
-                .any(|e| e.field_type == ext::UNIQUE_IDENTIFIER && e.value.get(..32) == Some(&uid[..]));
+            let uid_echoed = p.extensions.iter().any(|e| {
+                e.field_type == ext::UNIQUE_IDENTIFIER && e.value.get(..32) == Some(&uid[..])
+            });
             if p.kiss_code().as_deref() == Some("NTSN") && uid_echoed {
                 // RFC 8915 §5.7: the server cannot use our cookie; a new key exchange follows.
                 *nak.lock().expect("nak lock") = true;
@@ -431,8 +436,8 @@ mod tests {
         assert_eq!(
             ke_request(),
             [
-                0x80, 0x01, 0x00, 0x02, 0x00, 0x00, 0x80, 0x04, 0x00, 0x02, 0x00, 0x0f, 0x80,
-                0x00, 0x00, 0x00
+                0x80, 0x01, 0x00, 0x02, 0x00, 0x00, 0x80, 0x04, 0x00, 0x02, 0x00, 0x0f, 0x80, 0x00,
+                0x00, 0x00
             ]
         );
     }
@@ -510,7 +515,14 @@ mod tests {
         let c2s = [1u8; 32];
         let s2c = [2u8; 32];
         let uid = [7u8; 32];
-        let req = build_request(packet::Timestamp(9), &uid, b"COOKIE-BYTES", 2, &c2s, &[3; 16]);
+        let req = build_request(
+            packet::Timestamp(9),
+            &uid,
+            b"COOKIE-BYTES",
+            2,
+            &c2s,
+            &[3; 16],
+        );
         let p = Packet::parse(&req).unwrap();
         let kinds: Vec<u16> = p.extensions.iter().map(|e| e.field_type).collect();
         assert_eq!(

@@ -180,13 +180,7 @@ impl Packet {
         (self.stratum == 0).then(|| {
             self.reference_id
                 .iter()
-                .map(|&c| {
-                    if c.is_ascii_graphic() {
-                        c as char
-                    } else {
-                        '?'
-                    }
-                })
+                .map(|&c| if c.is_ascii_graphic() { c as char } else { '?' })
                 .collect()
         })
     }
@@ -256,7 +250,10 @@ mod tests {
         assert_eq!(Timestamp::from_unix_nanos(era1).0, 0);
         // A timestamp just after the wrap reads as 2036 with a 2035 pivot, not as 1900.
         let t = Timestamp::from_unix_nanos(era1 + 5_000_000_000);
-        assert_eq!(t.to_unix_nanos(era1 - 86_400_000_000_000), era1 + 5_000_000_000);
+        assert_eq!(
+            t.to_unix_nanos(era1 - 86_400_000_000_000),
+            era1 + 5_000_000_000
+        );
         // Round trip of an ordinary date, to the nanosecond resolution the fraction allows.
         let now = 1_796_000_000_123_456_789i128;
         let back = Timestamp::from_unix_nanos(now).to_unix_nanos(now + 10_000_000_000);
@@ -349,9 +346,15 @@ mod tests {
         let mut b = chrony_answer();
         b[1] = 0;
         b[12..16].copy_from_slice(b"DENY");
-        assert_eq!(Packet::parse(&b).unwrap().kiss_code().as_deref(), Some("DENY"));
+        assert_eq!(
+            Packet::parse(&b).unwrap().kiss_code().as_deref(),
+            Some("DENY")
+        );
         b[12] = 0;
-        assert_eq!(Packet::parse(&b).unwrap().kiss_code().as_deref(), Some("?ENY"));
+        assert_eq!(
+            Packet::parse(&b).unwrap().kiss_code().as_deref(),
+            Some("?ENY")
+        );
         assert_eq!(Packet::parse(&chrony_answer()).unwrap().kiss_code(), None);
     }
 }

@@ -244,8 +244,14 @@ mod tests {
         let t2 = t1 + 2 * s + s / 10;
         let t3 = t2 + s / 100;
         let t4 = t1 + s / 5 + s / 100;
-        let out = sample_of(&answer(t2, t3, Timestamp(1)), ADDR.parse().unwrap(), t1, t4, false)
-            .unwrap();
+        let out = sample_of(
+            &answer(t2, t3, Timestamp(1)),
+            ADDR.parse().unwrap(),
+            t1,
+            t4,
+            false,
+        )
+        .unwrap();
         assert!((out.offset - 2.0).abs() < 1e-6, "{}", out.offset);
         assert!((out.delay - 0.2).abs() < 1e-6, "{}", out.delay);
         assert_eq!(out.stratum, 2);
