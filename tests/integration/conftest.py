@@ -109,8 +109,9 @@ class Camward:
         self.data_dir = Path(data_dir)
         self.http_host = http_host
         self.extra_args = list(extra_args or [])
-        # Extra environment of the daemon (e.g. CAMWARD_LOG=debug).
-        self.env = {}
+        # Extra environment of the daemon (e.g. CAMWARD_LOG=debug). No test daemon ever sets the
+        # machine's clock: clock requests are recorded in DATA/clock-requests.jsonl instead.
+        self.env = {"CAMWARD_CLOCK_SETTER": "record"}
         self.proc = None
         self.http_port = free_port(http_host)
         self.rtsp_port = free_port(http_host)

@@ -368,12 +368,28 @@ pub struct Sessions {
     jar: Mutex<HashMap<String, KeResult>>,
 }
 
+/// A session belongs to the whole server setting: a changed CA or port means a new key
+/// exchange, never keys that were negotiated under the old trust.
+fn session_key(s: &NtpServer) -> String {
+    serde_json::to_string(s).expect("a server setting serialises")
+}
+
 impl Sessions {
+    /// Forgets the sessions of servers no longer configured.
+    pub fn retain(&self, servers: &[NtpServer]) {
+        let keep: Vec<String> = servers.iter().map(session_key).collect();
+        self.jar
+            .lock()
+            .expect("NTS jar lock")
+            .retain(|k, _| keep.contains(k));
+    }
+
     /// One authenticated query; runs NTS-KE first when there is no session or no cookie left.
     pub async fn query(&self, s: &NtpServer, timeout: Duration) -> Result<Sample, SntpError> {
-        let key = format!("{}:{}", s.host, s.nts_ke_port);
+        let key = session_key(s);
+        let name = format!("{}:{}", s.host, s.nts_ke_port);
         let nts_err = |message: String| SntpError::Nts {
-            server: key.clone(),
+            server: name.clone(),
             message,
         };
         let taken = self.jar.lock().expect("NTS jar lock").remove(&key);

@@ -236,6 +236,7 @@ impl TimeService {
     /// a valid sample. Public so tests (and a "synchronise now" button) can run a round.
     pub async fn sync_once(&self, cfg: &TimeConfig) -> bool {
         let timeout = Duration::from_millis(u64::from(cfg.timeout_ms));
+        self.inner.nts.retain(&cfg.servers);
         let queries = cfg
             .servers
             .iter()
@@ -315,7 +316,14 @@ impl TimeService {
         let deadline = tokio::time::Instant::now() + timeout;
         let addr = sntp::resolve(&s.host, s.port, timeout).await?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        sntp::query(addr, left.max(Duration::from_millis(1))).await
+        match sntp::query(addr, left.max(Duration::from_millis(1))).await {
+            // Report the configured bound, not what resolution left of it.
+            Err(SntpError::Timeout { server, .. }) => Err(SntpError::Timeout {
+                server,
+                ms: timeout.as_millis(),
+            }),
+            r => r,
+        }
     }
 
     fn record_set(&self, to: SystemTime, reason: SetReason) -> Result<(), ClockError> {

@@ -85,6 +85,8 @@ pub struct WebState {
     pub recordings: Option<Arc<dyn Recordings>>,
     /// The alarm bus; absent: those routes answer 404.
     pub alarm: Option<Arc<dyn AlarmControl>>,
+    /// Date and time (camward-time); absent: `/api/v1/time` answers 404 and the status has no `time`.
+    pub time: Option<camward_time::TimeService>,
     /// The OpenAPI document, made once when the router is built.
     openapi: Arc<OnceLock<Arc<serde_json::Value>>>,
 }
@@ -101,6 +103,7 @@ impl WebState {
             media: None,
             recordings: None,
             alarm: None,
+            time: None,
             openapi: Arc::default(),
         }
     }
@@ -127,6 +130,11 @@ impl WebState {
 
     pub fn with_alarm(mut self, alarm: Arc<dyn AlarmControl>) -> Self {
         self.alarm = Some(alarm);
+        self
+    }
+
+    pub fn with_time(mut self, time: camward_time::TimeService) -> Self {
+        self.time = Some(time);
         self
     }
 }

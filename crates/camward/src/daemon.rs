@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// FTP server listen address while "FTP access to camera" is Allow [default: [::]:{ftp_server.port}].
     #[arg(long, value_name = "ADDR:PORT")]
     ftp: Option<SocketAddr>,
+    /// `record`: never set the system clock, append each request to DATA/clock-requests.jsonl
+    /// instead (tests; machines whose clock is not camward's). Default `system`.
+    #[arg(long, hide = true, env = "CAMWARD_CLOCK_SETTER", value_name = "system|record")]
+    clock_setter: Option<String>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -136,13 +140,16 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     let rtsp = services::rtsp::server(gate.clone(), media.clone());
     let recording = services::record::Recording::default();
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
+    let clock = services::time::clock_setter(args.clock_setter.as_deref(), data_dir)?;
+    let time = services::time::service(&config, clock);
 
     let web = WebState::new(accounts.clone(), info.clone())
         .with_tunnel(services::rtsp::tunnel_handler(rtsp.clone()))
         .with_identity(identity.clone())
         .with_media(Arc::new(services::media::HubMedia(media.clone())))
         .with_recordings(Arc::new(recording.clone()))
-        .with_alarm(Arc::new(alarms.clone()));
+        .with_alarm(Arc::new(alarms.clone()))
+        .with_time(time.clone());
     let apps = services::http::apps(web, config.clone(), args.https);
     let tls_listener = |flag| services::https::Listener {
         flag,
@@ -191,6 +198,11 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
             media: media.clone(),
             recording,
             device_name: info.serial.clone().unwrap_or_else(|| "camward".into()),
+            shutdown: shutdown.clone(),
+        }),
+        services::time::start(services::time::Input {
+            time,
+            config: config.clone(),
             shutdown: shutdown.clone(),
         }),
         services::ftp::start(services::ftp::Input {

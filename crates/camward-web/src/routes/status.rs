@@ -1,5 +1,6 @@
 //! `GET /api/v1/status`: device status (version, uptime, serial), for every level.
-//! Administrators also see the configuration warnings (weakened settings).
+//! Administrators also see the configuration warnings (weakened settings). Every level sees the
+//! date and time: NTP sync state and offset, as the paper's Status page shows them.
 
 use super::types::DeviceStatus;
 use crate::WebState;
@@ -25,5 +26,6 @@ pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<Device
         user: p.principal().user.clone(),
         level: super::level_name(level),
         warnings: (level >= Level::Admin).then(|| st.config.current().warnings()),
+        time: st.time.as_ref().map(|t| t.status()),
     })
 }

@@ -89,6 +89,9 @@ pub struct DeviceStatus {
     /// Settings that weaken security; administrators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warnings: Option<Vec<Warning>>,
+    /// Date and time: NTP sync state and offset (as `GET /api/v1/time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<camward_time::TimeStatus>,
 }
 
 /// One audit log entry. Passwords never appear.

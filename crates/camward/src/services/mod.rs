@@ -12,3 +12,4 @@ pub mod media;
 pub mod record;
 pub mod rtsp;
 pub mod signing;
+pub mod time;
