@@ -133,11 +133,10 @@ pub fn parse_ke_response(b: &[u8]) -> Result<Option<KeResponse>, String> {
                 }
                 aead_ok = true;
             }
-            record::NEW_COOKIE => {
-                if !body.is_empty() && r.cookies.len() < MAX_COOKIES {
-                    r.cookies.push(body.to_vec());
-                }
+            record::NEW_COOKIE if !body.is_empty() && r.cookies.len() < MAX_COOKIES => {
+                r.cookies.push(body.to_vec());
             }
+            record::NEW_COOKIE => {}
             record::SERVER => {
                 let s = std::str::from_utf8(body)
                     .ok()

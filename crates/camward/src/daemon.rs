@@ -38,7 +38,12 @@ pub struct RunArgs {
     ftp: Option<SocketAddr>,
     /// `record`: never set the system clock, append each request to DATA/clock-requests.jsonl
     /// instead (tests; machines whose clock is not camward's). Default `system`.
-    #[arg(long, hide = true, env = "CAMWARD_CLOCK_SETTER", value_name = "system|record")]
+    #[arg(
+        long,
+        hide = true,
+        env = "CAMWARD_CLOCK_SETTER",
+        value_name = "system|record"
+    )]
     clock_setter: Option<String>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
