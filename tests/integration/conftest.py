@@ -1,6 +1,6 @@
 """The one helper module of the integration tests: the daemon (`Camward`, `start_cam`), ports
-(`free_port`, `port_open`, `wait_port`), bounded waits (`wait_for`), URLs (`rtsp_url`,
-`tunnel_url`), the external-tool check (`needs`), and the fixtures — one per behaviour:
+(`free_port`, `port_open`, `wait_port`, `listening_sockets`), bounded waits (`wait_for`), URLs
+(`rtsp_url`, `tunnel_url`), the external-tool check (`needs`), and the fixtures — one per behaviour:
 
 - `cam`: a fresh device, no account yet;
 - `cam_admin`: a fresh device with its administrator registered;
@@ -89,6 +89,19 @@ def wait_for(pred, timeout, step=0.25, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(step)
+
+
+def listening_sockets(pid):
+    """What process `pid` listens on, as a set of (protocol, port): TCP listeners and bound UDP
+    sockets, from `ss -ltnupH` (the auditor's view of paper §3.5; needs("ss"))."""
+    out = subprocess.run(["ss", "-ltnupH"], capture_output=True, text=True, timeout=10, check=True).stdout
+    found = set()
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 7 or f"pid={pid}," not in line:
+            continue
+        found.add((fields[0], int(fields[4].rsplit(":", 1)[1])))
+    return found
 
 
 def rtsp_url(cam, path="/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD, host="127.0.0.1", port=None):
@@ -187,8 +200,17 @@ class Camward:
         host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
         return f"{scheme}://{host}:{self.http_port}{path}"
 
+    def setup_code(self):
+        """The one-time setup code, as the installer reads it at the device: the daemon writes it
+        to DATA/setup-code (0600) at start while no administrator exists (paper §3.2)."""
+        return (self.data_dir / "setup-code").read_text().strip()
+
+    def setup_body(self, user=ADMIN_USER, password=ADMIN_PASSWORD):
+        """The body of POST /api/v1/setup, with the setup code."""
+        return {"username": user, "password": password, "setup_code": self.setup_code()}
+
     def setup_admin(self, user=ADMIN_USER, password=ADMIN_PASSWORD):
-        r = requests.post(self.url("/api/v1/setup"), json={"username": user, "password": password}, timeout=10)
+        r = requests.post(self.url("/api/v1/setup"), json=self.setup_body(user, password), timeout=10)
         assert r.status_code == 201, r.text
         return HTTPDigestAuth(user, password)
 

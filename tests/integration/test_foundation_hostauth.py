@@ -27,7 +27,7 @@ def dual(tmp_path):
         except requests.RequestException:
             assert time.monotonic() < deadline, cam.read_log()
             time.sleep(0.05)
-    r = requests.post(v4 + "/api/v1/setup", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}, timeout=10)
+    r = requests.post(v4 + "/api/v1/setup", json=cam.setup_body(), timeout=10)
     assert r.status_code == 201
     cam.v4 = v4
     cam.v6 = f"http://[::1]:{cam.http_port}"

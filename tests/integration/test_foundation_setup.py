@@ -36,7 +36,7 @@ def test_default_credentials_fail_before_setup(cam):
 
 
 def test_setup_works_once_then_409(cam):
-    r = requests.post(cam.url("/api/v1/setup"), json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}, timeout=10)
+    r = requests.post(cam.url("/api/v1/setup"), json=cam.setup_body(ADMIN_USER, ADMIN_PASSWORD), timeout=10)
     assert r.status_code == 201, r.text
     assert r.json() == {"username": ADMIN_USER, "level": "admin"}
     r = cam.get("/api/v1/status")
@@ -60,7 +60,7 @@ def test_default_credentials_fail_after_setup(cam_admin):
 
 
 def test_setup_enforces_password_policy(cam):
-    r = requests.post(cam.url("/api/v1/setup"), json={"username": "admin", "password": "admin"}, timeout=10)
+    r = requests.post(cam.url("/api/v1/setup"), json=cam.setup_body("admin", "admin"), timeout=10)
     assert r.status_code == 422
     rules = {e["rule"] for e in r.json()["errors"]}
     assert {"password.length", "password.equals_username", "password.classes"} <= rules

@@ -33,8 +33,7 @@ class Checked:
 def test_every_answer_of_a_session_matches_the_served_openapi_document(cam):
     admin = HTTPDigestAuth(ADMIN_USER, ADMIN_PASSWORD)
     assert requests.get(cam.url("/api/v1/openapi.json"), timeout=10).status_code == 401
-    r = requests.post(cam.url("/api/v1/setup"), json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
-                      timeout=10)
+    r = requests.post(cam.url("/api/v1/setup"), json=cam.setup_body(ADMIN_USER, ADMIN_PASSWORD), timeout=10)
     assert r.status_code == 201, r.text
     spec = requests.get(cam.url("/api/v1/openapi.json"), auth=admin, timeout=10).json()
     assert spec["openapi"].startswith("3.1")

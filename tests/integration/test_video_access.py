@@ -129,7 +129,7 @@ def test_host_filter_on_a_dual_stack_listener_matches_ipv4_peers_as_ipv4(tmp_pat
             assert time.monotonic() < deadline, cam.read_log()
             time.sleep(0.05)
     try:
-        r = requests.post(v4 + "/api/v1/setup", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}, timeout=10)
+        r = requests.post(v4 + "/api/v1/setup", json=cam.setup_body(), timeout=10)
         assert r.status_code == 201
         assert rtsp_exchange("127.0.0.1", cam.rtsp_port, socket.AF_INET).startswith(b"RTSP/1.0 401")
         r = requests.patch(f"http://[::1]:{cam.http_port}/api/v1/config",

@@ -84,9 +84,15 @@ export class Camward {
     return { status: Number(out.slice(i + 1)), json, text };
   }
 
+  // The one-time setup code, as the installer reads it at the device (DATA/setup-code); '' once
+  // an administrator exists (the file is gone).
+  setupCode() {
+    try { return readFileSync(path.join(this.dir, 'data', 'setup-code'), 'utf8').trim(); } catch (e) { return ''; }
+  }
+
   // Registers the administrator unless one exists, so later tests do not depend on earlier ones.
   ensureAdmin() {
-    const r = this.curl('POST', '/api/v1/setup', { user: null, body: ADMIN });
+    const r = this.curl('POST', '/api/v1/setup', { user: null, body: { ...ADMIN, setup_code: this.setupCode() } });
     if (r.status !== 201 && r.status !== 409) throw new Error(`setup failed: ${r.status} ${r.text}`);
   }
 }

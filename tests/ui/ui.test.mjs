@@ -28,7 +28,15 @@ describe('camward web UI', () => {
     try {
       await page.goto(`${cam.base}/`);
       assert.equal(new URL(page.url()).pathname, '/setup/register');
+      // A wrong setup code is refused by the camera, beside the code field.
+      await page.getByLabel('Setup code').fill('AAAA-BBBB-CCCC');
       await page.getByLabel('User name (1 to 32 characters)').fill(ADMIN.username);
+      await page.getByLabel('Password (8 to 32 characters)').fill(ADMIN.password);
+      await page.getByLabel('Retype password').fill(ADMIN.password);
+      await page.getByRole('button', { name: 'Register' }).click();
+      await page.locator('#setup_code-error', { hasText: 'setup_code' }).waitFor();
+      assert.equal(await page.getByLabel('Setup code').getAttribute('aria-invalid'), 'true');
+      await page.getByLabel('Setup code').fill(cam.setupCode());
       // Too short: the page's own check names the rule, as the user types and on submit.
       await page.getByLabel('Password (8 to 32 characters)').fill('abc1');
       await page.getByLabel('Retype password').fill('abc1');
@@ -58,6 +66,8 @@ describe('camward web UI', () => {
     try {
       await page.goto(`${cam.base}/live`);
       assert.equal(new URL(page.url()).pathname, '/setup/register', 'every page leads to registration');
+      // The code the camera printed on its console (and wrote to DATA/setup-code).
+      await page.getByLabel('Setup code').fill(cam.setupCode());
       await page.getByLabel('User name (1 to 32 characters)').fill(ADMIN.username);
       await page.getByLabel('Password (8 to 32 characters)').fill(ADMIN.password);
       await page.getByLabel('Retype password').fill(ADMIN.password);
@@ -65,6 +75,7 @@ describe('camward web UI', () => {
       await page.getByRole('button', { name: 'Register' }).click();
       await page.locator('#registered').waitFor();
       await shot(page, 'register-done');
+      assert.equal(cam.setupCode(), '', 'the setup code file is gone once the administrator exists');
       // Reload: registration is closed for good; without credentials the Live page asks for them.
       // (Headless Chromium without credentials answers the login prompt with "cancel".)
       const reloaded = await page.reload().then((r) => r, (e) => e);

@@ -3,8 +3,10 @@
 
 use base64::Engine;
 
-/// Longest header accepted; real Digest headers are a few hundred bytes.
-pub const MAX_HEADER_LEN: usize = 4096;
+/// Longest header parsed. A Digest header repeats the request-URI, so it grows with the URL: 16 KiB
+/// takes any URL a browser or VMS sends (request lines are commonly capped at 8 KiB). Longer ones
+/// are refused without being counted as a failed login (HTTP answers 431).
+pub const MAX_HEADER_LEN: usize = 16 * 1024;
 /// Most auth-params accepted in one Digest header.
 const MAX_PARAMS: usize = 32;
 

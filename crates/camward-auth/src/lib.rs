@@ -2,6 +2,7 @@
 //! One implementation shared by every listener (HTTP, RTSP, the RTSP tunnel, FTP).
 #![forbid(unsafe_code)]
 
+pub mod conn_limit;
 pub mod digest;
 pub mod header;
 pub mod host;
@@ -9,6 +10,7 @@ pub mod lockout;
 pub mod password;
 pub mod policy;
 mod service;
+pub mod setup_code;
 
 pub use password::REALM;
 pub use service::{AccountError, AccountService, AuthOptions};
@@ -96,7 +98,8 @@ pub enum Outcome {
     },
     /// No administrator exists yet: HTTP answers 401 saying the device needs setup; RTSP refuses.
     NeedsSetup,
-    /// Too many failures from this address: HTTP 429 / RTSP 503 with Retry-After.
+    /// Too many failures from this address, or for this account name: HTTP 429 / RTSP 503 with
+    /// Retry-After.
     LockedOut {
         retry_after: Duration,
     },

@@ -56,6 +56,14 @@ pub fn check_username(name: &str) -> Vec<FieldError> {
     if name.chars().any(|c| !printable_ascii(c)) {
         out.push(v("username", "username.charset", "user name may contain only 1-byte printable characters (no 2-byte or control characters)"));
     }
+    if name.starts_with(' ') || name.ends_with(' ') {
+        // `admin ` beside `admin` looks identical in every list and log.
+        out.push(v(
+            "username",
+            "username.whitespace",
+            "user name must not begin or end with a space",
+        ));
+    }
     let bad: String = USERNAME_FORBIDDEN
         .iter()
         .filter(|c| name.contains(**c))
@@ -160,6 +168,18 @@ mod tests {
         assert_eq!(rules("", "Cam-ward-2026"), ["username.length"]);
         assert!(rules(&"u".repeat(32), "Cam-ward-2026").is_empty());
         assert_eq!(rules(&"u".repeat(33), "Cam-ward-2026"), ["username.length"]);
+    }
+
+    #[test]
+    fn username_refuses_leading_and_trailing_spaces_only() {
+        for bad in ["admin ", " admin", " "] {
+            assert_eq!(
+                rules(bad, "Cam-ward-2026"),
+                ["username.whitespace"],
+                "{bad:?}"
+            );
+        }
+        assert!(rules("site admin", "Cam-ward-2026").is_empty());
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `AccountService`: the daemon's one implementation of [`Gate`] for every protocol, plus account
-//! management (setup, users) with the password policy. Audits logins, failures, lockouts.
+//! management (setup with its one-time code, users) with the password policy. Audits logins,
+//! failures, lockouts.
 
 use crate::digest::{self, Algorithm, NcCheck, NonceCheck, NonceKey, ReplayGuard};
-use crate::header::{Credentials, DigestParams, parse_authorization};
+use crate::header::{Credentials, DigestParams, HeaderError, parse_authorization};
 use crate::host::HostFilter;
 use crate::lockout::{FailureEffect, Lockout, LockoutPolicy};
 use crate::password::{REALM, derive_secrets, verify_password};
 use crate::policy;
+use crate::setup_code::{self, SetupCode};
 use crate::{Gate, Level, Outcome, Principal, Protocol, Request};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use camward_config::FieldError;
@@ -15,6 +17,7 @@ use camward_store::{AccountSummary, Actor, AuditEvent, ConfigHandle, Store, Stor
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -42,6 +45,14 @@ impl Default for AuthOptions {
 pub enum AccountError {
     #[error("{}", .0.iter().map(|v| v.message.clone()).collect::<Vec<_>>().join("; "))]
     Policy(Vec<FieldError>),
+    /// First-access registration without the right setup code (counted towards the lockout).
+    #[error(
+        "the setup code is missing or wrong: it is printed on the camera's console at start and kept in the file `setup-code` of its data directory"
+    )]
+    SetupCode,
+    /// Too many failures from this address.
+    #[error("too many failed attempts from this address; try again in {} s", .0.as_secs().max(1))]
+    LockedOut(Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -62,6 +73,8 @@ pub struct AccountService {
     recent_basic: Mutex<HashMap<(String, IpAddr), Instant>>,
     // HA1 used when the user does not exist, so unknown and known names take the same work.
     dummy_ha1: [String; 2],
+    // The one-time code first-access registration needs; `None` once an administrator exists.
+    setup_code: Mutex<Option<SetupCode>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,8 +110,51 @@ impl AccountService {
                 Algorithm::Md5.hex(dummy.as_bytes()),
                 Algorithm::Sha256.hex(dummy.as_bytes()),
             ],
+            setup_code: Mutex::new(Some(SetupCode::generate())),
             config,
             opts,
+        }
+    }
+
+    /// Where the setup code is kept while setup is pending: beside the database.
+    pub fn setup_code_file(&self) -> PathBuf {
+        self.store.path().with_file_name(setup_code::FILE)
+    }
+
+    /// At daemon start: while no administrator exists, writes this run's setup code to
+    /// [`setup_code_file`](Self::setup_code_file) (0600) and returns it for the console; once
+    /// one exists, removes a file left over and returns `None`.
+    pub fn publish_setup_code(&self) -> Result<Option<String>, AccountError> {
+        let file = self.setup_code_file();
+        if self.store.has_admin()? {
+            self.retire_setup_code();
+            return Ok(None);
+        }
+        let code = lock(&self.setup_code);
+        let Some(code) = code.as_ref() else {
+            return Ok(None);
+        };
+        code.write(&file).map_err(|e| {
+            AccountError::Store(StoreError::DataDir {
+                path: file.clone(),
+                source: e,
+            })
+        })?;
+        Ok(Some(code.as_str().to_owned()))
+    }
+
+    /// An administrator exists: the code is void and its file goes.
+    fn retire_setup_code(&self) {
+        lock(&self.setup_code).take();
+        let file = self.setup_code_file();
+        match setup_code::remove(&file) {
+            Ok(true) => {
+                tracing::info!(file = %file.display(), "setup code removed: an administrator exists")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "cannot remove the setup code file")
+            }
         }
     }
 
@@ -126,20 +182,45 @@ impl AccountService {
 
     // ---- account management -------------------------------------------------------------
 
-    /// First-access registration of the administrator (paper §3.2). Fails once one exists.
+    /// First-access registration of the administrator over the network (paper §3.2): needs this
+    /// run's setup code (a wrong one counts towards `peer`'s lockout). Fails once one exists.
     pub fn setup_admin(
         &self,
         username: &str,
         password: &str,
+        code: Option<&str>,
+        peer: IpAddr,
         actor: &Actor,
     ) -> Result<(), AccountError> {
+        if let Some(d) = lock(&self.lockout).locked(peer, Instant::now()) {
+            return Err(AccountError::LockedOut(d));
+        }
         if self.store.has_admin()? {
+            self.retire_setup_code();
             return Err(StoreError::AlreadySetUp.into());
+        }
+        let right = {
+            let current = lock(&self.setup_code);
+            matches!((current.as_ref(), code), (Some(c), Some(given)) if c.matches(given))
+        };
+        if !right {
+            tracing::info!(%peer, "setup refused: wrong or missing setup code");
+            self.audit(
+                AuditEvent::new("setup.fail")
+                    .actor(Some(username))
+                    .address(peer)
+                    .detail(
+                        json!({ "reason": if code.is_some() { "wrong_code" } else { "no_code" } }),
+                    ),
+            );
+            self.count_failure(peer, None, Protocol::Http, Some(username));
+            return Err(AccountError::SetupCode);
         }
         check(policy::check_account(username, password))?;
         self.store
             .create_first_admin(username, &derive_secrets(username, password), actor)?;
         tracing::info!(user = username, "administrator registered");
+        self.retire_setup_code();
         Ok(())
     }
 
@@ -157,6 +238,10 @@ impl AccountService {
             &derive_secrets(username, password),
             actor,
         )?;
+        if level == Level::Admin {
+            // Registered from the console (or by another administrator): setup is over.
+            self.retire_setup_code();
+        }
         Ok(())
     }
 
@@ -168,7 +253,7 @@ impl AccountService {
         level: Option<Level>,
         actor: &Actor,
     ) -> Result<(), AccountError> {
-        if self.store.get_account(username)?.is_none() {
+        if !self.store.account_exists(username)? {
             return Err(StoreError::NoSuchAccount(username.to_owned()).into());
         }
         let secrets = match password {
@@ -227,17 +312,42 @@ impl AccountService {
                     json!({ "protocol": proto(req.protocol), "scheme": scheme, "reason": reason }),
                 ),
         );
-        let effect = lock(&self.lockout).record_failure(req.peer, Instant::now());
-        if let FailureEffect::Locked(d) = effect {
-            tracing::warn!(peer = %req.peer, seconds = d.as_secs(), "address locked out after repeated failures");
-            self.audit(
-                AuditEvent::new("login.lockout")
-                    .actor(user)
-                    .address(req.peer)
-                    .detail(json!({ "protocol": proto(req.protocol), "seconds": d.as_secs() })),
-            );
-        }
+        self.count_failure(req.peer, user, req.protocol, user);
         self.challenge_outcome(false)
+    }
+
+    /// Counts a failure for the address and, when `account` is given, for that account name;
+    /// audits a lockout it starts.
+    fn count_failure(
+        &self,
+        peer: IpAddr,
+        account: Option<&str>,
+        protocol: Protocol,
+        actor: Option<&str>,
+    ) {
+        let effect = lock(&self.lockout).record_failure(peer, account, Instant::now());
+        let (scope, d) = match effect {
+            FailureEffect::Counted => return,
+            FailureEffect::Locked(d) => ("address", d),
+            FailureEffect::AccountLocked(d) => ("account", d),
+        };
+        tracing::warn!(%peer, account = account.unwrap_or(""), scope, seconds = d.as_secs(), "locked out after repeated failures");
+        self.audit(
+            AuditEvent::new("login.lockout")
+                .actor(actor)
+                .address(peer)
+                .detail(
+                    json!({ "protocol": proto(protocol), "seconds": d.as_secs(), "scope": scope }),
+                ),
+        );
+    }
+
+    /// The account's own lockout (failures for this name from many addresses), checked before
+    /// its credentials so a locked account is not guessed further.
+    fn account_lockout(&self, req: &Request<'_>, username: &str) -> Option<Outcome> {
+        lock(&self.lockout)
+            .account_locked(username, req.peer, Instant::now())
+            .map(|retry_after| Outcome::LockedOut { retry_after })
     }
 
     fn granted(
@@ -248,7 +358,7 @@ impl AccountService {
         scheme: &str,
         first: bool,
     ) -> Outcome {
-        lock(&self.lockout).record_success(req.peer);
+        lock(&self.lockout).record_success(req.peer, user, Instant::now());
         if first {
             self.audit(
                 AuditEvent::new("login.ok")
@@ -268,6 +378,9 @@ impl AccountService {
         // Bound the work an unauthenticated client can ask of argon2.
         if username.len() > 64 || password.len() > 128 {
             return self.fail(req, Some(username), "basic", "malformed");
+        }
+        if let Some(locked) = self.account_lockout(req, username) {
+            return locked;
         }
         let account = match self.store.get_account(username) {
             Ok(a) => a,
@@ -366,6 +479,9 @@ impl AccountService {
         // they sent, which still covers method and nonce.
         if req.protocol == Protocol::Http && uri != req.uri {
             return self.fail(req, user, "digest", "uri_mismatch");
+        }
+        if let Some(locked) = self.account_lockout(req, username) {
+            return locked;
         }
         let account = match self.store.get_account(username) {
             Ok(a) => a,
@@ -476,6 +592,9 @@ impl Gate for AccountService {
             return self.challenge_outcome(false);
         };
         match parse_authorization(header) {
+            // Nothing was checked: a right password on a long URL must not lock its own client
+            // out (HTTP answers 431 before asking; RTSP's request head limit is lower).
+            Err(HeaderError::TooLong) => self.challenge_outcome(false),
             Err(_) => self.fail(req, None, "unknown", "malformed"),
             Ok(Credentials::Basic { .. }) if cfg.user_auth.method != AuthMethod::DigestOrBasic => {
                 // Not checked at all, so not counted: the client merely used a scheme that is off.
@@ -507,12 +626,16 @@ mod tests {
         Fixture { _dir: dir, svc }
     }
 
+    /// Registers `user` as the first administrator, with the setup code as the daemon shows it.
+    fn register(svc: &AccountService, user: &str, password: &str) -> Result<(), AccountError> {
+        let code = svc.publish_setup_code()?.expect("setup is pending");
+        svc.setup_admin(user, password, Some(&code), peer(), &Actor::console())
+    }
+
     /// A device whose administrator `installer` / `Cam-ward-2026` is registered.
     fn fixture_with_admin() -> Fixture {
         let f = fixture(AuthOptions::default());
-        f.svc
-            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
-            .unwrap();
+        register(&f.svc, "installer", "Cam-ward-2026").unwrap();
         f
     }
 
@@ -635,9 +758,7 @@ mod tests {
             nonce_ttl: Duration::from_secs(0),
             ..AuthOptions::default()
         });
-        f.svc
-            .setup_admin("installer", "Cam-ward-2026", &Actor::console())
-            .unwrap();
+        register(&f.svc, "installer", "Cam-ward-2026").unwrap();
         let nonce = f.svc.nonces.issue(unix_now() - 5);
         let h = digest_header(
             Algorithm::Md5,
@@ -746,8 +867,7 @@ mod tests {
     #[test]
     fn policy_violations_are_reported_per_rule() {
         let f = fixture(AuthOptions::default());
-        let Err(AccountError::Policy(v)) = f.svc.setup_admin("admin", "admin", &Actor::console())
-        else {
+        let Err(AccountError::Policy(v)) = register(&f.svc, "admin", "admin") else {
             panic!()
         };
         let rules: Vec<_> = v.iter().map(|v| v.rule.as_str()).collect();
@@ -809,5 +929,129 @@ mod tests {
             f.svc.authenticate(&req(Some(&h), uri)),
             Outcome::Challenge { .. }
         ));
+    }
+
+    #[test]
+    fn setup_needs_the_code_and_wrong_codes_lock_the_address_out() {
+        let f = fixture(AuthOptions::default());
+        let code = f.svc.publish_setup_code().unwrap().unwrap();
+        let file = f.svc.setup_code_file();
+        assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), code);
+        let try_setup = |c: Option<&str>, ip: &str| {
+            f.svc.setup_admin(
+                "installer",
+                "Cam-ward-2026",
+                c,
+                ip.parse().unwrap(),
+                &Actor::console(),
+            )
+        };
+        assert!(matches!(
+            try_setup(None, "127.0.0.1"),
+            Err(AccountError::SetupCode)
+        ));
+        for _ in 0..7 {
+            assert!(matches!(
+                try_setup(Some("AAAA-BBBB-CCCC"), "127.0.0.1"),
+                Err(AccountError::SetupCode)
+            ));
+        }
+        // The eighth failure locked the address: even the right code is refused there.
+        assert!(matches!(
+            try_setup(Some(&code), "127.0.0.1"),
+            Err(AccountError::LockedOut(_))
+        ));
+        assert!(!f.svc.store().has_admin().unwrap());
+        let log = f.svc.store().audit_log(20, None).unwrap();
+        assert!(log.iter().any(|e| e.kind == "setup.fail"));
+        assert!(!serde_json::to_string(&log).unwrap().contains(&code));
+        // Another address with the right code (typed loosely) registers; the code is then void.
+        try_setup(Some(&code.to_lowercase().replace('-', " ")), "127.0.0.2").unwrap();
+        assert!(!file.exists());
+        assert!(matches!(
+            try_setup(Some(&code), "127.0.0.3"),
+            Err(AccountError::Store(StoreError::AlreadySetUp))
+        ));
+        assert_eq!(f.svc.publish_setup_code().unwrap(), None);
+    }
+
+    #[test]
+    fn an_administrator_made_on_the_console_ends_setup() {
+        let f = fixture(AuthOptions::default());
+        f.svc.publish_setup_code().unwrap().unwrap();
+        f.svc
+            .create_user(
+                "installer",
+                "Cam-ward-2026",
+                Level::Admin,
+                &Actor::console(),
+            )
+            .unwrap();
+        assert!(!f.svc.setup_code_file().exists());
+    }
+
+    #[test]
+    fn a_live_login_between_guesses_does_not_reset_the_lockout() {
+        let f = fixture_with_admin();
+        f.svc
+            .create_user("viewer", "View-only-2026", Level::Live, &Actor::console())
+            .unwrap();
+        let nonce = nonce_of(&f.svc.authenticate(&req(None, "/x")));
+        let mut nc = 0u32;
+        let mut next = || {
+            nc += 1;
+            format!("{nc:08x}")
+        };
+        let mut locked = false;
+        for _round in 0..4 {
+            for _ in 0..7 {
+                let bad = digest_header(
+                    Algorithm::Md5,
+                    "installer",
+                    "Wrong-pass-1",
+                    &nonce,
+                    &next(),
+                    "/x",
+                );
+                match f.svc.authenticate(&req(Some(&bad), "/x")) {
+                    Outcome::LockedOut { .. } => locked = true,
+                    Outcome::Challenge { .. } => {}
+                    o => panic!("{o:?}"),
+                }
+            }
+            let good = digest_header(
+                Algorithm::Md5,
+                "viewer",
+                "View-only-2026",
+                &nonce,
+                &next(),
+                "/x",
+            );
+            let _ = f.svc.authenticate(&req(Some(&good), "/x"));
+        }
+        assert!(
+            locked,
+            "guesses for the administrator were never locked out"
+        );
+    }
+
+    #[test]
+    fn an_over_long_authorization_header_is_not_a_failure() {
+        let f = fixture_with_admin();
+        let long = format!(
+            "Digest username=\"installer\", uri=\"/{}\"",
+            "x".repeat(20_000)
+        );
+        for _ in 0..20 {
+            assert!(matches!(
+                f.svc.authenticate(&req(Some(&long), "/x")),
+                Outcome::Challenge { .. }
+            ));
+        }
+        assert!(
+            lock(&f.svc.lockout)
+                .locked(peer(), Instant::now())
+                .is_none()
+        );
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! [`Trigger`] names the alarms that the mail and FTP event actions (paper §4.3, §4.6) react to.
 
+use crate::audit::Audit;
 use crate::checks::err;
 use crate::{FieldError, Validate, Warning, join};
 use schemars::JsonSchema;
@@ -385,6 +386,9 @@ impl AlarmRecordingConfig {
         }
     }
 }
+
+/// No caution of the paper applies to these settings.
+impl Audit for AlarmConfig {}
 
 #[cfg(test)]
 mod tests {

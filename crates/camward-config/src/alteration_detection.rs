@@ -1,6 +1,7 @@
 //! The `alteration_detection` section: "Additional info for detecting alteration" (paper §3.9),
 //! ONVIF Media Signing of Stream(1)/(2) with the device key, before the frame bus.
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::{FieldError, Validate, Warning, join};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,21 @@ impl Validate for AlterationDetection {
     }
 }
 
+impl Audit for AlterationDetection {
+    fn audit(&self, at: &str, _cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if !self.enabled {
+            out.push(Finding::new(
+                "alteration_detection.off",
+                Severity::Medium,
+                "§3.9",
+                "video is not signed: recordings and exports cannot be proven unaltered",
+                "Recordings sent by e-mail or carried on an SD card can be altered or replaced on the way, and only signatures by the camera's key reveal it.",
+                Fix::set(join(at, "enabled"), true.into()),
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Config;
@@ -44,7 +60,7 @@ mod tests {
         assert!(!c.recording.enabled);
         assert!(c.alteration_detection.enabled);
         assert!(!c.data_encryption.enabled);
-        let v = c.to_stored();
+        let v = c.to_clear();
         assert_eq!(v["recording"]["file_seconds"], 300);
         assert_eq!(v["alteration_detection"]["enabled"], true);
     }

@@ -1,6 +1,7 @@
 //! The `data_encryption` section (Setup › User mng. › Data encryption, paper §3.8): on/off and the
 //! viewers' `cwr1…` recipient strings, and the one parser of those strings (camward-cenc uses it).
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::{FieldError, Validate, Warning, join};
 use bech32::primitives::decode::{CheckedHrpstring, CheckedHrpstringError};
 use bech32::{Bech32m, Hrp};
@@ -162,6 +163,36 @@ pub fn check_point(key: &[u8; 32]) -> Result<(), String> {
         Ok(())
     } else {
         Err("is a low-order X25519 point, not a viewer's public key".into())
+    }
+}
+
+impl Audit for DataEncryptionConfig {
+    fn audit(&self, at: &str, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if !self.enabled {
+            // While nothing is recorded nothing is exposed yet; say so at a lower severity.
+            let recording = cx.config.recording.enabled;
+            out.push(Finding::new(
+                "data_encryption.off",
+                if recording {
+                    Severity::Medium
+                } else {
+                    Severity::Low
+                },
+                "§3.8",
+                if recording {
+                    "recordings are stored in the clear"
+                } else {
+                    "recordings would be stored in the clear (recording is off)"
+                },
+                "HTTPS protects only the network path, so without data encryption a stolen card or leaked cloud copy can be watched.",
+                Fix::example(
+                    at,
+                    serde_json::json!({"enabled": true, "recipients": ["cwr1…"]}),
+                    "run `camward keygen` on the viewing PC and set data_encryption.enabled to true \
+                     with its cwr1… line in data_encryption.recipients",
+                ),
+            ));
+        }
     }
 }
 

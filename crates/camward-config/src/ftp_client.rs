@@ -2,6 +2,7 @@
 //! periodic images sent to an FTP server, FTPS (AUTH TLS) by default. camward-notify uploads them.
 
 use crate::alarm::{Trigger, validate_triggers, warn_audio};
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::checks::{
     err, validate_ca, validate_file_prefix, validate_host, validate_image_size, validate_login,
     validate_remote_dir,
@@ -276,6 +277,21 @@ impl Validate for FtpClientConfig {
             ));
         }
         warn_audio(&self.alarm.alarms, &join(&join(at, "alarm"), "alarms"), out);
+    }
+}
+
+impl Audit for FtpClientConfig {
+    fn audit(&self, at: &str, _cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if self.enabled && self.tls == FtpTls::None {
+            out.push(Finding::new(
+                "ftp_client.unencrypted",
+                Severity::High,
+                "§4.3",
+                "images go to the FTP server without TLS: the FTP password and the pictures cross the network in clear",
+                "FTP does not encrypt, so IDs, passwords and transferred data can be snooped; outside a secured network the FTP client must not send in clear.",
+                Fix::set(join(at, "tls"), "explicit".into()),
+            ));
+        }
     }
 }
 

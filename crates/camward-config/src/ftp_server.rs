@@ -1,6 +1,7 @@
 //! The `ftp_server` section: "FTP access to camera" of the Network screen (paper §4.2). Forbid by
 //! default, so no port is open; when allowed, a read-only FTP(S) server over the recordings.
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::checks::err;
 use crate::{FieldError, Validate, Warning, join};
 use schemars::JsonSchema;
@@ -83,6 +84,33 @@ impl Validate for FtpServerConfig {
                 "at most 1000 passive ports",
             );
         }
+    }
+}
+
+impl Audit for FtpServerConfig {
+    /// "FTP access to camera" (§4.2): on at all is a finding (one more open service, §3.5); on
+    /// without FTPS is a high one. FTPS is also required whenever Connection is HTTPS.
+    fn audit(&self, at: &str, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if !self.enabled {
+            return;
+        }
+        let plain = !self.ftps_required_with(cx.config.https.enabled());
+        out.push(Finding::new(
+            "ftp_server.on",
+            if plain {
+                Severity::High
+            } else {
+                Severity::Low
+            },
+            "§4.2",
+            if plain {
+                "FTP access to the camera is allowed, plain FTP included: user names, passwords and recordings can cross the network in clear"
+            } else {
+                "FTP access to the camera is allowed (FTPS only)"
+            },
+            "FTP is not encrypted and every active service is a platform for attacks, so the FTP server should be Forbid when it is not used.",
+            Fix::set(join(at, "enabled"), false.into()),
+        ));
     }
 }
 

@@ -1,6 +1,7 @@
 //! Setup › User mng. › Host auth.: the allow-list of IPv4/IPv6 addresses and CIDR networks (paper §3.4).
 //! Off by default; when on, every listener refuses peers outside the list before parsing anything.
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::{FieldError, Validate, Warning, join};
 use ipnet::IpNet;
 use schemars::JsonSchema;
@@ -85,6 +86,26 @@ impl Validate for HostAuth {
                 join(at, "enabled"),
                 "host_auth.off",
                 "host authentication is off: any address may connect",
+            ));
+        }
+    }
+}
+
+impl Audit for HostAuth {
+    fn audit(&self, at: &str, _cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if !self.enabled {
+            out.push(Finding::new(
+                "host_auth.off",
+                Severity::Medium,
+                "§3.4",
+                "no IP address filter: every network may reach the login prompts",
+                "When the addresses or the network of the clients are known, access from every other network can be blocked by host authentication.",
+                Fix::example(
+                    at,
+                    serde_json::json!({"enabled": true, "allow": ["192.168.0.0/24"]}),
+                    "set host_auth.enabled to true and host_auth.allow to the clients' addresses or \
+                     networks (IPv4 and IPv6, CIDR), e.g. [\"192.168.0.0/24\"]",
+                ),
             ));
         }
     }

@@ -1,6 +1,7 @@
 //! Setup › Network › Advanced › HTTPS: Connection HTTP or HTTPS and the HTTPS port (paper §3.7).
 //! Default HTTP: the HTTPS and RTSPS listeners only open when the installer switches HTTPS on.
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::{FieldError, Validate, Warning, join};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,64 @@ impl Validate for Https {
         }
     }
 }
+
+impl Audit for Https {
+    /// The connection and the served certificate (HTTPS listeners and media signing both use it).
+    fn audit(&self, at: &str, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if !self.enabled() {
+            out.push(Finding::new(
+                "https.off",
+                Severity::High,
+                "§3.7",
+                "Connection is HTTP: settings, new passwords and video cross the network unencrypted",
+                "Without HTTPS, data obtained on the network is readable and a forged device can pose as the camera to collect passwords.",
+                Fix::set(join(at, "connection"), "https".into()),
+            ));
+        }
+        let Some(cert) = &cx.facts.certificate else {
+            return;
+        };
+        let install = "install a certificate issued by the site's CA: POST /api/v1/certificate/csr, \
+                       have the CA sign it, PUT /api/v1/certificate (or `camward identity csr` / \
+                       `camward identity install`)";
+        if cert.self_signed {
+            out.push(Finding::new(
+                "certificate.self_signed",
+                Severity::Medium,
+                "§3.7, §3.9",
+                "the device serves a self-signed certificate",
+                "A self-signed certificate is like a self-made passport: clients cannot tell the camera from an impostor, and recordings it signs cannot be attributed to it.",
+                Fix::action(install),
+            ));
+        }
+        if cert.days_left < 0 {
+            out.push(Finding::new(
+                "certificate.expired",
+                Severity::High,
+                "§3.7",
+                format!("the device certificate expired on {}", cert.not_after),
+                "Clients must verify the certificate to prevent spoofing, and an expired one either is refused or teaches users to accept warnings an impostor would cause.",
+                Fix::action(install),
+            ));
+        } else if cert.days_left < EXPIRING_SOON_DAYS {
+            out.push(Finding::new(
+                "certificate.expiring",
+                Severity::Medium,
+                "§3.7",
+                format!(
+                    "the device certificate expires in {} days ({})",
+                    cert.days_left, cert.not_after
+                ),
+                "Clients must verify the certificate to prevent spoofing, so it has to be renewed before it expires.",
+                Fix::action(install),
+            ));
+        }
+    }
+}
+
+/// A certificate with fewer days left than this is due for renewal (the same threshold as the
+/// certificate's `expiring_soon` in the API).
+pub const EXPIRING_SOON_DAYS: i64 = 30;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! The `jpeg` section (Setup › Image/Audio › JPEG(1)/(2)/(3)): the three snapshot sizes with the
 //! paper's quality levels, and the MJPEG "refresh interval". camward-media encodes them.
 
+use crate::audit::Audit;
 use crate::streams::{SIZES, sizes_list};
 use crate::{FieldError, Validate, join};
 use schemars::JsonSchema;
@@ -166,6 +167,9 @@ impl Validate for JpegConfig {
         }
     }
 }
+
+/// No caution of the paper applies to these settings.
+impl Audit for JpegConfig {}
 
 #[cfg(test)]
 mod tests {

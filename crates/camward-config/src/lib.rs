@@ -5,11 +5,13 @@
 //! This crate depends on no other camward crate: feature crates take their section from here.
 //! The document changes only through RFC 7396 merge patches validated as a whole before anything
 //! applies. Adding a section: a file here with its type (doc comments become the schema's
-//! descriptions), a `Validate` impl, and one line in the `sections!` list below.
+//! descriptions), a `Validate` impl, and one line in the `sections!` list below. Its secrets are
+//! then redacted everywhere and sealed at rest ([`seal`]) without further code.
 #![forbid(unsafe_code)]
 
 pub mod alarm;
 pub mod alteration_detection;
+pub mod audit;
 mod checks;
 pub mod data_encryption;
 pub mod ftp_client;
@@ -21,7 +23,9 @@ mod merge;
 pub mod recording;
 #[cfg(test)]
 mod schema_tests;
+pub mod seal;
 mod secret;
+mod shape;
 pub mod smtp;
 pub mod source;
 pub mod streams;
@@ -34,6 +38,7 @@ use serde_json::Value;
 
 pub use alarm::{AlarmConfig, Trigger};
 pub use alteration_detection::AlterationDetection;
+pub use audit::{Audit, Finding, Severity};
 pub use checks::parse_ca_pem;
 pub use data_encryption::DataEncryptionConfig;
 pub use ftp_client::{FtpClientConfig, FtpTls};
@@ -43,7 +48,9 @@ pub use https::{Connection, Https};
 pub use jpeg::{JpegConfig, JpegSize, JpegSizeConfig};
 pub use merge::merge_patch;
 pub use recording::RecordingConfig;
+pub use seal::{SealError, SealKey};
 pub use secret::Secret;
+pub use shape::positional_structs;
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
@@ -156,8 +163,8 @@ pub fn join(at: &str, field: &str) -> String {
     }
 }
 
-/// Declares the sections of [`Config`] once: the struct field, its validation, its warnings and its
-/// place in the JSON Schema all come from this list.
+/// Declares the sections of [`Config`] once: the struct field, its validation, its warnings, its
+/// audit findings and its place in the JSON Schema all come from this list.
 macro_rules! sections {
     ($( $(#[$doc:meta])* $name:ident : $ty:ty, )*) => {
         /// The whole device configuration. Unknown keys are refused; missing keys take closed defaults.
@@ -174,6 +181,13 @@ macro_rules! sections {
             }
             fn warnings(&self, _at: &str, out: &mut Vec<Warning>) {
                 $( Validate::warnings(&self.$name, stringify!($name), out); )*
+            }
+        }
+
+        impl Config {
+            /// Every section's findings ([`audit::Audit`] is required of each section type).
+            fn audit_sections(&self, cx: &audit::Context<'_>, out: &mut Vec<Finding>) {
+                $( Audit::audit(&self.$name, stringify!($name), cx, out); )*
             }
         }
 
@@ -216,6 +230,11 @@ sections! {
 impl Config {
     /// Parses and validates a stored or submitted document (full form, secrets in clear).
     pub fn from_value(value: &Value) -> Result<Config, Vec<FieldError>> {
+        static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+        let positional = shape::positional_structs(value, SCHEMA.get_or_init(Config::schema));
+        if !positional.is_empty() {
+            return Err(positional);
+        }
         let config: Config =
             serde_path_to_error::deserialize(value).map_err(|e| vec![FieldError::from_serde(e)])?;
         let mut errors = Vec::new();
@@ -227,10 +246,39 @@ impl Config {
         }
     }
 
-    /// The form for the database: every [`Secret`] as its value. The only way to get secret values
-    /// out of a configuration as JSON; never send this to a client or a log.
-    pub fn to_stored(&self) -> Value {
-        secret::stored_form(self)
+    /// The form for the database: every set [`Secret`] sealed with the device's secrets key
+    /// (`{"sealed": "cw1:…"}`, bound to its JSON path), unset ones `null`. Nothing in it is clear.
+    pub fn to_stored(&self, key: &SealKey) -> Value {
+        secret::sealed_form(self, key)
+    }
+
+    /// Reads a document written by [`to_stored`](Self::to_stored), or by a version that stored
+    /// secrets in clear (then [`Stored::needs_reseal`] asks the caller to write it again sealed).
+    /// A sealed value that does not open (another device's key, tampering) loads as unset and is
+    /// named in [`Stored::unreadable`]; the rest of the document still loads.
+    pub fn from_stored(value: &Value, key: &SealKey) -> Result<Stored, Vec<FieldError>> {
+        let mut doc = value.clone();
+        let found = secret::unseal(&mut doc, key);
+        let config = Config::from_value(&doc)?;
+        let needs_reseal = secret::count_set(&config) > found.opened;
+        Ok(Stored {
+            config,
+            needs_reseal,
+            unreadable: found.unreadable,
+        })
+    }
+
+    /// Every secret in clear: what merge patches apply to. Stays in memory, in this crate.
+    pub(crate) fn to_clear(&self) -> Value {
+        secret::clear_form(self)
+    }
+
+    /// The JSON paths whose values differ from `self` to `new` (leaves, and arrays replaced as a
+    /// whole), for the audit log. A changed secret is listed (its value is not).
+    pub fn changed_paths(&self, new: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        diff_paths(&self.to_clear(), &new.to_clear(), "", &mut out);
+        out
     }
 
     /// The form for `GET /api/v1/config`, the audit log and the console: every [`Secret`] shows as
@@ -245,7 +293,7 @@ impl Config {
     pub fn apply_merge_patch(&self, patch: &Value) -> Result<Config, Vec<FieldError>> {
         let mut patch = patch.clone();
         secret::resolve_placeholders(&mut patch, &self.redacted());
-        let mut doc = self.to_stored();
+        let mut doc = self.to_clear();
         merge_patch(&mut doc, &patch);
         Config::from_value(&doc)
     }
@@ -267,6 +315,37 @@ impl Config {
         let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
         serde_json::to_value(generator.into_root_schema_for::<Config>())
             .expect("schema serialises to JSON")
+    }
+}
+
+/// A configuration read from the database by [`Config::from_stored`].
+#[derive(Debug)]
+pub struct Stored {
+    pub config: Config,
+    /// Some secret was stored in clear (a database from before secrets were sealed): write the
+    /// document again with [`Config::to_stored`].
+    pub needs_reseal: bool,
+    /// JSON paths of sealed secrets that did not open; they loaded as unset.
+    pub unreadable: Vec<String>,
+}
+
+/// Collects the JSON paths whose values differ between two documents (leaves and replaced arrays).
+fn diff_paths(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let path = join(at, k);
+                match (x.get(k), y.get(k)) {
+                    (Some(va), Some(vb)) => diff_paths(va, vb, &path, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        _ if a != b => out.push(at.to_owned()),
+        _ => {}
     }
 }
 
@@ -295,11 +374,62 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_closed() {
         let c = Config::default();
-        assert!(Config::from_value(&c.to_stored()).is_ok());
+        assert!(Config::from_value(&c.to_clear()).is_ok());
         assert!(c.user_auth.enabled);
         assert_eq!(c.user_auth.method, AuthMethod::Digest);
         assert!(!c.user_auth.guest);
         assert!(!c.host_auth.enabled);
+    }
+
+    fn key() -> SealKey {
+        SealKey::from_bytes(&SealKey::generate().unwrap()[..]).unwrap()
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_old_clear_documents_ask_to_be_sealed() {
+        let k = key();
+        let c = Config::default()
+            .apply_merge_patch(&json!({"smtp": {"password": "SeCrEt-smtp-1"},
+                                       "source": "rtsp://u:SeCrEt-rtsp-2@127.0.0.1/x"}))
+            .unwrap();
+        let stored = c.to_stored(&k);
+        let text = stored.to_string();
+        assert!(!text.contains("SeCrEt"), "{text}");
+        let back = Config::from_stored(&stored, &k).unwrap();
+        assert_eq!(back.config, c);
+        assert!(!back.needs_reseal && back.unreadable.is_empty());
+        // The form of a database written before sealing: the same shape, secrets in clear.
+        let old = Config::from_stored(&c.to_clear(), &k).unwrap();
+        assert_eq!(old.config, c);
+        assert!(old.needs_reseal);
+        // Another device's key: the secrets load as unset, the rest loads.
+        let lost = Config::from_stored(&stored, &key()).unwrap();
+        assert!(!lost.config.smtp.password.is_set());
+        assert_eq!(lost.unreadable.len(), 2, "{:?}", lost.unreadable);
+        assert!(!lost.needs_reseal);
+    }
+
+    #[test]
+    fn changed_paths_name_a_changed_secret_without_its_value() {
+        let a = Config::default();
+        let b = a
+            .apply_merge_patch(
+                &json!({"smtp": {"password": "SeCrEt-smtp-1"}, "user_auth": {"guest": true}}),
+            )
+            .unwrap();
+        assert_eq!(
+            a.changed_paths(&b),
+            vec!["smtp.password", "user_auth.guest"]
+        );
+        assert!(b.changed_paths(&b).is_empty());
+    }
+
+    #[test]
+    fn a_sealed_object_in_a_patch_is_refused() {
+        let e = Config::default()
+            .apply_merge_patch(&json!({"smtp": {"password": {"sealed": "cw1:AAAA"}}}))
+            .unwrap_err();
+        assert_eq!(e[0].path, "smtp.password");
     }
 
     #[test]

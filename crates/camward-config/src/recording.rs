@@ -1,6 +1,7 @@
 //! The `recording` section (Setup › Basic › SD memory card): fMP4 recording of Stream(1)/(2),
 //! file periods and retention. camward-record records; encryption (§3.8) has its own section.
 
+use crate::audit::Audit;
 use crate::{FieldError, Validate, join};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,22 @@ pub const MIN_FILE_SECONDS: u32 = 10;
 pub const MAX_FILE_SECONDS: u32 = 86_400;
 /// Smallest file size cap: one fragment (a GOP) of a 4 Mbit/s, 2 s GOP stream is ~1 MB.
 pub const MIN_FILE_MAX_BYTES: u64 = 64 * 1024;
+/// Longest `directory` accepted, in bytes (a path component's limit on common filesystems).
+pub const MAX_DIRECTORY_LEN: usize = 255;
+/// Entries of the data directory that belong to other parts of camward (the database, the device
+/// identity and secrets key, the FTP queue, alarm terminals, the setup code): recordings may not
+/// be put into them, nor be the data directory itself (the FTP server would then serve them).
+pub const RESERVED_DATA_ENTRIES: &[&str] = &[
+    "alarm",
+    "camward.db",
+    "camward.db-shm",
+    "camward.db-wal",
+    "camward.lock",
+    "ftp-queue",
+    "identity",
+    "serial",
+    "setup-code",
+];
 
 /// SD-card recording settings.
 ///
@@ -27,7 +44,9 @@ pub const MIN_FILE_MAX_BYTES: u64 = 64 * 1024;
 pub struct RecordingConfig {
     /// Record at all (continuous and/or alarm).
     pub enabled: bool,
-    /// Where recordings and their index live; relative paths are under the daemon's data directory.
+    /// Where recordings and their index live: a sub-directory of the daemon's data directory
+    /// (relative, without `..`; absolute paths are refused).
+    #[schemars(length(min = 1, max = 255))]
     pub directory: PathBuf,
     /// Streams recorded (1 = Stream(1), 2 = Stream(2)).
     #[schemars(length(max = 2), inner(range(min = 1, max = 2)))]
@@ -74,27 +93,71 @@ impl RecordingConfig {
     }
 }
 
+/// `recording.directory` must stay inside the data directory (paper §3.5: a setting must not reach
+/// the rest of the system): `data_dir.join(abs)` would *replace* the data directory, and `..`
+/// would leave it; retention deletes files there, and the FTP server serves them.
+fn check_directory(dir: &Path, path: &str, out: &mut Vec<FieldError>) {
+    use std::path::Component;
+    let text = dir.as_os_str().to_string_lossy();
+    let e = |rule: &str, message: &str| err(path.to_owned(), rule, message.to_owned());
+    if text.is_empty() {
+        out.push(e("recording.directory.empty", "a directory is required"));
+        return;
+    }
+    if text.chars().any(char::is_control) {
+        // A NUL cannot reach the filesystem at all, and other control characters make names
+        // nobody can type or see: refused here, not discovered by the recorder later.
+        out.push(e(
+            "recording.directory.control",
+            "control characters (such as NUL or a line break) are not allowed in a directory name",
+        ));
+        return;
+    }
+    if text.len() > MAX_DIRECTORY_LEN {
+        out.push(e(
+            "recording.directory.length",
+            &format!("at most {MAX_DIRECTORY_LEN} bytes"),
+        ));
+        return;
+    }
+    if dir.has_root() || dir.components().any(|c| matches!(c, Component::Prefix(_))) {
+        out.push(e(
+            "recording.directory.absolute",
+            "must be a sub-directory of the data directory, written relative to it (e.g. `recordings`); absolute paths are not allowed",
+        ));
+        return;
+    }
+    if dir.components().any(|c| matches!(c, Component::ParentDir)) {
+        // `..` could point recordings (and retention's deletions) at the rest of the system.
+        out.push(e(
+            "recording.directory.parent",
+            "`..` is not allowed: recordings stay inside the data directory",
+        ));
+        return;
+    }
+    let first = dir.components().find_map(|c| match c {
+        Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+        _ => None,
+    });
+    match first {
+        None => out.push(e(
+            "recording.directory.data_dir",
+            "must name a sub-directory of the data directory, not the data directory itself",
+        )),
+        Some(n) if RESERVED_DATA_ENTRIES.contains(&n.as_str()) => out.push(e(
+            "recording.directory.reserved",
+            &format!(
+                "`{n}` belongs to camward's own files in the data directory: choose another name"
+            ),
+        )),
+        Some(_) => {}
+    }
+}
+
 impl Validate for RecordingConfig {
     fn validate(&self, at: &str, out: &mut Vec<FieldError>) {
         let p = |f: &str| join(at, f);
-        if self.directory.as_os_str().is_empty() {
-            out.push(err(
-                p("directory"),
-                "recording.directory.empty",
-                "a directory is required".into(),
-            ));
-        } else if self
-            .directory
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
-            // `..` could point recordings (and retention's deletions) at the rest of the system.
-            out.push(err(
-                p("directory"),
-                "recording.directory.parent",
-                "`..` is not allowed: recordings stay inside their directory".into(),
-            ));
-        }
+        check_directory(&self.directory, &p("directory"), out);
         if self.streams.is_empty() && self.enabled {
             out.push(err(
                 p("streams"),
@@ -148,6 +211,9 @@ impl Validate for RecordingConfig {
     }
 }
 
+/// No caution of the paper applies to these settings.
+impl Audit for RecordingConfig {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +257,51 @@ mod tests {
         assert!(rules.contains(&("recording.file_seconds", "recording.file_seconds.range")));
         assert!(rules.contains(&("recording.file_max_bytes", "recording.file_max_bytes.range")));
         assert!(rules.contains(&("recording.quota_bytes", "recording.quota_bytes.too_small")));
+    }
+
+    fn directory_rule(dir: &str) -> Option<String> {
+        let c = RecordingConfig {
+            directory: PathBuf::from(dir),
+            ..Default::default()
+        };
+        errors_of(&c, "recording")
+            .into_iter()
+            .find(|e| e.path == "recording.directory")
+            .map(|e| e.rule)
+    }
+
+    #[test]
+    fn directory_stays_inside_the_data_directory() {
+        for ok in [
+            "recordings",
+            "sd/card1",
+            "./recordings",
+            "rec-2026",
+            ".hidden",
+        ] {
+            assert_eq!(directory_rule(ok), None, "{ok}");
+        }
+        for (bad, rule) in [
+            ("", "recording.directory.empty"),
+            ("/etc", "recording.directory.absolute"),
+            ("/", "recording.directory.absolute"),
+            ("//tmp/x", "recording.directory.absolute"),
+            ("../etc", "recording.directory.parent"),
+            ("a/../../etc", "recording.directory.parent"),
+            (".", "recording.directory.data_dir"),
+            ("./", "recording.directory.data_dir"),
+            ("identity", "recording.directory.reserved"),
+            ("identity/x", "recording.directory.reserved"),
+            ("ftp-queue", "recording.directory.reserved"),
+            ("rec\0ordings", "recording.directory.control"),
+            ("rec\nordings", "recording.directory.control"),
+            ("\u{7f}", "recording.directory.control"),
+        ] {
+            assert_eq!(directory_rule(bad).as_deref(), Some(rule), "{bad:?}");
+        }
+        assert_eq!(
+            directory_rule(&"a".repeat(256)).as_deref(),
+            Some("recording.directory.length")
+        );
     }
 }

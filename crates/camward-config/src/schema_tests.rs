@@ -116,7 +116,7 @@ fn populated_example_sets_every_secret_and_none_leaks() {
         let v = p.split('.').try_fold(&shown, |v, k| v.get(k));
         assert!(v.is_some(), "{p} missing from the redacted example");
     }
-    let stored = config.to_stored();
+    let stored = config.to_clear();
     let mut secrets = Vec::new();
     for p in &paths {
         let v = p.split('.').try_fold(&shown, |v, k| v.get(k)).unwrap();
@@ -139,7 +139,20 @@ fn populated_example_sets_every_secret_and_none_leaks() {
         );
         assert!(!debug.contains(s.as_str()), "{s} in Debug/Display output");
     }
-    // And the stored form round-trips.
+    // The stored form holds none of them, and round-trips.
+    let key = crate::SealKey::from_bytes(&[9u8; 32]).unwrap();
+    let sealed = config.to_stored(&key);
+    let mut at_rest = Vec::new();
+    strings(&sealed, &mut at_rest);
+    for s in &secrets {
+        assert!(
+            !at_rest.iter().any(|v| v.contains(s.as_str())),
+            "{s} in clear in the stored document"
+        );
+    }
+    let back = Config::from_stored(&sealed, &key).unwrap();
+    assert_eq!(back.config, config);
+    assert!(!back.needs_reseal);
     assert_eq!(Config::from_value(&stored).unwrap(), config);
 }
 
@@ -153,4 +166,6 @@ fn no_setting_is_shaped_like_a_secret_placeholder() {
         1,
         "{schema}"
     );
+    // Loading opens every `{"sealed": …}` object of a stored document: no setting may be named so.
+    assert!(!schema.contains("\"sealed\""), "{schema}");
 }

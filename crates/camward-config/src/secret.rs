@@ -4,10 +4,13 @@
 //! The value never passes through a serde `Serializer`: whatever serialises a [`Secret`] (the API,
 //! the audit log, a `tracing` field, a panic message through `Debug`) gets `{"set": bool}`. Storage
 //! is the one exception and is explicit: [`crate::Config::to_stored`] lends each secret's value to a
-//! thread-local vault while it serialises, and puts the values back into its own copy of the
-//! document afterwards ([`stored_form`]). A later change that encrypts secrets at rest does so in
-//! `stored_form` and `Secret`'s `Deserialize`, nowhere else.
+//! thread-local vault while it serialises, and puts each value back into its own copy of the
+//! document *sealed* with the device's secrets key ([`sealed_form`]): `{"sealed": "cw1:…"}`, bound
+//! to the secret's JSON path. [`unseal`] reverses that before a stored document is deserialised.
+//! Every section's secrets pass through these two functions, so a new section needs no code to
+//! keep its passwords out of the database in clear.
 
+use crate::seal::SealKey;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
@@ -18,7 +21,7 @@ use std::cell::RefCell;
 use zeroize::Zeroizing;
 
 /// The key under which a vaulted secret names its slot while [`crate::Config::to_stored`] runs.
-/// Never leaves this crate: `stored_form` replaces every such object before returning.
+/// Never leaves this crate: `clear_form`/`sealed_form` replace every such object before returning.
 const SLOT: &str = "$camward-secret-slot";
 
 thread_local! {
@@ -125,9 +128,9 @@ fn unexpected(v: &Value) -> de::Unexpected<'_> {
     }
 }
 
-/// Serialises `value` with every [`Secret`] in its stored form: the value as a string, `null`
-/// when unset. Only [`crate::Config::to_stored`] calls this.
-pub(crate) fn stored_form<T: Serialize>(value: &T) -> Value {
+/// Serialises `value` with the vault open; returns the document (placeholders carry slots) and
+/// the vaulted values.
+fn vaulted<T: Serialize>(value: &T) -> (Value, Vec<Zeroizing<String>>) {
     struct Close;
     impl Drop for Close {
         fn drop(&mut self) {
@@ -136,28 +139,125 @@ pub(crate) fn stored_form<T: Serialize>(value: &T) -> Value {
     }
     VAULT.with(|v| *v.borrow_mut() = Some(Vec::new()));
     let close = Close;
-    let mut doc = serde_json::to_value(value).expect("configuration serialises to JSON");
+    let doc = serde_json::to_value(value).expect("configuration serialises to JSON");
     let vault = VAULT.with(|v| v.borrow_mut().take()).unwrap_or_default();
     drop(close);
-    fill(&mut doc, &vault);
+    (doc, vault)
+}
+
+/// Serialises `value` with every [`Secret`] as its value in clear (a string; `null` when unset).
+/// Never stored nor shown: only merge patches and change detection work on it, in memory.
+pub(crate) fn clear_form<T: Serialize>(value: &T) -> Value {
+    let (mut doc, vault) = vaulted(value);
+    fill(&mut doc, "", &vault, &mut |s, _| {
+        Value::String(s.to_string())
+    });
     doc
 }
 
-/// Replaces each `{"set": …}` placeholder by its stored form (a vaulted value, or `null`).
-fn fill(v: &mut Value, vault: &[Zeroizing<String>]) {
+/// Serialises `value` for the database: every set [`Secret`] as `{"sealed": "cw1:…"}` under `key`,
+/// bound to its JSON path; unset ones as `null`.
+pub(crate) fn sealed_form<T: Serialize>(value: &T, key: &SealKey) -> Value {
+    let (mut doc, vault) = vaulted(value);
+    fill(&mut doc, "", &vault, &mut |s, path| {
+        let mut o = serde_json::Map::new();
+        o.insert(
+            SEALED.to_owned(),
+            Value::String(key.seal(s.as_bytes(), &context(path))),
+        );
+        Value::Object(o)
+    });
+    doc
+}
+
+/// How many secrets of `value` are set.
+pub(crate) fn count_set<T: Serialize>(value: &T) -> usize {
+    vaulted(value).1.len()
+}
+
+/// The key of a sealed secret in a stored document.
+const SEALED: &str = "sealed";
+
+/// The additional data a secret is sealed with: its place in the document, so a sealed value
+/// moved to another field does not open there.
+fn context(path: &str) -> String {
+    format!("camward-config-secret:{path}")
+}
+
+/// What [`unseal`] found in a stored document.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Unsealed {
+    /// Sealed values opened.
+    pub opened: usize,
+    /// Paths of sealed values that did not open (another device's key, tampering); set to `null`.
+    pub unreadable: Vec<String>,
+}
+
+/// Replaces every `{"sealed": "cw1:…"}` of a stored document by the clear value, in place.
+/// Values in clear (written before secrets were sealed) are left as they are.
+pub(crate) fn unseal(doc: &mut Value, key: &SealKey) -> Unsealed {
+    fn walk(v: &mut Value, at: &str, key: &SealKey, out: &mut Unsealed) {
+        match v {
+            Value::Object(o) => {
+                if o.len() == 1 {
+                    if let Some(Value::String(s)) = o.get(SEALED) {
+                        *v = match key.open_str(s, &context(at)) {
+                            Ok(clear) => {
+                                out.opened += 1;
+                                Value::String(clear.to_string())
+                            }
+                            Err(_) => {
+                                out.unreadable.push(at.to_owned());
+                                Value::Null
+                            }
+                        };
+                        return;
+                    }
+                }
+                for (k, x) in o.iter_mut() {
+                    walk(x, &crate::join(at, k), key, out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter_mut().enumerate() {
+                    walk(x, &format!("{at}[{i}]"), key, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Unsealed::default();
+    walk(doc, "", key, &mut out);
+    out
+}
+
+/// Replaces each `{"set": …}` placeholder by its stored form: `put(value, path)` for a vaulted
+/// value, `null` for an unset secret.
+fn fill(
+    v: &mut Value,
+    at: &str,
+    vault: &[Zeroizing<String>],
+    put: &mut dyn FnMut(&str, &str) -> Value,
+) {
     match v {
         Value::Object(o) => {
             if let Some(set) = placeholder(o) {
                 let slot = o.get(SLOT).and_then(Value::as_u64);
                 *v = match (set, slot.and_then(|i| vault.get(i as usize))) {
-                    (true, Some(s)) => Value::String(s.to_string()),
+                    (true, Some(s)) => put(s, at),
                     _ => Value::Null,
                 };
                 return;
             }
-            o.values_mut().for_each(|x| fill(x, vault));
+            for (k, x) in o.iter_mut() {
+                fill(x, &crate::join(at, k), vault, put);
+            }
         }
-        Value::Array(a) => a.iter_mut().for_each(|x| fill(x, vault)),
+        Value::Array(a) => {
+            for (i, x) in a.iter_mut().enumerate() {
+                fill(x, &format!("{at}[{i}]"), vault, put);
+            }
+        }
         _ => {}
     }
 }
@@ -209,27 +309,91 @@ mod tests {
         more: Vec<Secret>,
     }
 
-    #[test]
-    fn serialisation_never_carries_the_value_and_storage_gets_it_back() {
-        let s = Section {
+    fn key() -> SealKey {
+        SealKey::from_bytes(&SealKey::generate().unwrap()[..]).unwrap()
+    }
+
+    fn section() -> Section {
+        Section {
             password: Secret::new("hunter22"),
             user: "a".into(),
             more: vec![Secret::default(), Secret::new("other-9")],
-        };
+        }
+    }
+
+    #[test]
+    fn serialisation_never_carries_the_value_and_the_clear_form_gets_it_back() {
+        let s = section();
         let shown = serde_json::to_value(&s).unwrap();
         assert_eq!(
             shown,
             json!({"password": {"set": true}, "user": "a", "more": [{"set": false}, {"set": true}]})
         );
         assert_eq!(
-            stored_form(&s),
+            clear_form(&s),
             json!({"password": "hunter22", "user": "a", "more": [null, "other-9"]})
         );
         // The vault closes with the call: the next serialisation is redacted again.
         assert_eq!(serde_json::to_value(&s).unwrap(), shown);
-        let back: Section = serde_json::from_value(stored_form(&s)).unwrap();
+        let back: Section = serde_json::from_value(clear_form(&s)).unwrap();
         assert_eq!(back.password.expose(), Some("hunter22"));
         assert_eq!(back.more[1].expose(), Some("other-9"));
+        assert_eq!(count_set(&s), 2);
+    }
+
+    #[test]
+    fn sealed_form_holds_no_secret_and_unseals_to_the_clear_form() {
+        let (s, k) = (section(), key());
+        let mut stored = sealed_form(&s, &k);
+        let text = stored.to_string();
+        assert!(
+            !text.contains("hunter22") && !text.contains("other-9"),
+            "{text}"
+        );
+        assert!(
+            stored["password"]["sealed"]
+                .as_str()
+                .unwrap()
+                .starts_with("cw1:")
+        );
+        assert_eq!(stored["more"][0], Value::Null);
+        let found = unseal(&mut stored, &k);
+        assert_eq!(
+            found,
+            Unsealed {
+                opened: 2,
+                unreadable: vec![]
+            }
+        );
+        assert_eq!(stored, clear_form(&s));
+    }
+
+    #[test]
+    fn a_sealed_value_moved_or_under_another_key_does_not_open() {
+        let (s, k) = (section(), key());
+        let mut stored = sealed_form(&s, &k);
+        // Swap the two sealed values: each is bound to its own path.
+        let a = stored["password"].clone();
+        stored["password"] = stored["more"][1].clone();
+        stored["more"][1] = a;
+        let mut found = unseal(&mut stored, &k);
+        assert_eq!(found.opened, 0);
+        found.unreadable.sort();
+        assert_eq!(
+            found.unreadable,
+            vec!["more[1]".to_owned(), "password".to_owned()]
+        );
+        assert_eq!(stored["password"], Value::Null);
+        let mut other = sealed_form(&s, &k);
+        assert_eq!(unseal(&mut other, &key()).unreadable.len(), 2);
+    }
+
+    #[test]
+    fn clear_values_of_an_old_document_are_left_for_the_caller_to_count() {
+        let mut old = json!({"password": "hunter22", "user": "a", "more": [null, "other-9"]});
+        let found = unseal(&mut old, &key());
+        assert_eq!(found, Unsealed::default());
+        assert_eq!(old["password"], "hunter22");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! image attachment, STARTTLS required by default, SMTP AUTH. camward-notify sends the mail.
 
 use crate::alarm::{Trigger, validate_triggers, warn_audio};
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::checks::{
     err, validate_ca, validate_host, validate_image_size, validate_login, validate_mailbox,
 };
@@ -162,6 +163,30 @@ impl Validate for SmtpConfig {
                 &format!("{}[{i}].alarms", join(at, "destinations")),
                 out,
             );
+        }
+    }
+}
+
+impl Audit for SmtpConfig {
+    fn audit(&self, at: &str, _cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if self.enabled && self.security == SmtpSecurity::None {
+            let with_password = !self.username.is_empty();
+            out.push(Finding::new(
+                "smtp.unencrypted",
+                if with_password {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                "§4.6",
+                if with_password {
+                    "alarm mail is sent without SSL: the SMTP password, mail and pictures cross the network in clear"
+                } else {
+                    "alarm mail is sent without SSL: mail and pictures cross the network in clear"
+                },
+                "The SMTP ID and password are not encrypted when connecting to the server, so sending to a server that supports SMTP over SSL is recommended.",
+                Fix::set(join(at, "security"), "starttls".into()),
+            ));
         }
     }
 }

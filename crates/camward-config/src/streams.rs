@@ -1,6 +1,7 @@
 //! The `streams` section (Setup › Image/Audio › Stream(1)/(2)): the H.264 streams' size, rate,
 //! bit rate, GOP and "Internet mode (over HTTP)" (paper §4.4). camward-media encodes them.
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::{FieldError, Validate, join};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -165,6 +166,30 @@ impl Validate for StreamsConfig {
     }
 }
 
+impl Audit for StreamsConfig {
+    /// RTSP (§4.4): the plain RTSP port is always open; it is the only way in while Connection is
+    /// HTTP, because RTSPS and the tunnel over HTTPS only exist with HTTPS.
+    fn audit(&self, _at: &str, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if !cx.config.https.enabled() {
+            out.push(Finding::new(
+                "rtsp.unencrypted",
+                Severity::Medium,
+                "§4.4",
+                "RTSP is only offered unencrypted (no RTSPS, no tunnel over HTTPS)",
+                "RTSP does not encrypt, so IDs, passwords and video can be snooped unless streams go over HTTPS or RTSP over TLS.",
+                Fix {
+                    path: Some("https.connection".into()),
+                    value: Some("https".into()),
+                    example: false,
+                    action: "set https.connection to \"https\" (opens RTSPS; with streams.streamN.internet_mode \
+                             the tunnel then runs over HTTPS) and give VMS clients rtsps:// URLs"
+                        .into(),
+                },
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,7 +277,7 @@ mod tests {
             (1280, 720)
         );
         assert_eq!(c.jpeg.refresh_fps, 5);
-        let v = c.to_stored();
+        let v = c.to_clear();
         assert_eq!(v["source"], "testsrc");
         assert_eq!(v["streams"]["stream2"]["width"], 640);
     }

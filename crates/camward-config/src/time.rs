@@ -7,6 +7,7 @@
 //! database, and a tzdata update never changes a configured camera's local time behind the
 //! installer's back). camward-time parses it; this section checks its grammar.
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::checks::{err, validate_ca, validate_host};
 use crate::{FieldError, Validate, Warning, join};
 use schemars::JsonSchema;
@@ -172,6 +173,31 @@ impl Validate for TimeConfig {
                     "time from this server is not authenticated (NTS off): anyone on the path can shift the clock, and with it recording and signature timestamps",
                 ));
             }
+        }
+    }
+}
+
+impl Audit for TimeConfig {
+    fn audit(&self, at: &str, _cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if self.mode != TimeMode::Ntp {
+            return;
+        }
+        for (i, s) in self.servers.iter().enumerate().filter(|(_, s)| !s.nts) {
+            out.push(
+                Finding::new(
+                    "time.ntp.unauthenticated",
+                    Severity::Medium,
+                    "§3.9",
+                    format!("the time from NTP server {} is not authenticated (NTS off)", s.host),
+                    "Alteration detection proves when a picture was taken only as well as the camera's clock is right; anyone on the path to an unauthenticated NTP server can move that clock.",
+                    Fix::example(
+                        format!("{}[{i}].nts", join(at, "servers")),
+                        true.into(),
+                        "use a server that offers NTS (RFC 8915) and set nts = true (and its ca_certificate if a private CA signed it)",
+                    ),
+                )
+                .about(s.host.clone()),
+            );
         }
     }
 }
@@ -427,6 +453,27 @@ mod tests {
         assert_eq!(e[0].path, "time.servers[0].host");
         assert_eq!(e[1].path, "time.servers[1].port");
         assert_eq!(e.len(), 2);
+    }
+
+    #[test]
+    fn unauthenticated_ntp_is_an_audit_finding_per_server() {
+        let c = crate::Config::from_value(&serde_json::json!({"time": {"mode": "ntp", "servers": [
+            {"host": "192.0.2.1"}, {"host": "nts.example.com", "nts": true}]}}))
+        .unwrap();
+        let facts = crate::audit::Facts::default();
+        let cx = Context {
+            config: &c,
+            facts: &facts,
+        };
+        let mut out = Vec::new();
+        c.time.audit("time", &cx, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].id, "time.ntp.unauthenticated");
+        assert_eq!(out[0].subject.as_deref(), Some("192.0.2.1"));
+        assert_eq!(out[0].fix.path.as_deref(), Some("time.servers[0].nts"));
+        let mut out = Vec::new();
+        TimeConfig::default().audit("time", &cx, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

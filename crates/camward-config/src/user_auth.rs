@@ -1,6 +1,9 @@
-//! Setup › User mng. › User auth.: user authentication on/off, guest user, Digest or Digest-or-Basic.
-//! Defaults are closed: authentication on, guest off, Digest only (paper §3.2, §3.3).
+//! Setup › User mng. › User auth.: user authentication on/off, guest user, Digest or Digest-or-Basic,
+//! and the password change period the audit checks accounts against (the paper recommends changing
+//! passwords periodically). Defaults are closed: authentication on, guest off, Digest only (paper
+//! §3.2, §3.3).
 
+use crate::audit::{Audit, Context, Finding, Fix, Severity};
 use crate::{FieldError, Validate, Warning, join};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -27,7 +30,15 @@ pub struct UserAuth {
     pub method: AuthMethod,
     /// "Guest user Use/Not use": live view without credentials.
     pub guest: bool,
+    /// Days after which a password is due for change (paper §3.2: "change the password
+    /// periodically"); `camward audit` names every account whose password is older. 0: no period.
+    /// Logins keep working after it: this is a reminder, not a lock.
+    #[schemars(range(max = 3650), extend("x-unit" = "d"))]
+    pub password_change_days: u32,
 }
+
+/// Default password change period: twice a year.
+pub const DEFAULT_PASSWORD_CHANGE_DAYS: u32 = 180;
 
 impl Default for UserAuth {
     fn default() -> Self {
@@ -35,6 +46,7 @@ impl Default for UserAuth {
             enabled: true,
             method: AuthMethod::Digest,
             guest: false,
+            password_change_days: DEFAULT_PASSWORD_CHANGE_DAYS,
         }
     }
 }
@@ -47,8 +59,15 @@ impl UserAuth {
 }
 
 impl Validate for UserAuth {
-    fn validate(&self, _at: &str, _errors: &mut Vec<FieldError>) {
-        // Every combination is meaningful; the weak ones are warnings, not errors.
+    fn validate(&self, at: &str, errors: &mut Vec<FieldError>) {
+        // Every combination of the switches is meaningful; the weak ones are warnings, not errors.
+        if self.password_change_days > 3650 {
+            errors.push(FieldError::new(
+                join(at, "password_change_days"),
+                "user_auth.password_change_days.range",
+                "between 0 (no period) and 3650 days",
+            ));
+        }
     }
 
     fn warnings(&self, at: &str, out: &mut Vec<Warning>) {
@@ -73,5 +92,100 @@ impl Validate for UserAuth {
                 "Basic authentication is accepted: passwords cross the network in clear unless HTTPS is used",
             ));
         }
+    }
+}
+
+impl Audit for UserAuth {
+    fn audit(&self, at: &str, cx: &Context<'_>, out: &mut Vec<Finding>) {
+        if !self.enabled {
+            out.push(Finding::new(
+                "user_auth.off",
+                Severity::High,
+                "§3.2",
+                "user authentication is off: anyone who reaches the camera watches live video",
+                "A user name and password are the most basic way to keep unauthorized clients away from surveillance equipment.",
+                Fix::set(join(at, "enabled"), true.into()),
+            ));
+        }
+        if self.guest {
+            out.push(Finding::new(
+                "user_auth.guest",
+                Severity::Medium,
+                "§3.2",
+                "the guest user is on: live video is visible without credentials",
+                "A device that can be used without authentication hands every attacker on the network what a password would have protected.",
+                Fix::set(join(at, "guest"), false.into()),
+            ));
+        }
+        if self.method == AuthMethod::DigestOrBasic {
+            out.push(Finding::new(
+                "user_auth.basic",
+                Severity::High,
+                "§3.3",
+                "Basic authentication is accepted",
+                "With Basic authentication the user name and password are sent as plain text, so it must not be used unless absolutely necessary for backward compatibility.",
+                Fix::set(join(at, "method"), "digest".into()),
+            ));
+        }
+        if self.password_change_days == 0 {
+            out.push(Finding::new(
+                "user_auth.no_password_period",
+                Severity::Low,
+                "§3.2",
+                "no password change period is set",
+                "The paper recommends changing passwords periodically, and without a period the audit cannot tell when one is due.",
+                Fix::set(
+                    join(at, "password_change_days"),
+                    DEFAULT_PASSWORD_CHANGE_DAYS.into(),
+                ),
+            ));
+            return;
+        }
+        let max_age = i64::from(self.password_change_days) * 86_400;
+        for a in &cx.facts.accounts {
+            let age = cx.facts.now - a.password_changed_at;
+            if age > max_age {
+                out.push(
+                    Finding::new(
+                        "user_auth.password_age",
+                        Severity::Medium,
+                        "§3.2",
+                        format!(
+                            "the password of {} was set {} days ago (period: {} days)",
+                            a.name,
+                            age / 86_400,
+                            self.password_change_days
+                        ),
+                        "The paper recommends changing passwords periodically, so that a password leaked or guessed long ago stops working.",
+                        Fix::action(format!(
+                            "change the password of {0}: PATCH /api/v1/users/{0} with a new password, or `camward user passwd {0}`",
+                            a.name
+                        )),
+                    )
+                    .about(&a.name),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+    use serde_json::json;
+
+    #[test]
+    fn password_change_period_defaults_to_half_a_year_and_is_bounded() {
+        let c = Config::default();
+        assert_eq!(c.user_auth.password_change_days, 180);
+        let c = c
+            .apply_merge_patch(&json!({"user_auth": {"password_change_days": 0}}))
+            .unwrap();
+        assert_eq!(c.user_auth.password_change_days, 0);
+        let e = c
+            .apply_merge_patch(&json!({"user_auth": {"password_change_days": 4000}}))
+            .unwrap_err();
+        assert_eq!(e[0].rule, "user_auth.password_change_days.range");
+        assert_eq!(e[0].path, "user_auth.password_change_days");
     }
 }

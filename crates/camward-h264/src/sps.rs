@@ -51,6 +51,9 @@ impl Bits<'_> {
     }
 }
 
+/// Largest picture side in macroblocks that any H.264 level allows.
+const MAX_SIDE_MBS: u32 = 1056;
+
 /// Parses an SPS NAL unit (header byte included). Returns `None` on a truncated or odd SPS.
 pub fn parse(nal: &[u8]) -> Option<SpsInfo> {
     if nal.len() < 4 || nal[0] & 0x1f != 7 {
@@ -85,7 +88,8 @@ pub fn parse(nal: &[u8]) -> Option<SpsInfo> {
                     let (mut last, mut next) = (8i32, 8i32);
                     for _ in 0..size {
                         if next != 0 {
-                            next = (last + r.se()? + 256) % 256;
+                            // delta_scale is coded as any 32-bit value; only its value mod 256 counts.
+                            next = (i64::from(last) + i64::from(r.se()?)).rem_euclid(256) as i32;
                         }
                         last = if next == 0 { last } else { next };
                     }
@@ -110,6 +114,11 @@ pub fn parse(nal: &[u8]) -> Option<SpsInfo> {
     r.bit()?;
     let w_mbs = r.ue()? + 1;
     let h_map = r.ue()? + 1;
+    // Level 6.2 allows at most sqrt(8 × 139264) ≈ 1055 macroblocks on a side (Annex A.3.1): a
+    // larger size is no real stream, and refusing it keeps the arithmetic below from overflowing.
+    if w_mbs > MAX_SIDE_MBS || h_map > MAX_SIDE_MBS {
+        return None;
+    }
     let frame_mbs_only = r.bit()?;
     if frame_mbs_only == 0 {
         r.bit()?;
@@ -129,8 +138,10 @@ pub fn parse(nal: &[u8]) -> Option<SpsInfo> {
     };
     let crop_x = sub_w;
     let crop_y = sub_h * (2 - frame_mbs_only);
-    let width = (w_mbs * 16).checked_sub((cl + cr) * crop_x)?;
-    let height = (h_map * 16 * (2 - frame_mbs_only)).checked_sub((ct + cb) * crop_y)?;
+    // Crop offsets are attacker-sized (up to 2^32 - 2 each): checked, a crop beyond the picture is refused.
+    let crop = |a: u32, b: u32, unit: u32| a.checked_add(b)?.checked_mul(unit);
+    let width = (w_mbs * 16).checked_sub(crop(cl, cr, crop_x)?)?;
+    let height = (h_map * 16 * (2 - frame_mbs_only)).checked_sub(crop(ct, cb, crop_y)?)?;
     Some(SpsInfo {
         profile_idc,
         constraint_flags,
@@ -154,5 +165,100 @@ mod tests {
         let info = parse(&sps).expect("parses");
         assert_eq!((info.width, info.height), (1280, 720));
         assert_eq!((info.profile_idc, info.level_idc), (100, 31));
+    }
+
+    #[test]
+    fn absurd_picture_sizes_and_crops_are_refused_without_overflow() {
+        // Found by the `annexb` fuzz target: a width of 2^32 - 1 macroblocks overflowed `* 16`.
+        let sps = [
+            0x67, 0x00, 0x00, 0x03, 0xef, 0x00, 0x00, 0x10, 0x20, 0x00, 0x00, 0x03, 0x00, 0x10,
+            0x00, 0x20, 0xf1, 0x42, 0xaa,
+        ];
+        assert_eq!(parse(&sps), None);
+        // A 1280x720 baseline SPS whose crop offsets (2^31 each) overflowed their sum.
+        let mut w = BitWriter::default();
+        w.bits(66, 8); // profile_idc: baseline
+        w.bits(0, 8);
+        w.bits(31, 8);
+        for v in [0, 0, 2, 1] {
+            w.ue(v); // sps id, log2_max_frame_num, poc type 2, max_num_ref_frames
+        }
+        w.bits(0, 1); // gaps_in_frame_num_allowed
+        w.ue(79); // 80 macroblocks wide
+        w.ue(44); // 45 high
+        w.bits(0b111, 3); // frame_mbs_only, direct_8x8, frame_cropping
+        let mut sps = w.finish(&[1 << 31, 1 << 31, 0, 0]);
+        assert_eq!(parse(&sps), None);
+        // The same SPS without the absurd crop gives its size back.
+        sps = {
+            let mut w = BitWriter::default();
+            w.bits(66, 8);
+            w.bits(0, 8);
+            w.bits(31, 8);
+            for v in [0, 0, 2, 1] {
+                w.ue(v);
+            }
+            w.bits(0, 1);
+            w.ue(79);
+            w.ue(44);
+            w.bits(0b111, 3);
+            w.finish(&[0, 0, 0, 0])
+        };
+        assert_eq!(parse(&sps).map(|i| (i.width, i.height)), Some((1280, 720)));
+    }
+
+    #[test]
+    fn scaling_list_deltas_of_any_size_do_not_overflow() {
+        let mut w = BitWriter::default();
+        w.bits(100, 8); // high profile: chroma format and scaling lists follow
+        w.bits(0, 8);
+        w.bits(31, 8);
+        w.ue(0); // sps id
+        w.ue(1); // chroma_format_idc
+        w.ue(0);
+        w.ue(0);
+        w.bits(0, 1);
+        w.bits(1, 1); // seq_scaling_matrix_present
+        w.bits(1, 1); // list 0 present
+        w.ue((1u64 << 32) - 3); // delta_scale = +(2^31 - 1)
+        let mut nal = w.bytes;
+        nal.extend_from_slice(&[0xff; 16]);
+        let _ = parse(&nal);
+    }
+
+    /// Writes SPS fields MSB first, as an encoder does.
+    #[derive(Default)]
+    struct BitWriter {
+        bytes: Vec<u8>,
+        bit: u32,
+    }
+
+    impl BitWriter {
+        fn bits(&mut self, v: u64, n: u32) {
+            if self.bytes.is_empty() {
+                self.bytes.push(0x67);
+            }
+            for i in (0..n).rev() {
+                if self.bit.is_multiple_of(8) {
+                    self.bytes.push(0);
+                }
+                let last = self.bytes.last_mut().unwrap();
+                *last |= (((v >> i) & 1) as u8) << (7 - self.bit % 8);
+                self.bit += 1;
+            }
+        }
+        fn ue(&mut self, v: u64) {
+            let n = 64 - (v + 1).leading_zeros();
+            self.bits(0, n - 1);
+            self.bits(v + 1, n);
+        }
+        fn finish(mut self, crops: &[u64; 4]) -> Vec<u8> {
+            for c in crops {
+                self.ue(*c);
+            }
+            self.bits(0, 1); // vui_parameters_present
+            self.bits(1, 1); // rbsp stop bit
+            self.bytes
+        }
     }
 }

@@ -1,10 +1,13 @@
 //! `source = rtsp://…`: pulls an existing camera's H.264 with retina, without re-encoding.
 //! One session per call; the pipeline supervisor reconnects with back-off when it ends.
+//! Everything the camera sends is untrusted: a panic inside the RTSP client (retina's SDP parser
+//! asserts on some malformed answers) ends the session with an error like any other failure, so the
+//! supervisor retries instead of the stream stopping for good.
 
 use crate::avc;
 use bytes::Bytes;
 use camward_config::RtspSource;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
 use std::time::Duration;
@@ -30,6 +33,8 @@ pub enum PullError {
     Ended { url: String },
     #[error("{url}: bad H.264 frame: {source}")]
     Frame { url: String, source: avc::AvcError },
+    #[error("{url}: the camera's answer crashed the RTSP client ({detail})")]
+    ClientPanic { url: String, detail: String },
 }
 
 /// One picture from the camera, already in camward's shape.
@@ -87,7 +92,29 @@ fn h264_params(p: Option<ParametersRef<'_>>) -> Option<(Bytes, Bytes)> {
 
 /// Pulls the camera until the session fails, calling `deliver` for every picture from the
 /// first key frame on. Never returns `Ok`: a live camera has no end.
-pub async fn pull(src: &RtspSource, mut deliver: impl FnMut(PulledFrame)) -> Result<(), PullError> {
+pub async fn pull(src: &RtspSource, deliver: impl FnMut(PulledFrame)) -> Result<(), PullError> {
+    // `deliver` and the session live only inside this future: nothing half-updated outlives an
+    // unwind, so asserting unwind safety is sound.
+    match std::panic::AssertUnwindSafe(session(src, deliver))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(payload) => {
+            let detail = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            Err(PullError::ClientPanic {
+                url: src.url().to_owned(),
+                detail,
+            })
+        }
+    }
+}
+
+async fn session(src: &RtspSource, mut deliver: impl FnMut(PulledFrame)) -> Result<(), PullError> {
     let (url, creds) = target(src)?;
     let shown = src.url().to_owned();
     let rtsp = |step, source| PullError::Rtsp {
@@ -181,6 +208,73 @@ pub async fn pull(src: &RtspSource, mut deliver: impl FnMut(PulledFrame)) -> Res
 mod tests {
     use super::*;
     use camward_h264::NalType;
+
+    /// An RTSP "camera" on loopback that answers OPTIONS and then DESCRIBE with `sdp`.
+    async fn camera_answering(sdp: &'static [u8]) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let Ok((mut c, _)) = l.accept().await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            for _ in 0..8 {
+                let mut chunk = [0u8; 4096];
+                let Ok(n) = c.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end + 4);
+                    let cseq = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("CSeq: "))
+                        .unwrap_or("1")
+                        .to_owned();
+                    let answer = if head.starts_with("DESCRIBE") {
+                        let mut a = format!(
+                            "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Base: rtsp://{addr}/s/\r\n\
+                             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n",
+                            sdp.len()
+                        )
+                        .into_bytes();
+                        a.extend_from_slice(sdp);
+                        a
+                    } else {
+                        format!("RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY\r\n\r\n")
+                            .into_bytes()
+                    };
+                    if c.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_camera_sdp_that_panics_the_parser_ends_the_session_with_an_error() {
+        // Found by the `sdp` fuzz target (crates/camward-rtsp/fuzz/regressions/sdp): sdp-types
+        // asserts on it while retina parses the DESCRIBE answer.
+        let addr = camera_answering(include_bytes!(
+            "../../camward-rtsp/fuzz/regressions/sdp/sdp-types-media-assert"
+        ))
+        .await;
+        let src: camward_config::Source = format!("rtsp://{addr}/s").parse().unwrap();
+        let camward_config::Source::Rtsp(src) = src else {
+            panic!()
+        };
+        let r = tokio::time::timeout(Duration::from_secs(20), pull(&src, |_| {}))
+            .await
+            .expect("pull ends");
+        assert!(matches!(r, Err(PullError::ClientPanic { .. })), "{r:?}");
+    }
 
     #[test]
     fn credentials_leave_the_url_for_retina() {

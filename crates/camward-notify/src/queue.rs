@@ -11,6 +11,19 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
+/// Writes a queue item owner-only (camera images wait here for their upload).
+fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content)
+}
+
 /// Limits of the queue. Defaults fit a camera's flash: 200 images or 32 MiB, whichever first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueLimits {
@@ -195,7 +208,7 @@ impl DiskQueue {
         let mut content = header;
         content.push(b'\n');
         content.extend_from_slice(data);
-        std::fs::write(&tmp, &content)
+        write_private(&tmp, &content)
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| {
                 let _ = std::fs::remove_file(&tmp);

@@ -457,10 +457,10 @@ impl StreamState {
         }
         if au.key {
             let info = bus.info();
-            if let Some(p) = TrackParams::from_au(&au, info.as_deref()) {
-                if self.params.as_deref() != Some(&p) {
-                    self.params = Some(Arc::new(p));
-                }
+            if let Some(p) = TrackParams::from_au(&au, info.as_deref())
+                && self.params.as_deref() != Some(&p)
+            {
+                self.params = Some(Arc::new(p));
             }
             if let Some(i) = info {
                 self.nominal = 90_000 / i.fps.max(1);
@@ -611,12 +611,13 @@ impl StreamState {
             next_gop,
             ends_stream,
         });
-        if let Some(until) = self.alarm_until {
-            if chunk.starts_gop && chunk.first_pts() >= until {
-                let _ = self.tx.send(WriterMsg::EndAlarm);
-                self.alarm_until = None;
-                tracing::info!(stream = self.stream, "alarm recording ended");
-            }
+        if let Some(until) = self.alarm_until
+            && chunk.starts_gop
+            && chunk.first_pts() >= until
+        {
+            let _ = self.tx.send(WriterMsg::EndAlarm);
+            self.alarm_until = None;
+            tracing::info!(stream = self.stream, "alarm recording ended");
         }
         self.ring.push_back(chunk.clone());
         self.ring_bytes += chunk.bytes;

@@ -175,7 +175,22 @@ fn check_sample(sample: &[u8]) -> std::result::Result<bool, String> {
 pub fn scan(path: &Path, deep: bool) -> Result<FileScan> {
     let file = File::open(path).ctx("open", path)?;
     let file_len = file.metadata().ctx("stat", path)?.len();
-    let mut r = BufReader::with_capacity(256 * 1024, file);
+    scan_from(
+        BufReader::with_capacity(256 * 1024, file),
+        file_len,
+        path,
+        deep,
+    )
+}
+
+/// [`scan`] over any reader of `file_len` bytes; `path` only names the file in the result and in
+/// errors. Reads never go past `file_len`: every length is checked against it first.
+pub fn scan_from<R: Read + Seek>(
+    mut r: R,
+    file_len: u64,
+    path: &Path,
+    deep: bool,
+) -> Result<FileScan> {
     let mut out = FileScan {
         path: path.to_owned(),
         file_len,
@@ -225,7 +240,8 @@ pub fn scan(path: &Path, deep: bool) -> Result<FileScan> {
             );
             break;
         }
-        if pos + size > file_len {
+        // `size > file_len - pos`, not `pos + size > file_len`: a 64-bit size field can be anything.
+        if size > file_len - pos {
             stop(
                 &mut out,
                 pos,
@@ -370,4 +386,40 @@ pub fn scan(path: &Path, deep: bool) -> Result<FileScan> {
         pos += size;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = ((8 + body.len()) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn a_64_bit_box_size_beyond_the_file_stops_the_walk_instead_of_wrapping() {
+        let mut file = bx(b"ftyp", b"isom\0\0\0\0");
+        file.extend(bx(b"moov", &[]));
+        let init_end = file.len() as u64;
+        // A large-size prft claiming almost 2^64 bytes: `pos + size` used to wrap and pass the
+        // bounds check, then the walk tried to allocate the claimed size.
+        file.extend_from_slice(&1u32.to_be_bytes());
+        file.extend_from_slice(b"prft");
+        file.extend_from_slice(&(u64::MAX - 8).to_be_bytes());
+        file.extend_from_slice(&[0; 32]);
+        let s = scan_from(
+            Cursor::new(&file),
+            file.len() as u64,
+            Path::new("t.mp4"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(s.valid_len, init_end);
+        assert!(s.fragments.is_empty());
+        assert!(s.stopped.unwrap().contains("cut short"));
+    }
 }

@@ -34,7 +34,7 @@ pub fn t0() -> SystemTime {
 
 /// Frame `i` of a 25 fps stream whose GOPs are `gop` frames long.
 pub fn au(i: u64, gop: u64) -> AccessUnit {
-    let key = i % gop == 0;
+    let key = i.is_multiple_of(gop);
     let mut slice = vec![if key { 0x65 } else { 0x41 }, 0x88];
     slice.extend_from_slice(&i.to_be_bytes());
     slice.extend(std::iter::repeat_n(0x5a, 200 + (i % 7) as usize));

@@ -8,6 +8,7 @@ use crate::timeutil::ms_of;
 use crate::transform::{SampleAux, SampleTransform};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -82,9 +83,11 @@ impl RecordingFile {
             sync_dir(index.dir()).map_err(undo)?;
         }
         // 2. The file, exclusively: an existing file with this name would be another recording.
+        // Owner-only: recordings are video of people (and the index names them).
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&path)
             .ctx("create", &path)
             .map_err(undo)?;

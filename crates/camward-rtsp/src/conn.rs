@@ -13,12 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-/// A new connection must complete its first request within this time (slow-loris guard; also
-/// how long an unpaired tunnel GET waits for its POST).
+/// A new connection must complete its first request within this time, counted from the accept and
+/// not restarted by each byte (slow-loris guard; also how long an unpaired tunnel GET waits for
+/// its POST).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Once a later request (or interleaved frame) has begun to arrive, all of it must arrive within
+/// this time: a client dripping a byte every few seconds is dropped, however long it keeps going.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// Largest copy made of an access unit for an io that cannot take vectored writes: packets
 /// are coalesced into a temporary buffer of this size (freed after the access unit).
 pub const COALESCE_BUF: usize = 16 * 1024;
@@ -289,7 +292,7 @@ pub async fn run(
     io: BoxIo,
     peer: SocketAddr,
     carrier: Carrier,
-    permit: OwnedSemaphorePermit,
+    permit: crate::ConnPermit,
     parent: &CancellationToken,
 ) {
     let (mut rd, wr) = tokio::io::split(io);
@@ -322,6 +325,9 @@ impl Conn {
         let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         let mut first = true;
         let idle = self.server.opts.session_timeout + Duration::from_secs(15);
+        // When the message being read must be complete: the first request's from the accept,
+        // later ones' from their first byte. `None` while idle between messages.
+        let mut deadline = Some(tokio::time::Instant::now() + HANDSHAKE_TIMEOUT);
         loop {
             loop {
                 match parse::parse(&buf) {
@@ -329,6 +335,7 @@ impl Conn {
                     Ok(Parsed::Request(req, n)) => {
                         buf.drain(..n);
                         first = false;
+                        deadline = None;
                         let cseq = req.cseq().map(str::to_owned);
                         let resp = self.handle(req).await;
                         if self.respond(&resp, cseq.as_deref()).await.is_err() || resp.close {
@@ -338,6 +345,9 @@ impl Conn {
                     Ok(Parsed::Interleaved { consumed, .. }) => {
                         // RTCP receiver reports: only liveness matters to us.
                         buf.drain(..consumed);
+                        if !first {
+                            deadline = None;
+                        }
                     }
                     Ok(Parsed::Http(req, n)) => {
                         let tunnel_leg = first
@@ -369,14 +379,21 @@ impl Conn {
             if buf.capacity() - buf.len() < READ_CHUNK / 2 {
                 buf.reserve(READ_CHUNK);
             }
-            let wait = if first { HANDSHAKE_TIMEOUT } else { idle };
+            if deadline.is_none() && !buf.is_empty() {
+                deadline = Some(tokio::time::Instant::now() + REQUEST_DEADLINE);
+            }
+            let until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + idle);
             tokio::select! {
                 _ = self.kill.cancelled() => return None,
-                r = tokio::time::timeout(wait, rd.read_buf(&mut buf)) => match r {
+                r = tokio::time::timeout_at(until, rd.read_buf(&mut buf)) => match r {
                     Ok(Ok(0)) | Ok(Err(_)) => return None,
                     Ok(Ok(_)) => {}
+                    Err(_) if deadline.is_some() => {
+                        tracing::info!(conn = self.id, peer = %self.peer, "rtsp request not complete in time; closing");
+                        return None;
+                    }
                     Err(_) => {
-                        tracing::debug!(conn = self.id, "rtsp connection idle for {wait:?}; closing");
+                        tracing::debug!(conn = self.id, "rtsp connection idle for {idle:?}; closing");
                         return None;
                     }
                 },

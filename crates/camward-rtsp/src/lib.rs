@@ -12,6 +12,7 @@ mod session;
 pub mod tunnel;
 
 use camward_auth::Gate;
+use camward_auth::conn_limit::{AddressPermit, PerAddressLimit};
 use camward_media::FrameBus;
 use std::future::Future;
 use std::io;
@@ -61,6 +62,8 @@ pub struct Options {
     pub session_timeout: Duration,
     /// Simultaneous connections (RTSP, RTSPS and tunnels together).
     pub max_connections: usize,
+    /// Simultaneous connections from one client address (an IPv6 /64); 0 = no limit.
+    pub max_connections_per_address: usize,
     /// Simultaneous sessions.
     pub max_sessions: usize,
 }
@@ -72,6 +75,7 @@ impl Default for Options {
             session_timeout: Duration::from_secs(60),
             // 2000 viewers at full rate fit in a few tens of MiB (docs/benchmarks.md, fan-out).
             max_connections: 2048,
+            max_connections_per_address: camward_auth::conn_limit::DEFAULT_PER_ADDRESS,
             max_sessions: 2048,
         }
     }
@@ -94,6 +98,7 @@ pub struct RtspServer {
     opts: Options,
     max_payload: AtomicUsize,
     conn_slots: Arc<Semaphore>,
+    per_address: Arc<PerAddressLimit>,
     sessions: session::Table,
     fanout: fanout::Groups,
     tunnels: tunnel::Broker,
@@ -124,6 +129,7 @@ impl RtspServer {
             streams,
             max_payload: AtomicUsize::new(opts.max_payload.max(rtp::MIN_MAX_PAYLOAD)),
             conn_slots: Arc::new(Semaphore::new(opts.max_connections)),
+            per_address: PerAddressLimit::new(opts.max_connections_per_address),
             sessions: session::Table::default(),
             fanout: fanout::Groups::default(),
             tunnels: tunnel::Broker::default(),
@@ -198,12 +204,28 @@ impl RtspServer {
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let Ok(permit) = self.conn_slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "rtsp connection refused: {} connections open", self.opts.max_connections);
+        let Some(permit) = self.conn_permit(peer.ip()) else {
             return;
         };
         let stop = self.stop.clone();
         conn::run(self, Box::pin(io), canonical(peer), carrier, permit, &stop).await;
+    }
+
+    /// A connection slot for `peer`: one of `max_connections`, and one of its client's
+    /// `max_connections_per_address`. `None` (logged) when either is exhausted.
+    pub(crate) fn conn_permit(&self, peer: std::net::IpAddr) -> Option<ConnPermit> {
+        let Some(address) = self.per_address.try_acquire(peer) else {
+            tracing::warn!(%peer, "rtsp connection refused: {} connections open from this address", self.per_address.max());
+            return None;
+        };
+        let Ok(global) = self.conn_slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "rtsp connection refused: {} connections open", self.opts.max_connections);
+            return None;
+        };
+        Some(ConnPermit {
+            _global: global,
+            _address: address,
+        })
     }
 
     /// Ends every connection, session and tunnel (daemon shutdown or RTSP switched off).
@@ -214,6 +236,12 @@ impl RtspServer {
     fn max_payload(&self) -> usize {
         self.max_payload.load(Ordering::Relaxed)
     }
+}
+
+/// A connection's slots, given back when the connection ends.
+pub(crate) struct ConnPermit {
+    _global: tokio::sync::OwnedSemaphorePermit,
+    _address: AddressPermit,
 }
 
 /// IPv4-mapped IPv6 addresses become IPv4, so host filters, UDP binds and logs see one form.

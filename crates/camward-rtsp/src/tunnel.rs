@@ -177,11 +177,7 @@ impl Broker {
         if !valid_cookie(cookie) {
             return Err(Refusal::BadCookie);
         }
-        let permit = server
-            .conn_slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Refusal::Busy)?;
+        let permit = server.conn_permit(peer.ip()).ok_or(Refusal::Busy)?;
         let (sess_out, get_body) = pipe::pipe(OUT_BUDGET, OUT_CHUNK);
         let (post_in, sess_in) = tokio::io::duplex(IN_BUF);
         let generation = server.tunnels.generation.fetch_add(1, Ordering::Relaxed);

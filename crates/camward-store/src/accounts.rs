@@ -1,13 +1,18 @@
 //! Account rows: create, read, update, delete, with the "at least one administrator" invariant
 //! enforced inside the same transaction as the change, so concurrent requests cannot break it.
+//! User names are unique ignoring case (`admin` and `Admin` would look alike in every list).
+//! The Digest HA1 values are password equivalents for this realm, so they are stored sealed with
+//! the device's secrets key, bound to the account, algorithm and realm (docs/design/auth.md).
 
 use crate::audit::{self, Actor, AuditEvent};
 use crate::{Store, StoreError, now_secs};
+use camward_config::SealKey;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
-/// The secrets derived from a password; the password itself is never stored.
+/// The secrets derived from a password; the password itself is never stored. In memory the HA1
+/// values are clear (Digest needs them); in the database they are sealed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secrets {
     /// argon2id PHC string.
@@ -17,6 +22,25 @@ pub struct Secrets {
     /// Hex SHA-256(username:realm:password).
     pub ha1_sha256: String,
     pub realm: String,
+}
+
+/// The additional data an HA1 is sealed with: a sealed value copied to another account (or the
+/// other algorithm's column) does not open there.
+fn ha1_context(alg: &str, realm: &str, username: &str) -> String {
+    format!("camward-ha1:{alg}:{realm}:{username}")
+}
+
+fn seal_ha1(key: &SealKey, username: &str, s: &Secrets) -> (String, String) {
+    (
+        key.seal(
+            s.ha1_md5.as_bytes(),
+            &ha1_context("md5", &s.realm, username),
+        ),
+        key.seal(
+            s.ha1_sha256.as_bytes(),
+            &ha1_context("sha-256", &s.realm, username),
+        ),
+    )
 }
 
 impl std::fmt::Debug for Secrets {
@@ -106,21 +130,24 @@ impl Store {
                 return Err(StoreError::AlreadySetUp);
             }
         }
-        let exists: bool = tx
+        // ASCII case folding (user names are 1-byte characters): `Admin` is taken when `admin` is.
+        let existing: Option<String> = tx
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM account WHERE username = ?1)",
+                "SELECT username FROM account WHERE username = ?1 COLLATE NOCASE",
                 [username],
                 |r| r.get(0),
             )
+            .optional()
             .map_err(|e| self.sql_err(e))?;
-        if exists {
-            return Err(StoreError::AccountExists(username.to_owned()));
+        if let Some(existing) = existing {
+            return Err(StoreError::AccountExists(existing));
         }
         let now = now_secs();
+        let (md5, sha256) = seal_ha1(self.key(), username, s);
         tx.execute(
             "INSERT INTO account (username, level, password_hash, ha1_md5, ha1_sha256, realm, created_at, password_changed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            params![username, level, s.password_hash, s.ha1_md5, s.ha1_sha256, s.realm, now],
+            params![username, level, s.password_hash, md5, sha256, s.realm, now],
         )
         .map_err(|e| self.sql_err(e))?;
         let kind = if first { "setup" } else { "account.create" };
@@ -135,8 +162,11 @@ impl Store {
         tx.commit().map_err(|e| self.sql_err(e))
     }
 
+    /// The account named exactly `username`, its HA1 values opened. An HA1 that does not open
+    /// (the secrets key was replaced) is an error: Digest then fails closed for that account.
     pub fn get_account(&self, username: &str) -> Result<Option<Account>, StoreError> {
-        self.conn()
+        let row = self
+            .conn()
             .query_row(
                 "SELECT username, level, password_hash, ha1_md5, ha1_sha256, realm, created_at, password_changed_at
                  FROM account WHERE username = ?1",
@@ -157,7 +187,107 @@ impl Store {
                 },
             )
             .optional()
+            .map_err(|e| self.sql_err(e))?;
+        let Some(mut a) = row else { return Ok(None) };
+        let realm = a.secrets.realm.clone();
+        for (alg, v) in [
+            ("md5", &mut a.secrets.ha1_md5),
+            ("sha-256", &mut a.secrets.ha1_sha256),
+        ] {
+            // A clear value can only be one this process has not sealed yet (an older version's
+            // row written by a concurrent console tool); it is sealed at the next start.
+            if SealKey::is_sealed(v) {
+                *v = self
+                    .key()
+                    .open_str(v, &ha1_context(alg, &realm, &a.username))
+                    .map_err(|_| StoreError::Unsealable {
+                        path: self.path().to_owned(),
+                        what: format!("Digest secret of `{}`", a.username),
+                        remedy: format!(
+                            "set the password again with `camward user passwd {}`",
+                            a.username
+                        ),
+                    })?
+                    .to_string();
+            }
+        }
+        Ok(Some(a))
+    }
+
+    /// Whether an account named exactly `username` exists.
+    pub fn account_exists(&self, username: &str) -> Result<bool, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM account WHERE username = ?1)",
+                [username],
+                |r| r.get(0),
+            )
             .map_err(|e| self.sql_err(e))
+    }
+
+    /// Seals the HA1 values an older version stored in clear (run at every open; a no-op once done).
+    pub(crate) fn seal_clear_accounts(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.sql_err(e))?;
+        let rows: Vec<(i64, String, Secrets)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, username, ha1_md5, ha1_sha256, realm FROM account
+                     WHERE ha1_md5 NOT LIKE 'cw1:%' OR ha1_sha256 NOT LIKE 'cw1:%'",
+                )
+                .map_err(|e| self.sql_err(e))?;
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    Secrets {
+                        password_hash: String::new(),
+                        ha1_md5: r.get(2)?,
+                        ha1_sha256: r.get(3)?,
+                        realm: r.get(4)?,
+                    },
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql_err(e))?
+        };
+        let mut n = 0;
+        for (id, username, s) in &rows {
+            let (mut md5, mut sha256) = seal_ha1(self.key(), username, s);
+            // A column already sealed stays as it is.
+            if SealKey::is_sealed(&s.ha1_md5) {
+                md5 = s.ha1_md5.clone();
+            }
+            if SealKey::is_sealed(&s.ha1_sha256) {
+                sha256 = s.ha1_sha256.clone();
+            }
+            tx.execute(
+                "UPDATE account SET ha1_md5 = ?2, ha1_sha256 = ?3 WHERE id = ?1",
+                params![id, md5, sha256],
+            )
+            .map_err(|e| self.sql_err(e))?;
+            n += 1;
+        }
+        if n > 0 {
+            audit::insert(
+                &tx,
+                &AuditEvent::new("secrets.sealed")
+                    .by(&Actor {
+                        user: Some("(start-up)".into()),
+                        address: None,
+                    })
+                    .detail(json!({ "accounts": n })),
+            )
+            .map_err(|e| self.sql_err(e))?;
+        }
+        tx.commit().map_err(|e| self.sql_err(e))?;
+        if n > 0 {
+            tracing::info!(
+                accounts = n,
+                "sealed the Digest secrets an older version stored in clear"
+            );
+        }
+        Ok(n)
     }
 
     pub fn list_accounts(&self) -> Result<Vec<AccountSummary>, StoreError> {
@@ -215,10 +345,11 @@ impl Store {
             changed.push("level");
         }
         if let Some(s) = secrets {
+            let (md5, sha256) = seal_ha1(self.key(), username, s);
             tx.execute(
                 "UPDATE account SET password_hash = ?2, ha1_md5 = ?3, ha1_sha256 = ?4, realm = ?5, password_changed_at = ?6
                  WHERE username = ?1",
-                params![username, s.password_hash, s.ha1_md5, s.ha1_sha256, s.realm, now_secs()],
+                params![username, s.password_hash, md5, sha256, s.realm, now_secs()],
             )
             .map_err(|e| self.sql_err(e))?;
             changed.push("password");
@@ -327,16 +458,88 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_usernames_are_refused_case_sensitively() {
+    fn duplicate_usernames_are_refused_ignoring_case() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let a = Actor::console();
         s.create_first_admin("Boss", &secrets(), &a).unwrap();
-        assert!(matches!(
-            s.create_account("Boss", "live", &secrets(), &a),
-            Err(StoreError::AccountExists(_))
-        ));
-        s.create_account("boss", "live", &secrets(), &a).unwrap();
+        for other in ["Boss", "boss", "BOSS"] {
+            match s.create_account(other, "live", &secrets(), &a) {
+                Err(StoreError::AccountExists(existing)) => assert_eq!(existing, "Boss"),
+                r => panic!("{other}: {r:?}"),
+            }
+        }
+        // Logins stay exact: the row is found by its own spelling only.
+        assert!(s.get_account("Boss").unwrap().is_some());
+        assert!(s.get_account("boss").unwrap().is_none());
+    }
+
+    fn raw_ha1(dir: &std::path::Path) -> Vec<(String, String)> {
+        let c = rusqlite::Connection::open(dir.join(crate::DB_FILE)).unwrap();
+        let mut st = c
+            .prepare("SELECT ha1_md5, ha1_sha256 FROM account")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn ha1_values_are_sealed_on_disk_and_open_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.create_first_admin("boss", &secrets(), &Actor::console())
+            .unwrap();
+        for (md5, sha) in raw_ha1(dir.path()) {
+            assert!(
+                md5.starts_with("cw1:") && sha.starts_with("cw1:"),
+                "{md5} {sha}"
+            );
+        }
+        let got = s.get_account("boss").unwrap().unwrap();
+        assert_eq!(got.secrets, secrets());
+    }
+
+    #[test]
+    fn clear_ha1_of_an_old_database_is_sealed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        {
+            let c = rusqlite::Connection::open(dir.path().join(crate::DB_FILE)).unwrap();
+            c.execute(
+                "INSERT INTO account (username, level, password_hash, ha1_md5, ha1_sha256, realm, created_at, password_changed_at)
+                 VALUES ('old', 'admin', '$argon2id$x', 'a', 'b', 'camward', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let raw = raw_ha1(dir.path());
+        assert!(
+            raw[0].0.starts_with("cw1:") && raw[0].1.starts_with("cw1:"),
+            "{raw:?}"
+        );
+        assert_eq!(s.get_account("old").unwrap().unwrap().secrets, secrets());
+        assert_eq!(s.audit_log(1, None).unwrap()[0].kind, "secrets.sealed");
+        // A second open finds nothing left to seal.
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.seal_clear_accounts().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_replaced_secrets_key_fails_closed_with_the_remedy() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.create_first_admin("boss", &secrets(), &Actor::console())
+            .unwrap();
+        drop(s);
+        std::fs::remove_file(crate::secrets_key::key_path(dir.path())).unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let e = s.get_account("boss").unwrap_err().to_string();
+        assert!(e.contains("camward user passwd boss"), "{e}");
+        assert!(s.account_exists("boss").unwrap());
     }
 
     #[test]

@@ -42,7 +42,18 @@ pub enum StoreError {
         path: PathBuf,
         errors: Vec<FieldError>,
     },
-    #[error("an account named `{0}` already exists")]
+    #[error("the secrets key {path}: {detail}")]
+    SecretsKey { path: PathBuf, detail: String },
+    #[error(
+        "the {what} in {path} does not open with this device's secrets key (was identity/secrets.key replaced?); {remedy}"
+    )]
+    Unsealable {
+        path: PathBuf,
+        what: String,
+        remedy: String,
+    },
+    /// The name is taken, compared ignoring case: holds the existing account's name.
+    #[error("an account named `{0}` already exists (user names are compared ignoring case)")]
     AccountExists(String),
     #[error("no account named `{0}`")]
     NoSuchAccount(String),

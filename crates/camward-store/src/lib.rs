@@ -1,5 +1,8 @@
 //! camward's persistent state in one SQLite file: accounts, the configuration document, the audit log.
 //! Refuses to start on a corrupt or foreign file and never writes to it; every write is one transaction.
+//! Nothing secret is in it in clear (paper §3.2): configuration passwords and Digest HA1 values are
+//! sealed with the device's secrets key (`DATA/identity/secrets.key`), and the file is 0600 in a
+//! 0700 directory.
 #![forbid(unsafe_code)]
 
 mod accounts;
@@ -7,6 +10,7 @@ mod audit;
 mod config_handle;
 mod error;
 mod open;
+pub mod secrets_key;
 
 pub use accounts::{Account, AccountSummary, Secrets};
 pub use audit::{Actor, AuditEntry, AuditEvent};
@@ -14,6 +18,7 @@ pub use config_handle::{ConfigHandle, PatchError};
 pub use error::StoreError;
 pub use open::{DB_FILE, SCHEMA_VERSION};
 
+use camward_config::SealKey;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,18 +34,30 @@ struct Inner {
     // anyway; this keeps transactions simple and avoids SQLITE_BUSY between our own threads.
     conn: Mutex<Connection>,
     path: PathBuf,
+    // Seals the configuration's secrets and the accounts' HA1 values; never leaves the process.
+    key: SealKey,
 }
 
 impl Store {
-    /// Opens (or creates) `data_dir/camward.db`, checking an existing file read-only first.
+    /// Opens (or creates) `data_dir/camward.db`, checking an existing file read-only first, and the
+    /// device's secrets key (created on first start). Digest secrets an older version stored in
+    /// clear are sealed now.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let (conn, path) = open::open(data_dir)?;
-        Ok(Store {
+        let key = secrets_key::load_or_create(data_dir)?;
+        let store = Store {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 path,
+                key,
             }),
-        })
+        };
+        store.seal_clear_accounts()?;
+        Ok(store)
+    }
+
+    pub(crate) fn key(&self) -> &SealKey {
+        &self.inner.key
     }
 
     /// The database file, for messages.

@@ -1,5 +1,7 @@
 //! Opening the database: a read-only health check of an existing file, then migrations.
 //! A file that fails the check is never opened for writing, so no WAL/journal is created beside it.
+//! The data directory is made 0700 and the database 0600 (SQLite gives its `-wal`/`-shm` the
+//! database's mode), also on an install made before these modes were set.
 
 use crate::StoreError;
 use rusqlite::{Connection, OpenFlags};
@@ -34,6 +36,11 @@ pub(crate) fn open(data_dir: &Path) -> Result<(Connection, PathBuf), StoreError>
     };
     if exists {
         check_existing(&path)?;
+    } else {
+        create_private(&path)?;
+    }
+    for p in [path.clone(), sibling(&path, "-wal"), sibling(&path, "-shm")] {
+        tighten(&p, 0o600)?;
     }
     let conn = Connection::open_with_flags(
         &path,
@@ -50,6 +57,10 @@ pub(crate) fn open(data_dir: &Path) -> Result<(Connection, PathBuf), StoreError>
         .map_err(sql_err)?;
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(sql_err)?;
+    // Deleted and overwritten content is zeroed, so a secret that was once stored in clear (by an
+    // older version, before sealing) does not linger in free pages of the file.
+    conn.pragma_update(None, "secure_delete", true)
+        .map_err(sql_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(sql_err)?;
     migrate(&conn).map_err(sql_err)?;
@@ -57,17 +68,66 @@ pub(crate) fn open(data_dir: &Path) -> Result<(Connection, PathBuf), StoreError>
 }
 
 fn create_data_dir(dir: &Path) -> Result<(), StoreError> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        // The directory holds password hashes and the device configuration: owner only.
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir).map_err(|source| StoreError::DataDir {
+    use std::os::unix::fs::DirBuilderExt;
+    let data_err = |source| StoreError::DataDir {
         path: dir.to_owned(),
         source,
+    };
+    // The directory holds password hashes, keys and the device configuration: owner only.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(data_err)?;
+    tighten(dir, 0o700)
+}
+
+/// `camward.db-wal` beside `camward.db`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Creates the empty database file owner-only before SQLite opens it (SQLite would use 0644).
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Unreadable {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Takes group and other rights away from an existing path (missing is fine).
+pub(crate) fn tighten(path: &Path, mode: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(StoreError::Unreadable {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    if meta.file_type().is_symlink() || meta.permissions().mode() & 0o7777 == mode {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
+        StoreError::DataDir {
+            path: path.to_owned(),
+            source,
+        }
     })
 }
 
@@ -97,12 +157,7 @@ fn check_existing(path: &Path) -> Result<(), StoreError> {
     // Without a WAL file beside it (clean shutdown, or a file copied in), the database is opened
     // `immutable`: SQLite then creates no -wal/-shm either, so a bad file gets no companions. With a WAL
     // left by a crash, its content is part of the database and must be read, so open normally read-only.
-    let wal = path.with_file_name(format!(
-        "{}-wal",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
+    let wal = sibling(path, "-wal");
     let ro = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = if wal.exists() {
         Connection::open_with_flags(path, ro)
@@ -225,6 +280,33 @@ mod tests {
         drop(store);
         // Reopening an up-to-date file is a no-op.
         Store::open(dir.path()).unwrap();
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn data_directory_and_database_files_are_owner_only_also_on_an_old_install() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data).unwrap();
+        store.audit(&crate::AuditEvent::new("test.write")).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        for f in [DB_FILE, "camward.db-wal", "camward.db-shm"] {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        }
+        drop(store);
+        // An install from before: everything world-readable.
+        let loose = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(&data, loose).unwrap();
+        std::fs::set_permissions(data.join(DB_FILE), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let _store = Store::open(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join(DB_FILE)), 0o600);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The device identity: a P-256 key born on the camera, its serial number and certificates.
 //! Serves a CA-issued chain when installed, else a self-signed one, and swaps them live.
 //!
-//! Layout under the data directory (`DATA/identity`, mode 0700):
-//! `device.key` (PKCS#8 PEM, 0600), `serial`, `selfsigned.pem`, `device.pem` (CA chain, leaf
-//! first, no root).
+//! Layout under the data directory (`DATA/identity`, mode 0700; every file 0600):
+//! `device.key` (PKCS#8 PEM), `serial`, `selfsigned.pem`, `device.pem` (CA chain, leaf first, no
+//! root). camward-store keeps the secrets key (`secrets.key`) beside them.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,9 +23,14 @@ use crate::certinfo::{
 };
 use crate::error::{CertError, Result};
 use crate::fsutil::{
-    KEY_MODE, PUBLIC_MODE, create_atomic, ensure_private_dir, hex_upper, mode_of, random_bytes,
+    KEY_MODE, create_atomic, ensure_private_dir, hex_upper, mode_of, random_bytes,
     random_cert_serial, read_optional, remove_durable, set_mode, write_atomic,
 };
+
+/// Mode of the identity's other files (certificates, serial): not secret, but everything in the
+/// data directory is the daemon's alone (docs/security.md, data at rest); clients get the
+/// certificates from the TLS handshake and `GET /api/v1/certificate/chain.pem`.
+const DEVICE_FILE_MODE: u32 = 0o600;
 
 /// Sub-directory of the data directory that holds the identity.
 pub const IDENTITY_DIR: &str = "identity";
@@ -251,7 +256,7 @@ impl DeviceIdentity {
         write_atomic(
             &self.dir.join(CA_CHAIN_FILE),
             certs_to_pem(&chain).as_bytes(),
-            PUBLIC_MODE,
+            DEVICE_FILE_MODE,
         )?;
         self.served.store(Arc::new(served));
         tracing::info!(serial = %self.serial, "installed CA-issued device certificate");
@@ -395,7 +400,7 @@ impl DeviceIdentity {
         write_atomic(
             &self.dir.join(SELF_SIGNED_FILE),
             cert.pem().as_bytes(),
-            PUBLIC_MODE,
+            DEVICE_FILE_MODE,
         )?;
         tracing::info!(serial = %self.serial, "generated self-signed device certificate");
         Ok(cert.der().clone())
@@ -464,7 +469,7 @@ fn load_key(path: &Path) -> Result<KeyPair> {
 fn load_or_create_serial(path: &Path) -> Result<String> {
     if read_optional(path)?.is_none() {
         let serial = format!("CW-{}", hex_upper(&random_bytes::<6>()?));
-        if create_atomic(path, format!("{serial}\n").as_bytes(), PUBLIC_MODE)? {
+        if create_atomic(path, format!("{serial}\n").as_bytes(), DEVICE_FILE_MODE)? {
             return Ok(serial);
         }
     }

@@ -68,10 +68,13 @@ async fn before_setup_every_page_leads_to_registration() {
 #[tokio::test]
 async fn after_setup_pages_need_credentials() {
     let (_d, st) = state();
+    let code = st.accounts.publish_setup_code().unwrap();
     st.accounts
         .setup_admin(
             "installer",
             "Cam-ward-2026",
+            code.as_deref(),
+            [127, 0, 0, 1].into(),
             &Actor::remote(None, [127, 0, 0, 1].into()),
         )
         .unwrap();

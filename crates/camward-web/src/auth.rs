@@ -129,6 +129,22 @@ pub async fn authorize(parts: &mut Parts, level: Level) -> Result<Principal, Res
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            if authorization
+                .as_ref()
+                .is_some_and(|a| a.len() > camward_auth::header::MAX_HEADER_LEN)
+            {
+                // Not a login attempt the gate could check: refused, never counted, so a right
+                // password on a very long URL cannot lock its own client out.
+                return Err(ApiError::new(
+                    axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "header_too_large",
+                    format!(
+                        "the Authorization header is longer than {} bytes (a Digest header repeats the URL: use a shorter one)",
+                        camward_auth::header::MAX_HEADER_LEN
+                    ),
+                )
+                .into_response());
+            }
             let gate = ctx.gate.clone();
             let peer = ctx.peer.ip();
             // The gate may hash (Basic → argon2) and touches SQLite: keep it off the async workers.
@@ -172,7 +188,7 @@ pub async fn authorize(parts: &mut Parts, level: Level) -> Result<Principal, Res
             ctx.gate.challenge(Protocol::Http),
             Some((
                 "needs_setup",
-                "this device has no administrator yet: register one with POST /api/v1/setup {\"username\", \"password\"}",
+                "this device has no administrator yet: register one with POST /api/v1/setup {\"username\", \"password\", \"setup_code\"} (the code is on the camera's console and in its data directory's `setup-code` file)",
             )),
         )),
         Err(OutcomeKind::LockedOut(d)) => Err(locked_out(d)),
@@ -221,11 +237,17 @@ impl<L: MinLevel> OperationInput for Require<L> {
             operation.security.push(req);
         }
         let level = L::LEVEL.as_str();
+        // The least level the route admits, machine-readable: the API fuzzing test checks that a
+        // user below it always gets 403.
+        operation
+            .extensions
+            .insert("x-camward-level".to_owned(), level.into());
         let responses = operation.responses.get_or_insert_with(Default::default);
         for (code, text) in [
             (401, "no, wrong, stale or replayed credentials (`unauthorized`, with one `WWW-Authenticate` Digest challenge per algorithm), or no administrator yet (`needs_setup`)".to_owned()),
             (403, format!("the user's level is below `{level}` (`forbidden`), or a cross-site browser request (`forbidden`, rule `csrf.cross_site`)")),
-            (429, "too many failed logins from this address (`locked_out`, `Retry-After`)".to_owned()),
+            (429, "too many failed logins from this address or for this account (`locked_out`, `Retry-After`)".to_owned()),
+            (431, "the Authorization header is over 16 KiB (`header_too_large`; not counted as a failed login)".to_owned()),
         ] {
             responses
                 .responses

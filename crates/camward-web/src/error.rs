@@ -128,7 +128,9 @@ impl ApiError {
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "locked_out",
-                format!("too many failed logins from this address; try again in {secs} s"),
+                format!(
+                    "too many failed logins from this address or for this account; try again in {secs} s"
+                ),
             )
         }
     }
@@ -220,6 +222,12 @@ impl From<camward_auth::AccountError> for ApiError {
     fn from(e: camward_auth::AccountError) -> Self {
         match e {
             camward_auth::AccountError::Policy(v) => ApiError::invalid(v),
+            camward_auth::AccountError::SetupCode => {
+                ApiError::new(StatusCode::FORBIDDEN, "setup_code", e.to_string())
+            }
+            camward_auth::AccountError::LockedOut(d) => {
+                ApiError::locked_out(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+            }
             camward_auth::AccountError::Store(s) => s.into(),
         }
     }

@@ -33,10 +33,10 @@ async fn front(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return r;
     }
-    if let Some(tunnel) = &st.tunnel {
-        if req.headers().contains_key("x-sessioncookie") {
-            return tunnel(req, peer).await;
-        }
+    if let Some(tunnel) = &st.tunnel
+        && req.headers().contains_key("x-sessioncookie")
+    {
+        return tunnel(req, peer).await;
     }
     req.extensions_mut().insert(AuthContext {
         gate: st.gate.clone(),

@@ -53,10 +53,10 @@ async fn redirect(State(st): State<RedirectState>, req: Request, next: Next) -> 
     let Some(port) = (st.target)() else {
         return next.run(req).await;
     };
-    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        if !st.gate.host_allowed(peer.ip()) {
-            return (StatusCode::FORBIDDEN, "host not allowed\n").into_response();
-        }
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>()
+        && !st.gate.host_allowed(peer.ip())
+    {
+        return (StatusCode::FORBIDDEN, "host not allowed\n").into_response();
     }
     let credentials = req.headers().contains_key(header::AUTHORIZATION)
         || req.headers().contains_key(header::PROXY_AUTHORIZATION);

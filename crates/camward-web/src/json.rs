@@ -31,7 +31,7 @@ fn json_content_type(req: &Request) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<S: Send + Sync, T: DeserializeOwned + JsonSchema> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -56,6 +56,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::bad_request("json.syntax", format!("body is not valid JSON: {e}"))
         })?;
+        // serde would also read a struct from a positional array; the API takes only the
+        // documented object form.
+        let positional =
+            camward_config::positional_structs(&value, &schemars::schema_for!(T).to_value());
+        if !positional.is_empty() {
+            return Err(ApiError::invalid(positional));
+        }
         let t = serde_path_to_error::deserialize(&value)
             .map_err(|e| ApiError::invalid(vec![FieldError::from_serde(e)]))?;
         Ok(JsonBody(t))

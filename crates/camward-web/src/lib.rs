@@ -22,6 +22,7 @@ pub use auth::{Admin, AuthContext, Authed, Control, Live, MinLevel, Require, aut
 pub use error::{ApiError, ErrorBody};
 pub use json::JsonBody;
 pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
+pub use routes::audit;
 pub use routes::certificate::expiry_warning;
 pub use routes::media::LiveMedia;
 pub use routes::openapi;

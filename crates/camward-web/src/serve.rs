@@ -1,10 +1,12 @@
-//! The HTTP accept loop: host filter on accept before any byte is read, bounded connections,
-//! HTTP/1.1 with header timeouts, long-lived streaming bodies both ways (RTSP tunnel), graceful shutdown.
+//! The HTTP accept loop: host filter on accept before any byte is read, bounded connections (in
+//! all and per client address), HTTP/1.1 with a total header deadline, long-lived streaming bodies
+//! both ways (RTSP tunnel), graceful shutdown.
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use camward_auth::Gate;
+use camward_auth::conn_limit::PerAddressLimit;
 use camward_auth::host::canonical;
 use camward_tls::tokio_rustls::TlsAcceptor;
 use hyper::body::Incoming;
@@ -30,7 +32,11 @@ pub struct ServeOptions {
     /// playing tunnelled viewer measured ~50 KiB RSS at N = 500 (docs/benchmarks.md, fan-out),
     /// so 2048 connections (1024 viewers) is ~50 MiB, and well under the fd limit.
     pub max_connections: usize,
-    /// Time a client has to send complete request headers (slowloris guard).
+    /// Connections served at once to one client address (an IPv6 /64); 0 = no limit. Each RTSP
+    /// tunnel takes two.
+    pub max_connections_per_address: usize,
+    /// Time a client has to send complete request headers, counted from their first byte and
+    /// not restarted by later ones (hyper's header read timer; slowloris guard).
     pub header_timeout: Duration,
     /// On shutdown, how long in-flight requests may finish before streams (MJPEG, tunnel) are cut.
     pub shutdown_grace: Duration,
@@ -40,6 +46,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             max_connections: 2048,
+            max_connections_per_address: camward_auth::conn_limit::DEFAULT_PER_ADDRESS,
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(2),
         }
@@ -84,6 +91,7 @@ async fn serve_inner(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(opts.max_connections));
+    let per_address = PerAddressLimit::new(opts.max_connections_per_address);
     // Refusals are cheap but each lingers briefly to drain; bound them separately.
     let refusals = Arc::new(Semaphore::new(64));
     tokio::pin!(shutdown);
@@ -111,10 +119,15 @@ async fn serve_inner(
             }
             continue;
         }
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        let Some(address_permit) = per_address.try_acquire(peer.ip()) else {
+            tracing::warn!(%peer, "too many connections from this address; closing");
+            continue;
+        };
+        let Ok(global_permit) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "too many connections; closing");
             continue;
         };
+        let permit = (global_permit, address_permit);
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let svc = service_fn(move |mut req: hyper::Request<Incoming>| {

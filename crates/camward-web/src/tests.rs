@@ -138,6 +138,7 @@ async fn merged_routes_are_guarded_by_require_and_get_security_headers() {
 async fn setup_is_the_only_route_open_before_an_admin_exists() {
     use tower::ServiceExt;
     let (_d, st) = state();
+    let code = st.accounts.publish_setup_code().unwrap().unwrap();
     let app = app(st, []);
     let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
     let req = |method: &str, uri: &str, body: &str| {
@@ -156,13 +157,23 @@ async fn setup_is_the_only_route_open_before_an_admin_exists() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Without the setup code, or with a wrong one: 403, nothing registered.
+    for body in [
+        r#"{"username":"installer","password":"Cam-ward-2026"}"#.to_owned(),
+        r#"{"username":"installer","password":"Cam-ward-2026","setup_code":"AAAA-BBBB-CCCC"}"#
+            .to_owned(),
+    ] {
+        let r = app
+            .clone()
+            .oneshot(req("POST", "/api/v1/setup", &body))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let body = serde_json::json!({"username": "installer", "password": "Cam-ward-2026", "setup_code": code});
     let r = app
         .clone()
-        .oneshot(req(
-            "POST",
-            "/api/v1/setup",
-            r#"{"username":"installer","password":"Cam-ward-2026"}"#,
-        ))
+        .oneshot(req("POST", "/api/v1/setup", &body.to_string()))
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -220,4 +231,39 @@ fn openapi_document_describes_every_operation() {
             }
         }
     }
+}
+
+/// Found by schemathesis (`PATCH /api/v1/config` with `[]` reset every setting): serde also reads
+/// a struct from a positional array, so `["installer", "Cam-ward-2026"]` registered an
+/// administrator too. Bodies take only the documented object form.
+#[tokio::test]
+async fn request_bodies_are_objects_never_positional_arrays() {
+    use tower::ServiceExt;
+    let (_d, st) = state();
+    let app = app(st, []);
+    let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let mut r = HttpRequest::builder()
+        .method("POST")
+        .uri("/api/v1/setup")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"["installer","Cam-ward-2026"]"#))
+        .unwrap();
+    r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    let r = app.oneshot(r).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["errors"][0]["rule"], "type", "{v}");
+}
+
+/// Every guarded operation names the least level it admits (`x-camward-level`), which the API
+/// fuzzing test holds the daemon to.
+#[test]
+fn guarded_operations_declare_their_level() {
+    let doc = crate::openapi();
+    let level = |path: &str, method: &str| doc["paths"][path][method]["x-camward-level"].clone();
+    assert_eq!(level("/api/v1/config", "patch"), "admin");
+    assert_eq!(level("/api/v1/audit", "get"), "admin");
+    assert_eq!(level("/api/v1/snapshot.jpg", "get"), "live");
+    assert!(level("/api/v1/setup", "post").is_null());
 }

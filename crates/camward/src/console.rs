@@ -1,5 +1,6 @@
 //! Console administration for headless devices: `camward user ...`, `camward host-auth reset`,
-//! `camward config show|set`, `camward log`. Works on the data directory directly, also while the daemon runs.
+//! `camward config show|set`, `camward log`, `camward audit` (the paper's cautions, §3–§4, checked
+//! on the live settings). Works on the data directory directly, also while the daemon runs.
 
 use crate::timefmt::rfc3339_ms;
 use anyhow::{Context, Result, bail};
@@ -44,6 +45,13 @@ pub enum ConfigCommand {
         #[arg(required = true, value_name = "PATH=VALUE")]
         assignments: Vec<String>,
     },
+}
+
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    /// Print the report as JSON (the same document as `GET /api/v1/audit`).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -117,7 +125,7 @@ pub fn user(data: &Path, cmd: UserCommand) -> Result<()> {
             println!("created {name} ({})", level.as_str());
         }
         UserCommand::Passwd { name } => {
-            if store.get_account(&name)?.is_none() {
+            if !store.account_exists(&name)? {
                 bail!("no account named `{name}`");
             }
             let password = read_password(&name)?;
@@ -146,6 +154,48 @@ pub fn user(data: &Path, cmd: UserCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `camward audit`: 0 without a high finding, 1 with one, 2 when the device cannot be read.
+pub fn audit(data: &Path, args: AuditArgs) -> i32 {
+    match audit_report(data) {
+        Ok(r) => {
+            if args.json {
+                match serde_json::to_string_pretty(&r) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("camward: {e}");
+                        return 2;
+                    }
+                }
+            } else {
+                print!("{}", r.to_text());
+            }
+            if r.passed { 0 } else { 1 }
+        }
+        Err(e) => {
+            eprintln!("camward: {e:#}");
+            2
+        }
+    }
+}
+
+fn audit_report(data: &Path) -> Result<camward_config::audit::Report> {
+    let (store, config) = open(data)?;
+    // Read only: the identity is the daemon's to create; before its first start there is none.
+    let identity = if data.join(camward_tls::identity::IDENTITY_DIR).is_dir() {
+        Some(
+            camward_tls::DeviceIdentity::load_or_create(data)
+                .context("cannot read the device identity")?,
+        )
+    } else {
+        None
+    };
+    Ok(camward_web::audit::report(
+        &config.current(),
+        &store,
+        identity.as_ref(),
+    )?)
 }
 
 /// `user add` may run on a brand-new device (registering the administrator from the console).

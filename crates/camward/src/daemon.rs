@@ -48,6 +48,16 @@ pub struct RunArgs {
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
+    /// Connections one client address may hold on each of the HTTP and RTSP servers; 0 = no limit
+    /// (the load benchmarks run thousands of viewers from one loopback address).
+    #[arg(
+        long,
+        hide = true,
+        env = "CAMWARD_MAX_CONNECTIONS_PER_ADDRESS",
+        value_name = "N",
+        default_value_t = camward_auth::conn_limit::DEFAULT_PER_ADDRESS
+    )]
+    max_connections_per_address: usize,
 }
 
 pub fn init_logging() {
@@ -74,10 +84,10 @@ pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
 }
 
 /// Holds the data directory against a second daemon (the console tools do not take it: SQLite
-/// arbitrates their short transactions).
+/// arbitrates their short transactions). The directory is made owner-only first, with everything
+/// an older install left in it.
 fn lock_data_dir(dir: &Path) -> Result<File> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    crate::datadir::prepare(dir)?;
     let path = dir.join("camward.lock");
     let f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
     match f.try_lock() {
@@ -125,6 +135,16 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     }
     let accounts = Arc::new(AccountService::new(config.clone(), opts));
     let gate: Arc<dyn Gate> = accounts.clone();
+    // Before any listener opens: until an administrator exists, registering one over the network
+    // needs this run's setup code, which only someone at the device can read (paper §3.2).
+    let setup_code = accounts
+        .publish_setup_code()
+        .context("cannot write the setup code")?;
+    let setup_file = accounts.setup_code_file();
+    let serve_opts = camward_web::ServeOptions {
+        max_connections_per_address: args.max_connections_per_address,
+        ..camward_web::ServeOptions::default()
+    };
     // Made on first start (key generation is instant for P-256); a broken stored chain only
     // falls back to the self-signed certificate, so only an unusable key stops the daemon.
     let identity = Arc::new(
@@ -142,7 +162,11 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
     // Handles shared between services: the media hub (its buses outlive pipeline restarts, so
     // the RTSP server takes them now), the RTSP server, the recorder and the alarm bus.
     let media = services::media::hub(&config.current());
-    let rtsp = services::rtsp::server(gate.clone(), media.clone());
+    let rtsp = services::rtsp::server(
+        gate.clone(),
+        media.clone(),
+        args.max_connections_per_address,
+    );
     let recording = services::record::Recording::default();
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
     let clock = services::time::clock_setter(args.clock_setter.as_deref(), data_dir)?;
@@ -163,6 +187,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         config: config.clone(),
         store: store.clone(),
         shutdown: shutdown.clone(),
+        serve: serve_opts.clone(),
     };
 
     let tasks = vec![
@@ -186,7 +211,13 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
             media: media.clone(),
             shutdown: shutdown.clone(),
         }),
-        services::http::start(http_listener, apps.plain, gate.clone(), shutdown.clone()),
+        services::http::start(
+            http_listener,
+            apps.plain,
+            gate.clone(),
+            serve_opts.clone(),
+            shutdown.clone(),
+        ),
         services::https::web(tls_listener(args.https), apps.tls, apps.https_port),
         services::rtsp::start(rtsp.clone(), rtsp_listener, shutdown.clone()),
         services::https::rtsps(tls_listener(args.rtsps), rtsp),
@@ -226,9 +257,12 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         "version": env!("CARGO_PKG_VERSION"), "http": http_addr.to_string(),
     })))?;
     tracing::info!(http = %http_addr, data = %data_dir.display(), ms = started.elapsed().as_millis() as u64, "camward running");
-    if !store.has_admin()? {
+    if let Some(code) = &setup_code {
+        // The console is where the code is meant to be read (like a sticker on a camera's box).
         tracing::warn!(
-            "no administrator yet: register one with POST /api/v1/setup or `camward user add NAME --level admin`"
+            setup_code = %code,
+            file = %setup_file.display(),
+            "no administrator yet: register one on the web page or with POST /api/v1/setup using this setup code, or run `camward user add NAME --level admin` on the console"
         );
     }
 

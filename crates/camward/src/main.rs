@@ -4,6 +4,7 @@
 
 mod console;
 mod daemon;
+mod datadir;
 mod mediatools;
 mod services;
 mod timefmt;
@@ -42,6 +43,9 @@ enum Command {
     Config(console::ConfigCommand),
     /// Print the audit log, newest first.
     Log(console::LogArgs),
+    /// Check the live settings against the paper's cautions: each finding with its severity, why
+    /// it matters and the setting that fixes it (exit 1 while a high finding exists).
+    Audit(console::AuditArgs),
     /// Private CA of the factory or site: create it, sign device CSRs.
     #[command(subcommand)]
     Ca(camward_tls::cli::CaCommand),
@@ -59,6 +63,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any file is created: the database, keys, queues, recordings and a tool's outputs
+    // (keys, decrypted video) are the owner's alone.
+    datadir::owner_only_umask();
     daemon::init_logging();
     // Before any TLS is built: every rustls config in the process (servers here, SMTP/FTPS
     // clients elsewhere) then follows the TLS policy.
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
         Command::HostAuth(c) => console::host_auth(&cli.data, c),
         Command::Config(c) => console::config(&cli.data, c),
         Command::Log(a) => console::log(&cli.data, a),
+        Command::Audit(a) => return exit(console::audit(&cli.data, a)),
         Command::Ca(c) => c.run(),
         Command::Identity(c) => c.run(),
         Command::Verify(a) => return exit(mediatools::verify(a)),

@@ -8,10 +8,12 @@ use camward_auth::header::{Credentials, parse_authorization};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
-    if let Ok(Credentials::Digest(p)) = parse_authorization(s) {
-        if let Some(nc) = p.nc.as_deref() {
-            let _ = parse_nc(nc);
-        }
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(Credentials::Digest(p)) = parse_authorization(s)
+        && let Some(nc) = p.nc.as_deref()
+    {
+        let _ = parse_nc(nc);
     }
 });

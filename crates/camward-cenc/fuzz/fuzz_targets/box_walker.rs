@@ -2,7 +2,9 @@
 //! Any input must give Ok or Err, never a panic, hang or huge allocation.
 #![no_main]
 
-use camward_cenc::{ContentKey, Identity, bmff, content_key_from_bytes, decrypt_to_vec_with_key, is_encrypted};
+use camward_cenc::{
+    ContentKey, Identity, bmff, content_key_from_bytes, decrypt_to_vec_with_key, is_encrypted,
+};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

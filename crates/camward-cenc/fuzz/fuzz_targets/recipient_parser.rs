@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = KeyBundle::from_bytes(data).map(|b| assert_eq!(KeyBundle::from_bytes(&b.to_bytes()).unwrap(), b));
+    let _ = KeyBundle::from_bytes(data)
+        .map(|b| assert_eq!(KeyBundle::from_bytes(&b.to_bytes()).unwrap(), b));
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(r) = s.parse::<Recipient>() {
             assert_eq!(r.to_string(), s.to_ascii_lowercase());

@@ -23,11 +23,17 @@ fuzz_target!(|data: &[u8]| {
                 }
                 let _ = parse::target(&req.uri);
                 let _ = req.session_id();
-                let _ = parse::Response::new(400).reason(req.uri.clone()).serialize(req.cseq());
+                let _ = parse::Response::new(400)
+                    .reason(req.uri.clone())
+                    .serialize(req.cseq());
                 rest = &rest[n..];
             }
-            Ok(Parsed::Interleaved { payload, consumed, .. }) => {
-                assert!(consumed > 0 && consumed <= rest.len() && payload.len() <= MAX_INTERLEAVED_IN);
+            Ok(Parsed::Interleaved {
+                payload, consumed, ..
+            }) => {
+                assert!(
+                    consumed > 0 && consumed <= rest.len() && payload.len() <= MAX_INTERLEAVED_IN
+                );
                 rest = &rest[consumed..];
             }
             Err(e) => {

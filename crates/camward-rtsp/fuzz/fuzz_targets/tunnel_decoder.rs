@@ -6,7 +6,9 @@ use camward_rtsp::tunnel::Base64Decoder;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, input)) = data.split_first() else { return };
+    let Some((&split, input)) = data.split_first() else {
+        return;
+    };
     let mut whole = Base64Decoder::new();
     let mut out_whole = Vec::new();
     let r_whole = whole.push(input, &mut out_whole);
@@ -14,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
     let cut = (split as usize).min(input.len());
     let mut parts = Base64Decoder::new();
     let mut out_parts = Vec::new();
-    let r_parts = parts.push(&input[..cut], &mut out_parts).and_then(|()| parts.push(&input[cut..], &mut out_parts));
+    let r_parts = parts
+        .push(&input[..cut], &mut out_parts)
+        .and_then(|()| parts.push(&input[cut..], &mut out_parts));
 
     assert_eq!(r_whole, r_parts);
     if r_whole.is_ok() {

@@ -10,6 +10,7 @@ export function checkUsername(name) {
   if (n < 1 || n > 32) out.push('username.length');
   if (!printable(name)) out.push('username.charset');
   if (/["&;\\:]/.test(name)) out.push('username.forbidden_char');
+  if (/^ | $/.test(name)) out.push('username.whitespace');
   return out;
 }
 
@@ -27,7 +28,7 @@ export function checkPassword(username, pw) {
 
 // Rules shown on the registration page, in the order of the paper's note.
 export const RULES = [
-  'username.length', 'username.charset', 'username.forbidden_char',
+  'username.length', 'username.charset', 'username.forbidden_char', 'username.whitespace',
   'password.length', 'password.charset', 'password.forbidden_char', 'password.classes',
   'password.equals_username', 'password.common', 'password.retype',
 ];

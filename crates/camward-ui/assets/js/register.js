@@ -1,5 +1,6 @@
-// camward UI — first-access registration of the administrator (POST /api/v1/setup, no credentials).
-// Shows the rules, marks each as met while the user types, and shows the camera's 422 rules by the field.
+// camward UI — first-access registration of the administrator (POST /api/v1/setup, no credentials:
+// the one-time setup code the camera prints on its console instead). Shows the rules, marks each as
+// met while the user types, and shows the camera's 422 rules (or a wrong code) by the field.
 
 import { api, el } from './api.js';
 import { S } from './strings.js';
@@ -19,6 +20,7 @@ function field(id, label, type, autocomplete) {
 
 function render() {
   document.title = `${S.app} — ${R.title}`;
+  const code = field('setup_code', R.code, 'text', 'one-time-code');
   const user = field('username', R.username, 'text', 'username');
   const pw = field('password', R.password, 'password', 'new-password');
   const pw2 = field('retype', R.retype, 'password', 'new-password');
@@ -28,6 +30,7 @@ function render() {
   const status = el('p', { class: 'status', role: 'status' });
   const submit = el('button', { type: 'submit', class: 'primary', text: R.submit });
   const form = el('form', { id: 'register', novalidate: true, 'aria-labelledby': 'reg-h' },
+    code.row(), el('p', { class: 'hint', id: 'setup_code-hint', text: R.codeHint }),
     user.row(), pw.row(), pw2.row(), el('div', { class: 'actions' }, submit, status));
 
   const broken = () => {
@@ -45,10 +48,10 @@ function render() {
     }
   };
   const show = (errors) => {
-    for (const f of [user, pw, pw2]) { f.error.hidden = true; f.error.textContent = ''; f.input.removeAttribute('aria-invalid'); }
+    for (const f of [code, user, pw, pw2]) { f.error.hidden = true; f.error.textContent = ''; f.input.removeAttribute('aria-invalid'); }
     let first = null;
     for (const e of errors) {
-      const f = e.path === 'username' ? user : e.path === 'retype' ? pw2 : pw;
+      const f = e.path === 'setup_code' ? code : e.path === 'username' ? user : e.path === 'retype' ? pw2 : pw;
       f.error.hidden = false;
       const text = `${e.message} (${e.rule})`;
       f.error.textContent = f.error.textContent ? `${f.error.textContent} ${text}` : text;
@@ -68,7 +71,8 @@ function render() {
     }));
     if (local.length) { show(local); return; }
     submit.disabled = true;
-    const r = await api('POST', '/api/v1/setup', { username: user.input.value, password: pw.input.value });
+    const r = await api('POST', '/api/v1/setup',
+      { username: user.input.value, password: pw.input.value, setup_code: code.input.value });
     submit.disabled = false;
     if (r.status === 201) {
       pw.input.value = ''; pw2.input.value = '';
@@ -82,13 +86,17 @@ function render() {
         el('p', {}, el('a', { href: '/live', text: R.toLive })));
       return;
     }
+    if (r.status === 403 && r.data && r.data.error === 'setup_code') {
+      show([{ path: 'setup_code', rule: 'setup_code', message: R.codeWrong }]);
+      return;
+    }
     const errors = (r.data && r.data.errors) || [];
     if (errors.length) show(errors);
     else status.textContent = r.status === 0 ? S.common.network : S.common.error(r.status, (r.data && r.data.message) || '');
   });
   main.replaceChildren(el('h1', { id: 'reg-h', text: R.title }), el('p', { text: R.intro }), form, rules);
   update();
-  user.input.focus();
+  code.input.focus();
 }
 
 render();

@@ -119,6 +119,9 @@ export const S = {
   register: {
     title: 'Register the administrator',
     intro: 'This camera has no account yet. Create the administrator account: there is no default password.',
+    code: 'Setup code',
+    codeHint: 'Shown on the camera\'s console when it starts, and kept in the file setup-code of its data directory (XXXX-XXXX-XXXX).',
+    codeWrong: 'This is not the camera\'s setup code.',
     username: 'User name (1 to 32 characters)',
     password: 'Password (8 to 32 characters)',
     retype: 'Retype password',
@@ -139,6 +142,7 @@ export const S = {
     'username.length': 'User name: 1 to 32 characters.',
     'username.charset': 'User name: 1-byte printable characters only (no 2-byte characters).',
     'username.forbidden_char': 'User name: none of " & ; \\ :',
+    'username.whitespace': 'User name: no space at the beginning or the end.',
     'password.length': 'Password: 8 to 32 characters.',
     'password.charset': 'Password: 1-byte printable characters only (no 2-byte characters).',
     'password.forbidden_char': 'Password: none of " &',

@@ -14,7 +14,14 @@ pub(crate) async fn log(
     q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LogPage>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    // Out of range is refused, as the document says, rather than silently clamped.
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "query",
+            format!("limit {limit}: between 1 and 1000"),
+        ));
+    }
     let store = st.config.store().clone();
     let entries = tokio::task::spawn_blocking(move || store.audit_log(limit, q.before)).await??;
     let entries = entries

@@ -5,6 +5,7 @@
 //! one `api_route` line below, with the statuses it answers besides those.
 
 pub(crate) mod alarm;
+pub mod audit;
 pub(crate) mod certificate;
 mod config;
 mod log;
@@ -39,8 +40,10 @@ fn err<'a>(op: TransformOperation<'a>, code: u16, what: &str) -> TransformOperat
         400 => op.response_with::<400, ApiError, _>(|r| r.description(&what)),
         404 => op.response_with::<404, ApiError, _>(|r| r.description(&what)),
         409 => op.response_with::<409, ApiError, _>(|r| r.description(&what)),
+        403 => op.response_with::<403, ApiError, _>(|r| r.description(&what)),
         416 => op.response_with::<416, ApiError, _>(|r| r.description(&what)),
         422 => op.response_with::<422, ApiError, _>(|r| r.description(&what)),
+        429 => op.response_with::<429, ApiError, _>(|r| r.description(&what)),
         500 => op.response_with::<500, ApiError, _>(|r| r.description(&what)),
         503 => op.response_with::<503, ApiError, _>(|r| r.description(&what)),
         other => panic!("add status {other} to routes::err"),
@@ -67,9 +70,13 @@ fn api() -> ApiRouter<WebState> {
             post_with(setup::setup, |op| {
                 errs(
                     op.tag("accounts")
-                        .summary("Register the first administrator (no credentials; only while none exists)")
+                        .summary("Register the first administrator (no credentials, the one-time setup code; only while none exists)")
                         .response::<201, Json<NewAccount>>(),
-                    &[(409, "an administrator exists (`already_set_up`)")],
+                    &[
+                        (403, "the setup code is missing or wrong (`setup_code`; counted as a failed login)"),
+                        (409, "an administrator exists (`already_set_up`)"),
+                        (429, "too many failures from this address (`locked_out`, `Retry-After`)"),
+                    ],
                 )
             }),
         )
@@ -100,6 +107,15 @@ fn api() -> ApiRouter<WebState> {
                         (500, "clock_settime failed (`clock_failed`)"),
                     ],
                 )
+            }),
+        )
+        .api_route(
+            "/api/v1/audit",
+            get_with(audit::audit, |op| {
+                op.tag("device")
+                    .summary("Security audit of the live configuration (the report of `camward audit`): \
+                              each caution of the paper that applies, with severity, reason and fix")
+                    .response::<200, Json<camward_config::audit::Report>>()
             }),
         )
         .api_route(
@@ -341,7 +357,8 @@ fn describe(api: aide::transform::TransformOpenApi<'_>) -> aide::transform::Tran
         version: env!("CARGO_PKG_VERSION").into(),
         description: Some(
             "The API of the camward network camera. Every route but POST /api/v1/setup needs \
-             HTTP Digest (RFC 7616, SHA-256 or MD5, qop=auth, realm `camward`); errors are \
+             HTTP Digest (RFC 7616, SHA-256 or MD5, qop=auth, realm `camward`); setup needs the \
+             one-time setup code the camera prints on its console instead. Errors are \
              {\"error\", \"message\", \"errors\"?}. See docs/api.md."
                 .into(),
         ),

@@ -123,13 +123,18 @@ impl FilterParams {
     fn check(&self) -> Result<RecordingFilter, ApiError> {
         let mut f = RecordingFilter::default();
         if let Some(v) = &self.stream {
-            f.stream = Some(v.parse().ok().filter(|s: &u8| *s >= 1).ok_or_else(|| {
-                ApiError::bad_query(
-                    "stream",
-                    "query.stream",
-                    "stream must be a stream number (1 or 2)",
-                )
-            })?);
+            f.stream = Some(
+                v.parse()
+                    .ok()
+                    .filter(|s: &u8| (1..=2).contains(s))
+                    .ok_or_else(|| {
+                        ApiError::bad_query(
+                            "stream",
+                            "query.stream",
+                            "stream must be a stream number (1 or 2)",
+                        )
+                    })?,
+            );
         }
         for (name, v, slot) in [
             ("from", &self.from, &mut f.from_ms),
@@ -472,5 +477,15 @@ mod tests {
         assert_eq!(f.to_ms, f.from_ms.map(|t| t + 3_600_000));
         assert_eq!(parse_recording_id("12.mp4"), Some(12));
         assert_eq!(parse_recording_id("0.mp4"), None);
+    }
+
+    #[test]
+    fn only_streams_1_and_2_exist() {
+        // Found by schemathesis: `stream=3` was accepted (and listed nothing) against the document.
+        for q in ["stream=0", "stream=3", "stream=255"] {
+            let e = params(q).check().unwrap_err();
+            assert_eq!(e.errors[0].path, "stream", "{q}");
+        }
+        assert_eq!(params("stream=1").check().unwrap().stream, Some(1));
     }
 }

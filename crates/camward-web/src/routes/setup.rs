@@ -1,5 +1,6 @@
 //! `POST /api/v1/setup`: first-access registration of the administrator (paper §3.2).
-//! The only endpoint that needs no credentials, and only until an administrator exists.
+//! The only endpoint that needs no credentials, and only until an administrator exists; it needs
+//! the one-time setup code the camera shows on its console instead (camward-auth `setup_code`).
 
 use super::types::{LevelName, NewAccount, SetupRequest};
 use crate::WebState;
@@ -22,6 +23,8 @@ pub(crate) async fn setup(
         accounts.setup_admin(
             &req.username,
             &req.password,
+            req.setup_code.as_deref(),
+            peer.ip(),
             &Actor::remote(Some(&req.username), peer.ip()),
         )
     })

@@ -24,6 +24,11 @@ pub struct SetupRequest {
     pub username: String,
     /// 8–32 printable ASCII characters of at least two classes, none of `" &`.
     pub password: String,
+    /// The one-time setup code the camera prints on its console at start and keeps in the file
+    /// `setup-code` of its data directory (`XXXX-XXXX-XXXX`; case, dashes and spaces are
+    /// ignored). Required while no administrator exists; a wrong one counts as a failed login.
+    #[schemars(length(max = 64))]
+    pub setup_code: Option<String>,
 }
 
 /// An account as created or registered.

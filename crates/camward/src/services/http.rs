@@ -48,17 +48,12 @@ pub fn start(
     listener: TcpListener,
     app: Router,
     gate: Arc<dyn Gate>,
+    opts: ServeOptions,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = camward_web::serve(
-            listener,
-            app,
-            gate,
-            ServeOptions::default(),
-            shutdown.cancelled_owned(),
-        )
-        .await
+        if let Err(e) =
+            camward_web::serve(listener, app, gate, opts, shutdown.cancelled_owned()).await
         {
             tracing::error!(error = %e, "HTTP service failed");
         }

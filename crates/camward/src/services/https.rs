@@ -64,6 +64,8 @@ pub struct Listener {
     /// For `service.bind_failed` entries.
     pub store: Store,
     pub shutdown: CancellationToken,
+    /// The web server's limits (connections per address).
+    pub serve: ServeOptions,
 }
 
 /// Serves `app` (the same application as plain HTTP, with the RTSP tunnel) over TLS with HSTS,
@@ -73,6 +75,7 @@ pub fn web(l: Listener, app: Router, port: Arc<HttpsPort>) -> JoinHandle<()> {
     let acceptor = camward_tls::tls_acceptor(l.identity.clone(), &[b"http/1.1"]);
     let gate = l.gate.clone();
     let flag = l.flag;
+    let opts = l.serve.clone();
     follow_config(
         &l,
         "HTTPS",
@@ -83,8 +86,13 @@ pub fn web(l: Listener, app: Router, port: Arc<HttpsPort>) -> JoinHandle<()> {
                 .then(|| flag.map_or((None, c.https.port), |a| (Some(a), a.port())))
         },
         move |listener, stop| {
-            let (app, gate, acceptor, port) =
-                (app.clone(), gate.clone(), acceptor.clone(), port.clone());
+            let (app, gate, acceptor, port, opts) = (
+                app.clone(),
+                gate.clone(),
+                acceptor.clone(),
+                port.clone(),
+                opts.clone(),
+            );
             async move {
                 if let Ok(a) = listener.local_addr() {
                     port.0.store(a.port(), Ordering::Relaxed);
@@ -94,7 +102,7 @@ pub fn web(l: Listener, app: Router, port: Arc<HttpsPort>) -> JoinHandle<()> {
                     acceptor,
                     app,
                     gate,
-                    ServeOptions::default(),
+                    opts,
                     stop.cancelled_owned(),
                 )
                 .await;

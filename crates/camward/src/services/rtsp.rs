@@ -9,9 +9,18 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The server shared by the RTSP listener, the web tunnel hook and the RTSPS listener.
-pub fn server(gate: Arc<dyn Gate>, media: MediaHub) -> Arc<RtspServer> {
-    Arc::new(RtspServer::new(gate, Arc::new(HubStreams(media))))
+/// The server shared by the RTSP listener, the web tunnel hook and the RTSPS listener;
+/// `per_address` caps one client's connections (RTSP, RTSPS and tunnels together).
+pub fn server(gate: Arc<dyn Gate>, media: MediaHub, per_address: usize) -> Arc<RtspServer> {
+    let opts = camward_rtsp::Options {
+        max_connections_per_address: per_address,
+        ..camward_rtsp::Options::default()
+    };
+    Arc::new(RtspServer::with_options(
+        gate,
+        Arc::new(HubStreams(media)),
+        opts,
+    ))
 }
 
 /// Serves plain RTSP until shutdown, then ends every session and tunnel.
