@@ -420,6 +420,11 @@ impl TimeService {
         tz::offset_seconds(&self.timezone(), at)
     }
 
+    /// Whether daylight-saving time is in effect at `at` (ONVIF's DaylightSavings).
+    pub fn daylight_saving_at(&self, at: SystemTime) -> bool {
+        tz::is_dst(&self.timezone(), at)
+    }
+
     fn update(&self, f: impl FnOnce(&mut TimeConfig)) -> Result<(), Vec<FieldError>> {
         let mut c = self.inner.settings.current();
         f(&mut c);

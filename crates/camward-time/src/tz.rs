@@ -19,6 +19,11 @@ pub fn offset_seconds(posix: &str, at: SystemTime) -> i32 {
     zone(posix).to_offset(timestamp(at)).seconds()
 }
 
+/// Whether daylight-saving time is in effect in `posix` at `at` (ONVIF's DaylightSavings).
+pub fn is_dst(posix: &str, at: SystemTime) -> bool {
+    zone(posix).to_offset_info(timestamp(at)).dst().is_dst()
+}
+
 /// RFC 3339 with milliseconds and the zone's offset (`Z` for UTC).
 pub fn local_rfc3339(posix: &str, at: SystemTime) -> String {
     let ts = timestamp(at);
@@ -50,6 +55,8 @@ mod tests {
             local_rfc3339(berlin, at(1_784_116_800)),
             "2026-07-15T14:00:00.000+02:00"
         );
+        assert!(!is_dst(berlin, at(1_768_478_400)));
+        assert!(is_dst(berlin, at(1_784_116_800)));
         let ny = "EST5EDT,M3.2.0,M11.1.0";
         assert_eq!(offset_seconds(ny, at(1_768_478_400)), -5 * 3600);
     }
