@@ -43,7 +43,10 @@ def test_every_answer_of_a_session_matches_the_served_openapi_document(cam):
     for path in ["/api/v1/setup", "/api/v1/config", "/api/v1/config/schema", "/api/v1/users",
                  "/api/v1/users/{name}", "/api/v1/recordings", "/api/v1/recordings/{file}",
                  "/api/v1/export.mp4", "/api/v1/alarm", "/api/v1/alarm/log", "/api/v1/snapshot.jpg",
-                 "/api/v1/mjpeg", "/api/v1/certificate", "/api/v1/log", "/api/v1/status"]:
+                 "/api/v1/mjpeg", "/api/v1/certificate", "/api/v1/log", "/api/v1/status",
+                 "/api/v1/status/details", "/api/v1/streams", "/api/v1/log/download", "/api/v1/logout",
+                 "/api/v1/recordings/{id}/verification", "/api/v1/live.mp4", "/api/v1/config/backup",
+                 "/api/v1/config/restore", "/api/v1/maintenance/restart", "/api/v1/maintenance/factory-reset"]:
         assert path in spec["paths"], path
     c = Checked(cam, spec)
 
@@ -117,12 +120,36 @@ def test_every_answer_of_a_session_matches_the_served_openapi_document(cam):
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
     assert c.send("GET", "/api/v1/snapshot.jpg?stream=3", auth=admin).status_code == 400
 
+    assert c.send("GET", "/api/v1/live.mp4?stream=3", auth=admin).status_code == 400
+    assert c.send("GET", "/api/v1/recordings/7/verification", auth=admin).status_code == 404
+
+    # device state for the Status and Live pages
+    assert c.send("GET", "/api/v1/status/details", auth=admin).status_code == 200
+    assert c.send("GET", "/api/v1/streams", auth=op).status_code == 200
+    assert c.send("GET", "/api/v1/status/details", auth=op).status_code == 403
+    assert c.send("GET", "/api/v1/logout").status_code == 401
+
+    # settings backup and restore
+    b = c.send("POST", "/api/v1/config/backup", auth=admin)
+    assert b.status_code == 200, b.text
+    assert c.send("POST", "/api/v1/config/backup", auth=admin, json={"passphrase": "short"}).status_code == 422
+    assert c.send("POST", "/api/v1/config/restore", auth=admin, json={"backup": b.json()}).status_code == 200
+    assert c.send("POST", "/api/v1/config/restore", auth=admin,
+                  json={"backup": {**b.json(), "format": "other"}}).status_code == 422
+    assert c.send("POST", "/api/v1/maintenance/factory-reset", auth=admin, json={}).status_code == 422
+
     # certificate, log, unknown paths
     assert c.send("GET", "/api/v1/certificate", auth=admin).status_code == 200
     assert c.send("GET", "/api/v1/log?limit=5", auth=admin).status_code == 200
+    assert c.send("GET", "/api/v1/log?limit=2&kind=config,login&actor=installer", auth=admin).status_code == 200
     assert c.send("GET", "/api/v1/log?limit=x", auth=admin).status_code == 400
+    assert c.send("GET", "/api/v1/log/download?format=csv&kind=config", auth=admin).status_code == 200
+    assert c.send("GET", "/api/v1/log/download?format=json", auth=admin).status_code == 200
+    assert c.send("GET", "/api/v1/log/download?format=xml", auth=admin).status_code == 400
     assert c.send("DELETE", "/api/v1/users/op", auth=admin).status_code == 204
     assert c.send("GET", "/api/v1/openapi.json", auth=admin).status_code == 200
+    # Last: the camera restarts itself.
+    assert c.send("POST", "/api/v1/maintenance/restart", auth=admin).status_code == 202
 
     statuses = {s for (_, _, s) in c.seen}
     assert {200, 201, 202, 204, 400, 401, 403, 404, 409, 415, 422}.issubset(statuses), statuses

@@ -25,7 +25,7 @@ def test_web_ui_in_chromium():
     env = dict(os.environ)
     env.setdefault("CAMWARD_BIN", str(REPO / "target" / "debug" / "camward"))
     proc = subprocess.run(["node", "--test", "--test-concurrency=1", "tests/ui/"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=900)
     print(proc.stdout[-20000:])
     print(proc.stderr[-5000:])
     assert proc.returncode == 0, "browser tests failed; see the output above and tests/artifacts/ui/"

@@ -53,7 +53,11 @@ impl Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
     Http,
+    /// HTTP over TLS (paper §3.7): the same rules as HTTP; the audit log tells them apart.
+    Https,
     Rtsp,
+    /// RTSP over TLS: the same rules as RTSP.
+    Rtsps,
     Ftp,
 }
 
@@ -61,9 +65,21 @@ impl Protocol {
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Http => "http",
+            Protocol::Https => "https",
             Protocol::Rtsp => "rtsp",
+            Protocol::Rtsps => "rtsps",
             Protocol::Ftp => "ftp",
         }
+    }
+
+    /// HTTP with or without TLS: Digest binds the response to the request-target.
+    pub fn is_http(self) -> bool {
+        matches!(self, Protocol::Http | Protocol::Https)
+    }
+
+    /// RTSP with or without TLS.
+    pub fn is_rtsp(self) -> bool {
+        matches!(self, Protocol::Rtsp | Protocol::Rtsps)
     }
 }
 

@@ -57,9 +57,12 @@ pub enum AccountError {
     Store(#[from] StoreError),
 }
 
-/// Bound of the "recently logged in with Basic" memory that keeps the audit log to one entry per login.
-const RECENT_BASIC_CAP: usize = 1024;
-const RECENT_BASIC_TTL: Duration = Duration::from_secs(300);
+/// Bound of the login-session memory that keeps the audit log to one `login.ok` per session.
+const SESSIONS_CAP: usize = 1024;
+/// A login session: the same user from the same address over the same protocol, with no pause
+/// longer than this and no failure in between. A browser re-authenticates every page, fetch and
+/// nonce; an auditor wants to read "logged in", once, not a line per request.
+const SESSION_IDLE: Duration = Duration::from_secs(600);
 
 pub struct AccountService {
     store: Store,
@@ -70,7 +73,8 @@ pub struct AccountService {
     lockout: Mutex<Lockout>,
     // The compiled allow-list and the config it came from: recompiled only when the config changes.
     host: Mutex<(Option<Arc<Config>>, HostFilter)>,
-    recent_basic: Mutex<HashMap<(String, IpAddr), Instant>>,
+    /// Last granted request per (user, address, protocol): see [`SESSION_IDLE`].
+    sessions: Mutex<HashMap<(String, IpAddr, Protocol), Instant>>,
     // HA1 used when the user does not exist, so unknown and known names take the same work.
     dummy_ha1: [String; 2],
     // The one-time code first-access registration needs; `None` once an administrator exists.
@@ -104,7 +108,7 @@ impl AccountService {
             replay: Mutex::new(ReplayGuard::new(opts.replay_capacity)),
             lockout: Mutex::new(Lockout::new(opts.lockout)),
             host: Mutex::new((None, HostFilter::default())),
-            recent_basic: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             nonces: NonceKey::new(key),
             dummy_ha1: [
                 Algorithm::Md5.hex(dummy.as_bytes()),
@@ -304,6 +308,10 @@ impl AccountService {
     /// A failed login: audit, count towards the lockout, challenge again.
     fn fail(&self, req: &Request<'_>, user: Option<&str>, scheme: &str, reason: &str) -> Outcome {
         tracing::info!(peer = %req.peer, user = user.unwrap_or(""), reason, "login failed");
+        // A failure ends the sessions of that name at that address: the next success is logged.
+        if let Some(u) = user {
+            lock(&self.sessions).retain(|(su, sa, _), _| !(su == u && *sa == req.peer));
+        }
         self.audit(
             AuditEvent::new("login.fail")
                 .actor(user)
@@ -359,7 +367,9 @@ impl AccountService {
         first: bool,
     ) -> Outcome {
         lock(&self.lockout).record_success(req.peer, user, Instant::now());
-        if first {
+        if self.continues_session(user, req) {
+            // The same session: this request re-authenticated (a new nonce, a new page).
+        } else if first {
             self.audit(
                 AuditEvent::new("login.ok")
                     .actor(Some(user))
@@ -372,6 +382,25 @@ impl AccountService {
             user: Some(user.to_owned()),
             level,
         })
+    }
+
+    /// Whether a granted request continues a login session of `user` (and records it as the
+    /// session's latest activity either way).
+    fn continues_session(&self, user: &str, req: &Request<'_>) -> bool {
+        let now = Instant::now();
+        let mut sessions = lock(&self.sessions);
+        let key = (user.to_owned(), req.peer, req.protocol);
+        let continues = sessions
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) <= SESSION_IDLE);
+        if sessions.len() >= SESSIONS_CAP && !sessions.contains_key(&key) {
+            sessions.retain(|_, t| now.duration_since(*t) <= SESSION_IDLE);
+            if sessions.len() >= SESSIONS_CAP {
+                sessions.clear();
+            }
+        }
+        sessions.insert(key, now);
+        continues
     }
 
     fn basic(&self, req: &Request<'_>, username: &str, password: &str) -> Outcome {
@@ -397,23 +426,7 @@ impl AccountService {
         if !verify_password(&account.secrets.password_hash, password) {
             return self.fail(req, Some(username), "basic", "bad_password");
         }
-        let first = {
-            let mut recent = lock(&self.recent_basic);
-            let now = Instant::now();
-            let k = (username.to_owned(), req.peer);
-            let first = recent
-                .get(&k)
-                .is_none_or(|t| now.duration_since(*t) > RECENT_BASIC_TTL);
-            if recent.len() >= RECENT_BASIC_CAP {
-                recent.retain(|_, t| now.duration_since(*t) <= RECENT_BASIC_TTL);
-                if recent.len() >= RECENT_BASIC_CAP {
-                    recent.clear();
-                }
-            }
-            recent.insert(k, now);
-            first
-        };
-        self.granted(req, username, &account.level, "basic", first)
+        self.granted(req, username, &account.level, "basic", true)
     }
 
     fn digest(&self, req: &Request<'_>, p: &DigestParams) -> Outcome {
@@ -438,7 +451,7 @@ impl AccountService {
         let legacy = p.qop.is_none()
             && p.nc.is_none()
             && p.cnonce.is_none()
-            && req.protocol == Protocol::Rtsp
+            && req.protocol.is_rtsp()
             && alg == Algorithm::Md5;
         if p.userhash
             .as_deref()
@@ -477,7 +490,7 @@ impl AccountService {
         // HTTP binds the response to the request-target. RTSP clients disagree on which URL they put in
         // `uri` (some reuse the DESCRIBE URL for SETUP), so there the response is checked over the `uri`
         // they sent, which still covers method and nonce.
-        if req.protocol == Protocol::Http && uri != req.uri {
+        if req.protocol.is_http() && uri != req.uri {
             return self.fail(req, user, "digest", "uri_mismatch");
         }
         if let Some(locked) = self.account_lockout(req, username) {

@@ -26,16 +26,22 @@ pub const MIN_AREA_SIDE: f64 = 0.05;
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// Alarm terminal 1.
+    #[schemars(title = "Terminal 1")]
     Terminal1,
     /// Alarm terminal 2.
+    #[schemars(title = "Terminal 2")]
     Terminal2,
     /// Alarm terminal 3.
+    #[schemars(title = "Terminal 3")]
     Terminal3,
     /// Video motion detection (any area).
+    #[schemars(title = "VMD")]
     Vmd,
     /// The command alarm (`POST /api/v1/alarm`).
+    #[schemars(title = "Command alarm")]
     Command,
     /// Accepted for the paper's check box, but never fires: camward has no audio source.
+    #[schemars(title = "Audio detection")]
     Audio,
 }
 
@@ -93,16 +99,22 @@ pub(crate) fn warn_audio(list: &[Trigger], at: &str, out: &mut Vec<Warning>) {
 #[serde(deny_unknown_fields, default)]
 pub struct AlarmConfig {
     /// Video motion detection (Setup › Alarm › VMD area).
+    #[schemars(title = "VMD")]
     pub vmd: VmdConfig,
-    /// Alarm terminal 1 (an input written by a board script, see docs).
+    /// An alarm input of the board (its state is written by a board script, see the docs).
+    #[schemars(title = "Terminal 1")]
     pub terminal1: TerminalConfig,
-    /// Alarm terminal 2.
+    /// An alarm input of the board.
+    #[schemars(title = "Terminal 2")]
     pub terminal2: TerminalConfig,
-    /// Alarm terminal 3.
+    /// An alarm input of the board.
+    #[schemars(title = "Terminal 3")]
     pub terminal3: TerminalConfig,
-    /// Command alarm: `POST /api/v1/alarm` by a user of level control or above.
+    /// An alarm raised by software (a VMS or a script) through the API.
+    #[schemars(title = "Command alarm")]
     pub command: CommandAlarmConfig,
-    /// Event action "SD recording" on alarm (uses the recorder's pre-alarm ring).
+    /// Record on alarm, with the seconds before the alarm kept in memory.
+    #[schemars(title = "SD recording")]
     pub recording: AlarmRecordingConfig,
 }
 
@@ -138,18 +150,27 @@ impl Validate for AlarmConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct VmdConfig {
-    /// Motion detection on/off.
+    /// Raise an alarm when something moves inside an area.
+    #[schemars(title = "Motion detection (VMD)")]
     pub enabled: bool,
     /// Stream whose pictures are analysed. Stream(2) by default: motion is as visible in a small
     /// picture and costs a quarter of the work.
-    #[schemars(range(min = 1, max = 2))]
+    #[schemars(
+        title = "Stream analysed",
+        range(min = 1, max = 2),
+        extend("oneOf" = [{"const": 1, "title": "Stream(1)"}, {"const": 2, "title": "Stream(2)"}])
+    )]
     pub stream: u8,
     /// Up to four rectangular areas; motion outside every area is ignored.
-    #[schemars(length(max = 4))]
+    #[schemars(title = "VMD areas", length(max = 4))]
     pub areas: Vec<VmdArea>,
-    /// Seconds without motion before an area can raise a new alarm: one person walking through
+    /// Time without motion before an area can raise a new alarm: one person walking through
     /// gives one alarm, not one per frame.
-    #[schemars(range(min = 1, max = 300), extend("x-unit" = "s"))]
+    #[schemars(
+        title = "Alarm interval",
+        range(min = 1, max = 300),
+        extend("x-unit" = "s")
+    )]
     pub cooldown_seconds: u32,
 }
 
@@ -209,26 +230,31 @@ impl VmdConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct VmdArea {
-    /// Area on/off.
+    /// Whether motion in this area raises an alarm.
+    #[schemars(title = "Area")]
     pub enabled: bool,
     /// Left edge, as a fraction of the picture width.
-    #[schemars(range(min = 0.0, max = 1.0))]
+    #[schemars(title = "Left", range(min = 0.0, max = 1.0))]
     pub x: f64,
     /// Top edge, as a fraction of the picture height.
-    #[schemars(range(min = 0.0, max = 1.0))]
+    #[schemars(title = "Top", range(min = 0.0, max = 1.0))]
     pub y: f64,
-    /// Width, as a fraction of the picture width (at least 0.05; `x + width` ≤ 1).
-    #[schemars(range(min = 0.05, max = 1.0))]
+    /// Width, as a fraction of the picture width (at least 0.05; the area stays in the picture).
+    #[schemars(title = "Width", range(min = 0.05, max = 1.0))]
     pub width: f64,
-    /// Height, as a fraction of the picture height (at least 0.05; `y + height` ≤ 1).
-    #[schemars(range(min = 0.05, max = 1.0))]
+    /// Height, as a fraction of the picture height (at least 0.05; the area stays in the picture).
+    #[schemars(title = "Height", range(min = 0.05, max = 1.0))]
     pub height: f64,
-    /// 1 (only strong changes) … 10 (faint changes): how much a cell's brightness must change to
-    /// count as moving. See docs/design/alarms-and-notifications.md for the numbers.
-    #[schemars(range(min = 1, max = 10))]
+    /// How small a change of brightness counts as movement: 1 only strong changes, 10 faint
+    /// ones too.
+    #[schemars(title = "Sensitivity", range(min = 1, max = 10))]
     pub sensitivity: u8,
-    /// Detection threshold: percent (1–100) of the area's cells that must change.
-    #[schemars(range(min = 1, max = 100), extend("x-unit" = "%"))]
+    /// How much of the area must move to raise the alarm.
+    #[schemars(
+        title = "Detection threshold",
+        range(min = 1, max = 100),
+        extend("x-unit" = "%")
+    )]
     pub threshold: u8,
 }
 
@@ -303,8 +329,10 @@ impl VmdArea {
 pub enum TerminalTrigger {
     /// Alarm when the contact closes (the board script writes `1`).
     #[default]
+    #[schemars(title = "Close")]
     Close,
     /// Alarm when the contact opens (the board script writes `0`).
+    #[schemars(title = "Open")]
     Open,
 }
 
@@ -312,9 +340,11 @@ pub enum TerminalTrigger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TerminalConfig {
-    /// Terminal on/off.
+    /// Whether this terminal raises alarms.
+    #[schemars(title = "Alarm input")]
     pub enabled: bool,
-    /// Which contact state raises the alarm.
+    /// Which change of the contact raises the alarm.
+    #[schemars(title = "Alarm when the contact")]
     pub trigger: TerminalTrigger,
 }
 
@@ -322,7 +352,9 @@ pub struct TerminalConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CommandAlarmConfig {
-    /// Whether `POST /api/v1/alarm` raises an alarm.
+    /// Whether software may raise alarms through the API (users of level Camera control and
+    /// above).
+    #[schemars(title = "Command alarm")]
     pub enabled: bool,
 }
 
@@ -330,18 +362,24 @@ pub struct CommandAlarmConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlarmRecordingConfig {
-    /// Alarm recording on/off.
+    /// Record when an alarm is raised (recording must be in use on the SD memory card page).
+    #[schemars(title = "SD recording on alarm")]
     pub enabled: bool,
     /// Alarms that start a recording.
+    #[schemars(title = "Alarms that record")]
     pub triggers: Vec<Trigger>,
     /// Stream recorded.
-    #[schemars(range(min = 1, max = 2))]
+    #[schemars(
+        title = "Stream recorded",
+        range(min = 1, max = 2),
+        extend("oneOf" = [{"const": 1, "title": "Stream(1)"}, {"const": 2, "title": "Stream(2)"}])
+    )]
     pub stream: u8,
-    /// Seconds recorded before the alarm (from the recorder's memory ring).
-    #[schemars(range(max = 30), extend("x-unit" = "s"))]
+    /// Time recorded before the alarm (kept in the camera's memory).
+    #[schemars(title = "Pre-alarm", range(max = 30), extend("x-unit" = "s"))]
     pub pre_seconds: u32,
-    /// Seconds recorded after the latest alarm.
-    #[schemars(range(min = 1, max = 600), extend("x-unit" = "s"))]
+    /// Time recorded after the latest alarm.
+    #[schemars(title = "Post-alarm", range(min = 1, max = 600), extend("x-unit" = "s"))]
     pub post_seconds: u32,
 }
 

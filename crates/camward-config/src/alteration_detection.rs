@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlterationDetection {
-    /// Sign the streams (live RTSP, recordings and exports carry the same signatures).
+    /// Signs the video with the camera's key (ONVIF Media Signing): live streams, recordings and
+    /// exports carry the same signatures, so a clip can later be proven unaltered.
+    #[schemars(title = "Additional info for detecting alteration")]
     pub enabled: bool,
 }
 

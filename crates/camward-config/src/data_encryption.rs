@@ -20,10 +20,17 @@ pub const MAX_RECIPIENTS: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataEncryptionConfig {
-    /// Encrypt new recordings (ISO/IEC 23001-7 'cenc', a fresh content key per file).
+    /// Encrypts new recordings (ISO/IEC 23001-7 'cenc', a fresh key per file) so that only the
+    /// viewers below can watch them, even when the storage is stolen.
+    #[schemars(title = "Data encryption")]
     pub enabled: bool,
-    /// Viewers' public keys, `cwr1…` strings from `camward keygen`. Public: safe on the camera.
-    #[schemars(length(max = 16), inner(regex(pattern = r"^cwr1[02-9ac-hj-np-z]+$")))]
+    /// The viewers' public keys: the cwr1… lines printed by `camward keygen` on the viewer's
+    /// computer. Public keys are safe to give the camera; the secret key never leaves the viewer.
+    #[schemars(
+        title = "Viewer keys",
+        length(max = 16),
+        inner(regex(pattern = r"^cwr1[02-9ac-hj-np-z]+$"))
+    )]
     pub recipients: Vec<String>,
 }
 

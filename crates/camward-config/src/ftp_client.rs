@@ -29,8 +29,10 @@ pub enum FtpTls {
     /// AUTH TLS on the control port, then protected data (PROT P). A server that refuses AUTH
     /// TLS is an error, never a silent fall-back to plain FTP.
     #[default]
+    #[schemars(title = "On (FTPS, AUTH TLS)")]
     Explicit,
     /// Plain FTP: only on a trusted network (paper §4.3).
+    #[schemars(title = "Off (plain FTP)")]
     None,
 }
 
@@ -38,12 +40,16 @@ pub enum FtpTls {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSeries {
-    /// Milliseconds between two images (1000 = the paper's "1fps").
-    #[schemars(range(min = 100, max = 60000), extend("x-unit" = "ms"))]
+    /// Time between two images (1 s = the paper's "1fps").
+    #[schemars(
+        title = "Transmission interval",
+        range(min = 100, max = 60000),
+        extend("x-unit" = "ms")
+    )]
     pub interval_ms: u32,
-    /// Number of images. The paper's "Recording duration" is `images × interval`, see
-    /// [`ImageSeries::duration_ms`]. At most 60 before an alarm, 1000 after it.
-    #[schemars(range(max = 1000))]
+    /// Number of images sent; the recording duration is images × interval. At most 60 before an
+    /// alarm, 1000 after it.
+    #[schemars(title = "Number of images", range(max = 1000))]
     pub images: u32,
 }
 
@@ -59,7 +65,11 @@ impl ImageSeries {
                 out,
                 join(at, "interval_ms"),
                 "ftp.interval.range",
-                format!("between {MIN_IMAGE_INTERVAL_MS} and {MAX_IMAGE_INTERVAL_MS} ms"),
+                format!(
+                    "between {} and {} seconds",
+                    MIN_IMAGE_INTERVAL_MS as f64 / 1000.0,
+                    MAX_IMAGE_INTERVAL_MS / 1000
+                ),
             );
         }
         if self.images > max_images {
@@ -77,20 +87,26 @@ impl ImageSeries {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FtpAlarmImages {
-    /// Alarm image transmission on/off.
+    /// Send pictures of each alarm to the FTP server.
+    #[schemars(title = "Alarm image FTP transmission")]
     pub enabled: bool,
-    /// Remote directory (created when missing); empty = the login directory.
+    /// Folder on the server (created when missing); empty = the login folder.
+    #[schemars(title = "Directory name")]
     pub directory: String,
-    /// File name prefix (1–32 letters, digits, `_` and `-`); see docs for the full name pattern.
+    /// Start of each file name: 1–32 letters, digits, _ and -; time, date and alarm are added.
+    #[schemars(title = "File name")]
     pub file_name: String,
-    /// Alarms whose images are sent (the "File name" check boxes of the FTP screen).
+    /// Alarms whose pictures are sent.
+    #[schemars(title = "Alarms")]
     pub alarms: Vec<Trigger>,
-    /// Images taken before the alarm (from memory).
+    /// Pictures from before the alarm (kept in memory).
+    #[schemars(title = "Pre alarm")]
     pub pre_alarm: ImageSeries,
-    /// Images taken after the alarm.
+    /// Pictures after the alarm.
+    #[schemars(title = "Post alarm")]
     pub post_alarm: ImageSeries,
-    /// JPEG(1), (2) or (3).
-    #[schemars(range(min = 1, max = 3))]
+    /// Size of the pictures.
+    #[schemars(title = "Image capture size", range(min = 1, max = 3), extend("oneOf" = [{"const": 1, "title": "JPEG(1)"}, {"const": 2, "title": "JPEG(2)"}, {"const": 3, "title": "JPEG(3)"}]))]
     pub image_size: u8,
 }
 
@@ -118,20 +134,31 @@ impl Default for FtpAlarmImages {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FtpPeriodicImages {
-    /// Periodic image transmission on/off.
+    /// Send a picture at a fixed interval.
+    #[schemars(title = "FTP periodic image transmission")]
     pub enabled: bool,
-    /// Remote directory (created when missing); empty = the login directory.
+    /// Folder on the server (created when missing); empty = the login folder.
+    #[schemars(title = "Directory name")]
     pub directory: String,
-    /// File name prefix: 1–32 letters, digits, `_` and `-`.
+    /// Start of each file name: 1–32 letters, digits, _ and -.
+    #[schemars(title = "File name")]
     pub file_name: String,
-    /// "Name w/time&date" (true) or "Name w/o time&date" (false: the same remote file is
-    /// replaced each time, for a "latest picture" page).
+    /// With time and date each picture is a new file; without, the same file is replaced each
+    /// time (for a "latest picture" web page).
+    #[schemars(
+        title = "File name style",
+        extend("x-true" = "Name w/ time & date", "x-false" = "Name w/o time & date")
+    )]
     pub with_date_time: bool,
-    /// Seconds between two images.
-    #[schemars(range(min = 1, max = 86400), extend("x-unit" = "s"))]
+    /// Time between two pictures.
+    #[schemars(
+        title = "Transmission interval",
+        range(min = 1, max = 86400),
+        extend("x-unit" = "s")
+    )]
     pub interval_seconds: u32,
-    /// JPEG(1), (2) or (3).
-    #[schemars(range(min = 1, max = 3))]
+    /// Size of the pictures.
+    #[schemars(title = "Image capture size", range(min = 1, max = 3), extend("oneOf" = [{"const": 1, "title": "JPEG(1)"}, {"const": 2, "title": "JPEG(2)"}, {"const": 3, "title": "JPEG(3)"}]))]
     pub image_size: u8,
 }
 
@@ -152,33 +179,43 @@ impl Default for FtpPeriodicImages {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FtpClientConfig {
-    /// Master switch: nothing connects to an FTP server while off.
+    /// Send pictures to an FTP server; nothing connects to a server while off.
+    #[schemars(title = "FTP transmission")]
     pub enabled: bool,
-    /// FTP server: host name or IP address (required while on).
+    /// Host name or IP address of the FTP server (required while transmission is on).
+    #[schemars(title = "FTP server address")]
     pub server: String,
-    /// "Control port".
-    #[schemars(range(min = 1, max = 65535))]
+    /// Control port of the FTP server (21 for FTP and FTPS with AUTH TLS).
+    #[schemars(title = "Control port", range(min = 1, max = 65535))]
     pub port: u16,
     /// Login name; empty = anonymous.
-    #[schemars(length(max = 128))]
+    #[schemars(title = "User name", length(max = 128))]
     pub username: String,
     /// Login password.
+    #[schemars(title = "Password")]
     pub password: Secret,
-    /// FTPS policy.
+    /// Encrypt the login and the pictures. Off sends both in clear: only on a trusted network.
+    #[schemars(title = "FTPS")]
     pub tls: FtpTls,
-    /// PEM of the CA that signed the FTP server's certificate; empty = the system's roots.
+    /// PEM text of the CA that signed the FTP server's certificate; empty = the usual public
+    /// roots.
+    #[schemars(title = "CA certificate of the FTP server")]
     pub ca_certificate: String,
-    /// "FTP mode": passive (true) or active (false).
+    /// Passive mode: the camera opens every connection (works through firewalls and NAT).
+    #[schemars(title = "FTP mode", extend("x-true" = "Passive", "x-false" = "Active"))]
     pub passive: bool,
-    /// "FTP transmission retry": on = retry up to `retry_limit` times with back-off;
-    /// off = one try. What is given up on is logged either way.
+    /// Try again, with growing pauses, when an upload fails; what is given up on is logged
+    /// either way.
+    #[schemars(title = "FTP transmission retry")]
     pub retry: bool,
-    /// Tries per image while `retry` is on.
-    #[schemars(range(min = 1, max = 100))]
+    /// Tries per picture while retry is on.
+    #[schemars(title = "Tries per picture", range(min = 1, max = 100))]
     pub retry_limit: u32,
-    /// "Alarm image FTP transmission".
+    /// Pictures sent when an alarm is raised.
+    #[schemars(title = "Alarm image FTP transmission")]
     pub alarm: FtpAlarmImages,
-    /// "FTP periodic image transmission".
+    /// Pictures sent at a fixed interval.
+    #[schemars(title = "FTP periodic image transmission")]
     pub periodic: FtpPeriodicImages,
 }
 

@@ -11,18 +11,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FtpServerConfig {
-    /// "Allow" (true) / "Forbid" (false, default): while false no port is open.
+    /// Let FTP clients download recordings from the camera. Forbid (the default) keeps the port
+    /// closed.
+    #[schemars(title = "FTP access to camera", extend("x-true" = "Allow", "x-false" = "Forbid"))]
     pub enabled: bool,
-    /// Control port; `--ftp ADDR:PORT` overrides address and port.
-    #[schemars(range(min = 1, max = 65535))]
+    /// Control port of the camera's FTP server; a port given on the daemon's command line takes
+    /// precedence.
+    #[schemars(title = "FTP port", range(min = 1, max = 65535))]
     pub port: u16,
-    /// Refuse plain FTP (AUTH TLS first). Also in force whenever HTTPS is the connection.
+    /// Refuse plain FTP: clients must start TLS (AUTH TLS) before logging in. Always in force
+    /// while the connection is HTTPS.
+    #[schemars(title = "Require FTPS")]
     pub ftps_required: bool,
-    /// First passive data port (inclusive, ≥ 1024); open a firewall for exactly this range.
-    #[schemars(range(min = 1024, max = 65535))]
+    /// First port of the passive data range (1024 or above); open a firewall for exactly this
+    /// range.
+    #[schemars(title = "Passive ports from", range(min = 1024, max = 65535))]
     pub passive_port_min: u16,
-    /// Last passive data port (inclusive; at most 1000 ports in the range).
-    #[schemars(range(min = 1024, max = 65535))]
+    /// Last port of the passive data range (at most 1000 ports in the range).
+    #[schemars(title = "Passive ports to", range(min = 1024, max = 65535))]
     pub passive_port_max: u16,
 }
 

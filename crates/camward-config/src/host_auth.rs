@@ -15,11 +15,13 @@ pub const MAX_ALLOW_ENTRIES: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostAuth {
-    /// Filter connections by address; must not be on with an empty list.
+    /// Only the addresses and networks below may connect to any service of the camera
+    /// (IPv4 and IPv6 alike).
+    #[schemars(title = "Host auth.")]
     pub enabled: bool,
-    /// Addresses (`192.168.0.100`, `2001:db8::5`) or networks in CIDR notation (`192.168.0.0/24`).
-    /// Kept as the strings the user wrote so GET shows them back unchanged.
-    #[schemars(length(max = 64))]
+    /// Single addresses like 192.168.0.100 or 2001:db8::5, or networks in CIDR notation like
+    /// 192.168.0.0/24. Kept as written, so they read back unchanged.
+    #[schemars(title = "Allowed IP addresses and networks", length(max = 64))]
     pub allow: Vec<String>,
 }
 

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 pub enum Connection {
     /// Plain HTTP only (out-of-the-box state: no TLS listener is open).
     #[default]
+    #[schemars(title = "HTTP")]
     Http,
     /// HTTPS and RTSPS listen; the plain HTTP port only redirects and never takes credentials.
+    #[schemars(title = "HTTPS")]
     Https,
 }
 
@@ -21,10 +23,13 @@ pub enum Connection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Https {
-    /// The paper's "Connection": `https` opens the HTTPS and RTSPS listeners, and plain HTTP then only redirects.
+    /// HTTPS opens the HTTPS and RTSPS listeners; the plain HTTP port then only redirects
+    /// browsers to HTTPS and never accepts a password.
+    #[schemars(title = "Connection")]
     pub connection: Connection,
-    /// Port of the HTTPS listener (ignored when the daemon runs with `--https ADDR:PORT`).
-    #[schemars(range(min = 1, max = 65535))]
+    /// Port of the HTTPS listener. A port given on the daemon's command line takes precedence;
+    /// the HTTPS page shows the port actually in use.
+    #[schemars(title = "HTTPS port", range(min = 1, max = 65535))]
     pub port: u16,
 }
 

@@ -42,14 +42,29 @@ impl JpegSize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JpegSizeConfig {
-    /// Picture width; `width`×`height` is one of 1920x1080, 1280x720, 640x360, 320x180.
-    #[schemars(extend("enum" = [1920, 1280, 640, 320], "x-unit" = "px"))]
+    /// Picture width; width × height is one of 1920x1080, 1280x720, 640x360, 320x180.
+    #[schemars(
+        title = "Image capture size",
+        extend("enum" = [1920, 1280, 640, 320], "x-unit" = "px", "x-pair" = "height")
+    )]
     pub width: u32,
-    /// Picture height; see `width`.
-    #[schemars(extend("enum" = [1080, 720, 360, 180], "x-unit" = "px"))]
+    /// Picture height; chosen together with the width.
+    #[schemars(
+        title = "Image capture height",
+        extend("enum" = [1080, 720, 360, 180], "x-unit" = "px")
+    )]
     pub height: u32,
-    /// The paper's "Image quality" level: 0 (Super fine) … 5 (Normal) … 9 (Low).
-    #[schemars(range(min = 0, max = 9))]
+    /// Compression: 0 gives the finest pictures and the largest files, 9 the smallest.
+    #[schemars(
+        title = "Image quality",
+        range(min = 0, max = 9),
+        extend("oneOf" = [
+            {"const": 0, "title": "0 Super fine"}, {"const": 1, "title": "1 Fine"},
+            {"const": 2, "title": "2"}, {"const": 3, "title": "3"}, {"const": 4, "title": "4"},
+            {"const": 5, "title": "5 Normal"}, {"const": 6, "title": "6"}, {"const": 7, "title": "7"},
+            {"const": 8, "title": "8"}, {"const": 9, "title": "9 Low"}
+        ])
+    )]
     pub quality: u8,
 }
 
@@ -64,18 +79,25 @@ impl JpegSizeConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JpegConfig {
-    /// JPEG(1).
+    /// The largest snapshot size.
     #[serde(default = "JpegConfig::default_jpeg1")]
+    #[schemars(title = "JPEG(1)")]
     pub jpeg1: JpegSizeConfig,
-    /// JPEG(2).
+    /// The middle snapshot size (alarm mail and FTP images by default).
     #[serde(default = "JpegConfig::default_jpeg2")]
+    #[schemars(title = "JPEG(2)")]
     pub jpeg2: JpegSizeConfig,
-    /// JPEG(3).
+    /// The smallest snapshot size.
     #[serde(default = "JpegConfig::default_jpeg3")]
+    #[schemars(title = "JPEG(3)")]
     pub jpeg3: JpegSizeConfig,
-    /// "Refresh interval (JPEG)": MJPEG frames per second.
+    /// Pictures per second of the MJPEG live view.
     #[serde(default = "JpegConfig::default_refresh_fps")]
-    #[schemars(range(min = 1, max = 30), extend("x-unit" = "fps"))]
+    #[schemars(
+        title = "Refresh interval (JPEG)",
+        range(min = 1, max = 30),
+        extend("x-unit" = "fps")
+    )]
     pub refresh_fps: u32,
 }
 

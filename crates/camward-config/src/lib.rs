@@ -154,6 +154,25 @@ pub trait Validate {
     fn warnings(&self, _at: &str, _out: &mut Vec<Warning>) {}
 }
 
+/// A size for people, in the units the UI shows (1 MB = 1024 × 1024 bytes, as storage
+/// settings have always been counted on cameras): `64 KB`, `256 MB`, `1.5 GB`.
+pub fn human_bytes(n: u64) -> String {
+    const KB: f64 = 1024.0;
+    let n = n as f64;
+    let (v, unit) = if n >= KB * KB * KB {
+        (n / (KB * KB * KB), "GB")
+    } else if n >= KB * KB {
+        (n / (KB * KB), "MB")
+    } else if n >= KB {
+        (n / KB, "KB")
+    } else {
+        return format!("{n} bytes");
+    };
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s} {unit}")
+}
+
 /// Joins a section path and a field name into a JSON path (`host_auth` + `allow` → `host_auth.allow`).
 pub fn join(at: &str, field: &str) -> String {
     if at.is_empty() {
@@ -198,32 +217,46 @@ macro_rules! sections {
 
 sections! {
     /// Setup › User mng. › User auth. (paper §3.2, §3.3).
+    #[schemars(title = "User auth.")]
     user_auth: UserAuth,
     /// Setup › User mng. › Host auth. (paper §3.4).
+    #[schemars(title = "Host auth.")]
     host_auth: HostAuth,
     /// Setup › Network › Advanced › HTTPS (paper §3.7).
+    #[schemars(title = "HTTPS")]
     https: Https,
     /// Setup › Image/Audio: where video comes from (`testsrc`, `file:PATH`, `rtsp://…`, `v4l2:/dev/videoN`).
+    #[schemars(title = "Video source")]
     source: Source,
     /// Setup › Image/Audio › Stream(1)/(2): the H.264 streams.
+    #[schemars(title = "Stream")]
     streams: StreamsConfig,
     /// Setup › Image/Audio › JPEG(1)/(2)/(3) and the MJPEG refresh rate.
+    #[schemars(title = "JPEG")]
     jpeg: JpegConfig,
     /// Setup › Basic › SD memory card: fMP4 recording and retention.
+    #[schemars(title = "SD memory card")]
     recording: RecordingConfig,
     /// Setup › User mng. › Data encryption: recordings encrypted to viewers' keys (paper §3.8).
+    #[schemars(title = "Data encryption")]
     data_encryption: DataEncryptionConfig,
     /// "Additional info for detecting alteration": ONVIF Media Signing of the streams (paper §3.9).
+    #[schemars(title = "Alteration detection")]
     alteration_detection: AlterationDetection,
     /// Setup › Alarm: VMD areas, terminals, command alarm, alarm recording.
+    #[schemars(title = "Alarm")]
     alarm: AlarmConfig,
     /// Setup › Network › Advanced › SMTP(E-mail) (paper §4.6).
+    #[schemars(title = "SMTP(E-mail)")]
     smtp: SmtpConfig,
     /// Setup › Network › Advanced › FTP: alarm and periodic images (paper §4.3).
+    #[schemars(title = "FTP")]
     ftp_client: FtpClientConfig,
     /// "FTP access to camera" of the Network screen, Forbid by default (paper §4.2).
+    #[schemars(title = "FTP access to camera")]
     ftp_server: FtpServerConfig,
     /// Setup › Network › Advanced › NTP: time zone, manual time or NTP/NTS synchronisation.
+    #[schemars(title = "NTP")]
     time: TimeConfig,
 }
 
@@ -250,6 +283,12 @@ impl Config {
     /// (`{"sealed": "cw1:…"}`, bound to its JSON path), unset ones `null`. Nothing in it is clear.
     pub fn to_stored(&self, key: &SealKey) -> Value {
         secret::sealed_form(self, key)
+    }
+
+    /// The stored form with each set secret replaced by `seal(json_path, clear_value)`, for
+    /// documents sealed under another key than the device's (a backup with a passphrase).
+    pub fn to_sealed_by(&self, seal: &dyn Fn(&str, &str) -> Value) -> Value {
+        secret::sealed_form_by(self, seal)
     }
 
     /// Reads a document written by [`to_stored`](Self::to_stored), or by a version that stored
@@ -370,6 +409,14 @@ pub(crate) mod tests_util {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(65536), "64 KB");
+        assert_eq!(human_bytes(256 * 1024 * 1024), "256 MB");
+        assert_eq!(human_bytes(1536 * 1024 * 1024), "1.5 GB");
+        assert_eq!(human_bytes(10), "10 bytes");
+    }
 
     #[test]
     fn defaults_are_valid_and_closed() {

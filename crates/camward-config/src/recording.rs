@@ -2,7 +2,7 @@
 //! file periods and retention. camward-record records; encryption (§3.8) has its own section.
 
 use crate::audit::Audit;
-use crate::{FieldError, Validate, join};
+use crate::{FieldError, Validate, human_bytes, join};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -42,28 +42,38 @@ pub const RESERVED_DATA_ENTRIES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordingConfig {
-    /// Record at all (continuous and/or alarm).
+    /// Record to the camera's storage at all (all the time and/or on alarm).
+    #[schemars(title = "Recording", extend("x-true" = "Use", "x-false" = "Not use"))]
     pub enabled: bool,
-    /// Where recordings and their index live: a sub-directory of the daemon's data directory
+    /// Folder of the recordings and their index: a sub-directory of the camera's data folder
     /// (relative, without `..`; absolute paths are refused).
-    #[schemars(length(min = 1, max = 255))]
+    #[schemars(title = "Recording folder", length(min = 1, max = 255))]
     pub directory: PathBuf,
-    /// Streams recorded (1 = Stream(1), 2 = Stream(2)).
-    #[schemars(length(max = 2), inner(range(min = 1, max = 2)))]
+    /// Which streams are recorded.
+    #[schemars(
+        title = "Streams recorded",
+        length(max = 2),
+        inner(range(min = 1, max = 2)),
+        extend("items" = {"type": "integer", "minimum": 1, "maximum": 2, "oneOf": [{"const": 1, "title": "Stream(1)"}, {"const": 2, "title": "Stream(2)"}]})
+    )]
     pub streams: Vec<u8>,
-    /// Record all the time; when off, only alarm recordings are written (i-PRO's "Save trigger: Alarm").
+    /// Record all the time; when off, only alarms start a recording (Alarm › SD recording).
+    #[schemars(title = "Continuous recording")]
     pub continuous: bool,
-    /// A new file after this many seconds, so retention can free space in small steps.
-    #[schemars(range(min = 10, max = 86400), extend("x-unit" = "s"))]
+    /// A new file starts after this time, so retention frees space in small steps.
+    #[schemars(title = "File length", range(min = 10, max = 86400), extend("x-unit" = "s"))]
     pub file_seconds: u32,
-    /// A new file once this size is reached (checked at GOP boundaries, so a file may exceed it by one GOP).
-    #[schemars(range(min = 65536), extend("x-unit" = "bytes"))]
+    /// A new file starts once a file reaches this size (checked at key frames, so a file may
+    /// exceed it by a few frames).
+    #[schemars(title = "Largest file", range(min = 65536), extend("x-unit" = "bytes"))]
     pub file_max_bytes: u64,
-    /// Total size all recordings may take; 0 = no quota, only `min_free_bytes` applies.
-    #[schemars(extend("x-unit" = "bytes"))]
+    /// Total space all recordings may take; the oldest are deleted beyond it. 0 = no limit other
+    /// than the free space kept.
+    #[schemars(title = "Space for recordings", extend("x-unit" = "bytes"))]
     pub quota_bytes: u64,
-    /// Space left free on the filesystem for the rest of the system (logs, configuration, updates).
-    #[schemars(extend("x-unit" = "bytes"))]
+    /// Space always left free on the storage for logs, settings and updates; the oldest
+    /// recordings are deleted to keep it.
+    #[schemars(title = "Space kept free", extend("x-unit" = "bytes"))]
     pub min_free_bytes: u64,
 }
 
@@ -184,14 +194,14 @@ impl Validate for RecordingConfig {
             out.push(err(
                 p("file_seconds"),
                 "recording.file_seconds.range",
-                format!("between {MIN_FILE_SECONDS} and {MAX_FILE_SECONDS} seconds"),
+                format!("between {MIN_FILE_SECONDS} seconds and one day ({MAX_FILE_SECONDS} s)"),
             ));
         }
         if self.file_max_bytes < MIN_FILE_MAX_BYTES {
             out.push(err(
                 p("file_max_bytes"),
                 "recording.file_max_bytes.range",
-                format!("at least {MIN_FILE_MAX_BYTES} bytes"),
+                format!("at least {}", human_bytes(MIN_FILE_MAX_BYTES)),
             ));
         }
         // Retention never deletes a file being written, so the quota must hold the files in
@@ -203,8 +213,9 @@ impl Validate for RecordingConfig {
                 p("quota_bytes"),
                 "recording.quota_bytes.too_small",
                 format!(
-                    "0 (no quota) or at least {min_quota} bytes: {} files of file_max_bytes are written at once, and retention needs a finished one to delete",
-                    in_progress
+                    "0 (no limit) or at least {}: {in_progress} files of the largest file size are written at once, \
+                     and retention needs a finished one to delete",
+                    human_bytes(min_quota)
                 ),
             ));
         }

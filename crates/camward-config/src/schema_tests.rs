@@ -169,3 +169,66 @@ fn no_setting_is_shaped_like_a_secret_placeholder() {
     // Loading opens every `{"sealed": …}` object of a stored document: no setting may be named so.
     assert!(!schema.contains("\"sealed\""), "{schema}");
 }
+
+/// The web UI labels every control with the schema's `title` and lists choices from `oneOf`
+/// titles, so no page ever shows a raw key: every property has a title, and every enumerated
+/// value (string enums and `oneOf` consts) one too.
+#[test]
+fn every_setting_and_every_choice_has_a_title_for_people() {
+    let schema = Config::schema();
+    let defs = schema["$defs"].as_object().unwrap();
+    let mut missing = Vec::new();
+    let mut check_props = |owner: &str, node: &Value| {
+        for (k, p) in node["properties"].as_object().into_iter().flatten() {
+            let titled = p.get("title").is_some()
+                || p.get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| defs.get(r.trim_start_matches("#/$defs/")))
+                    .is_some_and(|d| d.get("title").is_some());
+            if !titled {
+                missing.push(format!("{owner}.{k}"));
+            }
+        }
+    };
+    check_props("(root)", &schema);
+    for (name, def) in defs {
+        check_props(name, def);
+    }
+    assert!(
+        missing.is_empty(),
+        "properties without a title: {missing:?}"
+    );
+
+    fn choices(at: &str, node: &Value, out: &mut Vec<String>) {
+        if let Some(alts) = node.get("oneOf").and_then(Value::as_array) {
+            for a in alts {
+                if a.get("const").is_some() && a.get("title").is_none() {
+                    out.push(format!("{at}: {a}"));
+                }
+            }
+        }
+        if node.get("enum").is_some() && node.get("type") == Some(&Value::from("string")) {
+            out.push(format!("{at}: a string enum without titles"));
+        }
+        match node {
+            Value::Object(o) => o
+                .iter()
+                .for_each(|(k, v)| choices(&format!("{at}/{k}"), v, out)),
+            Value::Array(a) => a.iter().for_each(|v| choices(at, v, out)),
+            _ => {}
+        }
+    }
+    let mut untitled = Vec::new();
+    choices("", &schema, &mut untitled);
+    assert!(untitled.is_empty(), "choices without a title: {untitled:?}");
+}
+
+/// Sizes are stored in bytes but read in MB: every byte-sized setting says so with `x-unit`.
+#[test]
+fn byte_sizes_carry_their_unit() {
+    let s = Config::schema();
+    let rec = &s["$defs"]["RecordingConfig"]["properties"];
+    for k in ["file_max_bytes", "quota_bytes", "min_free_bytes"] {
+        assert_eq!(rec[k]["x-unit"], "bytes", "{k}");
+    }
+}

@@ -170,6 +170,15 @@ pub(crate) fn sealed_form<T: Serialize>(value: &T, key: &SealKey) -> Value {
     doc
 }
 
+/// The stored form with every set secret replaced by what `seal(path, clear)` returns: for
+/// documents that leave the device under another key than the secrets key (a settings backup
+/// sealed with a passphrase), so no caller ever holds the whole document in clear.
+pub(crate) fn sealed_form_by<T: Serialize>(value: &T, seal: &dyn Fn(&str, &str) -> Value) -> Value {
+    let (mut doc, vault) = vaulted(value);
+    fill(&mut doc, "", &vault, &mut |s, path| seal(path, s));
+    doc
+}
+
 /// How many secrets of `value` are set.
 pub(crate) fn count_set<T: Serialize>(value: &T) -> usize {
     vaulted(value).1.len()

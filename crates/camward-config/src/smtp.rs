@@ -18,11 +18,14 @@ pub const MAX_DESTINATIONS: usize = 4;
 #[serde(rename_all = "snake_case")]
 pub enum SmtpSecurity {
     /// Plain SMTP: the password and the pictures cross the network in clear.
+    #[schemars(title = "Off")]
     None,
     /// STARTTLS, required: a server that does not offer it is refused (no downgrade).
     #[default]
+    #[schemars(title = "On (STARTTLS, usually port 587)")]
     Starttls,
     /// Implicit TLS from the first byte (SMTPS, usually port 465).
+    #[schemars(title = "On (SMTP over SSL, usually port 465)")]
     Tls,
 }
 
@@ -31,8 +34,10 @@ pub enum SmtpSecurity {
 #[serde(deny_unknown_fields, default)]
 pub struct Destination {
     /// The recipient's e-mail address.
+    #[schemars(title = "E-mail address")]
     pub address: String,
     /// Alarms mailed to this address.
+    #[schemars(title = "Alarms")]
     pub alarms: Vec<Trigger>,
 }
 
@@ -40,32 +45,40 @@ pub struct Destination {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmtpConfig {
-    /// "E-mail notification On/Off".
+    /// Send alarm mail.
+    #[schemars(title = "E-mail notification")]
     pub enabled: bool,
-    /// SMTP server: host name or IP address (required while on).
+    /// Host name or IP address of the mail server (required while notification is on).
+    #[schemars(title = "SMTP server address")]
     pub server: String,
-    /// SMTP port (587 submission, 465 implicit TLS, 25).
-    #[schemars(range(min = 1, max = 65535))]
+    /// 587 (submission with STARTTLS), 465 (SMTP over SSL) or 25.
+    #[schemars(title = "SMTP port", range(min = 1, max = 65535))]
     pub port: u16,
-    /// Transport protection.
+    /// Encryption of the connection to the mail server. Off sends the password and the pictures
+    /// in clear.
+    #[schemars(title = "SSL")]
     pub security: SmtpSecurity,
-    /// Empty: no SMTP AUTH. Otherwise AUTH PLAIN or LOGIN, whichever the server offers.
-    #[schemars(length(max = 128))]
+    /// Leave empty when the server needs no login (no SMTP AUTH).
+    #[schemars(title = "User name", length(max = 128))]
     pub username: String,
-    /// SMTP AUTH password.
+    /// Password of the mail account.
+    #[schemars(title = "Password")]
     pub password: Secret,
-    /// "Sender's E-mail address".
+    /// The From address of the alarm mail.
+    #[schemars(title = "Sender's E-mail address")]
     pub sender: String,
-    /// PEM of the CA that signed the server's certificate; empty = the system's roots.
-    /// When set, only this CA is trusted (a site CA should not be widened to the public roots).
+    /// PEM text of the CA that signed the mail server's certificate; empty = the usual public
+    /// roots. When set, only this CA is trusted.
+    #[schemars(title = "CA certificate of the mail server")]
     pub ca_certificate: String,
-    /// "Alarm image attachment".
+    /// Attach a picture of the moment of the alarm.
+    #[schemars(title = "Alarm image attachment")]
     pub attach_image: bool,
-    /// JPEG(1), (2) or (3).
-    #[schemars(range(min = 1, max = 3))]
+    /// Size of the attached picture.
+    #[schemars(title = "Image capture size", range(min = 1, max = 3), extend("oneOf" = [{"const": 1, "title": "JPEG(1)"}, {"const": 2, "title": "JPEG(2)"}, {"const": 3, "title": "JPEG(3)"}]))]
     pub image_size: u8,
-    /// Up to four destinations.
-    #[schemars(length(max = 4))]
+    /// Up to four addresses, each with the alarms it receives.
+    #[schemars(title = "Destination of notification", length(max = 4))]
     pub destinations: Vec<Destination>,
 }
 

@@ -227,11 +227,12 @@ impl Serialize for Source {
 #[serde(deny_unknown_fields)]
 #[schemars(title = "RTSP camera with a password")]
 struct RtspForm {
-    /// `rtsp://[user@]host[:port]/path`; a password in it replaces `password`.
-    #[schemars(regex(pattern = r"^rtsp://"))]
+    /// rtsp://[user@]host[:port]/path; a password written into it replaces the one below.
+    #[schemars(title = "Camera address (RTSP URL)", regex(pattern = r"^rtsp://"))]
     url: String,
     /// The camera's password (Digest or Basic, as the camera asks).
     #[serde(default)]
+    #[schemars(title = "Camera password")]
     password: Secret,
 }
 

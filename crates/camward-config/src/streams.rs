@@ -21,25 +21,42 @@ pub(crate) fn sizes_list() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamConfig {
-    /// "Stream transmission" On/Off.
+    /// Whether the camera encodes and sends this stream.
+    #[schemars(title = "Stream transmission")]
     pub enabled: bool,
-    /// Picture width; `width`×`height` is one of 1920x1080, 1280x720, 640x360, 320x180.
-    #[schemars(extend("enum" = [1920, 1280, 640, 320], "x-unit" = "px"))]
+    /// Picture width; width × height is one of 1920x1080, 1280x720, 640x360, 320x180.
+    #[schemars(
+        title = "Image capture size",
+        extend("enum" = [1920, 1280, 640, 320], "x-unit" = "px", "x-pair" = "height")
+    )]
     pub width: u32,
-    /// Picture height; see `width`.
-    #[schemars(extend("enum" = [1080, 720, 360, 180], "x-unit" = "px"))]
+    /// Picture height; chosen together with the width.
+    #[schemars(
+        title = "Image capture height",
+        extend("enum" = [1080, 720, 360, 180], "x-unit" = "px")
+    )]
     pub height: u32,
-    /// Frames per second.
-    #[schemars(range(min = 1, max = 30), extend("x-unit" = "fps"))]
+    /// Pictures per second.
+    #[schemars(title = "Frame rate", range(min = 1, max = 30), extend("x-unit" = "fps"))]
     pub fps: u32,
-    /// Target bit rate.
-    #[schemars(range(min = 64, max = 16384), extend("x-unit" = "kbit/s"))]
+    /// Target bit rate of the encoder.
+    #[schemars(
+        title = "Bit rate",
+        range(min = 64, max = 16384),
+        extend("x-unit" = "kbit/s")
+    )]
     pub bitrate_kbps: u32,
-    /// Frames from one IDR to the next.
-    #[schemars(range(min = 1, max = 300), extend("x-unit" = "frames"))]
+    /// Pictures from one key frame (a picture a viewer can start from) to the next: a viewer
+    /// joining waits at most this long for the first picture.
+    #[schemars(
+        title = "Key frame interval",
+        range(min = 1, max = 300),
+        extend("x-unit" = "frames")
+    )]
     pub gop: u32,
-    /// "Internet mode (over HTTP)": RTSP tunnelled over the HTTP(S) port. Used by the RTSP
-    /// server, not by the encoder, so changing it does not restart the pipeline.
+    /// RTSP tunnelled over the HTTP(S) port, for viewers behind firewalls that pass only web
+    /// traffic; over HTTPS the video is encrypted too.
+    #[schemars(title = "Internet mode (over HTTP)")]
     pub internet_mode: bool,
 }
 
@@ -131,11 +148,13 @@ impl StreamConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamsConfig {
-    /// Stream(1): the main stream.
+    /// The main stream.
     #[serde(default = "StreamConfig::default_stream1")]
+    #[schemars(title = "Stream(1)")]
     pub stream1: StreamConfig,
-    /// Stream(2): the small stream (motion detection analyses it by default).
+    /// The small stream (motion detection analyses it by default).
     #[serde(default = "StreamConfig::default_stream2")]
+    #[schemars(title = "Stream(2)")]
     pub stream2: StreamConfig,
 }
 

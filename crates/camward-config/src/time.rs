@@ -23,8 +23,10 @@ pub enum TimeMode {
     /// "Manual setting": the clock is set through `PUT /api/v1/time` (or ONVIF
     /// SetSystemDateAndTime); camward sends no NTP traffic.
     #[default]
+    #[schemars(title = "Manual setting")]
     Manual,
     /// "Synchronization with NTP server": the servers below are polled.
+    #[schemars(title = "Synchronization with NTP server")]
     Ntp,
 }
 
@@ -32,20 +34,23 @@ pub enum TimeMode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NtpServer {
-    /// "NTP server address": host name or IP address.
+    /// Host name or IP address of the NTP server.
+    #[schemars(title = "NTP server address")]
     pub host: String,
-    /// "NTP port" (UDP).
-    #[schemars(range(min = 1, max = 65535))]
+    /// UDP port of the NTP server (123).
+    #[schemars(title = "NTP port", range(min = 1, max = 65535))]
     pub port: u16,
     /// Authenticate the time with NTS (RFC 8915): a TLS 1.3 key exchange with the server's
     /// NTS-KE port, then NTP with AEAD-protected extension fields. The NTS-KE server may name
     /// another NTP host and port, which then replace `host`/`port`.
+    #[schemars(title = "Authenticated time (NTS)")]
     pub nts: bool,
-    /// NTS-KE port (TCP, TLS 1.3).
-    #[schemars(range(min = 1, max = 65535))]
+    /// TCP port of the server's NTS key exchange (TLS 1.3, usually 4460).
+    #[schemars(title = "NTS-KE port", range(min = 1, max = 65535))]
     pub nts_ke_port: u16,
     /// PEM of the CA that signed the NTS-KE server's certificate; empty = the system's roots.
     /// When set, only this CA is trusted.
+    #[schemars(title = "CA certificate of the NTS server")]
     pub ca_certificate: String,
 }
 
@@ -65,21 +70,22 @@ impl Default for NtpServer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeConfig {
-    /// "Time adjustment": `manual` (default: no NTP traffic) or `ntp`.
+    /// Manual (default: no NTP traffic) or synchronisation with the NTP servers below.
+    #[schemars(title = "Time adjustment")]
     pub mode: TimeMode,
     /// "Time zone" as a POSIX TZ string: `UTC0`, `CET-1CEST,M3.5.0,M10.5.0/3`,
     /// `EST5EDT,M3.2.0,M11.1.0`. Note the POSIX sign: `CET-1` is one hour east of UTC.
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(title = "Time zone", length(min = 1, max = 64))]
     pub timezone: String,
     /// NTP servers, queried in this order; the first that answers validly sets the time.
-    #[schemars(length(max = 4))]
+    #[schemars(title = "NTP servers", length(max = 4))]
     pub servers: Vec<NtpServer>,
     /// "Time adjustment interval": seconds between synchronisations. After a failure camward
     /// retries sooner (16 s, doubling up to this interval).
-    #[schemars(range(min = 16, max = 86400), extend("x-unit" = "s"))]
+    #[schemars(title = "Time adjustment interval", range(min = 16, max = 86400), extend("x-unit" = "s"))]
     pub poll_interval_secs: u32,
     /// How long one server may take to answer before it is reported unreachable.
-    #[schemars(range(min = 100, max = 10000), extend("x-unit" = "ms"))]
+    #[schemars(title = "Answer timeout", range(min = 100, max = 10000), extend("x-unit" = "ms"))]
     pub timeout_ms: u32,
 }
 

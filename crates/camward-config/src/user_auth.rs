@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 pub enum AuthMethod {
     /// RFC 7616 Digest only (MD5 and SHA-256).
     #[default]
+    #[schemars(title = "Digest")]
     Digest,
     /// Digest, or Basic for old clients: Basic sends the password in clear.
+    #[schemars(title = "Digest or Basic")]
     DigestOrBasic,
 }
 
@@ -23,17 +25,20 @@ pub enum AuthMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UserAuth {
-    /// "User auth. On/Off". Off lets anyone view live video without credentials;
-    /// settings and accounts still require an administrator.
+    /// Off lets anyone view live video without credentials; settings and accounts still
+    /// require an administrator.
+    #[schemars(title = "User auth.")]
     pub enabled: bool,
-    /// The "Authentication" drop-down: which schemes are accepted.
+    /// Which authentication schemes the camera accepts. Basic sends the password in clear.
+    #[schemars(title = "Authentication")]
     pub method: AuthMethod,
-    /// "Guest user Use/Not use": live view without credentials.
+    /// Live view without a user name and password.
+    #[schemars(title = "Guest user", extend("x-true" = "Use", "x-false" = "Not use"))]
     pub guest: bool,
     /// Days after which a password is due for change (paper §3.2: "change the password
     /// periodically"); `camward audit` names every account whose password is older. 0: no period.
     /// Logins keep working after it: this is a reminder, not a lock.
-    #[schemars(range(max = 3650), extend("x-unit" = "d"))]
+    #[schemars(title = "Password change period", range(max = 3650), extend("x-unit" = "d"))]
     pub password_change_days: u32,
 }
 

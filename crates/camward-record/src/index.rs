@@ -350,6 +350,17 @@ impl Index {
         Ok(self.dir.join(r.path))
     }
 
+    /// (recordings, start of the oldest, start of the newest) in milliseconds, for the status page.
+    pub fn summary(&self) -> Result<(u64, Option<i64>, Option<i64>)> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*), MIN(start_ms), MAX(start_ms) FROM recording",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
+            )
+        })
+    }
+
     /// Bytes of all recordings, including those being written (the quota's measure).
     pub fn total_bytes(&self) -> Result<u64> {
         self.with(|c| {

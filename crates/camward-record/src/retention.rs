@@ -17,6 +17,66 @@ pub fn free_bytes(dir: &Path) -> Result<u64> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
+/// (free, total) bytes of the filesystem of `dir`, for the status page.
+pub fn space(dir: &Path) -> Result<(u64, u64)> {
+    let st = rustix::fs::statvfs(dir).map_err(|e| Error::Io {
+        op: "statvfs",
+        path: dir.to_owned(),
+        source: e.into(),
+    })?;
+    Ok((
+        st.f_bavail.saturating_mul(st.f_frsize),
+        st.f_blocks.saturating_mul(st.f_frsize),
+    ))
+}
+
+/// Deletes what the recorder wrote into `dir` — the recording files (`streamN/…mp4`, named as
+/// [`crate::index::file_name`] names them) and the index — and nothing else, whatever else the
+/// directory holds (a factory reset that wipes recordings, with the recorder stopped).
+pub fn wipe(dir: &Path) -> Result<u64> {
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Io { op, path, source }
+    };
+    let mut removed = 0;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io("read directory", dir)(e)),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let is_stream_dir = name
+            .strip_prefix("stream")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            && path.is_dir();
+        if is_stream_dir {
+            for f in std::fs::read_dir(&path)
+                .map_err(io("read directory", &path))?
+                .flatten()
+            {
+                let rel = format!("{name}/{}", f.file_name().to_string_lossy());
+                if crate::index::parse_file_name(&rel).is_some() {
+                    std::fs::remove_file(f.path()).map_err(io("remove", &f.path()))?;
+                    removed += 1;
+                }
+            }
+            // Only when empty: whatever else someone put there stays.
+            let _ = std::fs::remove_dir(&path);
+        } else if [
+            crate::index::INDEX_FILE.to_owned(),
+            format!("{}-wal", crate::index::INDEX_FILE),
+            format!("{}-shm", crate::index::INDEX_FILE),
+        ]
+        .contains(&name)
+        {
+            std::fs::remove_file(&path).map_err(io("remove", &path))?;
+        }
+    }
+    Ok(removed)
+}
+
 /// What one enforcement pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -120,6 +180,33 @@ mod tests {
             index.get(writing.id).unwrap().unwrap().state,
             State::Recording
         );
+    }
+
+    #[test]
+    fn wipe_removes_recordings_and_index_only() {
+        let d = tempfile::tempdir().unwrap();
+        let index = Index::open(d.path()).unwrap();
+        let (_, rel) = index
+            .create_recording(
+                1,
+                crate::index::Trigger::Continuous,
+                1_700_000_000_000,
+                64,
+                64,
+            )
+            .unwrap();
+        std::fs::create_dir_all(d.path().join("stream1")).unwrap();
+        std::fs::write(d.path().join(&rel), b"x").unwrap();
+        std::fs::write(d.path().join("stream1/notes.txt"), b"keep").unwrap();
+        std::fs::write(d.path().join("camward.db"), b"keep").unwrap();
+        drop(index);
+        assert_eq!(wipe(d.path()).unwrap(), 1);
+        assert!(!d.path().join(&rel).exists());
+        assert!(!d.path().join(crate::index::INDEX_FILE).exists());
+        assert!(d.path().join("stream1/notes.txt").exists());
+        assert!(d.path().join("camward.db").exists());
+        let (free, total) = space(d.path()).unwrap();
+        assert!(free <= total && total > 0);
     }
 
     #[test]

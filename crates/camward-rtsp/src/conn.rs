@@ -480,7 +480,11 @@ impl Conn {
 
     fn authorize(&self, req: &Request) -> Result<Principal, Response> {
         let outcome = self.server.gate.authenticate(&camward_auth::Request {
-            protocol: Protocol::Rtsp,
+            protocol: if self.carrier == Carrier::Tls {
+                Protocol::Rtsps
+            } else {
+                Protocol::Rtsp
+            },
             method: &req.method,
             uri: &req.uri,
             authorization: req.header("Authorization"),
@@ -646,6 +650,7 @@ impl Conn {
                 }
                 let s = Session::new(
                     t.stream,
+                    self.carrier,
                     principal.user.clone(),
                     self.id,
                     self.server.stop.child_token(),

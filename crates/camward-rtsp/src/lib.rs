@@ -53,6 +53,15 @@ pub enum Carrier {
     Tunnel,
 }
 
+/// The carrier as the status page names it: `rtsp`, `rtsps` or `tunnel` (RTSP over HTTP(S)).
+pub fn carrier_name(c: Carrier) -> &'static str {
+    match c {
+        Carrier::Tcp { .. } => "rtsp",
+        Carrier::Tls => "rtsps",
+        Carrier::Tunnel => "tunnel",
+    }
+}
+
 /// Tunables; the defaults suit a camera with up to a couple of thousand viewers.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -152,6 +161,15 @@ impl RtspServer {
             playing,
             tunnels: self.tunnels.len(),
         }
+    }
+
+    /// Viewers (sessions) per stream and carrier name ([`carrier_name`]), for the status page.
+    pub fn viewers(&self) -> Vec<(u8, &'static str, usize)> {
+        self.sessions
+            .per_stream()
+            .into_iter()
+            .map(|(s, c, n)| (s, carrier_name(c), n))
+            .collect()
     }
 
     /// Accepts plain RTSP connections until `shutdown` resolves. The host filter runs on accept,

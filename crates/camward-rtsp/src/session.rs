@@ -65,6 +65,21 @@ impl Table {
             .remove(id)
     }
 
+    /// Sessions per (stream, carrier), for the status page.
+    pub fn per_stream(&self) -> Vec<(u8, crate::Carrier, usize)> {
+        let mut out: Vec<(u8, crate::Carrier, usize)> = Vec::new();
+        let m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        for s in m.values() {
+            let key = (s.stream, s.carrier);
+            match out.iter_mut().find(|(st, c, _)| (*st, *c) == key) {
+                Some(e) => e.2 += 1,
+                None => out.push((key.0, key.1, 1)),
+            }
+        }
+        out.sort_by_key(|(st, c, _)| (*st, crate::carrier_name(*c)));
+        out
+    }
+
     pub fn counts(&self) -> (usize, usize) {
         let n = self.map.lock().unwrap_or_else(|e| e.into_inner()).len();
         (n, self.playing.load(Ordering::Relaxed))
@@ -258,6 +273,8 @@ pub struct State {
 pub struct Session {
     pub id: String,
     pub stream: u8,
+    /// How the viewer is connected (for the status page's viewer counts).
+    pub carrier: crate::Carrier,
     /// User that created it; only that user may control it (`None` = guest).
     pub owner: Option<String>,
     /// Connection that created it; interleaved sessions can only be used there.
@@ -271,6 +288,7 @@ pub struct Session {
 impl Session {
     pub fn new(
         stream: u8,
+        carrier: crate::Carrier,
         owner: Option<String>,
         conn_id: u64,
         stop: CancellationToken,
@@ -280,6 +298,7 @@ impl Session {
         Arc::new(Session {
             id: id.iter().map(|b| format!("{b:02X}")).collect(),
             stream,
+            carrier,
             owner,
             conn_id,
             state: Mutex::new(State {

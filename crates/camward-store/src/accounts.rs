@@ -398,6 +398,36 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Factory state (Setup › Maintenance): every account deleted, so the next visitor registers
+    /// a new administrator (paper §3.2), and the settings at their defaults. The audit log stays:
+    /// an auditor must be able to see that, and when, the device was reset.
+    pub fn factory_reset(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.sql_err(e))?;
+        let n = tx
+            .execute("DELETE FROM account", [])
+            .map_err(|e| self.sql_err(e))?;
+        tx.execute(
+            "UPDATE config SET document = ?1, revision = revision + 1, updated_at = ?2 WHERE id = 1",
+            rusqlite::params![
+                camward_config::Config::default()
+                    .to_stored(self.key())
+                    .to_string(),
+                crate::now_secs()
+            ],
+        )
+        .map_err(|e| self.sql_err(e))?;
+        audit::insert(
+            &tx,
+            &AuditEvent::new("maintenance.factory_reset_done")
+                .detail(json!({ "accounts_deleted": n })),
+        )
+        .map_err(|e| self.sql_err(e))?;
+        tx.commit().map_err(|e| self.sql_err(e))
+    }
+}
+
 fn admin_count(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<i64> {
     tx.query_row(
         "SELECT count(*) FROM account WHERE level = 'admin'",
@@ -431,6 +461,27 @@ mod tests {
             s.create_first_admin("other", &secrets(), &Actor::console()),
             Err(StoreError::AlreadySetUp)
         ));
+    }
+
+    #[test]
+    fn factory_reset_leaves_no_account_default_settings_and_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.create_first_admin("boss", &secrets(), &Actor::console())
+            .unwrap();
+        let h = crate::ConfigHandle::load(s.clone()).unwrap();
+        h.patch(
+            &json!({"host_auth": {"enabled": true, "allow": ["10.0.0.0/8"]}}),
+            &Actor::console(),
+        )
+        .unwrap();
+        s.factory_reset().unwrap();
+        assert!(!s.has_admin().unwrap());
+        let again = crate::ConfigHandle::load(s.clone()).unwrap();
+        assert_eq!(*again.current(), camward_config::Config::default());
+        let log = s.audit_log(10, None).unwrap();
+        assert_eq!(log[0].kind, "maintenance.factory_reset_done");
+        assert!(log.iter().any(|e| e.kind == "setup"), "the log is kept");
     }
 
     #[test]

@@ -103,6 +103,21 @@ pub(crate) fn insert(tx: &Transaction<'_>, e: &AuditEvent) -> rusqlite::Result<(
     Ok(())
 }
 
+/// Which entries [`Store::audit_query`] returns: newest first, at most `limit`, older than
+/// `before` (an id), and only those matching every filter given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub limit: u32,
+    pub before: Option<i64>,
+    /// Kind prefixes: `login` matches `login` and `login.ok`, `login.fail`, …; empty = all kinds.
+    pub kinds: Vec<String>,
+    /// Exact actor (user name as given).
+    pub actor: Option<String>,
+    /// Time range in milliseconds since 1970: `from_ms` inclusive, `to_ms` exclusive.
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
 impl Store {
     /// Records one event in its own transaction.
     pub fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
@@ -118,15 +133,50 @@ impl Store {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_query(&AuditQuery {
+            limit,
+            before,
+            ..Default::default()
+        })
+    }
+
+    /// The entries `q` selects, newest first. Filters are SQL parameters, never text spliced into
+    /// the statement.
+    pub fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut sql = String::from(
+            "SELECT id, time_ms, kind, actor, address, target, detail FROM audit WHERE id < ?",
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![q.before.unwrap_or(i64::MAX).into()];
+        if !q.kinds.is_empty() {
+            let alts = vec!["(kind = ? OR kind LIKE ? ESCAPE '\\')"; q.kinds.len()].join(" OR ");
+            sql.push_str(&format!(" AND ({alts})"));
+            for k in &q.kinds {
+                let escaped = k
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                args.push(k.clone().into());
+                args.push(format!("{escaped}.%").into());
+            }
+        }
+        if let Some(a) = &q.actor {
+            sql.push_str(" AND actor = ?");
+            args.push(a.clone().into());
+        }
+        if let Some(t) = q.from_ms {
+            sql.push_str(" AND time_ms >= ?");
+            args.push(t.into());
+        }
+        if let Some(t) = q.to_ms {
+            sql.push_str(" AND time_ms < ?");
+            args.push(t.into());
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        args.push(i64::from(q.limit).into());
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, time_ms, kind, actor, address, target, detail FROM audit
-                 WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
-            )
-            .map_err(|e| self.sql_err(e))?;
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.sql_err(e))?;
         let rows = stmt
-            .query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
+            .query_map(rusqlite::params_from_iter(args), |r| {
                 let detail: String = r.get(6)?;
                 Ok(AuditEntry {
                     id: r.get(0)?,
@@ -165,6 +215,53 @@ mod tests {
         );
         let next = s.audit_log(2, Some(page[1].id)).unwrap();
         assert_eq!(next[0].target.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn audit_query_filters_by_kind_prefix_actor_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let ev = |k: &str, who: &str| AuditEvent::new(k).actor(Some(who));
+        for e in [
+            ev("login.ok", "ann"),
+            ev("login.fail", "bob"),
+            ev("loginx", "ann"),
+            ev("config.change", "ann"),
+            ev("login_ok", "ann"),
+        ] {
+            s.audit(&e).unwrap();
+        }
+        let kinds = |q: AuditQuery| {
+            s.audit_query(&AuditQuery { limit: 10, ..q })
+                .unwrap()
+                .into_iter()
+                .map(|e| e.kind)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(AuditQuery {
+                kinds: vec!["login".into()],
+                ..Default::default()
+            }),
+            ["login.fail", "login.ok"],
+            "a prefix matches whole dotted parts; `_` is no wildcard"
+        );
+        assert_eq!(
+            kinds(AuditQuery {
+                kinds: vec!["login".into(), "config".into()],
+                actor: Some("ann".into()),
+                ..Default::default()
+            }),
+            ["config.change", "login.ok"]
+        );
+        let all = s.audit_log(10, None).unwrap();
+        let t = all[2].time_ms;
+        let q = AuditQuery {
+            from_ms: Some(t),
+            to_ms: Some(t + 1),
+            ..Default::default()
+        };
+        assert!(kinds(q).contains(&"loginx".to_string()));
     }
 
     #[test]

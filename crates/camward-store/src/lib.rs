@@ -13,7 +13,7 @@ mod open;
 pub mod secrets_key;
 
 pub use accounts::{Account, AccountSummary, Secrets};
-pub use audit::{Actor, AuditEntry, AuditEvent};
+pub use audit::{Actor, AuditEntry, AuditEvent, AuditQuery, MAX_AUDIT_ROWS};
 pub use config_handle::{ConfigHandle, PatchError};
 pub use error::StoreError;
 pub use open::{DB_FILE, SCHEMA_VERSION};

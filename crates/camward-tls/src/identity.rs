@@ -133,6 +133,28 @@ impl DeviceIdentity {
         Ok(id)
     }
 
+    /// A key for `purpose`, derived from the device key with HKDF-SHA256: stable for as long as
+    /// the device key is, different per purpose, and no way back to the device key.
+    pub fn derive_key(&self, purpose: &str) -> crate::seal::SealKey {
+        struct Len32;
+        impl aws_lc_rs::hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+        let salt = Salt::new(HKDF_SHA256, b"camward device-derived key");
+        let prk = salt.extract(self.key.serialized_der());
+        let info = [purpose.as_bytes()];
+        let okm = prk
+            .expand(&info, Len32)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let mut out = [0u8; 32];
+        okm.fill(&mut out)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        crate::seal::SealKey::from_bytes(out)
+    }
+
     /// Re-reads the certificates from disk, e.g. after `camward identity install` ran in
     /// another process while the daemon was up.
     pub fn reload(&self) -> Result<CertInfo> {

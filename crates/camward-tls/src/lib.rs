@@ -9,6 +9,7 @@ mod error;
 mod fsutil;
 pub mod identity;
 pub mod policy;
+pub mod seal;
 
 pub use certinfo::{CertInfo, CertKind};
 pub use error::{CertError, Result};

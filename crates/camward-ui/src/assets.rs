@@ -9,6 +9,8 @@ pub(crate) const UNAUTHORIZED_HTML: &str = include_str!("../assets/401.html");
 pub(crate) const FORBIDDEN_HTML: &str = include_str!("../assets/403.html");
 pub(crate) const LOCKED_HTML: &str = include_str!("../assets/429.html");
 pub(crate) const NOT_FOUND_HTML: &str = include_str!("../assets/404.html");
+/// Where log out lands (public: it holds nothing).
+pub(crate) const LOGOUT_HTML: &str = include_str!("../assets/logout.html");
 
 const JS: &str = "text/javascript; charset=utf-8";
 
@@ -22,19 +24,43 @@ pub(crate) const FILES: &[(&str, &str, &[u8])] = &[
     ("js/api.js", JS, include_bytes!("../assets/js/api.js")),
     ("js/app.js", JS, include_bytes!("../assets/js/app.js")),
     ("js/form.js", JS, include_bytes!("../assets/js/form.js")),
+    ("js/https.js", JS, include_bytes!("../assets/js/https.js")),
+    (
+        "js/layouts.js",
+        JS,
+        include_bytes!("../assets/js/layouts.js"),
+    ),
     ("js/live.js", JS, include_bytes!("../assets/js/live.js")),
-    ("js/menu.js", JS, include_bytes!("../assets/js/menu.js")),
+    ("js/log.js", JS, include_bytes!("../assets/js/log.js")),
+    (
+        "js/maintenance.js",
+        JS,
+        include_bytes!("../assets/js/maintenance.js"),
+    ),
     ("js/pages.js", JS, include_bytes!("../assets/js/pages.js")),
     ("js/policy.js", JS, include_bytes!("../assets/js/policy.js")),
+    (
+        "js/recordings.js",
+        JS,
+        include_bytes!("../assets/js/recordings.js"),
+    ),
     (
         "js/register.js",
         JS,
         include_bytes!("../assets/js/register.js"),
     ),
+    ("js/schema.js", JS, include_bytes!("../assets/js/schema.js")),
+    ("js/status.js", JS, include_bytes!("../assets/js/status.js")),
     (
         "js/strings.js",
         JS,
         include_bytes!("../assets/js/strings.js"),
+    ),
+    ("js/vmd.js", JS, include_bytes!("../assets/js/vmd.js")),
+    (
+        "js/widgets.js",
+        JS,
+        include_bytes!("../assets/js/widgets.js"),
     ),
 ];
 

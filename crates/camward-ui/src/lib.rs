@@ -13,12 +13,16 @@ use camward_auth::Level;
 use camward_web::WebState;
 
 /// The Content-Security-Policy of every UI response: only this device's own files, no inline code.
-/// `blob:`/`data:` images are for snapshots shown before download; MJPEG is an `'self'` image.
-pub const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; \
-style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// `blob:`/`data:` images are for snapshots shown before download; MJPEG is an `'self'` image;
+/// `media-src blob:` is the Live page's H.264 view (Media Source Extensions).
+pub const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; \
+script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
 
-/// Setup pages the server knows; each must have an entry in `assets/js/menu.js` (a unit test checks).
-/// An id outside this list is a 404, so a typo does not look like an empty page.
+/// Setup pages the server knows; each must have an entry in `assets/js/layouts.js` and a title
+/// in `assets/js/strings.js` (a unit test checks). An id outside this list is a 404, so a typo
+/// does not look like an empty page. Pages whose function the camera lacks are hidden by the
+/// page itself (their settings section or API is missing), never shown as dead ends.
 pub const SETUP_PAGES: &[&str] = &[
     "basic",
     "sd",
@@ -27,7 +31,6 @@ pub const SETUP_PAGES: &[&str] = &[
     "quality",
     "alarm",
     "vmd",
-    "notification",
     "user_auth",
     "host_auth",
     "ieee8021x",
@@ -38,18 +41,17 @@ pub const SETUP_PAGES: &[&str] = &[
     "ntp",
     "upnp",
     "https",
-    "ddns",
     "snmp",
-    "qos",
-    "upgrade",
     "status",
+    "upgrade",
+    "backup",
     "reset",
 ];
 
 /// The UI routes, to be merged into the web app with `camward_web::app(state, [router(state)])`.
 ///
-/// Static assets (`/ui/...`) and the registration page are public: they hold no data. `/live` needs
-/// level live and `/setup/...` level admin, checked by the same gate as the API, so that the browser
+/// Static assets (`/ui/...`), the registration page and the logged-out page are public: they hold
+/// no data. `/live` needs level live, `/recordings` level control and `/setup/...` level admin, checked by the same gate as the API, so that the browser
 /// meets the Digest challenge on a navigation (where it shows its login prompt) and then reuses the
 /// credentials for the pages' same-origin `fetch` calls.
 pub fn router(state: WebState) -> Router {
@@ -57,6 +59,8 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(root))
         .route("/setup/register", get(register))
         .route("/live", get(live))
+        .route("/recordings", get(recordings))
+        .route("/logout", get(logged_out))
         .route("/setup", get(setup_index))
         .route("/setup/{page}", get(setup_page))
         .route("/ui/{*file}", get(asset))
@@ -100,6 +104,15 @@ async fn register(State(st): State<WebState>) -> Response {
 
 async fn live(State(st): State<WebState>, req: Request) -> Response {
     guarded(&st, req, Level::Live, None).await
+}
+
+async fn recordings(State(st): State<WebState>, req: Request) -> Response {
+    guarded(&st, req, Level::Control, None).await
+}
+
+/// Where the UI's log out lands: public, holds nothing.
+async fn logged_out() -> Response {
+    html(StatusCode::OK, assets::LOGOUT_HTML)
 }
 
 async fn setup_index(State(st): State<WebState>, req: Request) -> Response {

@@ -97,19 +97,56 @@ async fn after_setup_pages_need_credentials() {
 }
 
 #[test]
-fn every_setup_page_is_in_the_menu_and_has_a_title() {
-    let menu = std::str::from_utf8(assets::find("js/menu.js").unwrap().1).unwrap();
+fn every_setup_page_has_a_layout_and_a_title_and_nothing_else_does() {
+    let layouts = std::str::from_utf8(assets::find("js/layouts.js").unwrap().1).unwrap();
     let strings = std::str::from_utf8(assets::find("js/strings.js").unwrap().1).unwrap();
     for id in SETUP_PAGES {
         assert!(
-            menu.contains(&format!("id: '{id}'")),
-            "{id} missing in menu.js"
+            layouts.contains(&format!("id: '{id}'")),
+            "{id} missing in layouts.js"
         );
         assert!(
             strings.contains(&format!("    {id}: '")),
             "{id} missing in strings.js"
         );
     }
+    // The other way round: a layout entry the server does not serve would be a dead link.
+    for (i, _) in layouts.match_indices("{ id: '") {
+        let id = layouts[i + 7..].split('\'').next().unwrap();
+        assert!(
+            SETUP_PAGES.contains(&id),
+            "{id} in layouts.js but not in SETUP_PAGES"
+        );
+    }
+}
+
+#[test]
+fn no_page_says_a_function_is_not_available() {
+    // Pages of functions this camera lacks are hidden, never dead ends.
+    for (path, _, body) in assets::FILES {
+        let text = std::str::from_utf8(body).unwrap().to_ascii_lowercase();
+        assert!(!text.contains("not available in this version"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn recordings_need_camera_control_and_logout_is_public() {
+    let (_d, st) = state();
+    let code = st.accounts.publish_setup_code().unwrap();
+    st.accounts
+        .setup_admin(
+            "installer",
+            "Cam-ward-2026",
+            code.as_deref(),
+            [127, 0, 0, 1].into(),
+            &Actor::remote(None, [127, 0, 0, 1].into()),
+        )
+        .unwrap();
+    let r = get(&st, "/recordings").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = get(&st, "/logout").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_SECURITY_POLICY], CSP);
 }
 
 #[test]
@@ -121,6 +158,7 @@ fn html_has_no_inline_code_and_imports_resolve() {
         assets::FORBIDDEN_HTML,
         assets::LOCKED_HTML,
         assets::NOT_FOUND_HTML,
+        assets::LOGOUT_HTML,
     ] {
         assert!(!html.contains("style="), "inline style");
         let inline_handler = html.match_indices(" on").any(|(i, _)| {

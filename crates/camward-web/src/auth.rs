@@ -124,6 +124,10 @@ pub async fn authorize(parts: &mut Parts, level: Level) -> Result<Principal, Res
                 .map(|u| u.0.clone())
                 .unwrap_or_else(|| parts.uri.clone());
             let method = parts.method.as_str().to_owned();
+            let protocol = match parts.extensions.get::<crate::serve::OverTls>() {
+                Some(crate::serve::OverTls(true)) => Protocol::Https,
+                _ => Protocol::Http,
+            };
             let authorization = parts
                 .headers
                 .get(header::AUTHORIZATION)
@@ -151,7 +155,7 @@ pub async fn authorize(parts: &mut Parts, level: Level) -> Result<Principal, Res
             let outcome = tokio::task::spawn_blocking(move || {
                 let uri = uri.to_string();
                 gate.authenticate(&Request {
-                    protocol: Protocol::Http,
+                    protocol,
                     method: &method,
                     uri: &uri,
                     authorization: authorization.as_deref(),

@@ -24,12 +24,17 @@ pub use json::JsonBody;
 pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
 pub use routes::audit;
 pub use routes::certificate::expiry_warning;
+pub use routes::device::{
+    DeviceState, ListenerInfo, StorageState, StreamRecording, StreamState, ViewerCount,
+};
+pub use routes::maintenance::Maintenance;
 pub use routes::media::LiveMedia;
 pub use routes::openapi;
 pub use routes::recordings::{
     Download, RecordingFilter, RecordingInfo, RecordingState, RecordingTrigger, Recordings,
+    SignerSummary, SignerTrust, Verification, VerificationVerdict,
 };
-pub use serve::{ServeOptions, serve, serve_tls};
+pub use serve::{OverTls, ServeOptions, serve, serve_tls};
 
 use axum::Router;
 use axum::response::Response;
@@ -53,6 +58,8 @@ pub type TunnelHandler =
 pub struct DeviceInfo {
     pub version: String,
     pub serial: Option<String>,
+    /// The board's model (device tree), else `Linux <architecture>`.
+    pub model: String,
     pub started: Instant,
     pub started_at: SystemTime,
 }
@@ -62,6 +69,7 @@ impl DeviceInfo {
         DeviceInfo {
             version: version.into(),
             serial,
+            model: format!("Linux {}", std::env::consts::ARCH.replace('_', "-")),
             started: Instant::now(),
             started_at: SystemTime::now(),
         }
@@ -88,6 +96,10 @@ pub struct WebState {
     pub alarm: Option<Arc<dyn AlarmControl>>,
     /// Date and time (camward-time); absent: `/api/v1/time` answers 404 and the status has no `time`.
     pub time: Option<camward_time::TimeService>,
+    /// Listeners, streams, storage for the status details; absent: those routes answer 404.
+    pub device: Option<Arc<dyn DeviceState>>,
+    /// Restart and factory reset; absent: those routes answer 404.
+    pub maintenance: Option<Arc<dyn Maintenance>>,
     /// The OpenAPI document, made once when the router is built.
     openapi: Arc<OnceLock<Arc<serde_json::Value>>>,
 }
@@ -105,6 +117,8 @@ impl WebState {
             recordings: None,
             alarm: None,
             time: None,
+            device: None,
+            maintenance: None,
             openapi: Arc::default(),
         }
     }
@@ -136,6 +150,16 @@ impl WebState {
 
     pub fn with_time(mut self, time: camward_time::TimeService) -> Self {
         self.time = Some(time);
+        self
+    }
+
+    pub fn with_device(mut self, device: Arc<dyn DeviceState>) -> Self {
+        self.device = Some(device);
+        self
+    }
+
+    pub fn with_maintenance(mut self, maintenance: Arc<dyn Maintenance>) -> Self {
+        self.maintenance = Some(maintenance);
         self
     }
 }

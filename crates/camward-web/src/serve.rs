@@ -53,6 +53,11 @@ impl Default for ServeOptions {
     }
 }
 
+/// Put in every request's extensions by the accept loop: whether the request came over TLS
+/// (the audit log records HTTPS logins as `https`; pages learn how they are reached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverTls(pub bool);
+
 const REFUSAL: &[u8] =
     b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: close\r\n\r\nhost not allowed\r\n";
 
@@ -130,8 +135,10 @@ async fn serve_inner(
         let permit = (global_permit, address_permit);
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let over_tls = OverTls(tls.is_some());
         let svc = service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(over_tls);
             app.clone().oneshot(req.map(Body::new))
         });
         let header_timeout = opts.header_timeout;

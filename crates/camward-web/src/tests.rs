@@ -204,6 +204,11 @@ fn openapi_document_describes_every_operation() {
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
+            if path == "/api/v1/logout" {
+                // Its one answer is the 401 that makes a browser forget its credentials.
+                assert!(op.get("security").is_none() && responses.contains_key("401"));
+                continue;
+            }
             assert!(
                 responses.keys().any(|k| k.starts_with('2')),
                 "{method} {path}: no success answer"

@@ -1,10 +1,12 @@
 //! `camward run`: opens the data directory, builds the handles the services share, binds the
 //! listeners (failing with the flag to use), starts every service and listener, and shuts them
-//! down on SIGTERM/SIGINT. Read `run_async` top to bottom: it is the whole wiring of the camera
+//! down on SIGTERM/SIGINT or when the web UI asks for a restart or a factory reset (applied here,
+//! with everything stopped). Read `run_async` top to bottom: it is the whole wiring of the camera
 //! (paper §3.5: HTTP and RTSP listen by default, every other listener follows its setting).
 
 use crate::services;
 use crate::services::listen::bind;
+use crate::services::maintenance::{Restarter, RunEnd};
 use anyhow::{Context, Result, bail};
 use camward_auth::{AccountService, AuthOptions, Gate};
 use camward_store::{Actor, AuditEvent, ConfigHandle, Store};
@@ -72,7 +74,9 @@ pub fn init_logging() {
         .try_init();
 }
 
-pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
+/// Runs the daemon until a signal (`RunEnd::Stop`) or a restart request; the caller starts the
+/// binary again for the latter.
+pub fn run(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         // A camera SoC has few cores; two workers plus a small blocking pool keep memory low.
         .worker_threads(2)
@@ -80,7 +84,10 @@ pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(run_async(data_dir, args))
+    let end = rt.block_on(run_async(data_dir, args));
+    // Tasks that did not stop in time must not outlive the run (a restart execs over them).
+    rt.shutdown_timeout(Duration::from_secs(2));
+    end
 }
 
 /// Holds the data directory against a second daemon (the console tools do not take it: SQLite
@@ -104,6 +111,18 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
     }
 }
 
+/// The board's model from the device tree, else the OS and architecture.
+fn read_model() -> String {
+    std::fs::read_to_string("/proc/device-tree/model")
+        .ok()
+        .map(|s| {
+            s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                .to_owned()
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("Linux {}", std::env::consts::ARCH.replace('_', "-")))
+}
+
 fn read_serial(data_dir: &Path) -> Option<String> {
     // A factory-written serial in the data directory wins; otherwise the board's, where it has one.
     [
@@ -119,7 +138,7 @@ fn read_serial(data_dir: &Path) -> Option<String> {
     .find(|s| !s.is_empty())
 }
 
-async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
+async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     let started = std::time::Instant::now();
     let _lock = lock_data_dir(data_dir)?;
 
@@ -151,13 +170,21 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         camward_tls::DeviceIdentity::load_or_create(data_dir)
             .context("cannot load or create the device identity (key and certificate)")?,
     );
-    let info = DeviceInfo::new(env!("CARGO_PKG_VERSION"), read_serial(data_dir));
+    // The serial a factory wrote wins; otherwise the identity's, which its certificate names.
+    let serial = read_serial(data_dir).or_else(|| Some(identity.serial().to_owned()));
+    let mut info = DeviceInfo::new(env!("CARGO_PKG_VERSION"), serial);
+    info.model = read_model();
     let shutdown = CancellationToken::new();
+    let (restarter, mut restart_rx) = Restarter::new();
 
     // Bind the always-on listeners before starting anything, so a taken port fails start-up
     // cleanly (§3.5: HTTP and RTSP are the only ones open by default).
     let (http_listener, http_addr) = bind(args.http, 80, "HTTP", "--http").await?;
-    let (rtsp_listener, _) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
+    let (rtsp_listener, rtsp_addr) = bind(args.rtsp, 554, "RTSP", "--rtsp").await?;
+    // Every open listener, for the status page; the TLS and FTP services add and remove theirs.
+    let listeners = services::device::Listeners::default();
+    listeners.open("HTTP", http_listener.local_addr().unwrap_or(http_addr));
+    listeners.open("RTSP", rtsp_listener.local_addr().unwrap_or(rtsp_addr));
 
     // Handles shared between services: the media hub (its buses outlive pipeline restarts, so
     // the RTSP server takes them now), the RTSP server, the recorder and the alarm bus.
@@ -167,18 +194,33 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         media.clone(),
         args.max_connections_per_address,
     );
-    let recording = services::record::Recording::default();
+    let recording = services::record::Recording::default().with_identity(identity.clone());
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
     let clock = services::time::clock_setter(args.clock_setter.as_deref(), data_dir)?;
     let time = services::time::service(&config, clock);
+    let http_viewers = services::device::HttpViewers::default();
+    let device = services::device::Device {
+        listeners: listeners.clone(),
+        config: config.clone(),
+        media: media.clone(),
+        rtsp: rtsp.clone(),
+        recording: recording.clone(),
+        http_viewers: http_viewers.clone(),
+        https_flag: args.https,
+    };
 
     let web = WebState::new(accounts.clone(), info.clone())
         .with_tunnel(services::rtsp::tunnel_handler(rtsp.clone()))
         .with_identity(identity.clone())
-        .with_media(Arc::new(services::media::HubMedia(media.clone())))
+        .with_media(Arc::new(services::media::HubMedia {
+            hub: media.clone(),
+            viewers: http_viewers,
+        }))
         .with_recordings(Arc::new(recording.clone()))
         .with_alarm(Arc::new(alarms.clone()))
-        .with_time(time.clone());
+        .with_time(time.clone())
+        .with_device(Arc::new(device))
+        .with_maintenance(Arc::new(restarter));
     let apps = services::http::apps(web, config.clone(), args.https);
     let tls_listener = |flag| services::https::Listener {
         flag,
@@ -186,6 +228,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         gate: gate.clone(),
         config: config.clone(),
         store: store.clone(),
+        listeners: listeners.clone(),
         shutdown: shutdown.clone(),
         serve: serve_opts.clone(),
     };
@@ -249,6 +292,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
             gate,
             identity,
             log: alarms.log_sink(),
+            listeners,
             shutdown: shutdown.clone(),
         }),
     ];
@@ -266,8 +310,21 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
         );
     }
 
-    wait_for_signal().await?;
-    tracing::info!("shutting down");
+    let end = tokio::select! {
+        r = wait_for_signal() => { r?; RunEnd::Stop }
+        end = async {
+            loop {
+                if let Some(end) = *restart_rx.borrow_and_update() {
+                    return end;
+                }
+                if restart_rx.changed().await.is_err() {
+                    // The API's handle is gone: only a signal can end the run now.
+                    std::future::pending::<()>().await;
+                }
+            }
+        } => end,
+    };
+    tracing::info!(?end, "shutting down");
     // Pipelines first: stopping them puts each stage's end-of-stream output (the signature of
     // the open GOP) on the frame buses, and the recorder, which reads every frame already
     // published before it obeys its stop, then closes each file with that signature inside.
@@ -282,8 +339,14 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<()> {
             tracing::warn!("a service did not stop within 5 s");
         }
     }
-    store.audit(&AuditEvent::new("daemon.stop"))?;
-    Ok(())
+    store.audit(&AuditEvent::new("daemon.stop").detail(serde_json::json!({
+        "restart": end != RunEnd::Stop,
+    })))?;
+    if let RunEnd::FactoryReset { wipe_recordings } = end {
+        let recordings = config.current().recording.resolve_directory(data_dir);
+        services::maintenance::apply_factory_reset(data_dir, &store, &recordings, wipe_recordings)?;
+    }
+    Ok(end)
 }
 
 /// `--config FILE`: an RFC 7396 merge patch applied (and stored, audited) like an API PATCH.

@@ -62,6 +62,20 @@ enum Command {
     Keys(camward_cenc::KeysArgs),
 }
 
+/// Replaces this process by a fresh `camward` with the same arguments; returns only on failure.
+fn restart() -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return anyhow::anyhow!("cannot restart: cannot find my own binary: {e}"),
+    };
+    tracing::info!(exe = %exe.display(), "restarting");
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    anyhow::anyhow!("cannot restart {}: {err}", exe.display())
+}
+
 fn main() -> ExitCode {
     // Before any file is created: the database, keys, queues, recordings and a tool's outputs
     // (keys, decrypted video) are the owner's alone.
@@ -74,7 +88,12 @@ fn main() -> ExitCode {
     // The media tools have their own exit codes, which scripts branch on.
     let exit = |code: i32| ExitCode::from(u8::try_from(code).unwrap_or(1));
     let result = match cli.command {
-        Command::Run(args) => daemon::run(&cli.data, args),
+        Command::Run(args) => match daemon::run(&cli.data, args) {
+            Ok(services::maintenance::RunEnd::Stop) => Ok(()),
+            // The web UI asked for a restart: the same binary, arguments and process id again.
+            Ok(_) => Err(restart()),
+            Err(e) => Err(e),
+        },
         Command::User(c) => console::user(&cli.data, c),
         Command::HostAuth(c) => console::host_auth(&cli.data, c),
         Command::Config(c) => console::config(&cli.data, c),

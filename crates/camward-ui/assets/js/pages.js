@@ -1,53 +1,68 @@
-// camward UI — Setup pages: configuration forms, user registration, log, status and default reset.
-// Every page reads and writes through /api/v1 only; nothing here knows a secret's value.
+// camward UI — Setup pages: the layout's forms (form.js) plus what a page kind adds (PAGE_KINDS):
+// the user list, the certificate, the network services, and the pages that are not forms (log,
+// status, maintenance). Every page reads and writes through /api/v1 only; nothing here knows a
+// secret's value.
 
-import { api, el } from './api.js';
-import { S, humanize } from './strings.js';
-import { renderSection } from './form.js';
+import { api, el, plainMessage, humanBytes, localTime } from './api.js';
+import { S } from './strings.js';
+import { renderForm } from './form.js';
+import { loadSchema } from './schema.js';
 import { checkPassword, checkUsername } from './policy.js';
+import { renderLog } from './log.js';
+import { renderStatus } from './status.js';
+import { renderBackup, renderReset, renderUpgrade } from './maintenance.js';
+import { renderHttps, followConnection, arrivalNote } from './https.js';
 
-function failure(r) {
-  if (r.status === 0) return S.common.network;
-  if (r.status === 403) return S.common.forbidden;
-  if (r.status === 401) return S.common.unauthorized;
-  return S.common.error(r.status, (r.data && r.data.message) || '');
-}
+const failure = (r) => plainMessage(r, S);
 
-export async function renderConfigPage(main, h1, page, notice) {
-  const r = await api('GET', '/api/v1/config');
-  if (!r.ok) {
-    main.replaceChildren(h1, el('p', { class: 'error', role: 'alert', text: failure(r) }));
-    return;
+// A page: its forms from the layout, then its kind's additions. `savedForm` names the form whose
+// save led here, so its "Settings saved." shows beside its Set button.
+export async function renderPage(main, h1, page, opts = {}) {
+  const schema = await loadSchema();
+  const forms = [];
+  let doc = null;
+  if (page.forms && page.forms.length) {
+    const r = await api('GET', '/api/v1/config');
+    if (!r.ok || !schema) {
+      main.replaceChildren(h1, el('p', { class: 'error', role: 'alert', text: failure(r) }));
+      return;
+    }
+    doc = r.data;
   }
-  const saved = el('p', { class: 'status', id: 'saved', role: 'status', text: notice || '' });
+  const saved = el('p', { class: 'status', id: 'saved', role: 'status', text: opts.notice || '' });
   const body = el('div', { class: 'forms' });
   main.replaceChildren(h1, saved, body);
-  const onSaved = () => renderConfigPage(main, h1, page, S.common.saved);
-  let any = false;
-  for (const section of page.forms || []) {
-    if (renderSection(body, r.data, section, onSaved)) any = true;
+  const arrival = arrivalNote();
+  if (arrival) saved.textContent = arrival;
+  const kind = PAGE_KINDS[page.kind];
+  // What a kind needs before the forms (the HTTPS page's ports, to follow a change of Connection).
+  const state = kind && kind.before ? await kind.before() : {};
+  let current = doc;
+  // After a save only the saved form is drawn again (from the camera's answer): what the user
+  // typed into the page's other forms stays.
+  const draw = (spec, savedForm) => {
+    const form = renderForm({ schema, doc: current, savedForm }, spec, async (newDoc, formId) => {
+      const before = current;
+      current = newDoc;
+      if (await followConnection(before, newDoc, state, saved)) return;
+      saved.textContent = S.common.saved;
+      form.replaceWith(draw(spec, formId));
+    });
+    return form;
+  };
+  for (const spec of page.forms || []) {
+    if (!schema.has(spec.section.split('.')[0])) continue;
+    const form = draw(spec, opts.savedForm);
+    forms.push(form);
+    body.append(form);
   }
-  if (!any) {
-    body.append(el('p', { class: 'na', id: 'not-available', text: S.common.notAvailable }));
-    return;
-  }
-  for (const section of page.info || []) {
-    const v = r.data[section];
-    if (v === undefined || v === null || typeof v !== 'object') continue;
-    body.append(el('section', { class: 'info', 'aria-labelledby': `info-${section}` },
-      el('h2', { id: `info-${section}`, text: S.forms[section] || humanize(section) }),
-      el('dl', { class: 'facts' }, Object.entries(v).map(([k, x]) => [
-        el('dt', { text: humanize(k) }),
-        el('dd', { class: typeof x === 'object' && x !== null ? 'mono' : null, text: typeof x === 'string' ? x : JSON.stringify(x) }),
-      ]))));
-  }
-  if (page.kind === 'users') await renderUsers(body);
+  if (kind) await kind.render(body, { schema, doc, state, main, h1, page, saved });
 }
 
 // The User auth. screen's "User name registration": list, register, delete.
 async function renderUsers(parent) {
   const U = S.users;
-  const section = el('section', { 'aria-labelledby': 'users-h', class: 'users' }, el('h2', { id: 'users-h', text: U.title }));
+  const section = el('section', { 'aria-labelledby': 'users-h', class: 'panel users' }, el('h2', { id: 'users-h', text: U.title }));
   parent.append(section);
   const status = el('p', { class: 'status', role: 'status', id: 'users-status' });
   const table = el('table', { id: 'users' });
@@ -81,13 +96,15 @@ async function renderUsers(parent) {
   const form = el('form', { id: 'user-form', novalidate: true, 'aria-label': U.newUser },
     el('h3', { text: U.newUser }), name.row, pw.row, pw2.row,
     el('div', { class: 'field' }, el('label', { for: 'new-level', text: U.level }), level),
+    el('p', { class: 'hint', text: U.note }),
     el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', text: U.add })));
   const show = (errors) => {
-    for (const f of [name, pw, pw2]) { f.error.hidden = true; f.error.textContent = ''; }
+    for (const f of [name, pw, pw2]) { f.error.hidden = true; f.error.textContent = ''; f.input.removeAttribute('aria-invalid'); }
     for (const e of errors) {
       const f = e.path === 'username' ? name : e.path === 'retype' ? pw2 : pw;
       f.error.hidden = false;
-      f.error.textContent = `${f.error.textContent} ${e.message} (${e.rule})`.trim();
+      f.error.textContent = `${f.error.textContent} ${S.rules[e.rule] || e.message}`.trim();
+      f.input.setAttribute('aria-invalid', 'true');
     }
   };
   form.addEventListener('submit', async (ev) => {
@@ -112,55 +129,68 @@ async function renderUsers(parent) {
   await refresh();
 }
 
-export async function renderLog(main, h1) {
-  const L = S.log;
-  const table = el('table', { id: 'log' });
-  const status = el('p', { class: 'status', role: 'status' });
-  main.replaceChildren(h1, status, table);
-  const r = await api('GET', '/api/v1/log?limit=200');
-  if (!r.ok) { status.textContent = failure(r); return; }
-  if (!r.data.entries.length) { status.textContent = L.empty; return; }
-  table.append(
-    el('thead', {}, el('tr', {}, [L.time, L.kind, L.actor, L.address, L.detail].map((t) => el('th', { scope: 'col', text: t })))),
-    el('tbody', {}, r.data.entries.map((e) => el('tr', {},
-      el('td', { text: new Date(e.time_ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') }),
-      el('td', { text: e.kind }),
-      el('td', { text: e.actor || '' }),
-      el('td', { text: e.address || '' }),
-      el('td', { class: 'mono', text: e.detail ? JSON.stringify(e.detail) : '' })))));
+// The Basic page: the camera's clock beside this computer's (recordings, logs and signatures are
+// stamped with it).
+async function renderBasic(parent) {
+  const r = await api('GET', '/api/v1/status');
+  if (!r.ok) return;
+  const cam = (r.data.started_at + r.data.uptime_secs) * 1000;
+  const diff = Math.round((cam - Date.now()) / 1000);
+  parent.append(el('section', { class: 'panel', 'aria-labelledby': 'clock-h' },
+    el('h2', { id: 'clock-h', text: S.basic.clock }),
+    el('p', { id: 'clock', text: S.basic.clockValue(localTime(cam), diff) }),
+    el('p', { class: 'hint', text: S.basic.clockHint })));
 }
 
-export async function renderStatus(main, h1, st) {
+// The SD memory card page: where the signing certificate is managed.
+function renderSd(parent) {
+  parent.append(el('section', { class: 'panel', 'aria-labelledby': 'sd-cert-h' },
+    el('h2', { id: 'sd-cert-h', text: S.pages.https }),
+    el('p', { text: S.sd.certNote }),
+    el('p', {}, el('a', { href: '/setup/https', text: S.sd.toHttps }))));
+}
+
+// The Network page: the services the camera offers, with their ports (paper §3.5).
+async function renderNetwork(parent) {
   const T = S.status;
-  const rows = [
-    [T.product, st.product], [T.version, st.version], [T.serial, st.serial || T.unknown],
-    [T.uptime, T.seconds(st.uptime_secs)], [T.user, `${st.user || S.guest} (${S.levels[st.level] || st.level})`],
-  ];
-  const warnings = st.warnings || [];
-  main.replaceChildren(h1,
-    el('dl', { class: 'facts', id: 'status' }, rows.map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
-    el('h2', { text: T.warnings }),
-    warnings.length
-      ? el('ul', { id: 'warnings' }, warnings.map((w) => el('li', { text: `${w.path}: ${w.message} (${w.rule})` })))
-      : el('p', { text: T.noWarnings }));
+  const section = el('section', { class: 'panel', 'aria-labelledby': 'net-h' }, el('h2', { id: 'net-h', text: S.network.addresses }));
+  parent.prepend(section);
+  const r = await api('GET', '/api/v1/status/details');
+  if (!r.ok) { section.append(el('p', { class: 'error', text: failure(r) })); return; }
+  section.append(el('p', { text: S.network.intro }), listenerTable(r.data.listeners));
 }
 
-// Default reset: a merge patch with `null` for every section restores each to its default
-// (RFC 7396 as the API applies it); accounts are not part of the configuration and stay.
-export async function renderReset(main, h1) {
-  const R = S.reset;
-  const status = el('p', { class: 'status', role: 'status', id: 'reset-status' });
-  const button = el('button', { type: 'submit', class: 'danger', text: R.button });
-  const form = el('form', { id: 'reset-form', 'aria-labelledby': 'reset-h' },
-    el('p', { id: 'reset-h', text: R.intro }), el('div', { class: 'actions' }, button, status));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    if (!window.confirm(R.confirm)) return;
-    const cur = await api('GET', '/api/v1/config');
-    if (!cur.ok) { status.textContent = failure(cur); return; }
-    const patch = Object.fromEntries(Object.keys(cur.data).map((k) => [k, null]));
-    const r = await api('PATCH', '/api/v1/config', patch);
-    status.textContent = r.ok ? R.done : (r.data && r.data.errors ? r.data.errors.map((e) => `${e.path}: ${e.message}`).join('; ') : failure(r));
-  });
-  main.replaceChildren(h1, form);
+export function listenerTable(listeners) {
+  const T = S.status;
+  return el('table', { id: 'listeners' },
+    el('thead', {}, el('tr', {}, [T.service, T.address, T.port].map((t) => el('th', { scope: 'col', text: t })))),
+    el('tbody', {}, listeners.map((l) => {
+      const host = l.address.replace(/:\d+$/, '');
+      const every = host === '[::]' || host === '0.0.0.0';
+      return el('tr', {}, el('td', { text: l.service }), el('td', { text: every ? T.everyAddress : host }), el('td', { text: String(l.port) }));
+    })));
 }
+
+export const PAGE_KINDS = {
+  basic: { render: (body) => renderBasic(body) },
+  users: { render: (body) => renderUsers(body) },
+  sd: { render: (body) => renderSd(body) },
+  network: { render: (body) => renderNetwork(body) },
+  https: {
+    before: async () => { const r = await api('GET', '/api/v1/status/details'); return r.ok ? { details: r.data } : {}; },
+    render: (body, c) => renderHttps(body, c),
+  },
+  log: { render: (body) => renderLog(body) },
+  status: { render: (body, c) => renderStatus(body, c) },
+  backup: {
+    before: async () => { const r = await api('GET', '/api/v1/status/details'); return r.ok ? { details: r.data } : {}; },
+    render: (body, c) => renderBackup(body, c),
+  },
+  reset: {
+    before: async () => { const r = await api('GET', '/api/v1/status/details'); return r.ok ? { details: r.data } : {}; },
+    render: (body, c) => renderReset(body, c),
+  },
+  upgrade: { render: (body) => renderUpgrade(body) },
+};
+
+export { humanBytes };

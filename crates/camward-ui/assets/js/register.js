@@ -2,7 +2,7 @@
 // the one-time setup code the camera prints on its console instead). Shows the rules, marks each as
 // met while the user types, and shows the camera's 422 rules (or a wrong code) by the field.
 
-import { api, el } from './api.js';
+import { api, el, plainMessage, sentence } from './api.js';
 import { S } from './strings.js';
 import { RULES, SERVER_ONLY, checkPassword, checkUsername } from './policy.js';
 
@@ -53,7 +53,8 @@ function render() {
     for (const e of errors) {
       const f = e.path === 'setup_code' ? code : e.path === 'username' ? user : e.path === 'retype' ? pw2 : pw;
       f.error.hidden = false;
-      const text = `${e.message} (${e.rule})`;
+      // The rule's own line when the page knows it; otherwise the camera's sentence.
+      const text = S.rules[e.rule] || sentence(e.message);
       f.error.textContent = f.error.textContent ? `${f.error.textContent} ${text}` : text;
       f.input.setAttribute('aria-invalid', 'true');
       first = first || f.input;
@@ -92,7 +93,7 @@ function render() {
     }
     const errors = (r.data && r.data.errors) || [];
     if (errors.length) show(errors);
-    else status.textContent = r.status === 0 ? S.common.network : S.common.error(r.status, (r.data && r.data.message) || '');
+    else status.textContent = plainMessage(r, S);
   });
   main.replaceChildren(el('h1', { id: 'reg-h', text: R.title }), el('p', { text: R.intro }), form, rules);
   update();

@@ -2,7 +2,6 @@
 //! CA-signed install, delete, download), administrators only; every change goes to the audit log.
 //! Paper §3.7.
 
-use super::actor;
 use super::types::{CsrRequest, PemBody};
 use crate::WebState;
 use crate::auth::{Admin, Require};
@@ -13,7 +12,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use camward_config::FieldError;
-use camward_store::AuditEvent;
 use camward_tls::{CertError, CertInfo, DeviceIdentity};
 use serde_json::{Value, json};
 use std::marker::PhantomData;
@@ -64,12 +62,7 @@ pub(crate) async fn get(
 }
 
 fn audit(st: &WebState, p: &Require<Admin>, peer: SocketAddr, kind: &str, detail: Value) {
-    let ev = AuditEvent::new(kind)
-        .by(&actor(p.principal(), peer))
-        .detail(detail);
-    if let Err(e) = st.config.store().audit(&ev) {
-        tracing::error!(error = %e, kind, "cannot write the audit log");
-    }
+    super::audit(st, p.principal(), peer, kind, detail);
 }
 
 fn cert_detail(info: &CertInfo) -> Value {

@@ -20,11 +20,12 @@ pub(crate) async fn schema(_p: Require<Admin>) -> Json<Value> {
 }
 
 pub(crate) async fn get_config(State(st): State<WebState>, _p: Require<Admin>) -> Json<Value> {
-    let current = st.config.current();
-    Json(with_warnings(
-        with_certificate(&st, current.redacted()),
-        &current,
-    ))
+    Json(view(&st, &st.config.current()))
+}
+
+/// The document as `GET /api/v1/config` shows `config`: redacted, with `warnings` and `certificate`.
+pub(crate) fn view(st: &WebState, config: &camward_config::Config) -> Value {
+    with_warnings(with_certificate(st, config.redacted()), config)
 }
 
 /// Adds the read-only `warnings` list (valid settings that weaken security, e.g. SMTP with SSL
@@ -65,28 +66,42 @@ pub(crate) async fn patch_config(
     }
     let actor = actor(p.principal(), peer);
     let config = st.config.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        config.patch_checked(&patch, &actor, |_old, new| {
-            if HostFilter::from_config(&new.host_auth).allows(peer.ip()) {
-                Ok(())
-            } else {
-                Err(PatchError::Refused {
-                    rule: "host_auth.self_lockout".into(),
-                    message: format!(
-                        "this change would refuse your own address {}: add it (or its network) to host_auth.allow first; \
-                         from the console, `camward host-auth reset` switches host authentication off",
-                        peer.ip()
-                    ),
-                })
-            }
-        })
-    })
-    .await?;
+    let result =
+        tokio::task::spawn_blocking(move || config.patch_checked(&patch, &actor, admits(peer)))
+            .await?;
+    answer(&st, result)
+}
+
+/// The check of every change that may touch the host filter (paper §3.4): the new filter must
+/// still admit the requester, or the change would lock them out of their own camera.
+pub(crate) fn admits(
+    peer: SocketAddr,
+) -> impl FnOnce(&camward_config::Config, &camward_config::Config) -> Result<(), PatchError> {
+    move |_old, new| {
+        if HostFilter::from_config(&new.host_auth).allows(peer.ip()) {
+            Ok(())
+        } else {
+            Err(PatchError::Refused {
+                rule: "host_auth.self_lockout".into(),
+                message: format!(
+                    "this change would refuse your own address {}: add it (or its network) to the \
+                     allowed addresses first; from the console, `camward host-auth reset` switches \
+                     host authentication off",
+                    peer.ip()
+                ),
+            })
+        }
+    }
+}
+
+/// The answer to a change of the whole document (a PATCH, a restore): the new document, or the
+/// refusal — 422 with every field at fault, 409 when the host filter would refuse the requester.
+pub(crate) fn answer(
+    st: &WebState,
+    result: Result<std::sync::Arc<camward_config::Config>, PatchError>,
+) -> Result<Json<Value>, ApiError> {
     match result {
-        Ok(new) => Ok(Json(with_warnings(
-            with_certificate(&st, new.redacted()),
-            &new,
-        ))),
+        Ok(new) => Ok(Json(view(st, &new))),
         Err(PatchError::Invalid(errors)) => Err(ApiError::invalid(errors)),
         Err(PatchError::Refused { rule, message }) => Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -1,13 +1,13 @@
-//! `GET /api/v1/snapshot.jpg` and `GET /api/v1/mjpeg`: live JPEG snapshots and MJPEG, at access
-//! level Live (guest when on), like RTSP viewing. The pictures come from a [`LiveMedia`] handle
-//! the daemon fills in with the media hub, so this crate does not build the media pipeline.
+//! `GET /api/v1/snapshot.jpg`, `GET /api/v1/mjpeg` and `GET /api/v1/live.mp4`: live JPEG
+//! snapshots, MJPEG and the H.264 stream as endless fragmented MP4 (one fragment per picture, for
+//! a browser's Media Source Extensions), at access level Live (guest when on), like RTSP viewing.
+//! The pictures come from a [`LiveMedia`] handle the daemon fills in with the media hub, so this
+//! crate does not build the media pipeline.
 
 use crate::WebState;
 use crate::auth::{Live, Require};
 use crate::error::ApiError;
-use aide::OperationOutput;
-use aide::generate::GenContext;
-use aide::openapi::{MediaType, Operation, Response as DocResponse};
+use aide::openapi::{MediaType, Response as DocResponse};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
@@ -38,6 +38,10 @@ pub trait LiveMedia: Send + Sync + 'static {
         size: JpegSize,
         fps: Option<u32>,
     ) -> Result<BoxStream<'static, Bytes>, ApiError>;
+    /// The H.264 stream as fragmented MP4: an init segment (`ftyp`+`moov`), then `prft`+`moof`
+    /// +`mdat` per picture, starting at a key frame; the stream as signed (SEIs included). Ends
+    /// when the stream is switched off.
+    fn fmp4(&self, stream: u8) -> Result<BoxStream<'static, Bytes>, ApiError>;
 }
 
 /// `stream`, `size` and `fps`. Unknown parameters are ignored, as browsers add their own.
@@ -125,19 +129,36 @@ impl IntoResponse for Jpeg {
     }
 }
 
-impl OperationOutput for Jpeg {
-    type Inner = ();
-    fn operation_response(_: &mut GenContext, _: &mut Operation) -> Option<DocResponse> {
-        Some(binary("the latest picture as a JPEG", "image/jpeg"))
-    }
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
-        Self::operation_response(ctx, op)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
-    }
+binary_answer!(Jpeg, "the latest picture as a JPEG", "image/jpeg");
+
+/// Documents `$ty` as a `200` whose body is binary of `$ct`, described as `$what`.
+macro_rules! binary_answer {
+    ($ty:ty, $what:expr, $ct:expr) => {
+        impl aide::OperationOutput for $ty {
+            type Inner = ();
+            fn operation_response(
+                _: &mut aide::generate::GenContext,
+                _: &mut aide::openapi::Operation,
+            ) -> Option<aide::openapi::Response> {
+                Some($crate::routes::media::binary($what, $ct))
+            }
+            fn inferred_responses(
+                ctx: &mut aide::generate::GenContext,
+                op: &mut aide::openapi::Operation,
+            ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
+                $crate::routes::media::as_200(Self::operation_response(ctx, op))
+            }
+        }
+    };
+}
+pub(crate) use binary_answer;
+
+/// The one answer an output documents, as status 200.
+pub(crate) fn as_200(
+    r: Option<DocResponse>,
+) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
+    r.map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
+        .unwrap_or_default()
 }
 
 /// A response documented as a binary body of `content_type`.
@@ -184,23 +205,32 @@ impl IntoResponse for Mjpeg {
     }
 }
 
-impl OperationOutput for Mjpeg {
-    type Inner = ();
-    fn operation_response(_: &mut GenContext, _: &mut Operation) -> Option<DocResponse> {
-        Some(binary(
-            "JPEG parts, each `--camward-mjpeg-frame` + Content-Type + Content-Length + the JPEG",
-            "multipart/x-mixed-replace",
-        ))
-    }
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
-        Self::operation_response(ctx, op)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
+binary_answer!(
+    Mjpeg,
+    "JPEG parts, each `--camward-mjpeg-frame` + Content-Type + Content-Length + the JPEG",
+    "multipart/x-mixed-replace"
+);
+
+/// An endless fragmented MP4 (`video/mp4`, `Cache-Control: no-store`).
+pub struct LiveMp4(BoxStream<'static, Bytes>);
+
+impl IntoResponse for LiveMp4 {
+    fn into_response(self) -> Response {
+        let mut r = Response::new(Body::from_stream(
+            self.0.map(Ok::<_, std::convert::Infallible>),
+        ));
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
     }
 }
+
+binary_answer!(
+    LiveMp4,
+    "fragmented MP4 without end: ftyp+moov, then prft+moof+mdat per picture (prft: capture time)",
+    "video/mp4"
+);
 
 /// One part: boundary line, headers, the JPEG, CRLF. Each part is one body frame, so a part
 /// is never split across writes by us.
@@ -232,6 +262,15 @@ pub(crate) async fn mjpeg(
 ) -> Result<Mjpeg, ApiError> {
     let q = query(q)?;
     media(&st)?.mjpeg(q.stream, q.size, q.fps).map(Mjpeg)
+}
+
+pub(crate) async fn live_mp4(
+    _: Require<Live>,
+    State(st): State<WebState>,
+    q: Result<Query<MediaParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<LiveMp4, ApiError> {
+    let q = query(q)?;
+    media(&st)?.fmp4(q.stream).map(LiveMp4)
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ pub(crate) mod alarm;
 pub mod audit;
 pub(crate) mod certificate;
 mod config;
+pub(crate) mod device;
 mod log;
+pub(crate) mod maintenance;
 pub(crate) mod media;
 pub(crate) mod recordings;
 mod setup;
@@ -39,6 +41,7 @@ fn err<'a>(op: TransformOperation<'a>, code: u16, what: &str) -> TransformOperat
     match code {
         400 => op.response_with::<400, ApiError, _>(|r| r.description(&what)),
         404 => op.response_with::<404, ApiError, _>(|r| r.description(&what)),
+        401 => op.response_with::<401, ApiError, _>(|r| r.description(&what)),
         409 => op.response_with::<409, ApiError, _>(|r| r.description(&what)),
         403 => op.response_with::<403, ApiError, _>(|r| r.description(&what)),
         416 => op.response_with::<416, ApiError, _>(|r| r.description(&what)),
@@ -119,6 +122,86 @@ fn api() -> ApiRouter<WebState> {
             }),
         )
         .api_route(
+            "/api/v1/status/details",
+            get_with(device::details, |op| {
+                errs(
+                    op.tag("device").summary(
+                        "Model, serial, firmware, uptime, listeners, storage, recording and viewers per stream, certificate",
+                    ),
+                    &[(404, "this server reports no device state")],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/streams",
+            get_with(device::streams, |op| {
+                errs(
+                    op.tag("live").summary("The streams as viewers see them: codec, size, rate, bit rate, RTSP ports"),
+                    &[(404, "this server reports no device state")],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/logout",
+            get_with(maintenance::logout, |op| {
+                err(
+                    op.tag("accounts")
+                        .summary("Always 401 without checking credentials: a browser forgets the ones it holds"),
+                    401,
+                    "always (`logged_out`), with fresh Digest challenges",
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/maintenance/restart",
+            post_with(maintenance::restart, |op| {
+                errs(
+                    op.tag("maintenance")
+                        .summary("Restart the camera (audited)")
+                        .response::<202, Json<maintenance::Restarting>>(),
+                    &[(404, "this server cannot restart itself")],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/maintenance/factory-reset",
+            post_with(maintenance::factory_reset, |op| {
+                errs(
+                    op.tag("maintenance")
+                        .summary("Settings to defaults, accounts deleted, recordings kept or wiped; then restart (audited)")
+                        .input::<JsonBody<maintenance::FactoryReset>>()
+                        .response::<202, Json<maintenance::Restarting>>(),
+                    &[(404, "this server cannot restart itself")],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/config/backup",
+            post_with(maintenance::backup, |op| {
+                errs(
+                    op.tag("config")
+                        .summary("The settings as a file, secrets sealed with the device key or a passphrase (body optional)")
+                        .input::<JsonBody<maintenance::BackupRequest>>(),
+                    &[(422, "a passphrase shorter than 8 characters (`backup.passphrase.length`)")],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/config/restore",
+            post_with(maintenance::restore, |op| {
+                errs(
+                    op.tag("config")
+                        .summary("Restore a backup file: every section replaced, validated as a whole")
+                        .input::<JsonBody<maintenance::RestoreRequest>>()
+                        .response::<200, Json<ConfigView>>(),
+                    &[
+                        (422, "not a backup (`backup.format`), wrong camera or passphrase (`backup.key`), damaged (`backup.damaged`), or invalid settings"),
+                        (409, "the backup's host filter would refuse the requester (`refused`)"),
+                    ],
+                )
+            }),
+        )
+        .api_route(
             "/api/v1/config",
             get_with(config::get_config, |op| {
                 op.tag("config")
@@ -182,8 +265,17 @@ fn api() -> ApiRouter<WebState> {
             "/api/v1/log",
             get_with(log::log, |op| {
                 errs(
-                    op.tag("device").summary("The audit log, newest first"),
-                    &[(400, "a bad `limit` or `before` (`bad_request`, rule `query`)")],
+                    op.tag("device").summary("The audit log, newest first, filtered by kind, actor and time"),
+                    &[(400, "a bad `limit` or `before` (`bad_request`, rule `query`), or a bad filter (`bad_query`)")],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/log/download",
+            get_with(log::download, |op| {
+                errs(
+                    op.tag("device").summary("The selected audit log entries as a CSV or JSON file"),
+                    &[(400, "a bad filter or format (`bad_query`, `bad_request`)")],
                 )
             }),
         )
@@ -282,6 +374,28 @@ fn api() -> ApiRouter<WebState> {
                         (404, "no such recording, or retention deleted it (`not_found`)"),
                         (416, "the range is outside the file (`range_not_satisfiable`, `Content-Range: bytes */LEN`)"),
                         STORAGE,
+                    ],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/recordings/{id}/verification",
+            get_with(recordings::verification, |op| {
+                errs(
+                    op.tag("recordings")
+                        .summary("The camera's check of a recording's signatures: authentic, altered at frame N, unsigned, encrypted, …"),
+                    &[(404, "no such recording (`not_found`)"), STORAGE],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/live.mp4",
+            get_with(media::live_mp4, |op| {
+                errs(
+                    op.tag("live").summary("Live H.264 as endless fragmented MP4 (for Media Source Extensions)"),
+                    &[
+                        (400, "a bad `stream` (`bad_query`)"),
+                        (503, "the stream is off (`stream_off`, `Retry-After: 1`)"),
                     ],
                 )
             }),
@@ -393,6 +507,23 @@ pub(crate) fn router(state: WebState) -> Router {
 /// Unknown paths still need credentials: an unauthenticated client learns nothing about what exists.
 async fn not_found(_p: Authed) -> ApiError {
     ApiError::not_found("no such endpoint")
+}
+
+/// Writes one audit entry for an action of `p` from `peer`; a failure to write is logged, and the
+/// action stands.
+pub(crate) fn audit(
+    st: &WebState,
+    p: &camward_auth::Principal,
+    peer: std::net::SocketAddr,
+    kind: &str,
+    detail: Value,
+) {
+    let ev = camward_store::AuditEvent::new(kind)
+        .by(&actor(p, peer))
+        .detail(detail);
+    if let Err(e) = st.config.store().audit(&ev) {
+        tracing::error!(error = %e, kind, "cannot write the audit log");
+    }
 }
 
 /// The audit actor for a request.

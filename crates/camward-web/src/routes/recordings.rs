@@ -1,13 +1,12 @@
-//! `GET /api/v1/recordings`, `GET /api/v1/recordings/{id}.mp4` (Range) and `GET /api/v1/export.mp4`:
-//! the SD-card recordings (paper §3.8–§3.9), at access level Camera control and above. The files
-//! come from a [`Recordings`] handle the daemon fills in with camward-record's index.
+//! `GET /api/v1/recordings`, `GET /api/v1/recordings/{id}.mp4` (Range), `GET
+//! /api/v1/recordings/{id}/verification` and `GET /api/v1/export.mp4`: the SD-card recordings
+//! (paper §3.8–§3.9), at access level Camera control and above. The files and the verdicts of
+//! their signatures come from a [`Recordings`] handle the daemon fills in with camward-record's
+//! index and camward-sign's verifier; an encrypted recording is never decrypted on the camera.
 
 use crate::WebState;
 use crate::auth::{Control, Require};
 use crate::error::ApiError;
-use aide::OperationOutput;
-use aide::generate::GenContext;
-use aide::openapi::{Operation, Response as DocResponse};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -74,6 +73,70 @@ pub enum RecordingTrigger {
     Alarm,
 }
 
+/// What the camera's own check of a recording's signatures says (paper §3.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationVerdict {
+    /// Every frame matches its signature.
+    Authentic,
+    /// A frame differs from what was signed, or a signature does not verify.
+    Altered,
+    /// Frames that were signed are missing.
+    MissingFrames,
+    /// Signed frames are out of their signed order.
+    Reordered,
+    /// The video carries no signature (alteration detection was off).
+    Unsigned,
+    /// Signed, but the signature cannot be checked (no certificate in the stream).
+    NotVerifiable,
+    /// Encrypted (paper §3.8): the camera cannot check it without decrypting, which it never
+    /// does; decrypt it on a viewer's computer, then verify.
+    Encrypted,
+    /// Still being written and nothing signed yet.
+    Pending,
+}
+
+/// Where the signing certificate's authority comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignerTrust {
+    /// The chain leads to the CA that issued this camera's certificate.
+    Trusted,
+    /// Signed with a self-signed certificate: proves the video unaltered since signing, not who
+    /// signed it.
+    SelfSigned,
+    /// A CA-issued chain this camera cannot check.
+    Untrusted,
+}
+
+/// The signer of a recording, as its certificate says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SignerSummary {
+    pub trust: SignerTrust,
+    pub subject: String,
+    pub issuer: String,
+    /// The signing key is this camera's.
+    pub this_camera: bool,
+}
+
+/// `GET /api/v1/recordings/{id}/verification`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Verification {
+    pub id: i64,
+    pub verdict: VerificationVerdict,
+    /// For `altered`: the first altered frame, 1-based in decode order.
+    pub first_altered_frame: Option<u64>,
+    /// Frames in the file.
+    pub frames: u64,
+    /// Frames covered by a verified signature.
+    pub verified_frames: u64,
+    /// Whether the file was still being written (its last frames are not signed yet).
+    pub partial: bool,
+    pub signer: Option<SignerSummary>,
+    /// The verdict in a sentence for people.
+    pub message: String,
+}
+
 /// `stream`/`from`/`to` of a listing or export, checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecordingFilter {
@@ -98,6 +161,8 @@ pub trait Recordings: Send + Sync + 'static {
     fn open(&self, id: i64) -> Result<(std::fs::File, u64, String), ApiError>;
     /// One MP4 of the whole GOPs of `stream` covering `[from_ms, to_ms)`.
     fn export(&self, stream: u8, from_ms: i64, to_ms: i64) -> Result<Download, ApiError>;
+    /// Checks recording `id`'s signatures (blocking: it reads the file).
+    fn verify(&self, id: i64) -> Result<Verification, ApiError>;
 }
 
 /// The query of a listing or an export.
@@ -114,7 +179,7 @@ pub(crate) struct FilterParams {
     to: Option<String>,
 }
 
-fn parse_rfc3339(s: &str) -> Option<i64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
@@ -275,6 +340,24 @@ pub(crate) async fn download(
     })
 }
 
+/// The `{id}` path segment of a verification.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct RecordingId {
+    /// The id from the listing.
+    id: i64,
+}
+
+pub(crate) async fn verification(
+    _: Require<Control>,
+    State(st): State<WebState>,
+    Path(RecordingId { id }): Path<RecordingId>,
+) -> Result<Json<Verification>, ApiError> {
+    let rec = recordings(&st)?;
+    tokio::task::spawn_blocking(move || rec.verify(id))
+        .await?
+        .map(Json)
+}
+
 pub(crate) async fn export(
     _: Require<Control>,
     State(st): State<WebState>,
@@ -333,20 +416,7 @@ impl IntoResponse for Video {
     }
 }
 
-impl OperationOutput for Video {
-    type Inner = ();
-    fn operation_response(_: &mut GenContext, _: &mut Operation) -> Option<DocResponse> {
-        Some(super::media::binary("the fMP4 file", "video/mp4"))
-    }
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        op: &mut Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, DocResponse)> {
-        Self::operation_response(ctx, op)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
-    }
-}
+super::media::binary_answer!(Video, "the fMP4 file", "video/mp4");
 
 /// A body fed by a blocking reader on tokio's blocking pool.
 struct ChannelBody {

@@ -83,7 +83,7 @@ pub struct DeviceStatus {
     /// Always `camward`.
     pub product: String,
     pub version: String,
-    /// From `DATA/serial` or the board's device tree.
+    /// From `DATA/serial`, the board's device tree, or the device identity (as in its certificate).
     pub serial: Option<String>,
     pub uptime_secs: u64,
     /// Seconds since 1970.
@@ -105,7 +105,8 @@ pub struct LogEntry {
     pub id: i64,
     /// Milliseconds since 1970.
     pub time_ms: i64,
-    /// `setup`, `login.ok`, `login.fail`, `config.change`, `alarm`, `certificate.install`, …
+    /// `setup`, `login.ok` (once per login session), `login.fail`, `config.change`, `alarm`,
+    /// `certificate.install`, `maintenance.restart`, …
     pub kind: String,
     pub actor: Option<String>,
     pub address: Option<String>,
@@ -118,6 +119,9 @@ pub struct LogEntry {
 #[derive(Serialize, Deserialize, JsonSchema)]
 pub struct LogPage {
     pub entries: Vec<LogEntry>,
+    /// The `before` of the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
 }
 
 /// `GET /api/v1/log` query.
@@ -129,6 +133,16 @@ pub struct LogQuery {
     pub limit: Option<u32>,
     /// An entry id: entries older than it.
     pub before: Option<i64>,
+    /// Comma-separated kind prefixes (`login` selects `login.ok`, `login.fail`, …).
+    pub kind: Option<String>,
+    /// Exact user name.
+    pub actor: Option<String>,
+    /// RFC 3339; entries at or after it.
+    #[schemars(extend("format" = "date-time"))]
+    pub from: Option<String>,
+    /// RFC 3339; entries before it.
+    #[schemars(extend("format" = "date-time"))]
+    pub to: Option<String>,
 }
 
 /// Whether a certificate is CA-issued or self-signed.

@@ -56,6 +56,8 @@ pub struct Input {
     pub identity: Arc<DeviceIdentity>,
     /// Where FTP sessions are logged (the alarm log: audit log and daemon log).
     pub log: SharedLog,
+    /// Where the open listener is announced (status page).
+    pub listeners: super::device::Listeners,
     pub shutdown: CancellationToken,
 }
 
@@ -68,6 +70,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
         gate,
         identity,
         log,
+        listeners,
         shutdown,
     } = input;
     tokio::spawn(async move {
@@ -79,6 +82,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
             if running.as_ref().map(|(w, _)| w) != want.as_ref() {
                 if let Some((_, server)) = running.take() {
                     server.stop().await;
+                    listeners.close("FTP");
                     tracing::info!("FTP access closed");
                 }
                 if let Some(w) = want {
@@ -97,7 +101,10 @@ pub fn start(input: Input) -> JoinHandle<()> {
                     )
                     .await
                     {
-                        Ok(server) => running = Some((w, server)),
+                        Ok(server) => {
+                            listeners.open("FTP", w.bind);
+                            running = Some((w, server));
+                        }
                         Err(e) => tracing::error!(
                             error = %e,
                             "FTP access is allowed but cannot start; choose another address with --ftp ADDR:PORT"

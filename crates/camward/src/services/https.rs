@@ -63,6 +63,8 @@ pub struct Listener {
     pub config: ConfigHandle,
     /// For `service.bind_failed` entries.
     pub store: Store,
+    /// Where the open listener is announced (status page).
+    pub listeners: super::device::Listeners,
     pub shutdown: CancellationToken,
     /// The web server's limits (connections per address).
     pub serve: ServeOptions,
@@ -199,6 +201,7 @@ where
     let mut rx = l.config.subscribe();
     let shutdown = l.shutdown.clone();
     let store = l.store.clone();
+    let registry = l.listeners.clone();
     tokio::spawn(async move {
         let mut running: Option<(Where, CancellationToken, JoinHandle<()>)> = None;
         loop {
@@ -207,12 +210,14 @@ where
                 if let Some((_, stop, task)) = running.take() {
                     stop.cancel();
                     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+                    registry.close(what);
                     tracing::info!("{what} listener closed");
                 }
                 if let Some(d) = desired {
                     match bind(d.0, d.1, what, flag).await {
                         Ok((listener, addr)) => {
                             tracing::info!(%addr, "{what} listening");
+                            registry.open(what, listener.local_addr().unwrap_or(addr));
                             let stop = shutdown.child_token();
                             let task = tokio::spawn(serve(listener, stop.clone()));
                             running = Some((d, stop, task));
@@ -234,6 +239,7 @@ where
         if let Some((_, stop, task)) = running {
             stop.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            registry.close(what);
         }
     })
 }

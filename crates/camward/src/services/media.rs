@@ -1,15 +1,23 @@
 //! The media service: source → encoder → stage → frame bus (camera core), kept in step with the
-//! `source`/`streams`/`jpeg` settings, and the media hub as the web API's [`LiveMedia`] handle.
+//! `source`/`streams`/`jpeg` settings, and the media hub as the web API's [`LiveMedia`] handle:
+//! snapshots, MJPEG, and the browser's H.264 view as fragmented MP4 (one fragment per picture,
+//! each with its capture time in `prft`, so the page can measure its latency).
 //! The stage is ONVIF Media Signing (paper §3.9), installed before the first start.
 
+use super::device::{HttpViewers, ViewerGuard};
 use bytes::Bytes;
 use camward_config::{Config, JpegSize};
+use camward_media::AccessUnit;
 use camward_media::{MediaError, MediaHub, StageFactory};
+use camward_record::FileProtection;
+use camward_record::fmp4::{self, TrackParams};
 use camward_store::ConfigHandle;
 use camward_web::{ApiError, LiveMedia};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -104,12 +112,109 @@ fn api_error(e: &MediaError) -> ApiError {
     }
 }
 
-/// The media hub as the web API sees it.
-pub struct HubMedia(pub MediaHub);
+/// The media hub as the web API sees it, counting the viewers of its HTTP live views.
+pub struct HubMedia {
+    pub hub: MediaHub,
+    pub viewers: HttpViewers,
+}
+
+/// How long the browser's H.264 view waits for a picture before checking that its stream is
+/// still on (a stream switched off sends nothing, and its viewers should learn it).
+const LIVE_IDLE_CHECK: Duration = Duration::from_secs(2);
+
+/// One browser's H.264 view: the bus it reads and the timeline it writes.
+struct LiveMp4 {
+    hub: MediaHub,
+    stream: u8,
+    bus: Arc<camward_media::FrameBus>,
+    sub: camward_media::Subscriber,
+    _viewer: ViewerGuard,
+    params: Option<TrackParams>,
+    sequence: u32,
+    /// (pts of the frame that starts the current run, decode time given to it).
+    origin: Option<(u64, u64)>,
+    last: Option<(u64, u64)>,
+}
+
+impl LiveMp4 {
+    /// The bytes for one picture: a fragment, preceded by an init segment when the stream
+    /// starts or its parameters change (a new size after a settings change).
+    fn fragment(&mut self, au: &AccessUnit) -> Result<Option<Bytes>, String> {
+        let info = self.bus.info();
+        let fps = info.as_ref().map_or(15, |i| i.fps.max(1));
+        let duration = 90_000 / fps;
+        let mut out = Vec::new();
+        if au.key
+            && let Some(p) = TrackParams::from_au(au, info.as_deref())
+            && self.params.as_ref() != Some(&p)
+        {
+            out = fmp4::init_segment(&p, &FileProtection::default(), au.wallclock)
+                .map_err(|e| e.to_string())?;
+            self.params = Some(p);
+        }
+        if self.params.is_none() {
+            return Ok(None);
+        }
+        // Decode time: the stream's own clock, continued across pipeline restarts (whose clock
+        // starts again near 0) so the browser's timeline never goes back.
+        let dts = match (self.origin, self.last) {
+            (Some((pts0, dts0)), Some((last_pts, _))) if au.pts90k > last_pts => {
+                dts0 + (au.pts90k - pts0)
+            }
+            (_, Some((_, last_dts))) => {
+                let d = last_dts + u64::from(duration);
+                self.origin = Some((au.pts90k, d));
+                d
+            }
+            _ => {
+                self.origin = Some((au.pts90k, 0));
+                0
+            }
+        };
+        self.last = Some((au.pts90k, dts));
+        self.sequence = self.sequence.wrapping_add(1);
+        let sample = fmp4::Sample {
+            data: fmp4::sample_data(au),
+            duration,
+            sync: au.key,
+        };
+        out.extend(
+            fmp4::fragment(self.sequence, dts, au.wallclock, &[sample], None)
+                .map_err(|e| e.to_string())?,
+        );
+        Ok(Some(Bytes::from(out)))
+    }
+
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            let au = match tokio::time::timeout(LIVE_IDLE_CHECK, self.sub.recv()).await {
+                Ok(Some(au)) => au,
+                Ok(None) => return None,
+                Err(_) => {
+                    if self.hub.status(self.stream).is_none_or(|s| !s.enabled) {
+                        return None;
+                    }
+                    continue;
+                }
+            };
+            if !au.has_picture() {
+                continue;
+            }
+            match self.fragment(&au) {
+                Ok(Some(b)) => return Some(b),
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(stream = self.stream, error = %e, "live MP4 view ends");
+                    return None;
+                }
+            }
+        }
+    }
+}
 
 impl LiveMedia for HubMedia {
     fn snapshot(&self, stream: u8, size: JpegSize) -> BoxFuture<'static, Result<Bytes, ApiError>> {
-        let hub = self.0.clone();
+        let hub = self.hub.clone();
         Box::pin(async move {
             hub.snapshot_jpeg(stream, size)
                 .await
@@ -123,13 +228,51 @@ impl LiveMedia for HubMedia {
         size: JpegSize,
         fps: Option<u32>,
     ) -> Result<BoxStream<'static, Bytes>, ApiError> {
-        let Some(status) = self.0.status(stream) else {
+        self.check_on(stream)?;
+        let fps = fps.unwrap_or_else(|| self.hub.settings().2.refresh_fps);
+        let viewer = self.viewers.enter(stream, "mjpeg");
+        Ok(self
+            .hub
+            .mjpeg(stream, size, fps)
+            .map(move |b| {
+                let _counted = &viewer;
+                b
+            })
+            .boxed())
+    }
+
+    fn fmp4(&self, stream: u8) -> Result<BoxStream<'static, Bytes>, ApiError> {
+        self.check_on(stream)?;
+        let bus = self
+            .hub
+            .stream(stream)
+            .ok_or_else(|| api_error(&MediaError::NoSuchStream(stream)))?;
+        let view = LiveMp4 {
+            hub: self.hub.clone(),
+            stream,
+            sub: bus.subscribe(),
+            bus,
+            _viewer: self.viewers.enter(stream, "live_mp4"),
+            params: None,
+            sequence: 0,
+            origin: None,
+            last: None,
+        };
+        Ok(
+            futures::stream::unfold(view, |mut v| async move { v.next().await.map(|b| (b, v)) })
+                .boxed(),
+        )
+    }
+}
+
+impl HubMedia {
+    fn check_on(&self, stream: u8) -> Result<(), ApiError> {
+        let Some(status) = self.hub.status(stream) else {
             return Err(api_error(&MediaError::NoSuchStream(stream)));
         };
         if !status.enabled {
             return Err(api_error(&MediaError::StreamOff(stream)));
         }
-        let fps = fps.unwrap_or_else(|| self.0.settings().2.refresh_fps);
-        Ok(self.0.mjpeg(stream, size, fps).boxed())
+        Ok(())
     }
 }

@@ -4,10 +4,12 @@
 
 pub mod alarm;
 pub mod config_watch;
+pub mod device;
 pub mod ftp;
 pub mod http;
 pub mod https;
 pub mod listen;
+pub mod maintenance;
 pub mod media;
 pub mod record;
 pub mod rtsp;

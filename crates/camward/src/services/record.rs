@@ -1,6 +1,7 @@
 //! The recording service (paper §3.8–3.9, the "SD memory card"): records Stream(1)/(2) off the media
 //! hub's buses into fMP4, encrypted per file when `data_encryption` is on; its index is the web
-//! API's recordings.
+//! API's recordings, and the camera checks a recording's signatures on request (§3.9) — never those
+//! of an encrypted one, which it does not decrypt.
 
 use camward_config::{DataEncryptionConfig, RecordingConfig};
 use camward_media::MediaHub;
@@ -11,8 +12,9 @@ use camward_record::{
 use camward_store::ConfigHandle;
 use camward_web::{
     ApiError, Download, RecordingFilter, RecordingInfo, RecordingState, RecordingTrigger,
-    Recordings,
+    Recordings, SignerSummary, SignerTrust, StorageState, Verification, VerificationVerdict,
 };
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,11 @@ pub struct Recording {
     /// Set once the first start has been tried: until then the API says "starting" (recovery
     /// after an unclean stop may take a moment) rather than "not available".
     tried: Arc<AtomicBool>,
+    /// The device identity: the trust anchor and "this camera" of verification verdicts.
+    identity: Option<Arc<camward_tls::DeviceIdentity>>,
+    /// Verdicts of finished files by id, with the length and modification time they were
+    /// computed for (a file changed on the card is checked again).
+    verdicts: Arc<Mutex<HashMap<i64, (FileStamp, Verification)>>>,
 }
 
 impl Recording {
@@ -58,6 +65,59 @@ impl Recording {
             "recording storage is not available (see the log)",
             false,
         )
+    }
+
+    pub fn with_identity(mut self, identity: Arc<camward_tls::DeviceIdentity>) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Streams with a file being written now.
+    pub fn streams_writing(&self) -> Vec<u8> {
+        let Some(index) = self.index() else {
+            return Vec::new();
+        };
+        let mut v: Vec<u8> = index
+            .in_state(State::Recording)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.stream)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The storage as the status page shows it.
+    pub fn storage(&self) -> StorageState {
+        let empty = |state: &str| StorageState {
+            state: state.into(),
+            used_bytes: 0,
+            free_bytes: 0,
+            total_bytes: 0,
+            recordings: 0,
+            oldest: None,
+            newest: None,
+        };
+        let Some(index) = self.index() else {
+            let state = if self.tried.load(Ordering::Acquire) {
+                "unavailable"
+            } else {
+                "starting"
+            };
+            return empty(state);
+        };
+        let (free, total) = camward_record::retention::space(index.dir()).unwrap_or((0, 0));
+        let (count, oldest, newest) = index.summary().unwrap_or((0, None, None));
+        StorageState {
+            state: "ok".into(),
+            used_bytes: index.total_bytes().unwrap_or(0),
+            free_bytes: free,
+            total_bytes: total,
+            recordings: count,
+            oldest: oldest.map(timeutil::rfc3339),
+            newest: newest.map(timeutil::rfc3339),
+        }
     }
 
     /// The index of the running recorder, for listing and downloads.
@@ -246,6 +306,185 @@ impl Recordings for Recording {
             len,
             name,
         })
+    }
+
+    fn verify(&self, id: i64) -> Result<Verification, ApiError> {
+        self.check(id)
+    }
+}
+
+impl Recording {
+    fn check(&self, id: i64) -> Result<Verification, ApiError> {
+        let index = self.index().ok_or_else(|| self.unavailable())?;
+        let row = index
+            .get(id)
+            .map_err(|e| index_error(&e))?
+            .ok_or_else(|| ApiError::not_found(format!("recording {id} does not exist")))?;
+        let partial = row.state == State::Recording;
+        let base = |verdict, message: &str| Verification {
+            id,
+            verdict,
+            first_altered_frame: None,
+            frames: row.frames,
+            verified_frames: 0,
+            partial,
+            signer: None,
+            message: message.to_owned(),
+        };
+        if row.encrypted {
+            return Ok(base(
+                VerificationVerdict::Encrypted,
+                "Encrypted: the camera never decrypts recordings, so it cannot check this one.                  Download it, decrypt it with `camward decrypt` on a viewer's computer, then check it                  with `camward verify`.",
+            ));
+        }
+        let path = index.dir().join(&row.path);
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ApiError::not_found(format!("recording {id} was deleted")));
+            }
+            Err(e) => return Err(ApiError::internal(format!("open {}: {e}", path.display()))),
+        };
+        let stamp = file
+            .metadata()
+            .map(|m| (m.len(), m.modified().ok()))
+            .unwrap_or((0, None));
+        if let Some((l, v)) = lock(&self.verdicts).get(&id)
+            && *l == stamp
+            && !partial
+        {
+            return Ok(v.clone());
+        }
+        let opts = camward_sign::VerifyOptions {
+            trust_anchor_pem: self.trust_anchor(),
+            at: None,
+        };
+        let report = match camward_sign::verify::verify_mp4_reader(&mut file, &opts, &mut |_| {}) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(id, error = %e, "recording cannot be read for verification");
+                let mut v = base(
+                    VerificationVerdict::Altered,
+                    "Altered: the file is damaged and cannot be read as a recording.",
+                );
+                v.frames = 0;
+                return Ok(v);
+            }
+        };
+        let v = verdict_of(id, partial, &report, self.identity.as_deref());
+        if !partial {
+            let mut m = lock(&self.verdicts);
+            if m.len() > 4096 {
+                m.clear();
+            }
+            m.insert(id, (stamp, v.clone()));
+        }
+        Ok(v)
+    }
+
+    /// The issuers of this camera's CA-issued chain: a recording signed by a key they certify is
+    /// "trusted". A self-signed camera has no anchor.
+    fn trust_anchor(&self) -> Option<String> {
+        let id = self.identity.as_ref()?;
+        if id.kind() != camward_tls::CertKind::CaIssued {
+            return None;
+        }
+        let pem = id.certificate_chain_pem();
+        let blocks: Vec<&str> = pem
+            .split_inclusive("-----END CERTIFICATE-----")
+            .filter(|b| b.contains("BEGIN CERTIFICATE"))
+            .collect();
+        (blocks.len() > 1).then(|| blocks[1..].concat())
+    }
+}
+
+type FileStamp = (u64, Option<std::time::SystemTime>);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The API's verdict from the verifier's report.
+fn verdict_of(
+    id: i64,
+    partial: bool,
+    r: &camward_sign::Report,
+    identity: Option<&camward_tls::DeviceIdentity>,
+) -> Verification {
+    use camward_sign::{Provenance, Verdict};
+    let first_altered_frame = r
+        .gops
+        .iter()
+        .filter(|g| g.verdict == Verdict::Altered)
+        .filter_map(|g| {
+            // The frames that differ; a GOP whose signature fails as a whole counts from its start.
+            g.altered_frames
+                .iter()
+                .copied()
+                .min()
+                .or(g.frames.map(|f| f.0))
+        })
+        .min()
+        .map(|f| u64::from(f) + 1);
+    let verdict = match r.verdict {
+        Verdict::Authentic => VerificationVerdict::Authentic,
+        Verdict::Pending if r.counts.validated_frames > 0 => VerificationVerdict::Authentic,
+        Verdict::Pending => VerificationVerdict::Pending,
+        // A file being written whose first key-frame group is not signed yet (its signature
+        // follows the group): nothing to judge yet.
+        Verdict::Unsigned if partial && r.counts.validated_frames == 0 => {
+            VerificationVerdict::Pending
+        }
+        Verdict::NotVerifiable => VerificationVerdict::NotVerifiable,
+        Verdict::Unsigned => VerificationVerdict::Unsigned,
+        Verdict::MissingFrames => VerificationVerdict::MissingFrames,
+        Verdict::Reordered => VerificationVerdict::Reordered,
+        Verdict::Altered => VerificationVerdict::Altered,
+    };
+    let signer = r.signer.as_ref().map(|s| SignerSummary {
+        trust: match r.provenance {
+            Provenance::Trusted => SignerTrust::Trusted,
+            Provenance::SelfSigned => SignerTrust::SelfSigned,
+            Provenance::Untrusted(_) | Provenance::NotVerifiable => SignerTrust::Untrusted,
+        },
+        this_camera: identity.is_some_and(|i| s.subject.contains(i.serial())),
+        subject: s.subject.clone(),
+        issuer: s.issuer.clone(),
+    });
+    let message = match verdict {
+        VerificationVerdict::Authentic if partial => {
+            "Authentic so far: every signed frame matches; the last frames are signed when the file is closed."
+                .to_owned()
+        }
+        VerificationVerdict::Authentic => {
+            "Authentic: every frame matches the signature the camera added when recording.".to_owned()
+        }
+        VerificationVerdict::Altered => match first_altered_frame {
+            Some(f) => format!("Altered at frame {f}: the picture differs from what the camera signed."),
+            None => "Altered: a signature does not verify.".to_owned(),
+        },
+        VerificationVerdict::MissingFrames => "Frames are missing: some signed pictures were removed.".to_owned(),
+        VerificationVerdict::Reordered => "Reordered: signed pictures are out of their order.".to_owned(),
+        VerificationVerdict::Unsigned => {
+            "Unsigned: alteration detection was off when this was recorded.".to_owned()
+        }
+        VerificationVerdict::NotVerifiable => {
+            "Signed, but the signature cannot be checked: the stream carries no certificate.".to_owned()
+        }
+        VerificationVerdict::Pending => "Being recorded: nothing is signed yet.".to_owned(),
+        VerificationVerdict::Encrypted => "Encrypted.".to_owned(),
+    };
+    Verification {
+        id,
+        verdict,
+        first_altered_frame: (verdict == VerificationVerdict::Altered)
+            .then_some(first_altered_frame)
+            .flatten(),
+        frames: u64::from(r.counts.received_frames),
+        verified_frames: u64::from(r.counts.validated_frames),
+        partial,
+        signer,
+        message,
     }
 }
 

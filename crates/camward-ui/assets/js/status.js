@@ -1,0 +1,124 @@
+// camward UI — the Status page: what an installer checks before leaving the site. Model, serial,
+// firmware, uptime; every listening service (paper §3.5); streams with their recording state and
+// viewers; storage; the certificate (§3.7); settings that weaken security; and the findings of
+// the security audit when this camera has one (`GET /api/v1/audit`).
+
+import { api, apiPaths, el, humanBytes, localTime, plainMessage, sentence } from './api.js';
+import { S } from './strings.js';
+import { listenerTable } from './pages.js';
+import { PAGES } from './layouts.js';
+
+const T = S.status;
+
+function facts(id, rows) {
+  return el('dl', { class: 'facts', id }, rows.filter(([, v]) => v !== null && v !== undefined && v !== '')
+    .map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
+}
+
+export function uptime(secs) {
+  const d = Math.floor(secs / 86400);
+  const h = Math.floor((secs % 86400) / 3600);
+  const m = Math.floor((secs % 3600) / 60);
+  if (d) return T.days(d, h);
+  if (h) return T.hours(h, m);
+  return T.minutes(m);
+}
+
+function panel(id, title, ...children) {
+  return el('section', { class: 'panel', id, 'aria-labelledby': `${id}-h` }, el('h2', { id: `${id}-h`, text: title }), children);
+}
+
+// The page that shows a setting: the first layout page listing its section.
+function pageOf(path) {
+  const section = path.split('.')[0];
+  const p = PAGES.find((x) => (x.forms || []).some((f) => f.section.split('.')[0] === section));
+  return p ? p.id : null;
+}
+
+export async function renderStatus(body, c) {
+  const r = await api('GET', '/api/v1/status/details');
+  if (!r.ok) { body.append(el('p', { class: 'error', role: 'alert', text: plainMessage(r, S) })); return; }
+  const d = r.data;
+  const me = await api('GET', '/api/v1/status');
+  body.append(panel('device', T.device, facts('status', [
+    [T.model, d.model],
+    [T.serial, d.serial || S.common.unknown],
+    [T.version, `${d.product} ${d.version}`],
+    [T.uptime, uptime(d.uptime_secs)],
+    [T.started, localTime(Date.parse(d.started_at))],
+    [T.user, me.ok ? `${me.data.user || S.guest} (${S.levels[me.data.level] || ''})` : ''],
+  ])));
+
+  body.append(panel('services', T.services, listenerTable(d.listeners)));
+
+  const streams = el('table', { id: 'streams' },
+    el('thead', {}, el('tr', {}, [T.stream, T.picture, T.state, T.recording, T.viewers].map((t) => el('th', { scope: 'col', text: t })))),
+    el('tbody', {}, d.streams.map((s) => el('tr', {},
+      el('td', { text: S.live.streams[s.stream] || String(s.stream) }),
+      el('td', { text: `${s.codec} ${s.width}x${s.height}, ${S.live.fpsValue(s.fps)}, ${S.live.kbps(s.bitrate_kbps)}` }),
+      el('td', { text: s.enabled && s.running ? T.running : T.stopped }),
+      el('td', { text: T.recordingState[s.recording] || '' }),
+      el('td', { text: s.viewers.length ? s.viewers.map((v) => `${T.carriers[v.carrier] || v.carrier}: ${v.viewers}`).join(', ') : T.noViewers })))));
+  body.append(panel('stream-state', T.streams, streams));
+
+  if (d.storage) {
+    const st = d.storage;
+    body.append(panel('storage', T.storage, facts('storage-facts', [
+      [T.state, T.storageState[st.state] || st.state],
+      [T.used, st.state === 'ok' ? humanBytes(st.used_bytes) : ''],
+      [T.free, st.state === 'ok' ? `${humanBytes(st.free_bytes)} / ${humanBytes(st.total_bytes)}` : ''],
+      [T.count, st.state === 'ok' ? String(st.recordings) : ''],
+      [T.oldest, st.oldest ? localTime(Date.parse(st.oldest)) : ''],
+      [T.newest, st.newest ? localTime(Date.parse(st.newest)) : ''],
+    ])));
+  }
+
+  if (d.certificate) {
+    const ce = d.certificate;
+    body.append(panel('cert', T.certificate,
+      ce.warning ? el('p', { class: 'warning', text: sentence(ce.warning) }) : null,
+      facts('cert-facts', [
+        [T.kind, T.kinds[ce.kind] || ''],
+        [T.subject, ce.subject],
+        [T.issuer, ce.issuer],
+        [T.expires, `${localTime(Date.parse(ce.not_after))} (${T.daysLeft(ce.days_left)})`],
+      ])));
+  }
+
+  const warn = panel('warnings-panel', T.warnings);
+  if (d.warnings.length) {
+    const items = [];
+    for (const w of d.warnings) {
+      const page = pageOf(w.path);
+      items.push(el('li', {}, sentence(w.message), ' ', page ? el('a', { href: `/setup/${page}`, text: `${T.goTo}: ${S.pages[page] || ''}` }) : null));
+    }
+    warn.append(el('ul', { id: 'warnings' }, items));
+  } else {
+    warn.append(el('p', { text: T.noWarnings }));
+  }
+  body.append(warn);
+
+  // The security audit appears when this camera has one (another module of camward adds it).
+  if ((await apiPaths()).has('/api/v1/audit')) {
+    const a = await api('GET', '/api/v1/audit');
+    body.append(a.ok && a.data ? auditPanel(a.data) : panel('audit', T.audit, el('p', { class: 'error', text: plainMessage(a, S) })));
+  }
+}
+
+// The audit's findings (`camward audit`'s report): most severe first, each with what is the case,
+// why it matters (the paper's §) and where to change it — a link to the page of the setting, never
+// the setting's key.
+function auditPanel(report) {
+  const list = (report && report.findings) || [];
+  if (!list.length) return panel('audit', T.audit, el('p', { text: T.auditNone }));
+  return panel('audit', T.audit, el('ul', { id: 'audit-findings' }, list.map((f) => {
+    const page = f.fix && f.fix.path ? pageOf(f.fix.path) : null;
+    const fix = page
+      ? el('a', { href: `/setup/${page}`, text: `${T.goTo}: ${S.pages[page] || ''}` })
+      : f.fix && f.fix.action && !f.fix.path ? sentence(f.fix.action) : null;
+    return el('li', { class: `sev-${f.severity}` },
+      el('strong', { text: `${T.severity[f.severity] || ''}: ` }),
+      sentence(f.subject ? `${f.title} (${f.subject})` : f.title), ' ',
+      el('span', { class: 'hint', text: `${sentence(f.why)} ${f.paper || ''}`.trim() }), ' ', fix);
+  })));
+}
