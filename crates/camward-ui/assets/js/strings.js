@@ -136,6 +136,16 @@ export const S = {
 
   size: { label: 'Image capture size' },
 
+  // Row labels of other lists than the SMTP destinations, by setting path.
+  rows: {
+    'time.servers': {
+      address: (n) => `NTP server ${n}`,
+      add: 'Add an NTP server',
+      remove: (n) => `Delete NTP server ${n}`,
+      none: 'No NTP server yet.',
+    },
+  },
+
   destinations: {
     address: (n) => `Address ${n}`,
     alarms: 'Alarms',
@@ -331,6 +341,21 @@ export const S = {
   },
 
   status: {
+    time: 'Date and time',
+    timeMode: { manual: 'Manual setting', ntp: 'Synchronization with NTP server' },
+    timeState: { manual: 'Set by hand', starting: 'Synchronising…', synchronized: 'Synchronised', unsynchronized: 'Not synchronised' },
+    timeNow: 'Camera time (UTC)',
+    timeLocal: 'Local time',
+    timeZone: 'Time zone',
+    timeSource: 'Time source',
+    timeOffset: 'Offset from the source',
+    timeAuth: { true: 'authenticated (NTS)', false: 'not authenticated' },
+    timeLastSync: 'Last synchronisation',
+    timeError: 'Last error',
+    timeClock: 'Setting the clock',
+    timeClockOk: 'allowed',
+    ms: (v) => `${v.toFixed(1)} ms`,
+    serverState: { ok: 'answers', unreachable: 'unreachable', error: 'wrong answer' },
     device: 'Device',
     model: 'Model',
     product: 'Product',

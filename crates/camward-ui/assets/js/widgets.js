@@ -86,7 +86,9 @@ function rows(ctx, path, node, value, w) {
   const items = schema.resolve(node.items || {});
   const max = node.maxItems || 16;
   const list = el('div', { class: 'rows' });
-  const add = el('button', { type: 'button', text: S.destinations.add });
+  // Row labels per list (NTP servers); the SMTP screen's destinations otherwise.
+  const R = (S.rows && S.rows[w.base.key]) || S.destinations;
+  const add = el('button', { type: 'button', text: R.add });
   const all = [];
   const blank = () => {
     const o = {};
@@ -102,13 +104,13 @@ function rows(ctx, path, node, value, w) {
     list.replaceChildren();
     values.forEach((item, i) => {
       const before = controls.list.length;
-      const group = el('fieldset', { class: 'group row' }, el('legend', { text: S.destinations.address(i + 1) }));
+      const group = el('fieldset', { class: 'group row' }, el('legend', { text: R.address(i + 1) }));
       for (const k of Object.keys(items.properties || {})) {
         const c = control(ctx, `${path}[${i}].${k}`, { patch: false, value: item[k], node: schema.resolve(items.properties[k]) });
         if (c) group.append(c);
       }
       const parts = controls.list.slice(before);
-      const del = el('button', { type: 'button', text: S.destinations.remove(i + 1) });
+      const del = el('button', { type: 'button', text: R.remove(i + 1) });
       del.addEventListener('click', () => {
         const cur = readAll();
         cur.splice(i, 1);
@@ -118,7 +120,7 @@ function rows(ctx, path, node, value, w) {
       all.push({ parts, keys: Object.keys(items.properties || {}) });
       list.append(group);
     });
-    if (!values.length) list.append(el('p', { class: 'hint', text: S.destinations.none }));
+    if (!values.length) list.append(el('p', { class: 'hint', text: R.none }));
     add.disabled = values.length >= max;
   };
   const readAll = () => all.map((r) => {
