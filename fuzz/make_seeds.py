@@ -133,6 +133,38 @@ def record(tmp, name, extra):
     return files[0].read_bytes()
 
 
+def snmp_seeds():
+    """What net-snmp's own tools send: v1, v2c GET/GETNEXT/GETBULK/SET, an SNMPv3 discovery probe and
+    authPriv requests (user `fuzz`, the password the target's USM user has), caught on a loopback
+    socket nothing answers (the tools retry, then give up)."""
+    t = "message"
+    reset("camward-snmp", t)
+    calls = {
+        "v1-get": ["snmpget", "-v1", "-c", "public"],
+        "v2c-get": ["snmpget", "-v2c", "-c", "public"],
+        "v2c-getnext": ["snmpgetnext", "-v2c", "-c", "public"],
+        "v2c-bulk": ["snmpbulkget", "-v2c", "-c", "public", "-Cr10"],
+        "v3-authpriv-sha256-aes": ["snmpget", "-v3", "-u", "fuzz", "-l", "authPriv", "-a", "SHA-256", "-A",
+                                   "fuzz-auth-1", "-x", "AES", "-X", "fuzz-auth-1", "-e", "0x80007ed905010203"],
+        "v3-authnopriv-md5": ["snmpget", "-v3", "-u", "fuzz", "-l", "authNoPriv", "-a", "MD5", "-A", "fuzz-auth-1",
+                              "-e", "0x80007ed905010203"],
+        "v3-discovery": ["snmpget", "-v3", "-u", "fuzz", "-l", "noAuthNoPriv"],
+    }
+    for name, cmd in calls.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(5)
+            port = s.getsockname()[1]
+            p = subprocess.Popen(cmd + ["-r", "0", "-t", "1", f"udp:127.0.0.1:{port}", "1.3.6.1.2.1.1.5.0"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                data, _ = s.recvfrom(65535)
+                write("camward-snmp", t, name, data)
+            finally:
+                p.kill()
+                p.wait(timeout=5)
+
+
 def main():
     clip = CLIP.read_bytes()
     signed = SIGNED.read_bytes()
@@ -270,6 +302,7 @@ def main():
                            "file:/var/lib/camward/clip.mp4", "v4l2:/dev/video0", "testsrc",
                            (REPO / "crates" / "camward-sign" / "testdata" / "ca.pem").read_text()]):
         write("camward-config", t, f"string-{i}", s)
+    snmp_seeds()
 
     # NTP answers as chrony 4.3 sends them, a client request, the shape of an NTS answer
     # (Unique Identifier, authenticator) and an NTS-KE answer (RFC 8915 records).

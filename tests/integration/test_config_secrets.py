@@ -58,7 +58,8 @@ def secret_values(doc, schema):
 
 
 def test_no_secret_of_any_section_leaks_through_api_audit_or_log(tmp_path):
-    cam = Camward(tmp_path / "data", extra_args=["--ftp", f"127.0.0.1:{free_port()}"])
+    cam = Camward(tmp_path / "data", extra_args=["--ftp", f"127.0.0.1:{free_port()}",
+                                                 "--snmp", f"127.0.0.1:{free_port()}"])
     cam.env = {"CAMWARD_LOG": "debug"}
     cam.start()
     try:
@@ -85,11 +86,15 @@ def test_no_secret_of_any_section_leaks_through_api_audit_or_log(tmp_path):
         assert shown["smtp"]["password"] == {"set": True}
         assert shown["ftp_client"]["password"] == {"set": True}
         assert shown["source"]["password"] == {"set": True}, shown["source"]
+        assert shown["snmp"]["community"] == {"set": True}
+        assert shown["snmp"]["users"][0]["auth_password"] == {"set": True}
         assert "SeCrEt" not in json.dumps(shown)
         # Sending back what GET showed keeps every secret (and changes nothing).
         r = cam.patch_config(shown)
         assert r.status_code == 200, r.text
-        assert cam.get("/api/v1/config", auth=auth).json()["smtp"]["password"] == {"set": True}
+        again = cam.get("/api/v1/config", auth=auth).json()
+        assert again["smtp"]["password"] == {"set": True}
+        assert again["snmp"]["users"][0]["priv_password"] == {"set": True}
 
         # Exercise the services that use the secrets: the camera pull, mail and FTP uploads fail
         # against closed ports and log why, at debug level.

@@ -128,3 +128,36 @@ def test_weakened_settings_are_found_with_their_fix(cam_admin):
     assert by_id["smtp.unencrypted"]["severity"] == "high"  # with a password
     assert by_id["smtp.unencrypted"]["fix"]["value"] == "starttls"
     assert console_report(cam_admin)[1] == report
+
+
+def test_snmp_v1v2c_is_a_finding(tmp_path):
+    """§4.7: an agent answering v1/v2c is a high finding, v3 without privacy a medium one, an MD5/DES
+    user a low one; the fixes the report names clear them. The agent listens on loopback only."""
+    from conftest import free_port, start_cam
+    cam = start_cam(tmp_path / "data", extra_args=["--snmp", f"127.0.0.1:{free_port()}"])
+    try:
+        r = cam.patch_config({"snmp": {"enabled": True, "v1v2c": True, "community": "Cam-community-1",
+                                       "min_security_level": "auth_no_priv",
+                                       "users": [{"name": "old-nms", "auth": "md5", "privacy": "des",
+                                                  "auth_password": "Old-nms-2026"}]}})
+        assert r.status_code == 200, r.text
+        report = api_report(cam, https=False)
+        by_id = {f["id"]: f for f in report["findings"]}
+        assert by_id["snmp.v1v2c"]["severity"] == "high"
+        assert by_id["snmp.v1v2c"]["fix"]["path"] == "snmp.v1v2c"
+        assert by_id["snmp.no_privacy"]["severity"] == "medium"
+        assert by_id["snmp.weak_algorithm"]["subject"] == "old-nms"
+        assert "Cam-community-1" not in json.dumps(report) and "Old-nms-2026" not in json.dumps(report)
+        code, console = console_report(cam)
+        assert code == 1 and console == report
+        r = cam.patch_config(merge_at(by_id["snmp.v1v2c"]["fix"]["path"], by_id["snmp.v1v2c"]["fix"]["value"]))
+        assert r.status_code == 200, r.text
+        r = cam.patch_config(merge_at(by_id["snmp.no_privacy"]["fix"]["path"], by_id["snmp.no_privacy"]["fix"]["value"]))
+        assert r.status_code == 200, r.text
+        r = cam.patch_config({"snmp": {"users": [{"name": "old-nms", "auth": "sha256", "privacy": "aes128",
+                                                  "auth_password": {"set": True}}]}})
+        assert r.status_code == 200, r.text
+        left = [i for i in ids(api_report(cam, https=False)) if i.startswith("snmp.")]
+        assert left == []
+    finally:
+        cam.stop()

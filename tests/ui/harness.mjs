@@ -44,8 +44,10 @@ export class Camward {
     const log = openSync(this.logPath, 'a');
     // FTP access listens on loopback too, should a test allow it.
     this.ftpPort = await freePort();
+    // And the SNMP agent (UDP; a port free for TCP is as good a guess as any on loopback).
+    this.snmpPort = await freePort();
     const args = ['run', '--data', this.data, '--http', `127.0.0.1:${this.httpPort}`, '--rtsp', `127.0.0.1:${this.rtspPort}`,
-      '--ftp', `127.0.0.1:${this.ftpPort}`];
+      '--ftp', `127.0.0.1:${this.ftpPort}`, '--snmp', `127.0.0.1:${this.snmpPort}`];
     if (https) {
       this.httpsPort = await freePort();
       this.rtspsPort = await freePort();

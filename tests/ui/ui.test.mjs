@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ADMIN, ARTIFACTS, BIN, Camward, REPO, attackerSite, context, launch, measureDelays, shot } from './harness.mjs';
@@ -454,6 +454,53 @@ describe('camward web UI', () => {
       assert.equal(config().https.port, 8443);
       done('/setup/https', 'form-https');
 
+      // SNMP (paper §4.7): a v3 user and a trap receiver saved and read back. The agent listens on
+      // the loopback port the harness gave it (--snmp) while on, and is switched off again.
+      await go('/setup/snmp');
+      f = page.locator('#form-snmp');
+      await radio(f, 'SNMP agent', 'On');
+      await f.getByRole('button', { name: 'Add a user' }).click();
+      const u1 = f.getByRole('group', { name: 'SNMPv3 user 1' });
+      await u1.getByLabel('User name', { exact: true }).fill('nms');
+      await u1.getByLabel('Authentication', { exact: true }).selectOption('sha256');
+      await u1.getByLabel('Encryption method', { exact: true }).selectOption('aes128');
+      await u1.getByLabel('Password', { exact: true }).fill('short');
+      await f.getByRole('button', { name: 'Set', exact: true }).click();
+      await f.locator('.error:not([hidden])').first().waitFor();
+      await shot(page, 'snmp-error');
+      assert.deepEqual(config().snmp.users, [], 'nothing applied on 422');
+      await u1.getByLabel('Password', { exact: true }).fill('Nms-auth-2026');
+      await f.getByLabel('Minimum security level').selectOption('auth_priv');
+      await f.getByLabel('System name').fill('cam-lobby');
+      await f.getByLabel('Location').fill('Lobby, north wall');
+      await f.getByLabel('Contact').fill('security@example.com');
+      await f.getByRole('button', { name: 'Add a trap receiver' }).click();
+      const trap1 = f.getByRole('group', { name: 'Trap receiver 1' });
+      await trap1.getByLabel('Receiver', { exact: true }).fill('127.0.0.1');
+      await trap1.getByLabel('Port', { exact: true }).fill('9');
+      await trap1.getByLabel('SNMPv3 user', { exact: true }).fill('nms');
+      await setSaved(page, f);
+      await shot(page, 'snmp-saved');
+      c = config();
+      assert.equal(c.snmp.enabled, true);
+      assert.equal(c.snmp.system_name, 'cam-lobby');
+      assert.equal(c.snmp.location, 'Lobby, north wall');
+      assert.equal(c.snmp.contact, 'security@example.com');
+      assert.equal(c.snmp.users[0].name, 'nms');
+      assert.deepEqual(c.snmp.users[0].auth_password, { set: true });
+      assert.equal(c.snmp.trap_destinations[0].host, '127.0.0.1');
+      assert.equal(c.snmp.trap_destinations[0].port, 9);
+      assert.ok(!(await page.content()).includes('Nms-auth-2026'), 'no password is put back into a page');
+      // Switched off again, saving the page keeps the stored password.
+      await go('/setup/snmp');
+      f = page.locator('#form-snmp');
+      await radio(f, 'SNMP agent', 'Off');
+      await setSaved(page, f);
+      c = config();
+      assert.equal(c.snmp.enabled, false);
+      assert.deepEqual(c.snmp.users[0].auth_password, { set: true });
+      done('/setup/snmp', 'form-snmp');
+
       assert.deepEqual(unexpected(ctx, 'status of 422'), [], 'console errors besides the refusals provoked above');
     } finally {
       await shot(page, 'forms-end');
@@ -877,6 +924,56 @@ describe('camward web UI', () => {
       const [p] = f.split('#');
       if (p === '/setup/user_auth' && f.endsWith('user-form')) continue;
       assert.ok(savedForms.has(f), `form ${f} was shown but never saved`);
+    }
+  });
+
+  test('Maintenance > Upgrade: a signed bundle uploaded in the browser installs and the page follows the restart', async () => {
+    // Its own device: the update changes the running version.
+    const dev = await new Camward().start();
+    const work = mkdtempSync(path.join(os.tmpdir(), 'camward-fw-'));
+    const ctx = await context(browser, ADMIN);
+    const page = await ctx.newPage();
+    try {
+      dev.ensureAdmin();
+      // The vendor's side, then the device console trusting the test vendor key.
+      const cw = (...a) => execFileSync(BIN, a.map(String), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const key = path.join(work, 'vendor.key');
+      cw('firmware', 'keygen', '--out', key);
+      cw('--data', path.join(dev.dir, 'data'), 'firmware', 'trust', 'add', `${key}.pub`);
+      const payload = path.join(work, 'camward');
+      copyFileSync(BIN, payload);
+      chmodSync(payload, 0o755);
+      const bundle = path.join(work, 'camward-0.2.0.cfw');
+      cw('firmware', 'pack', '--key', key, '--version', '0.2.0', '--security-version', '2', payload, '-o', bundle);
+
+      await page.goto(`${dev.base}/setup/upgrade`);
+      await page.locator('#slots tr[data-slot="base"]', { hasText: 'running' }).waitFor();
+      await shot(page, 'upgrade-before');
+      await page.getByLabel('Firmware bundle (.cfw)').setInputFiles(bundle);
+      await page.getByRole('button', { name: 'Upload and install' }).click();
+      await page.locator('#firmware-status', { hasText: 'Installed 0.2.0 in slot A' }).waitFor({ timeout: 60000 });
+      await page.locator('#firmware-status', { hasText: 'The camera is running 0.2.0.' }).waitFor({ timeout: 90000 });
+      await page.locator('#slots tr[data-slot="a"]', { hasText: 'running' }).waitFor();
+      assert.equal(await page.locator('#firmware-progress').evaluate((e) => e.value), 100);
+      await shot(page, 'upgrade-after');
+      const st = dev.curl('GET', '/api/v1/status').json;
+      assert.equal(st.version, '0.2.0');
+      assert.equal(st.firmware.running, 'a');
+      const kinds = dev.curl('GET', '/api/v1/log?limit=100').json.entries.map((e) => e.kind);
+      for (const k of ['firmware.upload', 'firmware.install', 'firmware.commit']) assert.ok(kinds.includes(k), `${k} in ${kinds}`);
+      // A bundle signed by a key the device does not trust is refused on the page, rule named.
+      const other = path.join(work, 'other.key');
+      cw('firmware', 'keygen', '--out', other);
+      const spoofed = path.join(work, 'spoofed.cfw');
+      cw('firmware', 'pack', '--key', other, '--version', '0.3.0', '--security-version', '3', payload, '-o', spoofed);
+      await page.getByLabel('Firmware bundle (.cfw)').setInputFiles(spoofed);
+      await page.getByRole('button', { name: 'Upload and install' }).click();
+      await page.locator('#firmware-status', { hasText: 'signature.unknown_key' }).waitFor({ timeout: 60000 });
+      assert.deepEqual(ctx.cspViolations, []);
+    } finally {
+      await ctx.close();
+      await dev.stop();
+      rmSync(work, { recursive: true, force: true });
     }
   });
 });

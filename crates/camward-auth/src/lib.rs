@@ -13,7 +13,7 @@ mod service;
 pub mod setup_code;
 
 pub use password::REALM;
-pub use service::{AccountError, AccountService, AuthOptions};
+pub use service::{AccountError, AccountService, AuthEvent, AuthHook, AuthOptions};
 
 use std::net::IpAddr;
 use std::time::Duration;

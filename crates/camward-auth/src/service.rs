@@ -18,6 +18,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,25 @@ const SESSIONS_CAP: usize = 1024;
 /// longer than this and no failure in between. A browser re-authenticates every page, fetch and
 /// nonce; an auditor wants to read "logged in", once, not a line per request.
 const SESSION_IDLE: Duration = Duration::from_secs(600);
+/// A login failure or lockout, for listeners beyond the audit log (SNMP traps, paper §4.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthEvent {
+    Failure {
+        protocol: Protocol,
+        user: Option<String>,
+        peer: IpAddr,
+        reason: String,
+    },
+    Lockout {
+        protocol: Protocol,
+        user: Option<String>,
+        peer: IpAddr,
+        seconds: u64,
+    },
+}
+
+/// Called for every [`AuthEvent`], on the thread that checked the credentials: keep it short.
+pub type AuthHook = Arc<dyn Fn(&AuthEvent) + Send + Sync>;
 
 pub struct AccountService {
     store: Store,
@@ -79,6 +99,9 @@ pub struct AccountService {
     dummy_ha1: [String; 2],
     // The one-time code first-access registration needs; `None` once an administrator exists.
     setup_code: Mutex<Option<SetupCode>>,
+    hooks: Mutex<Vec<AuthHook>>,
+    failures: AtomicU64,
+    lockouts: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,6 +140,29 @@ impl AccountService {
             setup_code: Mutex::new(Some(SetupCode::generate())),
             config,
             opts,
+            hooks: Mutex::new(Vec::new()),
+            failures: AtomicU64::new(0),
+            lockouts: AtomicU64::new(0),
+        }
+    }
+
+    /// Calls `hook` for every login failure and lockout from now on.
+    pub fn on_event(&self, hook: AuthHook) {
+        lock(&self.hooks).push(hook);
+    }
+
+    /// Login failures and lockouts since the daemon started.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.failures.load(Ordering::Relaxed),
+            self.lockouts.load(Ordering::Relaxed),
+        )
+    }
+
+    fn emit(&self, e: AuthEvent) {
+        let hooks = lock(&self.hooks).clone();
+        for h in hooks {
+            h(&e);
         }
     }
 
@@ -320,6 +366,13 @@ impl AccountService {
                     json!({ "protocol": proto(req.protocol), "scheme": scheme, "reason": reason }),
                 ),
         );
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.emit(AuthEvent::Failure {
+            protocol: req.protocol,
+            user: user.map(str::to_owned),
+            peer: req.peer,
+            reason: reason.to_owned(),
+        });
         self.count_failure(req.peer, user, req.protocol, user);
         self.challenge_outcome(false)
     }
@@ -339,6 +392,13 @@ impl AccountService {
             FailureEffect::Locked(d) => ("address", d),
             FailureEffect::AccountLocked(d) => ("account", d),
         };
+        self.lockouts.fetch_add(1, Ordering::Relaxed);
+        self.emit(AuthEvent::Lockout {
+            protocol,
+            user: actor.map(str::to_owned),
+            peer,
+            seconds: d.as_secs(),
+        });
         tracing::warn!(%peer, account = account.unwrap_or(""), scope, seconds = d.as_secs(), "locked out after repeated failures");
         self.audit(
             AuditEvent::new("login.lockout")
@@ -721,6 +781,33 @@ mod tests {
                 Outcome::Challenge { .. }
             ));
         }
+    }
+
+    #[test]
+    fn failures_and_lockouts_reach_the_event_hooks_and_counts() {
+        let f = fixture_with_admin();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        f.svc.on_event(Arc::new(move |e: &AuthEvent| {
+            s2.lock().unwrap().push(e.clone())
+        }));
+        for _ in 0..LockoutPolicy::default().max_failures {
+            let o = f
+                .svc
+                .check_password(Protocol::Ftp, "installer", "Wrong-pass-1", peer());
+            assert!(matches!(o, Outcome::Challenge { .. }));
+        }
+        let seen = seen.lock().unwrap();
+        let failures = seen
+            .iter()
+            .filter(|e| matches!(e, AuthEvent::Failure { reason, .. } if reason == "bad_password"))
+            .count();
+        assert_eq!(failures, LockoutPolicy::default().max_failures);
+        assert!(matches!(
+            seen.last(),
+            Some(AuthEvent::Lockout { seconds: 30, .. })
+        ));
+        assert_eq!(f.svc.counts(), (failures as u64, 1));
     }
 
     #[test]

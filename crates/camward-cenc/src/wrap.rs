@@ -74,22 +74,7 @@ pub fn wrap(key: &ContentKey, kid: &Kid, recipients: &[Recipient]) -> Result<Vec
             recipient: r.to_string(),
             reason,
         };
-        let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(r.as_bytes())
-            .map_err(|e| werr(format!("unusable public key: {e}")))?;
-        let (enc, ciphertext) = hpke::single_shot_seal::<Aead, Kdf, Kem, _>(
-            &OpModeS::Base,
-            &pk,
-            &info,
-            key.as_bytes(),
-            &[],
-            &mut rng,
-        )
-        .map_err(|e| werr(format!("HPKE seal failed: {e}")))?;
-        let enc: [u8; 32] = enc
-            .to_bytes()
-            .as_slice()
-            .try_into()
-            .map_err(|_| werr("HPKE encapsulated key is not 32 bytes".into()))?;
+        let (enc, ciphertext) = seal_with(&mut rng, r, &info, key.as_bytes()).map_err(werr)?;
         out.push(WrappedKey {
             recipient: *r,
             enc,
@@ -121,23 +106,60 @@ pub fn unwrap(wrapped: &[WrappedKey], kid: &Kid, identity: &Identity) -> Result<
     let unwrap_err = || Error::Unwrap {
         identity: me.short(),
     };
-    let secret = identity.secret_bytes();
-    let sk =
-        <Kem as hpke::Kem>::PrivateKey::from_bytes(secret.as_ref()).map_err(|_| unwrap_err())?;
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&entry.enc).map_err(|_| unwrap_err())?;
-    let plain = Zeroizing::new(
-        hpke::single_shot_open::<Aead, Kdf, Kem>(
-            &OpModeR::Base,
-            &sk,
-            &enc,
-            &info(kid),
-            &entry.ciphertext,
-            &[],
-        )
-        .map_err(|_| unwrap_err())?,
-    );
+    let plain =
+        open(identity, &info(kid), &entry.enc, &entry.ciphertext).map_err(|_| unwrap_err())?;
     let arr: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| unwrap_err())?;
     Ok(ContentKey::from_bytes(arr))
+}
+
+/// HPKE single-shot seal of a short secret to `recipient` (the suite above, base mode, empty
+/// AAD), with `info` naming its purpose. The recordings' key wrap is built on it, and firmware
+/// bundles (paper §3.11) wrap their AES-256 content key to a device-class key with it: one audited
+/// wrap for both. Returns the encapsulated key and the ciphertext (plaintext + 16-byte tag).
+pub fn seal(recipient: &Recipient, info: &[u8], plaintext: &[u8]) -> Result<([u8; 32], Vec<u8>)> {
+    seal_with(&mut OsRng.unwrap_err(), recipient, info, plaintext).map_err(|reason| Error::Wrap {
+        recipient: recipient.to_string(),
+        reason,
+    })
+}
+
+fn seal_with(
+    rng: &mut impl rand_core::CryptoRng,
+    recipient: &Recipient,
+    info: &[u8],
+    plaintext: &[u8],
+) -> std::result::Result<([u8; 32], Vec<u8>), String> {
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient.as_bytes())
+        .map_err(|e| format!("unusable public key: {e}"))?;
+    let (enc, ciphertext) =
+        hpke::single_shot_seal::<Aead, Kdf, Kem, _>(&OpModeS::Base, &pk, info, plaintext, &[], rng)
+            .map_err(|e| format!("HPKE seal failed: {e}"))?;
+    let enc: [u8; 32] = enc
+        .to_bytes()
+        .as_slice()
+        .try_into()
+        .map_err(|_| "HPKE encapsulated key is not 32 bytes".to_string())?;
+    Ok((enc, ciphertext))
+}
+
+/// Opens what [`seal`] made for `identity` with the same `info`; `Unwrap` when it does not open
+/// (another recipient, another `info`, or altered bytes).
+pub fn open(
+    identity: &Identity,
+    info: &[u8],
+    enc: &[u8; 32],
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let err = || Error::Unwrap {
+        identity: identity.recipient().short(),
+    };
+    let secret = identity.secret_bytes();
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret.as_ref()).map_err(|_| err())?;
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| err())?;
+    Ok(Zeroizing::new(
+        hpke::single_shot_open::<Aead, Kdf, Kem>(&OpModeR::Base, &sk, &enc, info, ciphertext, &[])
+            .map_err(|_| err())?,
+    ))
 }
 
 /// Everything needed to recover a file's key: its KID and the key wrapped to each viewer.

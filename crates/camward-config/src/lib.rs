@@ -27,6 +27,7 @@ pub mod seal;
 mod secret;
 mod shape;
 pub mod smtp;
+pub mod snmp;
 pub mod source;
 pub mod streams;
 pub mod time;
@@ -52,6 +53,7 @@ pub use seal::{SealError, SealKey};
 pub use secret::Secret;
 pub use shape::positional_structs;
 pub use smtp::{SmtpConfig, SmtpSecurity};
+pub use snmp::SnmpConfig;
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
 pub use time::{NtpServer, TimeConfig, TimeMode};
@@ -258,6 +260,8 @@ sections! {
     /// Setup › Network › Advanced › NTP: time zone, manual time or NTP/NTS synchronisation.
     #[schemars(title = "NTP")]
     time: TimeConfig,
+    /// Setup › Network › Advanced › SNMP: the SNMP agent, v3 recommended (paper §4.7).
+    snmp: SnmpConfig,
 }
 
 impl Config {
@@ -331,8 +335,8 @@ impl Config {
     /// `{"set": false}` clears it.
     pub fn apply_merge_patch(&self, patch: &Value) -> Result<Config, Vec<FieldError>> {
         let mut patch = patch.clone();
-        secret::resolve_placeholders(&mut patch, &self.redacted());
         let mut doc = self.to_clear();
+        secret::resolve_placeholders(&mut patch, &self.redacted(), &doc);
         merge_patch(&mut doc, &patch);
         Config::from_value(&doc)
     }

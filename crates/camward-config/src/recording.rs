@@ -19,7 +19,8 @@ pub const MIN_FILE_MAX_BYTES: u64 = 64 * 1024;
 /// Longest `directory` accepted, in bytes (a path component's limit on common filesystems).
 pub const MAX_DIRECTORY_LEN: usize = 255;
 /// Entries of the data directory that belong to other parts of camward (the database, the device
-/// identity and secrets key, the FTP queue, alarm terminals, the setup code): recordings may not
+/// identity and secrets key, the FTP queue, alarm terminals, the setup code, firmware slots, the
+/// SNMP engine state): recordings may not
 /// be put into them, nor be the data directory itself (the FTP server would then serve them).
 pub const RESERVED_DATA_ENTRIES: &[&str] = &[
     "alarm",
@@ -27,10 +28,12 @@ pub const RESERVED_DATA_ENTRIES: &[&str] = &[
     "camward.db-shm",
     "camward.db-wal",
     "camward.lock",
+    "firmware",
     "ftp-queue",
     "identity",
     "serial",
     "setup-code",
+    "snmp-engine.json",
 ];
 
 /// SD-card recording settings.

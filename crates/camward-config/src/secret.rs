@@ -285,20 +285,67 @@ fn is_placeholder(v: &Value) -> Option<bool> {
 /// Rewrites the redacted placeholders a client sent back: `{"set": true}` where the current redacted
 /// document also has a placeholder means "keep" (the key is dropped from the patch), `{"set": false}`
 /// means "clear" (becomes `null`). Placeholders anywhere else are left for validation to refuse.
-pub(crate) fn resolve_placeholders(patch: &mut Value, current_redacted: &Value) {
+///
+/// Arrays replace the stored array whole (RFC 7396), so inside them "keep" cannot drop the key:
+/// the placeholder is replaced by the value stored in `current_stored` for the matching element
+/// (the one with the same `"name"`, else the one at the same index).
+pub(crate) fn resolve_placeholders(
+    patch: &mut Value,
+    current_redacted: &Value,
+    current_stored: &Value,
+) {
     let (Value::Object(p), Value::Object(cur)) = (patch, current_redacted) else {
         return;
     };
     let keys: Vec<String> = p.keys().cloned().collect();
     for key in keys {
         let Some(cur_v) = cur.get(&key) else { continue };
+        let stored_v = current_stored.get(&key).unwrap_or(&Value::Null);
         let pv = p.get_mut(&key).expect("key from the same map");
         match (is_placeholder(pv), is_placeholder(cur_v).is_some()) {
             (Some(true), true) => {
                 p.remove(&key);
             }
             (Some(false), true) => *pv = Value::Null,
-            _ => resolve_placeholders(pv, cur_v),
+            _ if pv.is_array() => resolve_in_array(pv, cur_v, stored_v),
+            _ => resolve_placeholders(pv, cur_v, stored_v),
+        }
+    }
+}
+
+fn resolve_in_array(patch: &mut Value, cur_redacted: &Value, cur_stored: &Value) {
+    let (Value::Array(items), Some(cur), Some(stored)) =
+        (patch, cur_redacted.as_array(), cur_stored.as_array())
+    else {
+        return;
+    };
+    for (i, item) in items.iter_mut().enumerate() {
+        let name = item.get("name").and_then(Value::as_str).map(str::to_owned);
+        let j = match name {
+            Some(n) => cur
+                .iter()
+                .position(|c| c.get("name").and_then(Value::as_str) == Some(n.as_str())),
+            None => (i < cur.len()).then_some(i),
+        };
+        if let Some(j) = j {
+            substitute(item, &cur[j], stored.get(j).unwrap_or(&Value::Null));
+        }
+    }
+}
+
+/// Inside a replaced array element: `{"set": true}` becomes the stored value, `{"set": false}` null.
+fn substitute(patch: &mut Value, cur_redacted: &Value, cur_stored: &Value) {
+    let Value::Object(p) = patch else { return };
+    for (key, pv) in p.iter_mut() {
+        let Some(cur_v) = cur_redacted.get(key) else {
+            continue;
+        };
+        let stored_v = cur_stored.get(key).unwrap_or(&Value::Null);
+        match (is_placeholder(pv), is_placeholder(cur_v).is_some()) {
+            (Some(true), true) => *pv = stored_v.clone(),
+            (Some(false), true) => *pv = Value::Null,
+            _ if pv.is_array() => resolve_in_array(pv, cur_v, stored_v),
+            _ => substitute(pv, cur_v, stored_v),
         }
     }
 }
@@ -414,16 +461,39 @@ mod tests {
     #[test]
     fn placeholders_keep_or_clear() {
         let cur = json!({"smtp": {"password": {"set": true}, "user": "a"}});
+        let stored = json!({"smtp": {"password": "pw-1", "user": "a"}});
         let mut keep = json!({"smtp": {"password": {"set": true}, "user": "b"}});
-        resolve_placeholders(&mut keep, &cur);
+        resolve_placeholders(&mut keep, &cur, &stored);
         assert_eq!(keep, json!({"smtp": {"user": "b"}}));
         let mut clear = json!({"smtp": {"password": {"set": false}}});
-        resolve_placeholders(&mut clear, &cur);
+        resolve_placeholders(&mut clear, &cur, &stored);
         assert_eq!(clear, json!({"smtp": {"password": null}}));
         // A placeholder on a non-secret field is not touched (validation refuses it).
         let mut other = json!({"smtp": {"user": {"set": true}}});
-        resolve_placeholders(&mut other, &cur);
+        resolve_placeholders(&mut other, &cur, &stored);
         assert_eq!(other, json!({"smtp": {"user": {"set": true}}}));
+    }
+
+    #[test]
+    fn placeholders_inside_arrays_keep_the_matching_elements_value() {
+        let cur = json!({"snmp": {"users": [
+            {"name": "a", "pw": {"set": true}}, {"name": "b", "pw": {"set": true}}]}});
+        let stored = json!({"snmp": {"users": [
+            {"name": "a", "pw": "pw-a"}, {"name": "b", "pw": "pw-b"}]}});
+        // "a" removed, "b" kept by its placeholder, a new "c" with its own value.
+        let mut patch = json!({"snmp": {"users": [
+            {"name": "b", "pw": {"set": true}}, {"name": "c", "pw": "pw-c"}]}});
+        resolve_placeholders(&mut patch, &cur, &stored);
+        assert_eq!(
+            patch,
+            json!({"snmp": {"users": [{"name": "b", "pw": "pw-b"}, {"name": "c", "pw": "pw-c"}]}})
+        );
+        let mut clear = json!({"snmp": {"users": [{"name": "a", "pw": {"set": false}}]}});
+        resolve_placeholders(&mut clear, &cur, &stored);
+        assert_eq!(
+            clear,
+            json!({"snmp": {"users": [{"name": "a", "pw": null}]}})
+        );
     }
 
     #[test]

@@ -172,6 +172,12 @@ impl RtspServer {
             .collect()
     }
 
+    /// Viewers of `stream` now: RTSP, RTSPS and tunnelled sessions that are playing it (the
+    /// SNMP agent's camwardStreamViewers, paper §4.7).
+    pub fn playing_viewers(&self, stream: u8) -> usize {
+        self.sessions.playing_for(stream)
+    }
+
     /// Accepts plain RTSP connections until `shutdown` resolves. The host filter runs on accept,
     /// before a byte is read: refused peers are closed at once. Connections already open keep
     /// running after shutdown (use [`RtspServer::close_all`] to end them too).

@@ -80,6 +80,20 @@ impl Table {
         out
     }
 
+    /// Sessions of `stream` whose player is running.
+    pub fn playing_for(&self, stream: u8) -> usize {
+        let sessions: Vec<Arc<Session>> = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|s| s.stream == stream)
+            .cloned()
+            .collect();
+        // Checked outside the table's lock: `is_playing` takes each session's own lock.
+        sessions.iter().filter(|s| s.is_playing()).count()
+    }
+
     pub fn counts(&self) -> (usize, usize) {
         let n = self.map.lock().unwrap_or_else(|e| e.into_inner()).len();
         (n, self.playing.load(Ordering::Relaxed))

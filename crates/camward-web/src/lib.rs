@@ -4,7 +4,7 @@
 //! via the shared `Gate` (§3.3), security headers, and HTTPS redirect/HSTS (§3.7).
 //!
 //! Feature services reach the routes through small handles the daemon fills in ([`LiveMedia`],
-//! [`Recordings`], [`AlarmControl`]): this crate builds neither the media pipeline nor the recorder.
+//! [`Recordings`], [`AlarmControl`], [`Firmware`]): this crate builds neither the media pipeline nor the recorder.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -26,6 +26,10 @@ pub use routes::audit;
 pub use routes::certificate::expiry_warning;
 pub use routes::device::{
     DeviceState, ListenerInfo, StorageState, StreamRecording, StreamState, ViewerCount,
+};
+pub use routes::firmware::{
+    Firmware, FirmwareFailure, FirmwareStatus, InstallAnswer, SlotName, SlotState, SlotStatus,
+    TrustedKeyInfo, too_large,
 };
 pub use routes::maintenance::Maintenance;
 pub use routes::media::LiveMedia;
@@ -100,6 +104,8 @@ pub struct WebState {
     pub device: Option<Arc<dyn DeviceState>>,
     /// Restart and factory reset; absent: those routes answer 404.
     pub maintenance: Option<Arc<dyn Maintenance>>,
+    /// The firmware installer; absent: `POST /api/v1/firmware` answers 404.
+    pub firmware: Option<Arc<dyn Firmware>>,
     /// The OpenAPI document, made once when the router is built.
     openapi: Arc<OnceLock<Arc<serde_json::Value>>>,
 }
@@ -119,6 +125,7 @@ impl WebState {
             time: None,
             device: None,
             maintenance: None,
+            firmware: None,
             openapi: Arc::default(),
         }
     }
@@ -160,6 +167,11 @@ impl WebState {
 
     pub fn with_maintenance(mut self, maintenance: Arc<dyn Maintenance>) -> Self {
         self.maintenance = Some(maintenance);
+        self
+    }
+
+    pub fn with_firmware(mut self, firmware: Arc<dyn Firmware>) -> Self {
+        self.firmware = Some(firmware);
         self
     }
 }

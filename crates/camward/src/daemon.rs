@@ -4,11 +4,13 @@
 //! with everything stopped). Read `run_async` top to bottom: it is the whole wiring of the camera
 //! (paper §3.5: HTTP and RTSP listen by default, every other listener follows its setting).
 
+use crate::launcher::Link;
 use crate::services;
 use crate::services::listen::bind;
 use crate::services::maintenance::{Restarter, RunEnd};
 use anyhow::{Context, Result, bail};
 use camward_auth::{AccountService, AuthOptions, Gate};
+use camward_firmware::Layout;
 use camward_store::{Actor, AuditEvent, ConfigHandle, Store};
 use camward_web::{DeviceInfo, WebState};
 use std::fs::File;
@@ -47,6 +49,9 @@ pub struct RunArgs {
         value_name = "system|record"
     )]
     clock_setter: Option<String>,
+    /// SNMP agent UDP address while `snmp.enabled` is on [default: [::]:{snmp.port}, 161].
+    #[arg(long, value_name = "ADDR:PORT")]
+    snmp: Option<SocketAddr>,
     /// Digest nonce lifetime in seconds (tests shorten it to exercise stale=true).
     #[arg(long, hide = true, env = "CAMWARD_NONCE_TTL_SECS", value_name = "SECS")]
     nonce_ttl_secs: Option<u64>,
@@ -60,6 +65,24 @@ pub struct RunArgs {
         default_value_t = camward_auth::conn_limit::DEFAULT_PER_ADDRESS
     )]
     max_connections_per_address: usize,
+    /// Seconds a newly installed firmware has to report healthy (listeners up, self-test
+    /// passed) before the previous version boots again.
+    #[arg(
+        long,
+        env = "CAMWARD_HEALTH_TIMEOUT",
+        default_value_t = 120,
+        value_name = "SECS"
+    )]
+    pub health_timeout: u64,
+    /// Largest firmware bundle `POST /api/v1/firmware` accepts, in MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    max_bundle_mib: u64,
+    /// Set by the launcher: the slot this daemon was started from (`base`, `a`, `b`).
+    #[arg(long, hide = true, value_name = "SLOT")]
+    pub launched_slot: Option<String>,
+    /// Set by the launcher: its own version and security version (`X.Y.Z,N`).
+    #[arg(long, hide = true, value_name = "VERSION,SV")]
+    launched_base: Option<String>,
 }
 
 pub fn init_logging() {
@@ -74,8 +97,9 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Runs the daemon until a signal (`RunEnd::Stop`) or a restart request; the caller starts the
-/// binary again for the latter.
+/// Runs the daemon until a signal (`RunEnd::Stop`), a restart request from the API, or an
+/// installed update that asks for a restart into it (`RunEnd::Update`); the caller starts the
+/// binary (or the launcher) again for the latter ones.
 pub fn run(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         // A camera SoC has few cores; two workers plus a small blocking pool keep memory low.
@@ -92,21 +116,28 @@ pub fn run(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
 
 /// Holds the data directory against a second daemon (the console tools do not take it: SQLite
 /// arbitrates their short transactions). The directory is made owner-only first, with everything
-/// an older install left in it.
-fn lock_data_dir(dir: &Path) -> Result<File> {
+/// an older install left in it. Started by the launcher, it waits up to `wait` for the lock: the
+/// previous daemon of a killed launcher may still be exiting.
+fn lock_data_dir(dir: &Path, wait: Duration) -> Result<File> {
     crate::datadir::prepare(dir)?;
     let path = dir.join("camward.lock");
     let f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            bail!(
-                "another camward is already running with the data directory {}",
-                dir.display()
-            )
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+    let until = std::time::Instant::now() + wait;
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                bail!(
+                    "another camward is already running with the data directory {}",
+                    dir.display()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
         }
     }
 }
@@ -140,7 +171,20 @@ fn read_serial(data_dir: &Path) -> Option<String> {
 
 async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     let started = std::time::Instant::now();
-    let _lock = lock_data_dir(data_dir)?;
+    // The launcher's socket (paper §3.11): health and restart reports, and this process ends
+    // with the launcher.
+    let link = args
+        .launched_slot
+        .is_some()
+        .then(Link::from_stdin)
+        .flatten()
+        .map(Arc::new);
+    let wait = if link.is_some() {
+        Duration::from_secs(10)
+    } else {
+        Duration::ZERO
+    };
+    let _lock = lock_data_dir(data_dir, wait)?;
 
     // The state every service draws its handles from.
     let store = Store::open(data_dir)?;
@@ -170,12 +214,22 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         camward_tls::DeviceIdentity::load_or_create(data_dir)
             .context("cannot load or create the device identity (key and certificate)")?,
     );
-    // The serial a factory wrote wins; otherwise the identity's, which its certificate names.
-    let serial = read_serial(data_dir).or_else(|| Some(identity.serial().to_owned()));
-    let mut info = DeviceInfo::new(env!("CARGO_PKG_VERSION"), serial);
-    info.model = read_model();
     let shutdown = CancellationToken::new();
     let (restarter, mut restart_rx) = Restarter::new();
+    // Which firmware runs: the launcher names the slot; its version is the signed manifest's.
+    let firmware = services::firmware::Service::new(services::firmware::Input {
+        data_dir: data_dir.to_owned(),
+        slot: args.launched_slot.as_deref(),
+        base: args.launched_base.as_deref(),
+        store: store.clone(),
+        link: link.clone(),
+        restart: CancellationToken::new(),
+        max_bytes: args.max_bundle_mib.saturating_mul(1 << 20),
+    });
+    // The serial a factory wrote wins; otherwise the identity's, which its certificate names.
+    let serial = read_serial(data_dir).or_else(|| Some(identity.serial().to_owned()));
+    let mut info = DeviceInfo::new(firmware.version(), serial);
+    info.model = read_model();
 
     // Bind the always-on listeners before starting anything, so a taken port fails start-up
     // cleanly (§3.5: HTTP and RTSP are the only ones open by default).
@@ -220,7 +274,8 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         .with_alarm(Arc::new(alarms.clone()))
         .with_time(time.clone())
         .with_device(Arc::new(device))
-        .with_maintenance(Arc::new(restarter));
+        .with_maintenance(Arc::new(restarter))
+        .with_firmware(Arc::new(firmware.clone()));
     let apps = services::http::apps(web, config.clone(), args.https);
     let tls_listener = |flag| services::https::Listener {
         flag,
@@ -233,7 +288,23 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         serve: serve_opts.clone(),
     };
 
+    // The launcher says `journal` after recording a step (a trial committed): copy it into the
+    // audit log. The task, not the reader thread, holds the store, so that it closes on shutdown.
+    let (journal_tx, journal_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    if let Some(link) = &link {
+        link.watch(move |msg| {
+            if msg == "journal" {
+                let _ = journal_tx.send(());
+            }
+        });
+    }
     let tasks = vec![
+        services::firmware::journal_task(
+            journal_rx,
+            store.clone(),
+            Layout::new(data_dir),
+            shutdown.clone(),
+        ),
         services::config_watch::start(config.clone(), shutdown.clone()),
         services::media::start(services::media::Input {
             hub: media.clone(),
@@ -263,6 +334,18 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         ),
         services::https::web(tls_listener(args.https), apps.tls, apps.https_port),
         services::rtsp::start(rtsp.clone(), rtsp_listener, shutdown.clone()),
+        services::snmp::start(services::snmp::Input {
+            flag: args.snmp,
+            data_dir: data_dir.to_owned(),
+            config: config.clone(),
+            gate: gate.clone(),
+            accounts: accounts.clone(),
+            identity: identity.clone(),
+            rtsp: rtsp.clone(),
+            recording: recording.clone(),
+            alarms: alarms.clone(),
+            shutdown: shutdown.clone(),
+        }),
         services::https::rtsps(tls_listener(args.rtsps), rtsp),
         services::https::upkeep(services::https::Upkeep {
             identity: identity.clone(),
@@ -298,8 +381,12 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     ];
 
     store.audit(&AuditEvent::new("daemon.start").detail(serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"), "http": http_addr.to_string(),
+        "version": info.version, "build": env!("CARGO_PKG_VERSION"),
+        "slot": firmware.slot(), "http": http_addr.to_string(),
     })))?;
+    services::firmware::import_journal(&store, &Layout::new(data_dir));
+    // Healthy = every listener bound (above) and the self-test through them passed.
+    let self_test = services::firmware::report_healthy(link.clone(), http_addr, rtsp_addr);
     tracing::info!(http = %http_addr, data = %data_dir.display(), ms = started.elapsed().as_millis() as u64, "camward running");
     if let Some(code) = &setup_code {
         // The console is where the code is meant to be read (like a sticker on a camera's box).
@@ -310,8 +397,13 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         );
     }
 
+    let update = firmware.restart_requested();
     let end = tokio::select! {
         r = wait_for_signal() => { r?; RunEnd::Stop }
+        _ = update.cancelled() => {
+            tracing::info!("restarting into the installed firmware");
+            RunEnd::Update
+        }
         end = async {
             loop {
                 if let Some(end) = *restart_rx.borrow_and_update() {
@@ -324,6 +416,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             }
         } => end,
     };
+    self_test.abort();
     tracing::info!(?end, "shutting down");
     // Pipelines first: stopping them puts each stage's end-of-stream output (the signature of
     // the open GOP) on the frame buses, and the recorder, which reads every frame already
@@ -345,6 +438,12 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     if let RunEnd::FactoryReset { wipe_recordings } = end {
         let recordings = config.current().recording.resolve_directory(data_dir);
         services::maintenance::apply_factory_reset(data_dir, &store, &recordings, wipe_recordings)?;
+    }
+    // Under the launcher, an API restart is the launcher's to do: it starts the same slot again.
+    if let Some(l) = &link
+        && matches!(end, RunEnd::Restart | RunEnd::FactoryReset { .. })
+    {
+        l.send("restart");
     }
     Ok(end)
 }

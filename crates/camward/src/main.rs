@@ -1,10 +1,13 @@
 //! The `camward` binary: `camward run` starts the camera; the other subcommands administer a
-//! headless device from its console (accounts, host authentication reset, settings, audit log).
+//! headless device from its console (accounts, host authentication reset, settings, audit log,
+//! firmware), and the vendor's tools (CA, firmware keys and bundles).
 #![forbid(unsafe_code)]
 
 mod console;
 mod daemon;
 mod datadir;
+mod firmware_cmd;
+mod launcher;
 mod mediatools;
 mod services;
 mod timefmt;
@@ -60,6 +63,9 @@ enum Command {
     Decrypt(camward_cenc::DecryptArgs),
     /// Print an encrypted recording's content key (for `ffmpeg -decryption_key`).
     Keys(camward_cenc::KeysArgs),
+    /// Firmware bundles: vendor keys, pack, inspect; the device's trusted keys and slots.
+    #[command(subcommand)]
+    Firmware(firmware_cmd::FirmwareCommand),
 }
 
 /// Replaces this process by a fresh `camward` with the same arguments; returns only on failure.
@@ -88,12 +94,38 @@ fn main() -> ExitCode {
     // The media tools have their own exit codes, which scripts branch on.
     let exit = |code: i32| ExitCode::from(u8::try_from(code).unwrap_or(1));
     let result = match cli.command {
-        Command::Run(args) => match daemon::run(&cli.data, args) {
-            Ok(services::maintenance::RunEnd::Stop) => Ok(()),
-            // The web UI asked for a restart: the same binary, arguments and process id again.
-            Ok(_) => Err(restart()),
-            Err(e) => Err(e),
-        },
+        // Started by hand or by the service manager. Once firmware is installed, the launcher
+        // starts the daemon from the right slot and rolls a bad update back (paper §3.11); on a
+        // fresh machine the daemon runs in this process, which becomes the launcher (exec) when
+        // an update is installed.
+        Command::Run(args) if args.launched_slot.is_none() => {
+            let timeout = std::time::Duration::from_secs(args.health_timeout);
+            if launcher::wanted(&cli.data) {
+                return launcher::run(&cli.data, timeout);
+            }
+            let lock = match launcher::lock(&cli.data) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("camward: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match daemon::run(&cli.data, args) {
+                Ok(services::maintenance::RunEnd::Stop) => Ok(()),
+                Ok(services::maintenance::RunEnd::Update) => {
+                    drop(lock);
+                    Err(launcher::become_launcher())
+                }
+                // The web UI asked for a restart: the same binary, arguments and process id again.
+                Ok(_) => {
+                    drop(lock);
+                    Err(restart())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        // Started by the launcher: it restarts this daemon when asked to (the link says so).
+        Command::Run(args) => daemon::run(&cli.data, args).map(|_| ()),
         Command::User(c) => console::user(&cli.data, c),
         Command::HostAuth(c) => console::host_auth(&cli.data, c),
         Command::Config(c) => console::config(&cli.data, c),
@@ -105,6 +137,10 @@ fn main() -> ExitCode {
         Command::Keygen(a) => return exit(a.run()),
         Command::Decrypt(a) => return exit(a.run()),
         Command::Keys(a) => return exit(a.run()),
+        Command::Firmware(c) => match firmware_cmd::run(&cli.data, c) {
+            Ok(code) => return exit(code),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -211,7 +211,25 @@ export const PAGES = [
   },
   { id: 'upnp', group: 'advanced', forms: [{ section: 'upnp' }] },
   { id: 'https', group: 'advanced', kind: 'https', forms: [{ section: 'https', items: ['https.connection', 'https.port'] }] },
-  { id: 'snmp', group: 'advanced', forms: [{ section: 'snmp' }] },
+  {
+    // Paper §4.7: SNMPv3 always offered; v1/v2c (community in clear) only when switched on.
+    id: 'snmp', group: 'advanced',
+    forms: [{
+      section: 'snmp',
+      items: [
+        'snmp.enabled',
+        { path: 'snmp.port', when: 'snmp.enabled' },
+        { path: 'snmp.users', widget: 'rows', when: 'snmp.enabled' },
+        { path: 'snmp.min_security_level', when: 'snmp.enabled' },
+        { path: 'snmp.v1v2c', when: 'snmp.enabled' },
+        { path: 'snmp.community', when: 'snmp.v1v2c' },
+        { path: 'snmp.system_name', when: 'snmp.enabled' },
+        { path: 'snmp.location', when: 'snmp.enabled' },
+        { path: 'snmp.contact', when: 'snmp.enabled' },
+        { path: 'snmp.trap_destinations', widget: 'rows', when: 'snmp.enabled' },
+      ],
+    }],
+  },
 
   // Maintenance
   { id: 'status', group: 'maintenance', kind: 'status' },

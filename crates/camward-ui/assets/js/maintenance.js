@@ -3,7 +3,7 @@
 // Each asks for confirmation, the camera audits it, and the page follows the camera to the
 // address that answers afterwards (plain HTTP once HTTPS is off).
 
-import { api, downloadFrom, el, plainMessage, sentence } from './api.js';
+import { api, downloadFrom, el, plainMessage } from './api.js';
 import { S } from './strings.js';
 import { followConnection, toPlain } from './https.js';
 import { errorText } from './form.js';
@@ -185,24 +185,88 @@ export async function renderReset(body, c) {
   body.append(panel('reset', M.resetTitle, reset), panel('restart', M.restartTitle, restart), panel('factory', M.factoryTitle, factory));
 }
 
-// Firmware upgrade: shown only when the camera has the firmware API (its module completes it).
+// Maintenance > Upgrade (paper §3.11): both slots and the anti-rollback floor from GET /api/v1/status,
+// and an upload to POST /api/v1/firmware with a progress bar (XMLHttpRequest reports upload
+// progress; fetch does not). After an install the page follows the restart until the new version
+// answers, or the camera rolled back by itself.
 export async function renderUpgrade(body) {
-  const file = el('input', { type: 'file', id: 'firmware-file' });
+  const U = S.upgrade;
+  const facts = el('div', { id: 'firmware' });
   const status = el('p', { class: 'status', role: 'status', id: 'firmware-status' });
-  const form = el('form', { id: 'firmware-form', novalidate: true }, el('p', { text: S.upgrade.intro }),
-    el('div', { class: 'field' }, el('label', { for: 'firmware-file', text: M.file }), file),
-    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', text: S.common.set }), status));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    if (!file.files[0]) return;
-    let r;
-    try {
-      r = await fetch('/api/v1/firmware', { method: 'POST', body: file.files[0], headers: { 'Content-Type': 'application/octet-stream' }, credentials: 'same-origin' });
-      const data = await r.json().catch(() => null);
-      status.textContent = r.ok ? sentence((data && data.message) || '') : failure({ status: r.status, data });
-    } catch (e) {
-      status.textContent = S.common.network;
+  const progress = el('progress', { id: 'firmware-progress', max: '100', value: '0', hidden: true, 'aria-label': U.button });
+  const file = el('input', { id: 'firmware-file', name: 'bundle', type: 'file', accept: '.cfw,application/octet-stream' });
+  const form = el('form', { id: 'firmware-form', 'aria-labelledby': 'firmware-h' },
+    el('h2', { id: 'firmware-h', text: U.button }),
+    el('p', { text: U.intro }),
+    el('div', { class: 'field' }, el('label', { for: 'firmware-file', text: U.file }), file),
+    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', text: U.button })),
+    progress, status);
+  body.append(facts, el('section', { class: 'panel' }, form));
+
+  const show = async () => {
+    const r = await api('GET', '/api/v1/status');
+    if (!r.ok || !r.data.firmware) { facts.replaceChildren(el('p', { class: 'error', text: failure(r) })); return null; }
+    const fw = r.data.firmware;
+    facts.replaceChildren(...[
+      el('table', { id: 'slots' },
+        el('caption', { text: U.slots }),
+        el('thead', {}, el('tr', {}, [U.slot, U.version, U.securityVersion, U.state].map((t) => el('th', { scope: 'col', text: t })))),
+        el('tbody', {}, fw.slots.map((x) => el('tr', { 'data-slot': x.slot },
+          el('td', { text: x.slot }),
+          el('td', { text: x.version || '' }),
+          el('td', { text: x.security_version === null || x.security_version === undefined ? '' : String(x.security_version) }),
+          el('td', { text: `${U.states[x.state] || x.state}${x.running ? ` (${U.running})` : ''}` }))))),
+      el('p', { id: 'floor', text: U.floor(fw.floor) }),
+      fw.last_failure ? el('p', { id: 'last-failure', class: 'warning', text: U.lastFailure(fw.last_failure) }) : null,
+    ].filter(Boolean));
+    return r.data;
+  };
+  const before = await show();
+
+  // Follows the restart (bounded: the launcher's health timeout is 120 s by default).
+  const follow = async (answer) => {
+    status.textContent = U.installed(answer);
+    const deadline = Date.now() + 180000;
+    while (Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 1000));
+      const r = await api('GET', '/api/v1/status');
+      if (!r.ok || !r.data.firmware) { status.textContent = `${U.installed(answer)} ${U.waiting}`; continue; }
+      const fw = r.data.firmware;
+      const failed = fw.last_failure && (!before || !before.firmware.last_failure || before.firmware.last_failure.at_ms !== fw.last_failure.at_ms);
+      if (failed) { await show(); status.textContent = U.rolledBack(fw.last_failure); return; }
+      if (r.data.version === answer.version && fw.running === answer.slot) {
+        await show();
+        status.textContent = U.back(r.data.version);
+        return;
+      }
     }
+  };
+
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const f = file.files && file.files[0];
+    if (!f) { status.textContent = U.noFile; return; }
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/api/v1/firmware');
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.setRequestHeader('Accept', 'application/json');
+    progress.hidden = false;
+    progress.value = 0;
+    xhr.upload.addEventListener('progress', (e) => {
+      if (!e.lengthComputable) return;
+      const pct = Math.floor((e.loaded * 100) / e.total);
+      progress.value = pct;
+      status.textContent = pct < 100 ? U.uploading(pct) : U.verifying;
+    });
+    xhr.addEventListener('load', () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (xhr.status === 200 && data) { progress.value = 100; follow(data); return; }
+      progress.hidden = true;
+      const rule = data && data.errors && data.errors[0] ? data.errors[0].rule : '';
+      status.textContent = data && data.message ? U.refused(data.message, rule) : failure({ status: xhr.status, data });
+    });
+    xhr.addEventListener('error', () => { progress.hidden = true; status.textContent = S.common.network; });
+    xhr.send(f);
   });
-  body.append(el('section', { class: 'panel' }, form));
 }

@@ -136,7 +136,15 @@ export const S = {
 
   size: { label: 'Image capture size' },
 
-  // Row labels of other lists than the SMTP destinations, by setting path.
+  destinations: {
+    address: (n) => `Address ${n}`,
+    alarms: 'Alarms',
+    add: 'Add a destination',
+    remove: (n) => `Delete address ${n}`,
+    none: 'No destination yet.',
+  },
+
+  // Lists of objects other than the e-mail destinations, by setting path (same keys as above).
   rows: {
     'time.servers': {
       address: (n) => `NTP server ${n}`,
@@ -144,14 +152,18 @@ export const S = {
       remove: (n) => `Delete NTP server ${n}`,
       none: 'No NTP server yet.',
     },
-  },
-
-  destinations: {
-    address: (n) => `Address ${n}`,
-    alarms: 'Alarms',
-    add: 'Add a destination',
-    remove: (n) => `Delete address ${n}`,
-    none: 'No destination yet.',
+    'snmp.users': {
+      address: (n) => `SNMPv3 user ${n}`,
+      add: 'Add a user',
+      remove: (n) => `Delete user ${n}`,
+      none: 'No SNMPv3 user yet.',
+    },
+    'snmp.trap_destinations': {
+      address: (n) => `Trap receiver ${n}`,
+      add: 'Add a trap receiver',
+      remove: (n) => `Delete trap receiver ${n}`,
+      none: 'No trap receiver yet.',
+    },
   },
 
   live: {
@@ -503,7 +515,26 @@ export const S = {
   },
 
   upgrade: {
-    intro: 'Install a signed firmware file.',
+    slots: 'Firmware',
+    slot: 'Slot',
+    version: 'Version',
+    securityVersion: 'Security version',
+    state: 'State',
+    running: 'running',
+    states: { empty: 'empty', active: 'active', trial: 'being tried', installed: 'installed', failed: 'failed' },
+    floor: (n) => `Bundles below security version ${n} are refused (anti-rollback).`,
+    lastFailure: (f) => `The update to ${f.version} (slot ${f.slot}) rolled back by itself: ${f.reason}.`,
+    file: 'Firmware bundle (.cfw)',
+    button: 'Upload and install',
+    intro: 'Only bundles signed by the vendor install. The new version is installed beside the running one; if it does not start properly, the camera returns to this version by itself.',
+    uploading: (pct) => `Uploading and verifying… ${pct} %`,
+    verifying: 'Verifying and installing…',
+    installed: (a) => `Installed ${a.version} in slot ${a.slot.toUpperCase()}. The camera restarts into it…`,
+    back: (v) => `The camera is running ${v}.`,
+    rolledBack: (f) => `The new version did not start properly and the camera returned to the previous one: ${f.reason}.`,
+    waiting: 'Waiting for the camera to restart…',
+    noFile: 'Choose a bundle file first.',
+    refused: (m, rule) => `Refused: ${m}${rule ? ` (${rule})` : ''}`,
   },
 
   vmd: {

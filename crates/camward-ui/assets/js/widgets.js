@@ -86,8 +86,9 @@ function rows(ctx, path, node, value, w) {
   const items = schema.resolve(node.items || {});
   const max = node.maxItems || 16;
   const list = el('div', { class: 'rows' });
-  // Row labels per list (NTP servers); the SMTP screen's destinations otherwise.
-  const R = (S.rows && S.rows[w.base.key]) || S.destinations;
+  // The words of this list's items: S.rows[path] when the list has its own, else the e-mail
+  // destinations' (the first list of objects the UI had).
+  const R = (S.rows && S.rows[path]) || S.destinations;
   const add = el('button', { type: 'button', text: R.add });
   const all = [];
   const blank = () => {

@@ -9,6 +9,7 @@ pub mod audit;
 pub(crate) mod certificate;
 mod config;
 pub(crate) mod device;
+pub(crate) mod firmware;
 mod log;
 pub(crate) mod maintenance;
 pub(crate) mod media;
@@ -44,6 +45,7 @@ fn err<'a>(op: TransformOperation<'a>, code: u16, what: &str) -> TransformOperat
         401 => op.response_with::<401, ApiError, _>(|r| r.description(&what)),
         409 => op.response_with::<409, ApiError, _>(|r| r.description(&what)),
         403 => op.response_with::<403, ApiError, _>(|r| r.description(&what)),
+        413 => op.response_with::<413, ApiError, _>(|r| r.description(&what)),
         416 => op.response_with::<416, ApiError, _>(|r| r.description(&what)),
         422 => op.response_with::<422, ApiError, _>(|r| r.description(&what)),
         429 => op.response_with::<429, ApiError, _>(|r| r.description(&what)),
@@ -435,6 +437,22 @@ fn api() -> ApiRouter<WebState> {
         .api_route(
             "/api/v1/alarm/log",
             get_with(alarm::recent, |op| op.tag("alarm").summary("Recent alarms, newest first")),
+        )
+        .api_route(
+            "/api/v1/firmware",
+            post_with(firmware::upload, |op| {
+                errs(
+                    op.tag("firmware")
+                        .summary("Install a signed firmware bundle into the inactive slot; the daemon then restarts into it (paper §3.11)")
+                        .response::<200, Json<firmware::InstallAnswer>>(),
+                    &[
+                        (404, "this server does not install firmware (`not_found`)"),
+                        (409, "another install or a trial boot is in progress (`busy`)"),
+                        (413, "the bundle is over the device's limit (`too_large`)"),
+                        (422, "the bundle is refused (`refused`; `errors[0].rule`: `signature.unknown_key`, `signature.invalid`, `manifest.expired`, `manifest.product`, `security_version.below_floor`, `payload.truncated`, `payload.altered`, `encryption.no_key`, `format`, …)"),
+                    ],
+                )
+            }),
         )
         .api_route(
             "/api/v1/openapi.json",

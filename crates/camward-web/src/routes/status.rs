@@ -1,6 +1,6 @@
 //! `GET /api/v1/status`: device status (version, uptime, serial), for every level.
-//! Administrators also see the configuration warnings (weakened settings). Every level sees the
-//! date and time: NTP sync state and offset, as the paper's Status page shows them.
+//! Administrators also see the configuration warnings (weakened settings) and the firmware slots.
+//! Every level sees the date and time: NTP sync state and offset, as the paper's Status page shows them.
 
 use super::types::DeviceStatus;
 use crate::WebState;
@@ -27,5 +27,8 @@ pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<Device
         level: super::level_name(level),
         warnings: (level >= Level::Admin).then(|| st.config.current().warnings()),
         time: st.time.as_ref().map(|t| t.status()),
+        firmware: (level >= Level::Admin)
+            .then(|| st.firmware.as_ref().map(|f| f.status()))
+            .flatten(),
     })
 }

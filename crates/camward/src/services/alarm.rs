@@ -330,6 +330,11 @@ impl AlarmControl for Alarms {
 }
 
 impl Alarms {
+    /// Alarms raised from now on (the SNMP traps).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<AlarmEvent> {
+        self.hub.subscribe()
+    }
+
     /// The alarm log (audit log + daemon log), for services started beside the alarm service.
     pub fn log_sink(&self) -> SharedLog {
         self.hub.log_sink()

@@ -20,6 +20,8 @@ pub enum RunEnd {
     Restart,
     /// Factory state (no account, default settings; recordings kept or wiped), then start again.
     FactoryReset { wipe_recordings: bool },
+    /// An update was installed: the launcher starts it (paper §3.11).
+    Update,
 }
 
 /// Lets the API end the run with a restart. Cheap to clone.

@@ -5,6 +5,7 @@
 pub mod alarm;
 pub mod config_watch;
 pub mod device;
+pub mod firmware;
 pub mod ftp;
 pub mod http;
 pub mod https;
@@ -14,4 +15,5 @@ pub mod media;
 pub mod record;
 pub mod rtsp;
 pub mod signing;
+pub mod snmp;
 pub mod time;

@@ -125,6 +125,11 @@ impl Recording {
         self.index.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Streams being recorded now; `None` while the recorder is not running.
+    pub fn streams(&self) -> Option<Vec<u8>> {
+        self.lock().as_ref().map(|h| h.streams())
+    }
+
     /// Starts or extends an alarm recording (the alarm service's "record" action).
     pub fn trigger_alarm(&self, stream: u8, pre_secs: u32, post_secs: u32) -> Result<(), String> {
         match self.lock().as_ref() {
