@@ -303,6 +303,27 @@ def main():
                            (REPO / "crates" / "camward-sign" / "testdata" / "ca.pem").read_text()]):
         write("camward-config", t, f"string-{i}", s)
     snmp_seeds()
+
+    # NTP answers as chrony 4.3 sends them, a client request, the shape of an NTS answer
+    # (Unique Identifier, authenticator) and an NTS-KE answer (RFC 8915 records).
+    t = "ntp_packet"
+    reset("camward-time", t)
+    hdr = bytes([0x24, 8, 3, 0xe9]) + b"\0" * 8 + bytes([0x7f, 0x7f, 1, 0]) + struct.pack(
+        ">QQQQ", 0xecd633a512345678, 0x0102030405060708, 0xecd633b080000000, 0xecd633b080001000)
+    write("camward-time", t, "chrony-answer", hdr)
+    write("camward-time", t, "client-request", bytes([0x23]) + b"\0" * 39 + struct.pack(">Q", 0xdeadbeef00000001))
+
+    def ext(kind, v):
+        v = v + b"\0" * (-len(v) % 4)
+        n = max(16, 4 + len(v))
+        return struct.pack(">HH", kind, n) + v + b"\0" * (n - 4 - len(v))
+    auth = struct.pack(">HH", 16, 16) + b"\5" * 16 + b"\6" * 16
+    write("camward-time", t, "nts-answer-shape", hdr + ext(0x0104, b"\7" * 32) + ext(0x0404, auth))
+
+    def rec(critical, kind, body):
+        return struct.pack(">HH", (0x8000 if critical else 0) | kind, len(body)) + body
+    write("camward-time", t, "nts-ke-answer", rec(1, 1, b"\0\0") + rec(1, 4, b"\0\x0f") + rec(0, 5, b"C" * 100)
+          + rec(0, 7, b"\x2b\x73") + rec(1, 0, b""))
     print("seeds written")
 
 

@@ -129,8 +129,9 @@ class Camward:
         self.extra_args = list(extra_args or [])
         # Extra environment of the daemon (e.g. CAMWARD_LOG=debug). No discovery window by
         # default: a test daemon must not multicast on the machine's networks; discovery tests
-        # open one on an interface they own (netns_peer).
-        self.env = {"CAMWARD_DISCOVERY_WINDOW_SECS": "0"}
+        # open one on an interface they own (netns_peer). No test daemon ever sets the machine's
+        # clock: clock requests are recorded in DATA/clock-requests.jsonl instead.
+        self.env = {"CAMWARD_DISCOVERY_WINDOW_SECS": "0", "CAMWARD_CLOCK_SETTER": "record"}
         self.proc = None
         self.http_port = free_port(http_host)
         self.rtsp_port = free_port(http_host)

@@ -56,8 +56,9 @@ export class Camward {
       this.httpsBase = `https://127.0.0.1:${this.httpsPort}`;
       args.push('--https', `127.0.0.1:${this.httpsPort}`, '--rtsps', `127.0.0.1:${this.rtspsPort}`);
     }
-    // No discovery window: a test daemon must not multicast on the machine's networks.
-    this.proc = spawn(BIN, args, { stdio: ['ignore', log, log], env: { ...process.env, CAMWARD_DISCOVERY_WINDOW_SECS: '0' } });
+    // No discovery window (a test daemon must not multicast on the machine's networks), and no
+    // test daemon ever sets the machine's clock: clock requests are only recorded.
+    this.proc = spawn(BIN, args, { stdio: ['ignore', log, log], env: { ...process.env, CAMWARD_DISCOVERY_WINDOW_SECS: '0', CAMWARD_CLOCK_SETTER: 'record' } });
     const deadline = Date.now() + 30000;
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`camward exited: ${this.log().slice(-2000)}`);

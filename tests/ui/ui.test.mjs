@@ -486,6 +486,25 @@ describe('camward web UI', () => {
       assert.deepEqual(c.dot1x.password, { set: true });
       assert.ok(!(await page.content()).includes('Peap-pass-2026'), 'no password is put back into a page');
       done('/setup/ieee8021x', 'form-dot1x');
+      // NTP: time zone and a loopback NTP server nothing answers on, then manual again.
+      await go('/setup/ntp');
+      f = page.locator('#form-time');
+      await f.getByLabel('Time adjustment', { exact: true }).selectOption({ label: 'Synchronization with NTP server' });
+      await f.getByLabel('Time zone', { exact: true }).fill('CET-1CEST,M3.5.0,M10.5.0/3');
+      await f.getByRole('button', { name: 'Add an NTP server' }).click();
+      const n1 = f.getByRole('group', { name: 'NTP server 1' });
+      await n1.getByLabel('NTP server address', { exact: true }).fill('127.0.0.1');
+      await n1.getByLabel('NTP port', { exact: true }).fill('9');
+      await setSaved(page, f);
+      c = config();
+      assert.equal(c.time.mode, 'ntp');
+      assert.equal(c.time.timezone, 'CET-1CEST,M3.5.0,M10.5.0/3');
+      assert.deepEqual([c.time.servers[0].host, c.time.servers[0].port, c.time.servers[0].nts], ['127.0.0.1', 9, false]);
+      f = page.locator('#form-time');
+      await f.getByLabel('Time adjustment', { exact: true }).selectOption({ label: 'Manual setting' });
+      await setSaved(page, f);
+      assert.equal(config().time.mode, 'manual');
+      done('/setup/ntp', 'form-time');
 
       // HTTPS: the port (Connection has its own test).
       await go('/setup/https');

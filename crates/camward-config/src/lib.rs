@@ -33,6 +33,7 @@ pub mod snmp;
 pub mod source;
 pub mod streams;
 pub mod upnp;
+pub mod time;
 pub mod user_auth;
 
 use schemars::JsonSchema;
@@ -61,6 +62,7 @@ pub use snmp::SnmpConfig;
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
 pub use upnp::{ForwardedService, UpnpConfig};
+pub use time::{NtpServer, TimeConfig, TimeMode};
 pub use user_auth::{AuthMethod, UserAuth};
 
 /// One invalid field: `path` is the JSON path (`host_auth.allow[2]`), `rule` a stable identifier
@@ -264,6 +266,9 @@ sections! {
     /// Setup › Network › Advanced › UPnP: auto port forwarding, off by default (paper §4.1).
     #[schemars(title = "UPnP")]
     upnp: UpnpConfig,
+    /// Setup › Network › Advanced › NTP: time zone, manual time or NTP/NTS synchronisation.
+    #[schemars(title = "NTP")]
+    time: TimeConfig,
     /// Setup › Network › Advanced › SNMP: the SNMP agent, v3 recommended (paper §4.7).
     snmp: SnmpConfig,
     /// Setup › Network: "Easy IP Setup accommodate period", the WS-Discovery window (paper §4.5).

@@ -104,6 +104,8 @@ pub struct WebState {
     pub upnp: Option<Arc<dyn PortForwarding>>,
     /// The IEEE 802.1X supplicant; absent: no `dot1x` in the status, no device checks on enable.
     pub dot1x: Option<Arc<dyn PortAccess>>,
+    /// Date and time (camward-time); absent: `/api/v1/time` answers 404 and the status has no `time`.
+    pub time: Option<camward_time::TimeService>,
     /// Listeners, streams, storage for the status details; absent: those routes answer 404.
     pub device: Option<Arc<dyn DeviceState>>,
     /// Restart and factory reset; absent: those routes answer 404.
@@ -128,6 +130,7 @@ impl WebState {
             alarm: None,
             upnp: None,
             dot1x: None,
+            time: None,
             device: None,
             maintenance: None,
             firmware: None,
@@ -167,6 +170,11 @@ impl WebState {
 
     pub fn with_dot1x(mut self, dot1x: Arc<dyn PortAccess>) -> Self {
         self.dot1x = Some(dot1x);
+        self
+    }
+
+    pub fn with_time(mut self, time: camward_time::TimeService) -> Self {
+        self.time = Some(time);
         self
     }
 

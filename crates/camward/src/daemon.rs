@@ -44,6 +44,15 @@ pub struct RunArgs {
     /// 239.255.255.250:1900]; a loopback address keeps a test daemon off the real network.
     #[arg(long, value_name = "IPV4:PORT")]
     upnp_ssdp: Option<std::net::SocketAddrV4>,
+    /// `record`: never set the system clock, append each request to DATA/clock-requests.jsonl
+    /// instead (tests; machines whose clock is not camward's). Default `system`.
+    #[arg(
+        long,
+        hide = true,
+        env = "CAMWARD_CLOCK_SETTER",
+        value_name = "system|record"
+    )]
+    clock_setter: Option<String>,
     /// SNMP agent UDP address while `snmp.enabled` is on [default: [::]:{snmp.port}, 161].
     #[arg(long, value_name = "ADDR:PORT")]
     snmp: Option<SocketAddr>,
@@ -269,6 +278,8 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     let upnp = camward_upnp::StatusHandle::default();
     let (dot1x, dot1x_status) =
         services::dot1x::Dot1x::new(args.wpa_supplicant.clone(), identity.clone());
+    let clock = services::time::clock_setter(args.clock_setter.as_deref(), data_dir)?;
+    let time = services::time::service(&config, clock);
     let http_viewers = services::device::HttpViewers::default();
     let device = services::device::Device {
         listeners: listeners.clone(),
@@ -291,6 +302,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         .with_alarm(Arc::new(alarms.clone()))
         .with_upnp(Arc::new(services::upnp::Forwarding(upnp.clone())))
         .with_dot1x(dot1x.clone())
+        .with_time(time.clone())
         .with_device(Arc::new(device))
         .with_maintenance(Arc::new(restarter.clone()))
         .with_firmware(Arc::new(firmware.clone()));
@@ -440,6 +452,11 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             config: config.clone(),
             identity: identity.clone(),
             store: store.clone(),
+            shutdown: shutdown.clone(),
+        }),
+        services::time::start(services::time::Input {
+            time,
+            config: config.clone(),
             shutdown: shutdown.clone(),
         }),
         services::ftp::start(services::ftp::Input {

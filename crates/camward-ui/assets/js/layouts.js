@@ -226,7 +226,21 @@ export const PAGES = [
       ],
     }],
   },
-  { id: 'ntp', group: 'advanced', forms: [{ section: 'ntp' }] },
+  {
+    // The paper's NTP tab: time zone, manual time or NTP servers (NTS per server). The state (sync,
+    // offset, per-server errors) is on the Status page.
+    id: 'ntp', group: 'advanced',
+    forms: [{
+      section: 'time',
+      items: [
+        'time.mode',
+        'time.timezone',
+        { path: 'time.servers', widget: 'rows', when: { path: 'time.mode', is: 'ntp' } },
+        { path: 'time.poll_interval_secs', when: { path: 'time.mode', is: 'ntp' } },
+        { path: 'time.timeout_ms', when: { path: 'time.mode', is: 'ntp' } },
+      ],
+    }],
+  },
   {
     // The paper's UPnP screen (§4.1): one switch; what is forwarded and how only matter while it is on.
     id: 'upnp', group: 'advanced',

@@ -59,6 +59,8 @@ export async function renderStatus(body, c) {
     [T.user, me.ok ? `${me.data.user || S.guest} (${S.levels[me.data.level] || ''})` : ''],
   ])));
 
+  if (me.ok && me.data.time) body.append(timePanel(me.data.time));
+
   body.append(panel('services', T.services, listenerTable(d.listeners)));
 
   const streams = el('table', { id: 'streams' },
@@ -115,6 +117,27 @@ export async function renderStatus(body, c) {
     const a = await api('GET', '/api/v1/audit');
     body.append(a.ok && a.data ? auditPanel(a.data) : panel('audit', T.audit, el('p', { class: 'error', text: plainMessage(a, S) })));
   }
+}
+
+// Date and time (the NTP tab's state): mode, sync state and offset, each server's answer, and
+// whether this camera may set its clock (root outside a container).
+function timePanel(t) {
+  const rows = [
+    [T.timeNow, t.utc],
+    [T.timeLocal, t.local],
+    [T.timeZone, t.timezone],
+    [T.state, `${T.timeMode[t.mode] || t.mode}: ${T.timeState[t.state] || t.state}`],
+    [T.timeSource, t.source ? `${t.source} (${S.status.timeAuth[t.authenticated]})` : ''],
+    [T.timeOffset, typeof t.offset_ms === 'number' ? T.ms(t.offset_ms) : ''],
+    [T.timeLastSync, t.last_sync || ''],
+    [T.timeError, t.last_error || ''],
+    [T.timeClock, t.clock.settable ? T.timeClockOk : sentence(t.clock.refusal || '')],
+  ];
+  const servers = t.servers.length ? el('ul', { id: 'time-servers' }, t.servers.map((s) => el('li', {},
+    `${s.server}: ${T.serverState[s.state] || s.state}`,
+    typeof s.offset_ms === 'number' ? ` (${T.ms(s.offset_ms)})` : '',
+    s.error ? ` — ${sentence(s.error)}` : ''))) : null;
+  return panel('time', T.time, facts('time-facts', rows), servers);
 }
 
 // The audit's findings (`camward audit`'s report): most severe first, each with what is the case,

@@ -149,6 +149,12 @@ export const S = {
 
   // Lists of objects other than the e-mail destinations, by setting path (same keys as above).
   rows: {
+    'time.servers': {
+      address: (n) => `NTP server ${n}`,
+      add: 'Add an NTP server',
+      remove: (n) => `Delete NTP server ${n}`,
+      none: 'No NTP server yet.',
+    },
     'snmp.users': {
       address: (n) => `SNMPv3 user ${n}`,
       add: 'Add a user',
@@ -350,6 +356,21 @@ export const S = {
   },
 
   status: {
+    time: 'Date and time',
+    timeMode: { manual: 'Manual setting', ntp: 'Synchronization with NTP server' },
+    timeState: { manual: 'Set by hand', starting: 'Synchronising…', synchronized: 'Synchronised', unsynchronized: 'Not synchronised' },
+    timeNow: 'Camera time (UTC)',
+    timeLocal: 'Local time',
+    timeZone: 'Time zone',
+    timeSource: 'Time source',
+    timeOffset: 'Offset from the source',
+    timeAuth: { true: 'authenticated (NTS)', false: 'not authenticated' },
+    timeLastSync: 'Last synchronisation',
+    timeError: 'Last error',
+    timeClock: 'Setting the clock',
+    timeClockOk: 'allowed',
+    ms: (v) => `${v.toFixed(1)} ms`,
+    serverState: { ok: 'answers', unreachable: 'unreachable', error: 'wrong answer' },
     device: 'Device',
     model: 'Model',
     product: 'Product',

@@ -17,6 +17,7 @@ pub(crate) mod media;
 pub(crate) mod recordings;
 mod setup;
 mod status;
+mod time;
 pub(crate) mod types;
 pub mod upnp;
 mod users;
@@ -90,6 +91,29 @@ fn api() -> ApiRouter<WebState> {
             "/api/v1/status",
             get_with(status::status, |op| {
                 op.tag("device").summary("Device status; administrators also get the configuration warnings")
+            }),
+        )
+        .api_route(
+            "/api/v1/time",
+            get_with(time::get, |op| {
+                errs(
+                    op.tag("device")
+                        .summary("Date and time: mode, time zone, NTP sync state, offset, servers, clock permission"),
+                    &[(404, "no time service")],
+                )
+            })
+            .put_with(time::set, |op| {
+                errs(
+                    op.tag("device")
+                        .summary("Set the clock by hand (NTP tab \"Manual setting\"); the settings are `time` in /api/v1/config")
+                        .input::<JsonBody<time::ManualTime>>(),
+                    &[
+                        (404, "no time service"),
+                        (409, "NTP owns the clock (`ntp_active`) or camward may not set it here (`not_permitted`: not root, in a container)"),
+                        (422, "not an RFC 3339 time between 2000 and 2099 (`invalid`, path `utc`)"),
+                        (500, "clock_settime failed (`clock_failed`)"),
+                    ],
+                )
             }),
         )
         .api_route(

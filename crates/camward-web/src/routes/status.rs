@@ -1,6 +1,7 @@
 //! `GET /api/v1/status`: device status (version, uptime, serial), for every level.
 //! Administrators also see the configuration warnings (weakened settings), the firmware slots,
 //! the UPnP port forwarding state (paper §4.1) and the IEEE 802.1X port state (paper §3.6).
+//! Every level sees the date and time: NTP sync state and offset, as the paper's Status page shows them.
 
 use super::types::DeviceStatus;
 use crate::WebState;
@@ -31,6 +32,7 @@ pub(crate) async fn status(State(st): State<WebState>, p: Authed) -> Json<Device
             .as_ref()
             .filter(|_| level >= Level::Admin)
             .map(|u| u.status()),
+        time: st.time.as_ref().map(|t| t.status()),
         firmware: (level >= Level::Admin)
             .then(|| st.firmware.as_ref().map(|f| f.status()))
             .flatten(),

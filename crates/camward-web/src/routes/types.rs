@@ -97,6 +97,9 @@ pub struct DeviceStatus {
     /// UPnP auto port forwarding (paper §4.1): gateway, external address, mappings; administrators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upnp: Option<super::upnp::UpnpStatus>,
+    /// Date and time: NTP sync state and offset (as `GET /api/v1/time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<camward_time::TimeStatus>,
     /// Both firmware slots, the anti-rollback floor and the trusted keys (paper §3.11);
     /// administrators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]

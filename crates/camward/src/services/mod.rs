@@ -20,3 +20,4 @@ pub mod rtsp;
 pub mod signing;
 pub mod snmp;
 pub mod upnp;
+pub mod time;
