@@ -225,6 +225,11 @@ def test_an_administrator_sets_ntp_and_reads_it_back(onvif_cam):
 
     ntp, users, mode = run(session())
     assert ntp.NTPManual[0].IPv4Address == "192.0.2.123"
+    # One clock: what SetNTP wrote is the `time` section the web UI's NTP page edits (the mode
+    # stays manual, so nothing is sent to that address).
+    time_cfg = cam.get("/api/v1/config").json()["time"]
+    assert [s["host"] for s in time_cfg["servers"]] == ["192.0.2.123"]
+    assert time_cfg["mode"] == "manual"
     assert {(u.Username, u.UserLevel) for u in users} >= {(ADMIN_USER, "Administrator"), (VIEWER, "User")}
     assert mode == "NonDiscoverable"  # test daemons run without a discovery window
 

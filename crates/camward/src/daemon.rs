@@ -319,7 +319,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             rtsps_port: args.rtsps.map(|a| a.port()).unwrap_or(322),
             window: window.clone(),
             // The seam of the `time` settings section: its clock replaces this one.
-            clock: Box::new(services::onvif::SystemClock::with_store(store.clone())),
+            clock: Box::new(services::onvif::TimeClock(time.clone())),
             notes: onvif_notes.clone(),
             // SystemReboot restarts camward in-process, as Setup › Maintenance does.
             restarter,

@@ -2,10 +2,9 @@
 //! accounts, alarms as ONVIF notifications, and the clock. Mounted on the web application at
 //! `/onvif/…` by `services::http::apps`, so the host filter and the listeners' limits apply.
 //!
-//! The clock here is the system clock read-only, with NTP servers kept in memory: the seam
-//! ([`camward_onvif::DeviceClock`]) is where the `time` settings section (date/time, NTP client)
-//! plugs in, so GetSystemDateAndTime/SetSystemDateAndTime/GetNTP/SetNTP and the web UI then
-//! show and change the same settings.
+//! The clock is the `time` section's ([`TimeClock`] over camward-time's `TimeService`), so
+//! GetSystemDateAndTime/SetSystemDateAndTime/GetNTP/SetNTP and the web UI's NTP page show and
+//! change the same settings (paper §4.5, the NTP tab).
 
 use super::discovery::{self, Window};
 use axum::Router;
@@ -21,65 +20,102 @@ use camward_onvif::{
 use camward_store::{AuditEvent, ConfigHandle};
 use camward_web::AuthContext;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-/// The system clock, read-only; NTP servers are remembered until restart. Replaced by the
-/// `time` section's clock once that section exists.
-#[derive(Default)]
-pub struct SystemClock {
-    ntp: Mutex<Vec<String>>,
-    store: Option<camward_store::Store>,
+/// The `time` section's clock (camward-time), so GetSystemDateAndTime, SetSystemDateAndTime,
+/// GetNTP and SetNTP show and change the same settings as the web UI's NTP page; the time
+/// service validates and audits each change like a PATCH of `time`.
+pub struct TimeClock(pub camward_time::TimeService);
+
+fn invalid(errors: Vec<camward_config::FieldError>) -> ClockError {
+    ClockError::Invalid(
+        errors
+            .into_iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
-impl SystemClock {
-    /// Audits NTP changes in `store`.
-    pub fn with_store(store: camward_store::Store) -> Self {
-        SystemClock {
-            ntp: Mutex::default(),
-            store: Some(store),
-        }
-    }
-}
-
-impl DeviceClock for SystemClock {
+impl DeviceClock for TimeClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
     fn timezone(&self) -> String {
-        "UTC0".into()
+        self.0.timezone()
     }
     fn date_time_type(&self) -> DateTimeType {
-        DateTimeType::Ntp
+        match self.0.mode() {
+            camward_config::TimeMode::Ntp => DateTimeType::Ntp,
+            camward_config::TimeMode::Manual => DateTimeType::Manual,
+        }
     }
     fn set(
         &self,
         kind: DateTimeType,
-        _utc: Option<SystemTime>,
+        utc: Option<SystemTime>,
         tz: Option<String>,
     ) -> Result<(), ClockError> {
-        if kind == DateTimeType::Manual || tz.is_some_and(|t| t != "UTC0" && t != "UTC") {
-            return Err(ClockError::Unsupported(
-                "this camward takes its time from the host's clock; manual time and time zones are set in the time settings".into(),
-            ));
+        if let Some(tz) = tz {
+            self.0.set_timezone(&tz).map_err(invalid)?;
         }
-        Ok(())
+        match kind {
+            DateTimeType::Ntp => self.0.set_mode(camward_config::TimeMode::Ntp).map_err(invalid),
+            DateTimeType::Manual => {
+                self.0
+                    .set_mode(camward_config::TimeMode::Manual)
+                    .map_err(invalid)?;
+                match utc {
+                    None => Ok(()),
+                    Some(t) => self.0.set_manual(t).map_err(|e| match e {
+                        camward_time::ManualError::NtpActive => ClockError::Invalid(e.to_string()),
+                        camward_time::ManualError::Clock(c) => ClockError::Unsupported(c.to_string()),
+                    }),
+                }
+            }
+        }
     }
     fn ntp_servers(&self) -> Vec<String> {
-        self.ntp.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0
+            .servers()
+            .into_iter()
+            .map(|s| {
+                if s.port == 123 {
+                    s.host
+                } else {
+                    format!("{}:{}", s.host, s.port)
+                }
+            })
+            .collect()
     }
-    fn set_ntp_servers(&self, servers: Vec<String>, actor: &str) -> Result<(), ClockError> {
-        if let Some(store) = &self.store {
-            let _ = store.audit(
-                &AuditEvent::new("onvif.set_ntp")
-                    .actor(Some(actor))
-                    .detail(serde_json::json!({ "servers": servers })),
-            );
-        }
-        *self.ntp.lock().unwrap_or_else(|p| p.into_inner()) = servers;
-        Ok(())
+    fn set_ntp_servers(&self, servers: Vec<String>, _actor: &str) -> Result<(), ClockError> {
+        // A server already configured keeps its NTS settings; a new one starts as plain NTP.
+        let current = self.0.servers();
+        let list = servers
+            .into_iter()
+            .map(|name| {
+                let (host, port) = match name.rsplit_once(':') {
+                    Some((h, p)) if !h.contains(':') => match p.parse::<u16>() {
+                        Ok(p) => (h.to_owned(), p),
+                        Err(_) => (name.clone(), 123),
+                    },
+                    _ => (name.clone(), 123),
+                };
+                current
+                    .iter()
+                    .find(|s| s.host == host && s.port == port)
+                    .cloned()
+                    .unwrap_or(camward_config::NtpServer {
+                        host,
+                        port,
+                        ..Default::default()
+                    })
+            })
+            .collect();
+        self.0.set_servers(list).map_err(invalid)
     }
 }
 
