@@ -136,7 +136,7 @@ def test_found_inside_the_window_and_not_after_it(tmp_path, netns_peer):
     peer = netns_peer
     listener = Listener(peer, tmp_path / "multicast.jsonl")
     # Long enough for both searches inside it on a loaded machine; the end is awaited, not timed.
-    cam = discovery_cam(tmp_path, peer, window_secs=20)
+    cam = discovery_cam(tmp_path, peer, window_secs=40)
     try:
         epr = endpoint(cam)
         wait_for(lambda: listener.seen("Hello", epr), 10, what="Hello from camward")
