@@ -171,8 +171,8 @@ describe('camward web UI', () => {
         assert.ok(links.includes(expected), `menu lacks ${expected}: ${links}`);
       }
       // Functions this camera lacks are hidden, not dead ends.
-      // Page → the settings section it needs (the 802.1X page shows section `dot1x`).
-      const sectionOf = { ieee8021x: 'dot1x' };
+      // Page → the settings section it needs (802.1X shows section `dot1x`, NTP section `time`).
+      const sectionOf = { ieee8021x: 'dot1x', ntp: 'time' };
       for (const hidden of ['/setup/ieee8021x', '/setup/ntp', '/setup/upnp']) {
         const cfg = config();
         const name = hidden.split('/').pop();
