@@ -165,6 +165,35 @@ def snmp_seeds():
                 p.wait(timeout=5)
 
 
+def firmware_seeds():
+    """Bundles as `camward firmware pack` writes them (a small payload, so each is whole), signed
+    and encrypted-for-a-class, and the manifest JSON alone; the target parses heads and manifests."""
+    t = "manifest"
+    reset("camward-firmware", t)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        key = tmp / "vendor.key"
+        subprocess.run([BIN, "firmware", "keygen", "--out", str(key)], check=True, capture_output=True, timeout=30)
+        payload = tmp / "camward"
+        payload.write_bytes(b"#!/bin/sh\necho camward\n" * 8)
+        payload.chmod(0o755)
+        bundle = tmp / "b.cfw"
+        subprocess.run([BIN, "firmware", "pack", "--key", str(key), "--version", "0.2.0", "--security-version", "2",
+                        str(payload), "-o", str(bundle)], check=True, capture_output=True, timeout=30)
+        data = bundle.read_bytes()
+        write("camward-firmware", t, "bundle-signed", data[:MAX])
+        write("camward-firmware", t, "bundle-truncated", data[: len(data) // 2])
+        start = data.find(b"{")
+        if start >= 0:
+            depth, end = 0, start
+            for i in range(start, len(data)):
+                depth += {ord("{"): 1, ord("}"): -1}.get(data[i], 0)
+                if depth == 0:
+                    end = i + 1
+                    break
+            write("camward-firmware", t, "manifest.json", data[start:end])
+
+
 def main():
     clip = CLIP.read_bytes()
     signed = SIGNED.read_bytes()
