@@ -329,7 +329,7 @@ mod tests {
         /// A crude digit: a different set of 4×4 blocks lit per value.
         fn glyph(p: &mut [u8], x: usize, y: usize, d: u64) {
             for k in 0..20u64 {
-                if (k * 7 + d * 13) % 3 == 0 {
+                if (k * 7 + d * 13).is_multiple_of(3) {
                     Self::rect(
                         p,
                         x + (k % 5) as usize * 4,

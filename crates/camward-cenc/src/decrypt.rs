@@ -442,10 +442,10 @@ fn rewrite_moov(moov: &Bx) -> Result<MoovInfo> {
             }
             b"trak" => {
                 let (bytes, prot) = rewrite_trak(&k)?;
-                if let Some((id, p)) = prot {
-                    if info.tracks.insert(id, p).is_some() {
-                        return Err(Error::format(k.offset, format!("track {id} defined twice")));
-                    }
+                if let Some((id, p)) = prot
+                    && info.tracks.insert(id, p).is_some()
+                {
+                    return Err(Error::format(k.offset, format!("track {id} defined twice")));
                 }
                 body.extend(bytes);
             }

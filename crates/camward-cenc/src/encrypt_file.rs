@@ -29,10 +29,10 @@ pub fn encrypt_fmp4(clear: &[u8], recipients: &[Recipient]) -> Result<Vec<u8>> {
     let mut avc_tracks: HashMap<u32, usize> = HashMap::new();
     let mut trex: HashMap<u32, u32> = HashMap::new();
     for k in children(moov.body(), moov.body_offset())? {
-        if &k.typ == b"trak" {
-            if let Some((id, ls)) = avc_track(&k)? {
-                avc_tracks.insert(id, ls);
-            }
+        if &k.typ == b"trak"
+            && let Some((id, ls)) = avc_track(&k)?
+        {
+            avc_tracks.insert(id, ls);
         }
         if &k.typ == b"mvex" {
             for t in children(k.body(), k.body_offset())?

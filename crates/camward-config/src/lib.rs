@@ -32,8 +32,8 @@ pub mod smtp;
 pub mod snmp;
 pub mod source;
 pub mod streams;
-pub mod upnp;
 pub mod time;
+pub mod upnp;
 pub mod user_auth;
 
 use schemars::JsonSchema;
@@ -61,8 +61,8 @@ pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use snmp::SnmpConfig;
 pub use source::{RtspSource, Source};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
-pub use upnp::{ForwardedService, UpnpConfig};
 pub use time::{NtpServer, TimeConfig, TimeMode};
+pub use upnp::{ForwardedService, UpnpConfig};
 pub use user_auth::{AuthMethod, UserAuth};
 
 /// One invalid field: `path` is the JSON path (`host_auth.allow[2]`), `rule` a stable identifier

@@ -712,10 +712,10 @@ impl Conn {
             Transport::Interleaved { rtp_ch, .. } => Some(*rtp_ch),
             Transport::Udp(_) => None,
         };
-        if let Some(Transport::Interleaved { rtp_ch, .. }) = old {
-            if Some(rtp_ch) != new_ch {
-                self.channels.retain(|c| *c != rtp_ch);
-            }
+        if let Some(Transport::Interleaved { rtp_ch, .. }) = old
+            && Some(rtp_ch) != new_ch
+        {
+            self.channels.retain(|c| *c != rtp_ch);
         }
         if new {
             if !self

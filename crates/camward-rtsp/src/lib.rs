@@ -211,12 +211,25 @@ impl RtspServer {
                 Ok(a) => canonical(a),
                 Err(_) => continue,
             };
+            // The slot is taken here, in accept order, not in the spawned task: tasks start in
+            // any order, and a later connection must never take the slot of an earlier one.
+            let Some(permit) = self.conn_permit(peer.ip()) else {
+                drop(stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let server = self.clone();
             tokio::spawn(async move {
-                server
-                    .serve_connection(stream, peer, Carrier::Tcp { local })
-                    .await
+                let stop = server.stop.clone();
+                conn::run(
+                    server,
+                    Box::pin(stream),
+                    peer,
+                    Carrier::Tcp { local },
+                    permit,
+                    &stop,
+                )
+                .await;
             });
         }
     }

@@ -234,11 +234,11 @@ impl RtpState {
     /// RTP timestamp of an access unit. Rebinds the offset after PLAY and after a source restart
     /// (presentation times jumping back or ahead by more than 10 s), keeping the RTP clock going.
     pub fn timestamp(&mut self, pts90k: u64) -> u32 {
-        if let (Some(last), Some(_)) = (self.last_pts, self.offset) {
-            if pts90k < last || pts90k - last > 10 * rtp::CLOCK_RATE {
-                self.next_ts = self.last_ts.wrapping_add((rtp::CLOCK_RATE / 25) as u32);
-                self.offset = None;
-            }
+        if let (Some(last), Some(_)) = (self.last_pts, self.offset)
+            && (pts90k < last || pts90k - last > 10 * rtp::CLOCK_RATE)
+        {
+            self.next_ts = self.last_ts.wrapping_add((rtp::CLOCK_RATE / 25) as u32);
+            self.offset = None;
         }
         let offset = *self
             .offset
@@ -418,10 +418,10 @@ struct Lateness {
 impl Lateness {
     fn lateness_at(&mut self, now: Instant, pts90k: u64) -> Duration {
         let origin = *self.origin.get_or_insert(now);
-        if let Some((_, last)) = self.base {
-            if pts90k < last || pts90k - last > 10 * rtp::CLOCK_RATE {
-                self.min_lag = None;
-            }
+        if let Some((_, last)) = self.base
+            && (pts90k < last || pts90k - last > 10 * rtp::CLOCK_RATE)
+        {
+            self.min_lag = None;
         }
         self.base = Some((now, pts90k));
         let lag =
@@ -618,14 +618,15 @@ pub async fn play(job: PlayJob) -> RtpState {
             }
         }
         pacing.sent(&p, &mut rtp, now);
-        if p.sr_due && inline_sr.is_none() {
-            if let Some((ntp, ts)) = rtp.report_times() {
-                send_rtcp(
-                    &transport,
-                    &rtp::sender_report(rtp.ssrc, ntp, ts, rtp.packets, rtp.octets),
-                )
-                .await;
-            }
+        if p.sr_due
+            && inline_sr.is_none()
+            && let Some((ntp, ts)) = rtp.report_times()
+        {
+            send_rtcp(
+                &transport,
+                &rtp::sender_report(rtp.ssrc, ntp, ts, rtp.packets, rtp.octets),
+            )
+            .await;
         }
     }
     rtp.pause();

@@ -397,11 +397,11 @@ where
                 };
                 match frame {
                     Some(Ok(f)) => {
-                        if let Ok(data) = f.into_data() {
-                            if let Err(e) = feeder.feed(&data).await {
-                                tracing::info!(%peer, error = %e, "rtsp tunnel POST leg closed");
-                                return plain(StatusCode::BAD_REQUEST, format!("{e}\n"));
-                            }
+                        if let Ok(data) = f.into_data()
+                            && let Err(e) = feeder.feed(&data).await
+                        {
+                            tracing::info!(%peer, error = %e, "rtsp tunnel POST leg closed");
+                            return plain(StatusCode::BAD_REQUEST, format!("{e}\n"));
                         }
                     }
                     Some(Err(e)) => {

@@ -172,12 +172,12 @@ pub(crate) fn validate_chain(
             subject: subject_of(leaf),
         });
     }
-    if let Ok(Some(eku)) = leaf.extended_key_usage() {
-        if !(eku.value.server_auth || eku.value.any) {
-            return Err(CertError::NotServerAuth {
-                subject: subject_of(leaf),
-            });
-        }
+    if let Ok(Some(eku)) = leaf.extended_key_usage()
+        && !(eku.value.server_auth || eku.value.any)
+    {
+        return Err(CertError::NotServerAuth {
+            subject: subject_of(leaf),
+        });
     }
 
     for i in 0..certs.len().saturating_sub(1) {

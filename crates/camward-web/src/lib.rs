@@ -27,11 +27,11 @@ pub use routes::certificate::expiry_warning;
 pub use routes::device::{
     DeviceState, ListenerInfo, StorageState, StreamRecording, StreamState, ViewerCount,
 };
+pub use routes::dot1x::{Dot1xStatus, PortAccess, PortStateName};
 pub use routes::firmware::{
     Firmware, FirmwareFailure, FirmwareStatus, InstallAnswer, SlotName, SlotState, SlotStatus,
     TrustedKeyInfo, too_large,
 };
-pub use routes::dot1x::{Dot1xStatus, PortAccess, PortStateName};
 pub use routes::maintenance::Maintenance;
 pub use routes::media::LiveMedia;
 pub use routes::openapi;

@@ -95,7 +95,7 @@ impl Demux {
                     } else {
                         self.state = State::Start;
                         let head = &self.head[..self.head_len];
-                        let ev = if self.hdr[1] % 2 == 0 {
+                        let ev = if self.hdr[1].is_multiple_of(2) {
                             rtp_event(head)
                         } else {
                             rtcp_event(head)

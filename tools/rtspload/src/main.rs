@@ -230,21 +230,22 @@ impl<'a> Sink<'a> {
                 marker,
                 ssrc,
             } => {
-                if let Some(last) = self.last_seq {
-                    if seq != last.wrapping_add(1) {
-                        self.stat.gaps.fetch_add(1, Ordering::Relaxed);
-                    }
+                if let Some(last) = self.last_seq
+                    && seq != last.wrapping_add(1)
+                {
+                    self.stat.gaps.fetch_add(1, Ordering::Relaxed);
                 }
                 self.last_seq = Some(seq);
                 self.ssrc = ssrc;
                 self.stat.rtp_packets.fetch_add(1, Ordering::Relaxed);
                 let first_of_frame = self.last_marker || Some(ts) != self.last_ts;
-                if first_of_frame && self.shared.measuring.load(Ordering::Relaxed) {
-                    if let Some((wall, sr_ts)) = self.sr {
-                        let d = ts.wrapping_sub(sr_ts) as i32 as f64 / 90_000.0;
-                        let arrival = *now.get_or_insert_with(unix_now);
-                        self.shared.record_latency(arrival - (wall + d));
-                    }
+                if first_of_frame
+                    && self.shared.measuring.load(Ordering::Relaxed)
+                    && let Some((wall, sr_ts)) = self.sr
+                {
+                    let d = ts.wrapping_sub(sr_ts) as i32 as f64 / 90_000.0;
+                    let arrival = *now.get_or_insert_with(unix_now);
+                    self.shared.record_latency(arrival - (wall + d));
                 }
                 self.last_ts = Some(ts);
                 self.last_marker = marker;

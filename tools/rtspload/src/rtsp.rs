@@ -99,39 +99,39 @@ impl Ctl<'_> {
                 }
                 self.buf.drain(..4 + n);
             }
-            if self.buf.first() != Some(&b'$') {
-                if let Some(end) = find(&self.buf, b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-                    self.buf.drain(..end + 4);
-                    let mut lines = head.split("\r\n");
-                    let status_line = lines.next().unwrap_or("");
-                    let status = status_line
-                        .split_whitespace()
-                        .nth(1)
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-                    let headers: Vec<(String, String)> = lines
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                        .collect();
-                    let len: usize = headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                        .and_then(|(_, v)| v.parse().ok())
-                        .unwrap_or(0);
-                    if len > MAX_MESSAGE {
-                        return Err(format!("answer body of {len} bytes"));
-                    }
-                    while self.buf.len() < len {
-                        self.fill().await?;
-                    }
-                    let body = self.buf.drain(..len).collect();
-                    return Ok(Resp {
-                        status,
-                        headers,
-                        body,
-                    });
+            if self.buf.first() != Some(&b'$')
+                && let Some(end) = find(&self.buf, b"\r\n\r\n")
+            {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 4);
+                let mut lines = head.split("\r\n");
+                let status_line = lines.next().unwrap_or("");
+                let status = status_line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .collect();
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                if len > MAX_MESSAGE {
+                    return Err(format!("answer body of {len} bytes"));
                 }
+                while self.buf.len() < len {
+                    self.fill().await?;
+                }
+                let body = self.buf.drain(..len).collect();
+                return Ok(Resp {
+                    status,
+                    headers,
+                    body,
+                });
             }
             if self.buf.len() > MAX_MESSAGE {
                 return Err("no RTSP answer in 64 KiB".into());
@@ -242,10 +242,10 @@ fn parse_challenge(v: &str) -> Option<Challenge> {
         s = tail.trim_start().trim_start_matches(',').trim_start();
     }
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if let Some(a) = get("algorithm") {
-        if !a.eq_ignore_ascii_case("MD5") {
-            return None;
-        }
+    if let Some(a) = get("algorithm")
+        && !a.eq_ignore_ascii_case("MD5")
+    {
+        return None;
     }
     Some(Challenge {
         realm: get("realm")?,

@@ -81,14 +81,12 @@ fn param<'a>(h: &'a str, name: &str) -> Option<&'a str> {
     while let Some(i) = rest.find(name) {
         let before_ok = i == 0 || matches!(rest.as_bytes()[i - 1], b' ' | b',');
         let after = &rest[i + name.len()..];
-        if before_ok {
-            if let Some(v) = after.trim_start().strip_prefix('=') {
-                let v = v.trim_start();
-                return Some(match v.strip_prefix('"') {
-                    Some(q) => &q[..q.find('"')?],
-                    None => v.split(',').next()?.trim(),
-                });
-            }
+        if before_ok && let Some(v) = after.trim_start().strip_prefix('=') {
+            let v = v.trim_start();
+            return Some(match v.strip_prefix('"') {
+                Some(q) => &q[..q.find('"')?],
+                None => v.split(',').next()?.trim(),
+            });
         }
         rest = after;
     }

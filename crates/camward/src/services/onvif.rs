@@ -63,7 +63,10 @@ impl DeviceClock for TimeClock {
             self.0.set_timezone(&tz).map_err(invalid)?;
         }
         match kind {
-            DateTimeType::Ntp => self.0.set_mode(camward_config::TimeMode::Ntp).map_err(invalid),
+            DateTimeType::Ntp => self
+                .0
+                .set_mode(camward_config::TimeMode::Ntp)
+                .map_err(invalid),
             DateTimeType::Manual => {
                 self.0
                     .set_mode(camward_config::TimeMode::Manual)
@@ -72,7 +75,9 @@ impl DeviceClock for TimeClock {
                     None => Ok(()),
                     Some(t) => self.0.set_manual(t).map_err(|e| match e {
                         camward_time::ManualError::NtpActive => ClockError::Invalid(e.to_string()),
-                        camward_time::ManualError::Clock(c) => ClockError::Unsupported(c.to_string()),
+                        camward_time::ManualError::Clock(c) => {
+                            ClockError::Unsupported(c.to_string())
+                        }
                     }),
                 }
             }
