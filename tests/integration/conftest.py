@@ -1,6 +1,8 @@
 """The one helper module of the integration tests: the daemon (`Camward`, `start_cam`), ports
 (`free_port`, `port_open`, `wait_port`, `listening_sockets`), bounded waits (`wait_for`), URLs
-(`rtsp_url`, `tunnel_url`), the external-tool check (`needs`), and the fixtures — one per behaviour:
+(`rtsp_url`, `tunnel_url`), the external-tool check (`needs`), the net-snmp manager (`snmp`,
+`snmp_v3`, `snmp_value`, `start_snmptrapd`, optionally inside a network namespace), and the
+fixtures — one per behaviour:
 
 - `cam`: a fresh device, no account yet;
 - `cam_admin`: a fresh device with its administrator registered;
@@ -118,6 +120,79 @@ def rtsp_url(cam, path="/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD, hos
 def tunnel_url(cam, path="/stream1", user=ADMIN_USER, password=ADMIN_PASSWORD):
     """Same stream through the HTTP port: ffmpeg's `-rtsp_transport http` tunnels there."""
     return f"rtsp://{user}:{password}@127.0.0.1:{cam.http_port}{path}"
+
+
+# --- net-snmp as the manager (paper §4.7) ------------------------------------------------------
+# Numeric OIDs only (`MIBS=` and `-On`): CAMWARD-MIB is checked separately (smilint) and no MIB
+# files are installed in CI. The users are what a test puts in `snmp.users`.
+SNMP_AUTH_PW = "Auth-pass-2026"
+SNMP_PRIV_PW = "Priv-pass-2026"
+SNMP_USERS = [
+    {"name": "ops256", "auth": "sha256", "privacy": "aes128", "auth_password": SNMP_AUTH_PW,
+     "priv_password": SNMP_PRIV_PW},
+    {"name": "opssha", "auth": "sha1", "privacy": "aes128", "auth_password": SNMP_AUTH_PW,
+     "priv_password": SNMP_PRIV_PW},
+    {"name": "opsmd5", "auth": "md5", "privacy": "des", "auth_password": SNMP_AUTH_PW,
+     "priv_password": SNMP_PRIV_PW},
+]
+SNMP_NET_SNMP_ALG = {"ops256": ("SHA-256", "AES"), "opssha": ("SHA", "AES"), "opsmd5": ("MD5", "DES")}
+
+
+def _in_ns(ns, cmd):
+    return ["ip", "netns", "exec", ns, *cmd] if ns else cmd
+
+
+def snmp(tool, *args, timeout=2, ns=None):
+    """Runs a net-snmp tool once (no retries), inside network namespace `ns` when given; returns
+    (exit code, stdout+stderr)."""
+    p = subprocess.run(_in_ns(ns, [tool, "-On", "-r", "0", "-t", str(timeout), *args]), capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "MIBS": ""})
+    return p.returncode, p.stdout + p.stderr
+
+
+def snmp_v3(user="ops256", level="authPriv", auth_pw=SNMP_AUTH_PW, priv_pw=SNMP_PRIV_PW):
+    """The net-snmp arguments of one of SNMP_USERS."""
+    a, x = SNMP_NET_SNMP_ALG[user]
+    return ["-v3", "-l", level, "-u", user, "-a", a, "-A", auth_pw, "-x", x, "-X", priv_pw]
+
+
+def snmp_value(out):
+    """The value part of the first `OID = TYPE: value` line."""
+    line = [l for l in out.splitlines() if " = " in l][0]
+    return line.split(" = ", 1)[1].split(": ", 1)[-1].strip().strip('"')
+
+
+def start_snmptrapd(tmp: Path, port, engine_hex, user="ops256", ns=None):
+    """snmptrapd on 127.0.0.1:`port` (inside `ns` when given) accepting v3 authPriv traps of `user`
+    from the agent with snmpEngineID `engine_hex`; returns (process, log path) once it runs."""
+    a, x = SNMP_NET_SNMP_ALG[user]
+    conf = tmp / "snmptrapd.conf"
+    conf.write_text(f"createUser -e 0x{engine_hex} {user} {a} {SNMP_AUTH_PW} {x} {SNMP_PRIV_PW}\n"
+                    f"authUser log {user} priv\n")
+    persist = tmp / "trapd"
+    persist.mkdir(exist_ok=True)
+    out = tmp / "traps.log"
+    proc = subprocess.Popen(_in_ns(ns, ["snmptrapd", "-f", "-On", "-Lf", str(out), "-C", "-c", str(conf),
+                                        f"--persistentDir={persist}", "-M", "/dev/null",
+                                        f"udp:127.0.0.1:{port}"]),
+                            env={**os.environ, "MIBS": ""}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: out.exists() and "NET-SNMP version" in out.read_text(), 10, what="snmptrapd")
+    except AssertionError:
+        stop_process(proc)
+        raise
+    return proc, out
+
+
+def stop_process(proc, timeout=10):
+    """Terminates a helper process the test started, killing it when it does not end."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
 
 class Camward:

@@ -2,7 +2,8 @@
 server) in one network namespace plays the switch, camward runs in the other with the veth end
 it authenticates. Covers EAP-MD5, PEAP-MSCHAPv2 and EAP-TLS with the device certificate,
 failures with their reason and no secret in any log, a restarted authenticator, disabling, the
-listener census and the 422s on enable.
+listener census, the 422s on enable, and the port state as net-snmp reads it from camward's SNMP
+subtree (CAMWARD-MIB camwardDot1x, paper §4.7) with a trap on each change.
 
 camward runs inside the supplicant namespace (`ip netns exec`), HTTP on that namespace's
 loopback; the test reaches it through a forwarder on 127.0.0.1 whose upstream connections are
@@ -23,12 +24,22 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, Camward, needs, wait_for
+from conftest import BIN, SNMP_USERS, Camward, needs, snmp, snmp_v3, snmp_value, start_snmptrapd, stop_process, \
+    wait_for
 
 pytestmark = needs("hostapd", "hostapd_cli", "wpa_supplicant", "openssl", "ip", "ss")
 
 IN_NS_HTTP = 8080
 IN_NS_RTSP = 8554
+IN_NS_SNMP = 8161
+IN_NS_TRAP = 8162
+# CAMWARD-MIB camwardDot1x (enterprises.32473.1.6) and its notification.
+DOT1X_STATE = "1.3.6.1.4.1.32473.1.6.1.0"
+DOT1X_METHOD = "1.3.6.1.4.1.32473.1.6.2.0"
+DOT1X_REASON = "1.3.6.1.4.1.32473.1.6.3.0"
+DOT1X_LAST_CHANGE = "1.3.6.1.4.1.32473.1.6.4.0"
+DOT1X_TRAP = ".1.3.6.1.4.1.32473.2.0.7"
+SNMP_STATES = {"disabled": 1, "connecting": 2, "authenticated": 3, "held": 4, "failed": 5}
 MD5_PASSWORD = "Md5-secret-4711"
 PEAP_PASSWORD = "Peap-secret-0815"
 WRONG_PASSWORD = "Wrong-secret-9999"
@@ -525,4 +536,87 @@ def test_missing_wpa_supplicant_is_a_422_and_nothing_else_breaks(tmp_path):
         assert cam.patch_config({"smtp": {"port": 2525}}).status_code == 200
         assert requests.get(cam.url("/api/v1/status"), timeout=5).status_code in (200, 401)
     finally:
+        cam.stop()
+
+
+def date_and_time(unix):
+    """An RFC 2579 DateAndTime in UTC as net-snmp prints it (Hex-STRING: 07 EA 0C ...)."""
+    t = time.gmtime(unix)
+    b = t.tm_year.to_bytes(2, "big") + bytes([t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, 0, ord("+"), 0, 0])
+    return " ".join(f"{x:02X}" for x in b)
+
+
+@needs("snmpget", "snmptrapd")
+def test_snmp_reads_the_port_state_and_traps_each_change(lab, pki, tmp_path):
+    """A monitoring system's view (SNMPv3 authPriv, net-snmp in camward's namespace): disabled while
+    off, authenticated after EAP-MD5 succeeds, failed with the reason after a wrong password,
+    disabled again when switched off; each change also arrives as a v3 trap."""
+    lab.start_hostapd()
+    cam = NsCamward(tmp_path / "data", lab.supp_ns)
+    cam.extra_args = ["--snmp", f"127.0.0.1:{IN_NS_SNMP}"]
+    cam.start()
+    trapd = None
+    target = f"127.0.0.1:{IN_NS_SNMP}"
+
+    def get(oid):
+        code, out = snmp("snmpget", *snmp_v3(), target, oid, ns=lab.supp_ns)
+        assert code == 0, out
+        return snmp_value(out)
+
+    def trap_after(mark, words, what):
+        """A camwardDot1xPortNotification logged after offset `mark` of the trap log, holding `words`."""
+        def seen():
+            text = traps.read_text()[mark:]
+            return DOT1X_TRAP in text and words in text
+        wait_for(seen, 15, what=what)
+
+    def snmp_state_is(state):
+        wait_for(lambda: get(DOT1X_STATE) == str(SNMP_STATES[state]), 10, step=0.5,
+                 what=f"camwardDot1xPortState {state}")
+
+    try:
+        cam.setup_admin()
+        r = cam.patch_config({"snmp": {"enabled": True, "users": SNMP_USERS, "trap_destinations": [
+            {"host": "127.0.0.1", "port": IN_NS_TRAP, "version": "v3", "user": "ops256"}]}})
+        assert r.status_code == 200, r.text
+        wait_for(lambda: snmp("snmpget", *snmp_v3(), target, DOT1X_STATE, ns=lab.supp_ns)[0] == 0, 15,
+                 what="the SNMP agent in the namespace")
+        code, out = snmp("snmpget", *snmp_v3(), target, "1.3.6.1.6.3.10.2.1.1.0", ns=lab.supp_ns)
+        assert code == 0 and "Hex-STRING: " in out, out
+        engine = "".join(out.split("Hex-STRING: ", 1)[1].split()).lower()
+        trapd, traps = start_snmptrapd(tmp_path, IN_NS_TRAP, engine, ns=lab.supp_ns)
+
+        # Off: disabled, no method, no reason; the same state the HTTP API shows.
+        assert cam.dot1x()["state"] == "disabled"
+        assert (get(DOT1X_STATE), get(DOT1X_METHOD), get(DOT1X_REASON)) == ("1", "", "")
+
+        mark = len(traps.read_text())
+        enable(cam, md5())
+        st = cam.wait_state("authenticated")
+        snmp_state_is("authenticated")
+        assert get(DOT1X_METHOD) == "MD5"
+        assert get(DOT1X_REASON) == ""
+        assert get(DOT1X_LAST_CHANGE) == date_and_time(st["changed_at"])
+        trap_after(mark, "IEEE 802.1X port authenticated", "the authenticated trap")
+
+        mark = len(traps.read_text())
+        enable(cam, md5(WRONG_PASSWORD))
+        st = cam.wait_state("failed")
+        snmp_state_is("failed")
+        reason = get(DOT1X_REASON)
+        assert "refused the credentials" in reason and "MD5" in reason, reason
+        assert get(DOT1X_LAST_CHANGE) == date_and_time(st["changed_at"])
+        trap_after(mark, "IEEE 802.1X port failed: ", "the failed trap")
+
+        mark = len(traps.read_text())
+        r = cam.patch_config({"dot1x": {"enabled": False}})
+        assert r.status_code == 200, r.text
+        snmp_state_is("disabled")
+        trap_after(mark, "IEEE 802.1X port disabled", "the disabled trap")
+        text = traps.read_text()
+        assert WRONG_PASSWORD not in text and MD5_PASSWORD not in text
+        assert_no_secret_logged(cam, MD5_PASSWORD, WRONG_PASSWORD)
+    finally:
+        if trapd:
+            stop_process(trapd)
         cam.stop()

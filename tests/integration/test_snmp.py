@@ -1,6 +1,8 @@
 """SNMP agent (paper §4.7) driven by net-snmp, as a monitoring system would: snmpget/snmpwalk/
-snmpset as the manager, snmptrapd as the trap receiver. Numeric OIDs only (`MIBS=` and `-On`): the
-CAMWARD-MIB file is checked separately (smilint), and no MIB files are installed in CI.
+snmpset as the manager, snmptrapd as the trap receiver (conftest's `snmp`, `start_snmptrapd`).
+Numeric OIDs only (`MIBS=` and `-On`): the CAMWARD-MIB file is checked separately (smilint), and
+no MIB files are installed in CI. The 802.1X port objects are read in test_dot1x.py, where a real
+authenticator runs.
 
 Off by default: every test switches the agent on itself, on a loopback port (`--snmp`)."""
 import json
@@ -14,7 +16,9 @@ import pytest
 import requests
 from requests.auth import HTTPDigestAuth
 
-from conftest import ADMIN_USER, REPO, SMALL_STREAMS, free_port, needs, rtsp_url, start_cam, wait_for
+from conftest import ADMIN_USER, REPO, SMALL_STREAMS, free_port, needs, rtsp_url, snmp, start_cam, \
+    start_snmptrapd, stop_process, wait_for
+from conftest import SNMP_NET_SNMP_ALG as NET_SNMP_ALG, SNMP_USERS as USERS, snmp_v3 as v3, snmp_value as value
 
 pytestmark = needs("snmpget", "snmpwalk", "snmpset")
 
@@ -27,34 +31,6 @@ DECRYPTION_ERRORS = "1.3.6.1.6.3.15.1.1.6.0"
 CAMWARD = "1.3.6.1.4.1.32473"
 VIEWERS_1 = CAMWARD + ".1.1.1.1.4.1"
 FREE_KIB = CAMWARD + ".1.2.2.0"
-
-AUTH_PW = "Auth-pass-2026"
-PRIV_PW = "Priv-pass-2026"
-USERS = [
-    {"name": "ops256", "auth": "sha256", "privacy": "aes128", "auth_password": AUTH_PW, "priv_password": PRIV_PW},
-    {"name": "opssha", "auth": "sha1", "privacy": "aes128", "auth_password": AUTH_PW, "priv_password": PRIV_PW},
-    {"name": "opsmd5", "auth": "md5", "privacy": "des", "auth_password": AUTH_PW, "priv_password": PRIV_PW},
-]
-NET_SNMP_ALG = {"ops256": ("SHA-256", "AES"), "opssha": ("SHA", "AES"), "opsmd5": ("MD5", "DES")}
-
-
-def snmp(tool, *args, timeout=2):
-    """Runs a net-snmp tool once (no retries); returns (exit code, stdout+stderr)."""
-    p = subprocess.run([tool, "-On", "-r", "0", "-t", str(timeout), *args], capture_output=True, text=True,
-                       timeout=60, env={**os.environ, "MIBS": ""})
-    return p.returncode, p.stdout + p.stderr
-
-
-def v3(user="ops256", level="authPriv", auth_pw=AUTH_PW, priv_pw=PRIV_PW):
-    a, x = NET_SNMP_ALG[user]
-    return ["-v3", "-l", level, "-u", user, "-a", a, "-A", auth_pw, "-x", x, "-X", priv_pw]
-
-
-def value(out):
-    """The value part of one `OID = TYPE: value` line."""
-    line = [l for l in out.splitlines() if " = " in l][0]
-    return line.split(" = ", 1)[1].split(": ", 1)[-1].strip().strip('"')
-
 
 class SnmpCam:
     def __init__(self, data_dir, config=None, enabled=True):
@@ -128,8 +104,12 @@ def test_walks_return_the_documented_oids_with_plausible_values(snmp_cam):
     code, out = snmp("snmpwalk", *v3(), snmp_cam.target, CAMWARD)
     assert code == 0, out
     for oid in [".1.1.1.1.2.1", ".1.1.1.1.4.1", ".1.1.1.1.4.2", ".1.2.1.0", ".1.2.2.0", ".1.3.1.0",
-                ".1.3.2.0", ".1.3.3.0", ".1.4.1.0", ".1.4.2.0", ".1.4.3.0", ".1.4.4.0"]:
+                ".1.3.2.0", ".1.3.3.0", ".1.4.1.0", ".1.4.2.0", ".1.4.3.0", ".1.4.4.0", ".1.6.1.0",
+                ".1.6.2.0", ".1.6.3.0", ".1.6.4.0"]:
         assert f".1.3.6.1.4.1.32473{oid} = " in out, (oid, out)
+    # 802.1X is off by default: camwardDot1xPortState is disabled(1), no method, no reason.
+    for oid, want in [(".1.6.1.0", "INTEGER: 1"), (".1.6.2.0", '""'), (".1.6.3.0", '""')]:
+        assert f".1.3.6.1.4.1.32473{oid} = {want}" in out, (oid, out)
     # Certificate: the self-signed device certificate has years left.
     days = int(value([l for l in out.splitlines() if l.startswith(".1.3.6.1.4.1.32473.1.4.2.0 ")][0]))
     assert 300 < days < 40000, days
@@ -239,17 +219,7 @@ def test_command_alarm_and_login_failure_each_send_a_v3_trap(tmp_path):
     trapd = None
     try:
         wait_for(lambda: c.get(SYS_NAME)[0] == 0, 10, what="the SNMP agent")
-        engine = c.engine_id()
-        conf = tmp_path / "snmptrapd.conf"
-        conf.write_text(f"createUser -e 0x{engine} ops256 SHA-256 {AUTH_PW} AES {PRIV_PW}\n"
-                        "authUser log ops256 priv\n")
-        persist = tmp_path / "trapd"
-        persist.mkdir()
-        out = tmp_path / "traps.log"
-        trapd = subprocess.Popen(["snmptrapd", "-f", "-On", "-Lf", str(out), "-C", "-c", str(conf),
-                                  f"--persistentDir={persist}", "-M", "/dev/null", f"udp:127.0.0.1:{trap_port}"],
-                                 env={**os.environ, "MIBS": ""}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        wait_for(lambda: out.exists() and "NET-SNMP version" in out.read_text(), 10, what="snmptrapd")
+        trapd, out = start_snmptrapd(tmp_path, trap_port, c.engine_id())
         r = requests.post(c.cam.url("/api/v1/alarm"), json={"source": "command"}, auth=c.cam.admin(), timeout=10)
         assert r.status_code in (200, 201, 202), r.text
         wait_for(lambda: ".1.3.6.1.4.1.32473.2.0.1" in out.read_text(), 15, what="the alarm trap")
@@ -260,8 +230,7 @@ def test_command_alarm_and_login_failure_each_send_a_v3_trap(tmp_path):
         assert "command alarm" in text and "login failed" in text, text
     finally:
         if trapd:
-            trapd.terminate()
-            trapd.wait(timeout=10)
+            stop_process(trapd)
         c.cam.stop()
 
 
@@ -275,7 +244,7 @@ def test_mib_file_passes_smilint_and_names_every_object_the_agent_serves(snmp_ca
     code, out = snmp("snmpwalk", *v3(), snmp_cam.target, CAMWARD)
     assert code == 0, out
     oids = [l.split(" = ")[0] for l in out.splitlines() if " = " in l]
-    assert len(oids) >= 19, out
+    assert len(oids) >= 23, out
     # Each served object resolves to a CAMWARD-MIB name (instance suffix aside).
     names = subprocess.run(["snmptranslate", "-M", f"{mibs / 'ietf'}:{mibs}", "-m", "CAMWARD-MIB", *oids],
                            capture_output=True, text=True, timeout=60, env={**os.environ, "MIBS": ""})

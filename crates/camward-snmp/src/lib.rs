@@ -4,7 +4,7 @@
 //! then read-only. The agent serves MIB-II `system` and `interfaces`, `snmpEngine`, `usmStats` and
 //! the camward enterprise subtree (mibs/CAMWARD-MIB.txt), takes SET of sysContact/sysName/
 //! sysLocation from authPriv users only, and sends traps for alarms, authentication failures,
-//! lockouts, recording trouble and certificate expiry.
+//! lockouts, recording trouble, certificate expiry and IEEE 802.1X port changes (paper §3.6).
 //!
 //! The host filter (paper §3.4) runs on each datagram before any of it is decoded. The daemon
 //! starts the [`Agent`] while `snmp.enabled` is on, hands it new settings with [`Agent::apply`],
@@ -22,7 +22,10 @@ pub use agent::{SystemField, SystemWriter, peek_version};
 /// The OID and value types of [`Notification`] objects.
 pub use async_snmp::{Oid, Value};
 pub use engine::{ENTERPRISE, Engine, EngineError};
-pub use mib::{DeviceSnapshot, DeviceStatus, RecordingState, StreamStatus, SystemTexts};
+pub use mib::{
+    DeviceSnapshot, DeviceStatus, Dot1xPort, Dot1xPortState, RecordingState, StreamStatus,
+    SystemTexts,
+};
 pub use notify::{Event, Notification};
 
 use agent::{Shared, State};

@@ -1,6 +1,7 @@
 //! The objects the agent serves (paper §4.7): MIB-II `system` and `interfaces`, `snmpEngine`,
 //! `usmStats`, and the camward enterprise subtree described by `mibs/CAMWARD-MIB.txt` (streams
-//! with their viewers, recording state and free space, last alarm, certificate expiry, lockouts).
+//! with their viewers, recording state and free space, last alarm, certificate expiry, lockouts,
+//! and the IEEE 802.1X port state of paper §3.6: state, EAP method, reason and last change).
 //!
 //! Each subtree is a provider that lists its objects in OID order when asked; GET evaluates only
 //! the provider holding the OID, GETNEXT walks the providers in order.
@@ -66,6 +67,22 @@ pub fn cert_not_after_oid() -> Oid {
 pub fn cert_days_left_oid() -> Oid {
     camward_oid(&[1, 4, 2, 0])
 }
+/// camwardDot1xPortState.0.
+pub fn dot1x_state_oid() -> Oid {
+    camward_oid(&[1, 6, 1, 0])
+}
+/// camwardDot1xEapMethod.0.
+pub fn dot1x_method_oid() -> Oid {
+    camward_oid(&[1, 6, 2, 0])
+}
+/// camwardDot1xReason.0.
+pub fn dot1x_reason_oid() -> Oid {
+    camward_oid(&[1, 6, 3, 0])
+}
+/// camwardDot1xLastChange.0.
+pub fn dot1x_last_change_oid() -> Oid {
+    camward_oid(&[1, 6, 4, 0])
+}
 
 /// One H.264 stream as the enterprise MIB shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +108,46 @@ pub enum RecordingState {
     Full = 4,
 }
 
+/// camwardDot1xPortState values: the IEEE 802.1X port state of paper §3.6 as camward's status
+/// shows it (the daemon maps camward-dot1x's state onto these; this crate does not know it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dot1xPortState {
+    /// IEEE 802.1X is off: no supplicant runs.
+    Disabled = 1,
+    /// The supplicant runs; no EAP exchange has completed yet.
+    Connecting = 2,
+    /// The authentication server accepted the camera: the port is open.
+    Authenticated = 3,
+    /// The supplicant waits out its held period after a refusal.
+    Held = 4,
+    /// The last attempt failed (see the reason) or the supplicant cannot run.
+    Failed = 5,
+}
+
+/// The IEEE 802.1X port as the enterprise MIB shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dot1xPort {
+    pub state: Dot1xPortState,
+    /// The EAP method last selected (`MD5`, `PEAP`, `TLS`).
+    pub method: Option<String>,
+    /// Why the port is not authenticated; never holds a secret.
+    pub reason: Option<String>,
+    /// When the state or reason last changed.
+    pub since: SystemTime,
+}
+
+impl Dot1xPort {
+    /// 802.1X off, since `since`.
+    pub fn disabled(since: SystemTime) -> Dot1xPort {
+        Dot1xPort {
+            state: Dot1xPortState::Disabled,
+            method: None,
+            reason: None,
+            since,
+        }
+    }
+}
+
 /// What the daemon reports about the camera for the enterprise subtree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceSnapshot {
@@ -105,6 +162,8 @@ pub struct DeviceSnapshot {
     pub certificate_not_after: Option<SystemTime>,
     pub lockouts: u32,
     pub auth_failures: u32,
+    /// The IEEE 802.1X port (paper §3.6).
+    pub dot1x: Dot1xPort,
 }
 
 /// The daemon's view of the camera, asked for on each request that reaches the camward subtree.
@@ -317,8 +376,31 @@ fn enterprise(v: &View<'_>) -> Entries {
         camward_oid(&[1, 4, 4, 0]),
         Value::Counter32(s.auth_failures),
     ));
+    let port = &s.dot1x;
+    out.push((dot1x_state_oid(), Value::Integer(port.state as i32)));
+    out.push((
+        dot1x_method_oid(),
+        text(port.method.as_deref().unwrap_or("")),
+    ));
+    out.push((
+        dot1x_reason_oid(),
+        text(&truncate(port.reason.as_deref().unwrap_or(""))),
+    ));
+    out.push((dot1x_last_change_oid(), date_and_time(port.since)));
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// The SIZE of camwardDot1xReason.
+const REASON_MAX: usize = 255;
+
+/// At most the 255 octets of camwardDot1xReason's SIZE of `s`, cut at a character boundary.
+pub fn truncate(s: &str) -> String {
+    let mut end = s.len().min(REASON_MAX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
 }
 
 /// GET of one OID: its value, or the exception SNMPv2 answers with.
@@ -382,6 +464,12 @@ mod tests {
                 certificate_not_after: None,
                 lockouts: 1,
                 auth_failures: 9,
+                dot1x: Dot1xPort {
+                    state: Dot1xPortState::Failed,
+                    method: Some("PEAP".into()),
+                    reason: Some("é".repeat(200)),
+                    since: UNIX_EPOCH,
+                },
             }
         }
     }
@@ -434,6 +522,23 @@ mod tests {
             Value::NoSuchInstance
         );
         assert_eq!(get(&view, &Oid::new([1, 3, 6, 1, 9])), Value::NoSuchObject);
+        assert_eq!(get(&view, &dot1x_state_oid()), Value::Integer(5));
+        assert_eq!(
+            get(&view, &dot1x_method_oid()),
+            Value::OctetString(Bytes::from_static(b"PEAP"))
+        );
+        // The reason fits camwardDot1xReason's SIZE (0..255) without splitting a character.
+        match get(&view, &dot1x_reason_oid()) {
+            Value::OctetString(b) => {
+                assert_eq!(b.len(), 254);
+                assert!(std::str::from_utf8(&b).is_ok());
+            }
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(
+            get(&view, &dot1x_last_change_oid()),
+            date_and_time(UNIX_EPOCH)
+        );
         assert!(next(&view, &Oid::new([1, 3, 6, 1, 6, 3, 15, 1, 1, 6, 0])).is_none());
     }
 

@@ -1,8 +1,8 @@
 //! Notifications (paper §4.7): SNMPv2 traps for alarms, authentication failures, lockouts,
-//! recording stopped/full and certificate expiry, to every configured destination: SNMPv3
-//! authPriv with the destination's user (this engine is authoritative for traps, RFC 3414 §1.5.2),
-//! or v2c with the community while v1/v2c is on. InformRequests over v2c are retried until the
-//! receiver acknowledges them.
+//! recording stopped/full, certificate expiry and IEEE 802.1X port changes (paper §3.6), to every
+//! configured destination: SNMPv3 authPriv with the destination's user (this engine is
+//! authoritative for traps, RFC 3414 §1.5.2), or v2c with the community while v1/v2c is on.
+//! InformRequests over v2c are retried until the receiver acknowledges them.
 
 use crate::agent::Shared;
 use crate::mib;
@@ -31,6 +31,8 @@ pub enum Event {
     RecordingStopped = 4,
     RecordingFull = 5,
     CertificateExpiry = 6,
+    /// The IEEE 802.1X port state or its reason changed.
+    Dot1xPortChange = 7,
 }
 
 /// One notification: its kind, a sentence for people, and objects it carries.

@@ -7,8 +7,8 @@ use camward_config::Secret;
 use camward_config::SnmpConfig;
 use camward_config::snmp::{SnmpAuth, SnmpPrivacy, SnmpUser};
 use camward_snmp::{
-    Agent, AgentInput, DeviceSnapshot, DeviceStatus, Engine, RecordingState, SystemField,
-    SystemWriter,
+    Agent, AgentInput, DeviceSnapshot, DeviceStatus, Dot1xPort, Engine, RecordingState,
+    SystemField, SystemWriter,
 };
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -36,6 +36,7 @@ impl DeviceStatus for Device {
             certificate_not_after: None,
             lockouts: 0,
             auth_failures: 0,
+            dot1x: Dot1xPort::disabled(std::time::UNIX_EPOCH),
         }
     }
 }

@@ -399,6 +399,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             rtsp: rtsp.clone(),
             recording: recording.clone(),
             alarms: alarms.clone(),
+            dot1x: dot1x.subscribe(),
             shutdown: shutdown.clone(),
         }),
         services::https::rtsps(tls_listener(args.rtsps), rtsp),

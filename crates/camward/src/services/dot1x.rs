@@ -43,6 +43,11 @@ impl Dot1x {
             tx,
         )
     }
+
+    /// The live port status, for the SNMP agent (paper §4.7's enterprise subtree).
+    pub fn subscribe(&self) -> watch::Receiver<PortStatus> {
+        self.status.clone()
+    }
 }
 
 fn state_name(s: PortState) -> PortStateName {

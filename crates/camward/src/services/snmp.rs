@@ -1,19 +1,21 @@
 //! The SNMP agent service (paper §4.7): no UDP port while `snmp.enabled` is off; when on, the
 //! agent answers on `--snmp ADDR:PORT` or `[::]:{snmp.port}` and follows setting changes without
 //! a restart. It feeds the agent the camera's state (streams and their viewers, recording,
-//! alarms, certificate, lockouts), writes SNMP SETs through the configuration (validated and
-//! audited like the API), and sends traps for alarms, login failures, lockouts, recording
-//! stopped/full and certificate expiry.
+//! alarms, certificate, lockouts, and the IEEE 802.1X port state of paper §3.6 from the 802.1X
+//! service's live status), writes SNMP SETs through the configuration (validated and audited like
+//! the API), and sends traps for alarms, login failures, lockouts, recording stopped/full,
+//! certificate expiry and 802.1X port changes.
 
 use super::alarm::Alarms;
 use super::record::Recording;
 use camward_alarm::AlarmEvent;
 use camward_auth::{AccountService, AuthEvent, Gate};
 use camward_config::Config;
+use camward_dot1x::{PortState, PortStatus};
 use camward_rtsp::RtspServer;
 use camward_snmp::{
-    Agent, AgentInput, DeviceSnapshot, DeviceStatus, Engine, Event, Notification, RecordingState,
-    StreamStatus, SystemField, SystemWriter, mib,
+    Agent, AgentInput, DeviceSnapshot, DeviceStatus, Dot1xPort, Dot1xPortState, Engine, Event,
+    Notification, RecordingState, StreamStatus, SystemField, SystemWriter, mib,
 };
 use camward_store::{Actor, ConfigHandle};
 use camward_tls::DeviceIdentity;
@@ -22,7 +24,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +44,8 @@ pub struct Input {
     pub rtsp: Arc<RtspServer>,
     pub recording: Recording,
     pub alarms: Alarms,
+    /// The 802.1X service's port status (services::dot1x).
+    pub dot1x: watch::Receiver<PortStatus>,
     pub shutdown: CancellationToken,
 }
 
@@ -54,6 +58,46 @@ struct Device {
     alarms: Alarms,
     accounts: Arc<AccountService>,
     identity: Arc<DeviceIdentity>,
+    dot1x: watch::Receiver<PortStatus>,
+}
+
+/// camward-dot1x's port status in the MIB's terms (camward-snmp does not know camward-dot1x).
+fn dot1x_port(s: &PortStatus) -> Dot1xPort {
+    Dot1xPort {
+        state: match s.state {
+            PortState::Disabled => Dot1xPortState::Disabled,
+            PortState::Connecting => Dot1xPortState::Connecting,
+            PortState::Authenticated => Dot1xPortState::Authenticated,
+            PortState::Held => Dot1xPortState::Held,
+            PortState::Failed => Dot1xPortState::Failed,
+        },
+        method: s.method.clone(),
+        reason: s.reason.clone(),
+        since: s.since,
+    }
+}
+
+fn dot1x_notification(s: &PortStatus) -> Notification {
+    let port = dot1x_port(s);
+    let text = match &port.reason {
+        Some(r) => format!("IEEE 802.1X port {}: {r}", s.state.as_str()),
+        None => format!("IEEE 802.1X port {}", s.state.as_str()),
+    };
+    let octets = |t: &str| camward_snmp::Value::OctetString(t.as_bytes().to_vec().into());
+    Notification::new(Event::Dot1xPortChange, text)
+        .with(
+            mib::dot1x_state_oid(),
+            camward_snmp::Value::Integer(port.state as i32),
+        )
+        .with(
+            mib::dot1x_method_oid(),
+            octets(port.method.as_deref().unwrap_or("")),
+        )
+        .with(
+            mib::dot1x_reason_oid(),
+            octets(&mib::truncate(port.reason.as_deref().unwrap_or(""))),
+        )
+        .with(mib::dot1x_last_change_oid(), mib::date_and_time(port.since))
 }
 
 fn free_kib(dir: &Path, data_dir: &Path) -> u64 {
@@ -112,6 +156,7 @@ impl DeviceStatus for Device {
                 .map(camward_record::timeutil::system_time),
             lockouts: lockouts as u32,
             auth_failures: failures as u32,
+            dot1x: dot1x_port(&self.dot1x.borrow()),
         }
     }
 }
@@ -209,6 +254,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
         rtsp,
         recording,
         alarms,
+        mut dot1x,
         shutdown,
     } = input;
     tokio::spawn(async move {
@@ -220,7 +266,13 @@ pub fn start(input: Input) -> JoinHandle<()> {
             alarms: alarms.clone(),
             accounts: accounts.clone(),
             identity: identity.clone(),
+            dot1x: dot1x.clone(),
         });
+        let mut dot1x_last = {
+            let s = dot1x.borrow_and_update();
+            (s.state, s.reason.clone())
+        };
+        let mut dot1x_open = true;
         // Login failures arrive on the authenticating thread: hand them over without blocking it.
         let (auth_tx, mut auth_rx) = mpsc::channel::<AuthEvent>(64);
         accounts.on_event(Arc::new(move |e: &AuthEvent| {
@@ -309,6 +361,18 @@ pub fn start(input: Input) -> JoinHandle<()> {
                 },
                 Some(e) = auth_rx.recv() => {
                     if let Some((_, a)) = &running { a.notify(auth_notification(&e)); }
+                }
+                r = dot1x.changed(), if dot1x_open => {
+                    if r.is_err() {
+                        dot1x_open = false;
+                        continue;
+                    }
+                    let s = dot1x.borrow_and_update().clone();
+                    // Method-only updates (a new EAP round) are not port changes.
+                    if (s.state, s.reason.clone()) != dot1x_last {
+                        dot1x_last = (s.state, s.reason.clone());
+                        if let Some((_, a)) = &running { a.notify(dot1x_notification(&s)); }
+                    }
                 }
                 _ = tick.tick() => {
                     let Some((_, agent)) = &running else { continue };
