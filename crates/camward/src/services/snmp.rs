@@ -404,3 +404,57 @@ pub fn start(input: Input) -> JoinHandle<()> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_port_trap_carries_state_method_reason_and_time() {
+        let mut s = PortStatus::new(PortState::Failed, Some("x".repeat(300)));
+        s.method = Some("PEAP".into());
+        let n = dot1x_notification(&s);
+        assert_eq!(n.event, Event::Dot1xPortChange);
+        assert!(
+            n.text.starts_with("IEEE 802.1X port failed: x"),
+            "{}",
+            n.text
+        );
+        let get = |oid: camward_snmp::Oid| {
+            n.objects
+                .iter()
+                .find(|(o, _)| *o == oid)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get(mib::dot1x_state_oid()),
+            Some(camward_snmp::Value::Integer(5))
+        );
+        assert_eq!(
+            get(mib::dot1x_method_oid()),
+            Some(camward_snmp::Value::OctetString("PEAP".into()))
+        );
+        // The reason object keeps to camwardDot1xReason's SIZE; the text has it whole.
+        match get(mib::dot1x_reason_oid()) {
+            Some(camward_snmp::Value::OctetString(b)) => assert_eq!(b.len(), 255),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(
+            get(mib::dot1x_last_change_oid()),
+            Some(mib::date_and_time(s.since))
+        );
+    }
+
+    #[test]
+    fn every_port_state_maps_to_its_mib_number() {
+        for (state, n) in [
+            (PortState::Disabled, 1),
+            (PortState::Connecting, 2),
+            (PortState::Authenticated, 3),
+            (PortState::Held, 4),
+            (PortState::Failed, 5),
+        ] {
+            assert_eq!(dot1x_port(&PortStatus::new(state, None)).state as i32, n);
+        }
+    }
+}
