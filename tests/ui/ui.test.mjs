@@ -210,6 +210,59 @@ describe('camward web UI', () => {
     }
   });
 
+  test('Status page: the audit lists every finding, most severe first, with a link to fix it; UPnP shows each mapping and why it fails', async () => {
+    cam.ensureAdmin();
+    const ctx = await context(browser, ADMIN);
+    const page = await ctx.newPage();
+    const was = config().upnp;
+    const status = async () => {
+      await page.goto(`${cam.base}/setup/status`);
+      await settle(page);
+    };
+    try {
+      // A test device serves plain HTTP with a self-signed certificate: the audit (paper §3–4) has
+      // findings, and the panel shows the same ones the API reports, in its order.
+      await status();
+      const report = cam.curl('GET', '/api/v1/audit').json;
+      assert.ok(report.findings.length > 0, 'a test device has audit findings');
+      const items = page.locator('#audit-findings li');
+      assert.equal(await items.count(), report.findings.length);
+      const severities = await items.evaluateAll((li) => li.map((x) => x.className));
+      assert.deepEqual(severities, report.findings.map((f) => `sev-${f.severity}`));
+      assert.match(await items.first().innerText(), /^High: /);
+      // Every finding that names a setting links to the page holding it, and that page opens.
+      const hrefs = await page.locator('#audit-findings a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+      assert.ok(hrefs.length > 0, 'findings link to their pages');
+      for (const h of hrefs) assert.match(h, /^\/setup\/[a-z0-9_]+$/, h);
+      await page.locator('#audit-findings a').first().click();
+      await page.waitForURL((u) => u.pathname === hrefs[0]);
+      await settle(page);
+      await status();
+      // UPnP (paper §4.1) is off: no panel.
+      assert.equal(await page.locator('#upnp').count(), 0, 'no UPnP panel while it is off');
+
+      // On, forwarding RTSP. The daemon's SSDP search is pinned to loopback (harness.mjs), where
+      // no router answers: the mapping fails with that reason, and the audit names the exposure.
+      const r = cam.curl('PATCH', '/api/v1/config', { body: { upnp: { auto_port_forwarding: true, forward_rtsp: true } } });
+      assert.equal(r.status, 200, r.text);
+      await until('the failed UPnP mapping on the Status page', async () => {
+        await status();
+        return (await page.locator('#upnp-mappings tr.upnp-failed').count()) > 0;
+      }, 60000, 1000);
+      const row = await page.locator('#upnp-mappings tr.upnp-failed', { hasText: 'RTSP' }).innerText();
+      assert.match(row, /Failed \(trying again\)/, row);
+      assert.match(row, new RegExp(`\\b${cam.rtspPort}\\b`), row);
+      assert.match(await page.locator('#upnp-facts').innerText(), /No UPnP gateway answered/);
+      assert.match(await page.locator('#audit-findings').innerText(), /UPnP forwards RTSP from the Internet/);
+      await assertPlainWords(page, 'Status page with UPnP on');
+      await shot(page, 'status-upnp-audit');
+      assert.deepEqual(ctx.consoleErrors, [], 'console errors');
+    } finally {
+      cam.curl('PATCH', '/api/v1/config', { body: { upnp: { auto_port_forwarding: was.auto_port_forwarding, forward_rtsp: was.forward_rtsp } } });
+      await ctx.close();
+    }
+  });
+
   test('every settings form saves and reads back through the API', async () => {
     cam.ensureAdmin();
     const ctx = await context(browser, ADMIN);

@@ -1,7 +1,8 @@
 // camward UI — the Status page: what an installer checks before leaving the site. Model, serial,
 // firmware, uptime; every listening service (paper §3.5); streams with their recording state and
-// viewers; storage; the certificate (§3.7); the IEEE 802.1X port (§3.6); settings that weaken security; and the findings of
-// the security audit when this camera has one (`GET /api/v1/audit`).
+// viewers; storage; the certificate (§3.7); the IEEE 802.1X port (§3.6); UPnP port forwarding
+// with each mapping's state while it is on (§4.1); settings that weaken security; and the
+// findings of the security audit when this camera has one (`GET /api/v1/audit`).
 
 import { api, apiPaths, el, humanBytes, localTime, plainMessage, sentence } from './api.js';
 import { S } from './strings.js';
@@ -99,6 +100,9 @@ export async function renderStatus(body, c) {
 
   if (d.dot1x) body.append(dot1xPanel(d.dot1x));
 
+  const upnp = me.ok ? me.data.upnp : null;
+  if (upnp && (upnp.enabled || upnp.mappings.length)) body.append(upnpPanel(upnp));
+
   const warn = panel('warnings-panel', T.warnings);
   if (d.warnings.length) {
     const items = [];
@@ -117,6 +121,40 @@ export async function renderStatus(body, c) {
     const a = await api('GET', '/api/v1/audit');
     body.append(a.ok && a.data ? auditPanel(a.data) : panel('audit', T.audit, el('p', { class: 'error', text: plainMessage(a, S) })));
   }
+}
+
+// UPnP auto port forwarding (paper §4.1) as it runs: the router, its Internet address, and each
+// port mapping with its state and why it is not forwarded.
+function upnpPanel(u) {
+  const gateway = u.gateway ? (() => {
+    try { return new URL(u.gateway.location).host; } catch { return u.gateway.location; }
+  })() : '';
+  const rows = facts('upnp-facts', [
+    [T.upnpGateway, gateway],
+    [T.upnpExternalAddress, u.external_address || ''],
+    [T.upnpError, u.error ? sentence(u.error) : ''],
+    [T.upnpNext, u.next_attempt_at ? localTime(u.next_attempt_at * 1000) : ''],
+  ]);
+  if (!u.mappings.length) return panel('upnp', T.upnp, rows, el('p', { text: T.upnpNone }));
+  const table = el('table', { id: 'upnp-mappings' },
+    el('thead', {}, el('tr', {}, [T.upnpService, T.upnpProtocol, T.upnpInternal, T.upnpExternal, T.state, T.upnpNote]
+      .map((t) => el('th', { scope: 'col', text: t })))),
+    el('tbody', {}, u.mappings.map((m) => {
+      const external = m.external_port || m.requested_external_port;
+      const note = [
+        m.external_port && m.external_port !== m.requested_external_port ? T.upnpAsked(m.requested_external_port) : '',
+        m.taken_by ? T.upnpTakenBy(m.taken_by) : '',
+        m.message ? sentence(m.message) : '',
+      ].filter(Boolean).join(' ');
+      return el('tr', { class: `upnp-${m.state}` },
+        el('td', { text: T.upnpServices[m.service] || m.service.toUpperCase() }),
+        el('td', { text: m.protocol }),
+        el('td', { text: String(m.internal_port) }),
+        el('td', { text: String(external) }),
+        el('td', { text: T.upnpStates[m.state] || m.state }),
+        el('td', { text: note }));
+    })));
+  return panel('upnp', T.upnp, rows, table);
 }
 
 // Date and time (the NTP tab's state): mode, sync state and offset, each server's answer, and
