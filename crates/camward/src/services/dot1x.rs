@@ -1,8 +1,9 @@
 //! IEEE 802.1X (paper §3.6): runs camward-dot1x's supervised wpa_supplicant while
 //! `dot1x.enabled` is on, restarts it when the section or the device certificate changes, stops
 //! it and deletes its files when switched off, and records every port state change in the audit
-//! log. Opens no listener: the supplicant talks EAPOL on the interface and a Unix socket in the
-//! data directory.
+//! log. Its port status is what `GET /api/v1/status` shows and, through [`Dot1x::subscribe`],
+//! what the SNMP agent serves and traps (paper §4.7). Opens no listener: the supplicant talks
+//! EAPOL on the interface and a Unix socket in the data directory.
 
 use camward_config::{Config, Dot1xConfig, EapMethod, FieldError};
 use camward_dot1x::{Files, Plan, PortState, PortStatus, Supervisor};
