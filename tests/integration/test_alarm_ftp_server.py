@@ -1,8 +1,11 @@
 """"FTP access to camera" (paper §4.2) with curl as the client: no port while Forbid; after Allow,
 an administrator lists and downloads a recording over FTPS, while a live-only user, anonymous and
-a filtered address are refused; Forbid closes the port again."""
+a filtered address are refused; Forbid closes the port again. Like HTTP and RTSP, one client
+address holds a bounded share of the FTP sessions (paper §4.2, the probe's F5)."""
+import ftplib
 import os
 import random
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -113,3 +116,71 @@ def test_ftp_access_forbid_allow_and_who_gets_in(ftp_cam, tmp_path):
     assert r.status_code == 200, r.text
     wait_for(lambda: not port_open(port), 10, what="FTP port closed after Forbid")
     assert curl(f"{url}/").returncode == 7
+
+
+def greeted(source="127.0.0.1", port=None):
+    """A control connection that got the 220 greeting, or None when it was closed unanswered."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    s.settimeout(5)
+    try:
+        got = s.recv(100)
+    except OSError:
+        got = b""
+    if got.startswith(b"220"):
+        return s
+    s.close()
+    assert got == b"", got  # closed without a greeting, never some other answer
+    return None
+
+
+# FTP takes the daemon's --max-connections-per-address but never more than half of its 8
+# sessions: the default (64) gives 4; a smaller flag is used as given.
+@pytest.mark.parametrize("flag,cap", [(None, 4), (2, 2)], ids=["default", "flag"])
+def test_ftp_sessions_are_capped_per_address(tmp_path, flag, cap):
+    data = tmp_path / "data"
+    port = free_port()
+    extra = ["--ftp", f"127.0.0.1:{port}"]
+    if flag is not None:
+        extra += ["--max-connections-per-address", str(flag)]
+    cam = Camward(data, extra_args=extra).start()
+    held = []
+    try:
+        cam.setup_admin()
+        base = random.randrange(40000, 60000, 20)
+        r = cam.patch_config({"ftp_server": {"enabled": True, "passive_port_min": base,
+                                             "passive_port_max": base + 19}})
+        assert r.status_code == 200, r.text
+        wait_for(lambda: port_open(port), 10, what="FTP port open after Allow")
+        # One logged-in session (ftplib) and raw ones, each greeted before the next connects,
+        # so the daemon accepts them in this order.
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", port, timeout=10)
+        held.append(ftp)
+        ftp.login(ADMIN_USER, ADMIN_PASSWORD)
+        for _ in range(cap - 1):
+            s = greeted(port=port)
+            assert s is not None, f"session {len(held) + 1} of {cap} refused"
+            held.append(s)
+        # A passive data connection does not count against the cap and is not refused by it.
+        assert "recordings" in " ".join(ftp.nlst("/"))
+        # The next control connection from the same address is closed without a greeting…
+        assert greeted(port=port) is None
+        # …while another address is served.
+        other = greeted("127.0.0.2", port)
+        assert other is not None
+        other.close()
+        # The data connection left the count alone: still exactly `cap` for 127.0.0.1.
+        assert greeted(port=port) is None
+        # A slot comes back when a session closes (once the daemon has seen the close).
+        held.pop().close()
+        back = []
+        wait_for(lambda: back.append(greeted(port=port)) or back[-1] is not None, 15,
+                 what="an FTP session after another closed")
+        held.append(back[-1])
+        log = cam.get("/api/v1/log?limit=200").json()["entries"]
+        busy = [e["detail"]["message"] for e in log if e["kind"] == "ftp_server.busy"]
+        assert f"FTP connection from 127.0.0.1 refused: {cap} sessions already open from this address" in busy, busy
+    finally:
+        for h in held:
+            h.close()
+        cam.stop()

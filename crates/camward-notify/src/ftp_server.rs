@@ -5,11 +5,18 @@
 //! [`FtpServer::stop`] when it turns off, so no port is open while FTP access is forbidden.
 //! Connections are accepted here, not by libunftp, so the host filter runs before a single
 //! byte is answered; each accepted socket is then handed to libunftp's `Server::service`.
+//!
+//! Like HTTP and RTSP (paper §4.2 and §3.1: one client must not lock out the others), each
+//! client address holds a bounded share of the sessions. The slot is taken in the accept loop,
+//! in accept order, before the session is spawned, so a burst of connections cannot race past
+//! the limit. Only control connections count: a passive data connection belongs to a session
+//! that already holds its slot, and libunftp accepts it on the passive port itself.
 
 use crate::error::NotifyError;
 use crate::ftp_storage::ReadOnlyRoots;
 use async_trait::async_trait;
 use camward_alarm::log::{LogEntry, SharedLog};
+use camward_auth::conn_limit::PerAddressLimit;
 use camward_auth::{Gate, Level};
 use camward_tls::rustls::ServerConfig;
 use libunftp::ServerBuilder;
@@ -39,6 +46,22 @@ pub trait FtpAuthenticator: Send + Sync + 'static {
 /// new connections are closed at once (and logged) so they cannot exhaust memory or ports.
 pub const MAX_SESSIONS: usize = 8;
 
+/// The most sessions one client address may hold, whatever larger per-address limit the daemon
+/// runs with: half of [`MAX_SESSIONS`], so one client (a mirroring script, a reconnect loop)
+/// always leaves sessions for the others. The HTTP/RTSP default of 64 would never bite here.
+pub const MAX_SESSIONS_PER_ADDRESS: usize = MAX_SESSIONS / 2;
+
+/// The per-address limit FTP applies for a daemon-wide `--max-connections-per-address` of
+/// `requested`: the smaller of it and [`MAX_SESSIONS_PER_ADDRESS`]; `0` (no per-address limit,
+/// for load tests) leaves only [`MAX_SESSIONS`].
+pub fn sessions_per_address(requested: usize) -> usize {
+    if requested == 0 {
+        0
+    } else {
+        requested.min(MAX_SESSIONS_PER_ADDRESS)
+    }
+}
+
 /// How the server runs.
 #[derive(Clone)]
 pub struct FtpServerOptions {
@@ -57,6 +80,9 @@ pub struct FtpServerOptions {
     pub roots: Vec<(String, PathBuf)>,
     /// A session idle this long is closed.
     pub idle_timeout: Duration,
+    /// The daemon's connections per client address (`--max-connections-per-address`); FTP
+    /// applies [`sessions_per_address`] of it.
+    pub max_connections_per_address: usize,
 }
 
 impl std::fmt::Debug for FtpServerOptions {
@@ -67,6 +93,10 @@ impl std::fmt::Debug for FtpServerOptions {
             .field("tls", &self.tls.is_some())
             .field("ftps_required", &self.ftps_required)
             .field("roots", &self.roots)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
             .finish()
     }
 }
@@ -80,6 +110,7 @@ impl FtpServerOptions {
             ftps_required: false,
             roots,
             idle_timeout: Duration::from_secs(300),
+            max_connections_per_address: camward_auth::conn_limit::DEFAULT_PER_ADDRESS,
         }
     }
 }
@@ -371,6 +402,7 @@ async fn accept_loop(
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut sessions = JoinSet::new();
+    let per_address = PerAddressLimit::new(sessions_per_address(opts.max_connections_per_address));
     loop {
         let accepted = tokio::select! {
             _ = &mut stop => break,
@@ -403,10 +435,22 @@ async fn accept_loop(
             drop(stream);
             continue;
         }
+        let Some(slot) = per_address.try_acquire(ip) else {
+            log.log(&LogEntry::warning(
+                "ftp_server.busy",
+                format!(
+                    "FTP connection from {ip} refused: {} sessions already open from this address",
+                    per_address.max()
+                ),
+            ));
+            drop(stream);
+            continue;
+        };
         match build_server(&opts, auth.clone(), storage.clone()) {
             Ok(server) => {
                 sessions.spawn(async move {
                     let _ = server.service(stream).await;
+                    drop(slot);
                 });
             }
             Err(e) => log.log(&LogEntry::error(
@@ -423,4 +467,19 @@ async fn accept_loop(
         "ftp_server.stop",
         "FTP access closed".to_string(),
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_never_holds_more_than_half_the_sessions() {
+        assert_eq!(
+            sessions_per_address(camward_auth::conn_limit::DEFAULT_PER_ADDRESS),
+            MAX_SESSIONS / 2
+        );
+        assert_eq!(sessions_per_address(2), 2);
+        assert_eq!(sessions_per_address(0), 0);
+    }
 }

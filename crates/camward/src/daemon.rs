@@ -466,6 +466,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             config: config.clone(),
             accounts,
             gate,
+            max_connections_per_address: args.max_connections_per_address,
             identity,
             log: alarms.log_sink(),
             listeners,

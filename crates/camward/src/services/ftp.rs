@@ -53,6 +53,8 @@ pub struct Input {
     pub config: ConfigHandle,
     pub accounts: Arc<AccountService>,
     pub gate: Arc<dyn Gate>,
+    /// `--max-connections-per-address`, shared with HTTP and RTSP (FTP caps it further).
+    pub max_connections_per_address: usize,
     pub identity: Arc<DeviceIdentity>,
     /// Where FTP sessions are logged (the alarm log: audit log and daemon log).
     pub log: SharedLog,
@@ -68,6 +70,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
         config,
         accounts,
         gate,
+        max_connections_per_address,
         identity,
         log,
         listeners,
@@ -93,6 +96,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
                     opts.passive_ports = w.passive.0..=w.passive.1;
                     opts.tls = Some(camward_tls::server_config(identity.clone(), &[]));
                     opts.ftps_required = w.ftps_required;
+                    opts.max_connections_per_address = max_connections_per_address;
                     match FtpServer::start(
                         opts,
                         gate.clone(),
