@@ -19,6 +19,8 @@ from requests.auth import HTTPDigestAuth
 from conftest import ADMIN_USER, REPO, SMALL_STREAMS, free_port, needs, rtsp_url, snmp, start_cam, \
     start_snmptrapd, stop_process, wait_for
 from conftest import SNMP_NET_SNMP_ALG as NET_SNMP_ALG, SNMP_USERS as USERS, snmp_v3 as v3, snmp_value as value
+from https_util import openssl_ca, openssl_sign
+from recording_util import start_recording
 
 pytestmark = needs("snmpget", "snmpwalk", "snmpset")
 
@@ -232,6 +234,95 @@ def test_command_alarm_and_login_failure_each_send_a_v3_trap(tmp_path):
         if trapd:
             stop_process(trapd)
         c.cam.stop()
+
+
+TRAP = ".1.3.6.1.4.1.32473.2.0."  # + the notification's number (CAMWARD-MIB camwardNotifications)
+RECORDING_STATE = CAMWARD + ".1.2.1.0"
+
+
+@pytest.fixture
+def trap_cam(tmp_path):
+    """The agent with one v3 authPriv trap destination, where net-snmp's snmptrapd listens."""
+    trap_port = free_port()
+    c = SnmpCam(tmp_path / "data", {**SMALL_STREAMS, "snmp": {
+        "enabled": True, "users": USERS, "trap_destinations": [
+            {"host": "127.0.0.1", "port": trap_port, "version": "v3", "user": "ops256"}]}})
+    trapd = None
+    try:
+        wait_for(lambda: c.get(SYS_NAME)[0] == 0, 10, what="the SNMP agent")
+        trapd, out = start_snmptrapd(tmp_path, trap_port, c.engine_id())
+        yield c, out
+    finally:
+        if trapd:
+            stop_process(trapd)
+        c.cam.stop()
+
+
+def trap_since(out, mark, number, what):
+    """What snmptrapd logged after `mark` once it holds notification `number` (bounded wait)."""
+    wait_for(lambda: TRAP + str(number) in out.read_text()[mark:], 20, what=what)
+    return out.read_text()[mark:]
+
+
+@needs("snmptrapd", "curl")
+def test_a_lockout_sends_a_v3_trap(trap_cam):
+    c, out = trap_cam
+    mark = len(out.read_text())
+    # Wrong passwords from 127.0.0.2 (curl, Digest) until the address is locked out.
+    codes = []
+    for _ in range(12):
+        p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+                            "--interface", "127.0.0.2", "--digest", "-u", f"{ADMIN_USER}:Wrong-pass-2026",
+                            c.cam.url("/api/v1/config")], capture_output=True, text=True, timeout=30)
+        codes.append(p.stdout)
+        if p.stdout == "429":
+            break
+    assert codes[-1] == "429" and set(codes[:-1]) == {"401"}, codes
+    text = trap_since(out, mark, 3, "the lockout trap")
+    assert "127.0.0.2 locked out" in text, text
+    # The administrator at 127.0.0.1 is unaffected.
+    assert c.cam.get("/api/v1/status").status_code == 200
+
+
+@needs("snmptrapd")
+def test_recording_stopped_and_full_each_send_a_v3_trap(trap_cam):
+    c, out = trap_cam
+    start_recording(c.cam)
+    wait_for(lambda: c.value(RECORDING_STATE) == "2", 30, what="recording (camwardRecordingState 2)")
+    # Stopped: the recording directory becomes a path the recorder cannot use (a plain file).
+    mark = len(out.read_text())
+    (c.cam.data_dir / "not-a-directory").write_text("x")
+    r = c.cam.patch_config({"recording": {"directory": "not-a-directory"}})
+    assert r.status_code == 200, r.text
+    text = trap_since(out, mark, 4, "the recording stopped trap")
+    assert "recording stopped" in text and f"{RECORDING_STATE} = INTEGER: 3" in text, text
+    # Full: more space must stay free than the disk has.
+    mark = len(out.read_text())
+    r = c.cam.patch_config({"recording": {"min_free_bytes": 2 ** 62}})
+    assert r.status_code == 200, r.text
+    text = trap_since(out, mark, 5, "the recording full trap")
+    assert "recording storage is full" in text and f"{FREE_KIB} = Gauge32:" in text, text
+    assert c.value(RECORDING_STATE) == "4"
+
+
+@needs("snmptrapd", "openssl")
+def test_installing_a_soon_expiring_certificate_sends_a_v3_trap(trap_cam, tmp_path):
+    c, out = trap_cam
+    r = requests.post(c.cam.url("/api/v1/certificate/csr"), json={"sans": ["127.0.0.1"]},
+                      auth=c.cam.admin(), timeout=10)
+    assert r.status_code == 200, r.text
+    csr = tmp_path / "device.csr"
+    csr.write_text(r.text)
+    chain = openssl_sign(openssl_ca(tmp_path / "site-ca"), csr, tmp_path / "soon.pem", days=10,
+                         sans="IP:127.0.0.1")
+    mark = len(out.read_text())
+    r = requests.put(c.cam.url("/api/v1/certificate"), data=chain.read_text(), auth=c.cam.admin(),
+                     headers={"Content-Type": "application/x-pem-file"}, timeout=10)
+    assert r.status_code == 200, r.text
+    days = r.json()["days_left"]
+    assert days <= 10, r.json()
+    text = trap_since(out, mark, 6, "the certificate expiry trap")
+    assert f"expires in {days} days" in text and f"{CAMWARD}.1.4.2.0 = INTEGER: {days}" in text, text
 
 
 @needs("smilint", "snmptranslate")

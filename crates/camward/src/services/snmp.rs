@@ -30,7 +30,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How often recording state and free space are looked at for the stopped/full traps.
 const POLL: Duration = Duration::from_secs(5);
-/// How often an expiring certificate is trapped (as the audit log's daily entry).
+/// How often an expiring certificate is trapped (as the audit log's daily entry). It is also
+/// looked at on the next poll when the agent starts, when the trap destinations change (a new
+/// receiver hears about it at once) and when another certificate is installed.
 const CERT_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 pub struct Input {
@@ -186,6 +188,35 @@ impl SystemWriter for Writer {
     }
 }
 
+/// Turns the polled recording state into the stopped/full traps: one per change into Stopped or
+/// Full, none for the first poll (nothing changed yet). A recorder just switched on is Stopped
+/// until its first file opens, so Disabled → Stopped is trapped only if the next poll still
+/// finds it Stopped.
+#[derive(Debug, Default)]
+struct RecordingWatch {
+    last: Option<RecordingState>,
+    starting: bool,
+}
+
+impl RecordingWatch {
+    fn observe(&mut self, now: RecordingState) -> Option<Event> {
+        let was = self.last.replace(now);
+        let starting = std::mem::take(&mut self.starting);
+        match (was?, now) {
+            (RecordingState::Disabled, RecordingState::Stopped) => {
+                self.starting = true;
+                None
+            }
+            (RecordingState::Stopped, RecordingState::Stopped) if starting => {
+                Some(Event::RecordingStopped)
+            }
+            (w, RecordingState::Stopped) if w != now => Some(Event::RecordingStopped),
+            (w, RecordingState::Full) if w != now => Some(Event::RecordingFull),
+            _ => None,
+        }
+    }
+}
+
 fn wanted(c: &Config, flag: Option<SocketAddr>) -> Option<SocketAddr> {
     // [::] is dual-stack on Linux, so IPv4 managers reach it too.
     c.snmp
@@ -284,8 +315,10 @@ pub fn start(input: Input) -> JoinHandle<()> {
         let mut running: Option<(SocketAddr, Agent)> = None;
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_state: Option<RecordingState> = None;
+        let mut recording_watch = RecordingWatch::default();
         let mut next_cert = tokio::time::Instant::now();
+        // The certificate (its end date) the last expiry check looked at.
+        let mut cert_checked: Option<String> = None;
         let mut cfg = config.current();
         let mut dirty = true;
         loop {
@@ -328,6 +361,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
                                 Ok(a) => {
                                     tracing::info!(addr = %bind, "SNMP agent listening");
                                     running = Some((bind, a));
+                                    next_cert = tokio::time::Instant::now();
                                 }
                                 Err(e) => tracing::error!(
                                     addr = %bind, error = %e,
@@ -349,6 +383,9 @@ pub fn start(input: Input) -> JoinHandle<()> {
                     let new = rx.borrow_and_update().clone();
                     if new.snmp != cfg.snmp {
                         dirty = true;
+                    }
+                    if new.snmp.trap_destinations != cfg.snmp.trap_destinations {
+                        next_cert = tokio::time::Instant::now();
                     }
                     cfg = new;
                 }
@@ -377,19 +414,21 @@ pub fn start(input: Input) -> JoinHandle<()> {
                 _ = tick.tick() => {
                     let Some((_, agent)) = &running else { continue };
                     let snap = device.snapshot();
-                    let was = last_state.replace(snap.recording);
-                    if was.is_some() && was != Some(snap.recording) {
-                        match snap.recording {
-                            RecordingState::Stopped => { agent.notify(Notification::new(Event::RecordingStopped, "recording stopped")
+                    if let Some(event) = recording_watch.observe(snap.recording) {
+                        match event {
+                            Event::RecordingStopped => { agent.notify(Notification::new(Event::RecordingStopped, "recording stopped")
                                 .with(mib::recording_state_oid(), camward_snmp::Value::Integer(snap.recording as i32))); }
-                            RecordingState::Full => { agent.notify(Notification::new(Event::RecordingFull, "recording storage is full")
+                            Event::RecordingFull => { agent.notify(Notification::new(Event::RecordingFull, "recording storage is full")
                                 .with(mib::recording_free_oid(), camward_snmp::Value::Gauge32(snap.free_kib.min(u32::MAX as u64) as u32))); }
                             _ => {}
                         }
                     }
-                    if tokio::time::Instant::now() >= next_cert {
+                    let info = identity.info();
+                    if tokio::time::Instant::now() >= next_cert
+                        || cert_checked.as_deref() != Some(info.not_after.as_str())
+                    {
                         next_cert = tokio::time::Instant::now() + CERT_EVERY;
-                        let info = identity.info();
+                        cert_checked = Some(info.not_after.clone());
                         if let (Some(w), Some(t)) = (camward_web::expiry_warning(&info), snap.certificate_not_after) {
                             agent.notify(Notification::new(Event::CertificateExpiry, w)
                                 .with(mib::cert_not_after_oid(), mib::date_and_time(t))
@@ -408,6 +447,32 @@ pub fn start(input: Input) -> JoinHandle<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorder_that_is_starting_is_not_trapped_as_stopped() {
+        use RecordingState::*;
+        let run = |states: &[RecordingState]| {
+            let mut w = RecordingWatch::default();
+            states.iter().map(|s| w.observe(*s)).collect::<Vec<_>>()
+        };
+        let stopped = Some(Event::RecordingStopped);
+        let full = Some(Event::RecordingFull);
+        // Switched on, one poll while it starts, then recording: no trap.
+        assert_eq!(run(&[Disabled, Stopped, Recording]), [None, None, None]);
+        // Switched on but it never starts: trapped once, on the second poll.
+        assert_eq!(
+            run(&[Disabled, Stopped, Stopped, Stopped]),
+            [None, None, stopped, None]
+        );
+        // A running recorder that stops or fills up: trapped at once, once.
+        assert_eq!(
+            run(&[Recording, Stopped, Stopped, Full, Full, Recording, Full]),
+            [None, stopped, None, full, None, None, full]
+        );
+        // Already stopped or full when the agent starts: nothing changed, no trap.
+        assert_eq!(run(&[Stopped, Stopped]), [None, None]);
+        assert_eq!(run(&[Full, Disabled]), [None, None]);
+    }
 
     #[test]
     fn a_failed_port_trap_carries_state_method_reason_and_time() {
