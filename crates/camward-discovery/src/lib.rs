@@ -310,8 +310,31 @@ async fn recv(sock: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usiz
     }
 }
 
+/// Whether `new` describes a camera better than `old`, the address an earlier answer of the same
+/// endpoint came from: an address named in the camera's XAddrs wins, then IPv4 over IPv6 (a
+/// link-local IPv6 source is useless without its zone).
+fn better_address(new: IpAddr, old: IpAddr, xaddrs: &[String]) -> bool {
+    let rank = |ip: IpAddr| {
+        let host = match ip {
+            IpAddr::V4(a) => format!("://{a}"),
+            IpAddr::V6(a) => format!("://[{a}]"),
+        };
+        let named = xaddrs.iter().any(|x| {
+            x.strip_prefix("http")
+                .map(|r| r.trim_start_matches('s'))
+                .is_some_and(|r| {
+                    r.strip_prefix(host.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                })
+        });
+        (named, ip.is_ipv4())
+    };
+    rank(new) > rank(old)
+}
+
 /// `camward discover`: probes for ONVIF NetworkVideoTransmitters on every interface for
-/// `wait` and returns each camera that answered once, with the address it answered from.
+/// `wait` and returns each camera that answered once, with the address it answered from (the one
+/// its XAddrs name when it answered on several).
 pub async fn discover(wait: Duration) -> std::io::Result<Vec<(IpAddr, Found)>> {
     let ifaces = interfaces();
     let v4 = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?;
@@ -360,13 +383,45 @@ pub async fn discover(wait: Duration) -> std::io::Result<Vec<(IpAddr, Found)>> {
         let Ok((data, from)) = r else { continue };
         if let Some(Incoming::ProbeMatch(f)) = message::parse(&data)
             && f.relates_to.as_deref() == Some(id.as_str())
-            && !found.iter().any(|(_, g)| g.endpoint == f.endpoint)
         {
-            found.push((from.ip(), f));
+            match found.iter_mut().find(|(_, g)| g.endpoint == f.endpoint) {
+                None => found.push((from.ip(), f)),
+                // A camera on both families answers twice, and which answer arrives first is
+                // chance; the installer wants the address its own XAddrs name.
+                Some(slot) if better_address(from.ip(), slot.0, &f.xaddrs) => {
+                    *slot = (from.ip(), f)
+                }
+                Some(_) => {}
+            }
         }
         if found.len() >= 1000 {
             break;
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::better_address;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_camera_answering_on_both_families_is_listed_at_the_address_its_xaddrs_name() {
+        let x = vec!["http://10.0.0.5:80/onvif/device_service".to_string()];
+        assert!(better_address(ip("10.0.0.5"), ip("fe80::1"), &x));
+        assert!(!better_address(ip("fe80::1"), ip("10.0.0.5"), &x));
+        let x6 = vec!["https://[2001:db8::5]:443/onvif/device_service".to_string()];
+        assert!(better_address(ip("2001:db8::5"), ip("10.0.0.5"), &x6));
+        // 10.0.0.50 shares a prefix with 10.0.0.5 but is not the address named.
+        assert!(!better_address(ip("10.0.0.50"), ip("10.0.0.5"), &x));
+        // Neither named: IPv4 wins, and an equal rank keeps the first answer.
+        let none: Vec<String> = vec![];
+        assert!(better_address(ip("10.0.0.7"), ip("fe80::2"), &none));
+        assert!(!better_address(ip("10.0.0.7"), ip("10.0.0.8"), &none));
+    }
 }
