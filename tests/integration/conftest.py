@@ -164,10 +164,13 @@ def snmp_value(out):
 
 def start_snmptrapd(tmp: Path, port, engine_hex, user="ops256", ns=None):
     """snmptrapd on 127.0.0.1:`port` (inside `ns` when given) accepting v3 authPriv traps of `user`
-    from the agent with snmpEngineID `engine_hex`; returns (process, log path) once it runs."""
+    from the agent with snmpEngineID `engine_hex`; returns (process, log path) once it runs.
+    `engine_hex=None` keys the user to snmptrapd's own engine: then only informs (where the receiver
+    is authoritative) authenticate, and traps from the agent's engine are dropped."""
     a, x = SNMP_NET_SNMP_ALG[user]
     conf = tmp / "snmptrapd.conf"
-    conf.write_text(f"createUser -e 0x{engine_hex} {user} {a} {SNMP_AUTH_PW} {x} {SNMP_PRIV_PW}\n"
+    engine = f"-e 0x{engine_hex} " if engine_hex else ""
+    conf.write_text(f"createUser {engine}{user} {a} {SNMP_AUTH_PW} {x} {SNMP_PRIV_PW}\n"
                     f"authUser log {user} priv\n")
     persist = tmp / "trapd"
     persist.mkdir(exist_ok=True)

@@ -236,6 +236,41 @@ def test_command_alarm_and_login_failure_each_send_a_v3_trap(tmp_path):
         c.cam.stop()
 
 
+@needs("snmptrapd")
+def test_a_command_alarm_reaches_snmptrapd_as_an_acknowledged_v3_authpriv_inform(tmp_path):
+    """snmptrapd knows the user only under its own engine ID, as for any inform receiver: a v3 trap
+    (authoritative engine: camward) fails its authentication there, and the same alarm sent as an
+    inform (authoritative engine: the receiver, discovered by camward) is logged."""
+    trap_port = free_port()
+    dest = {"host": "127.0.0.1", "port": trap_port, "version": "v3", "user": "ops256"}
+    c = SnmpCam(tmp_path / "data", {
+        "alarm": {"command": {"enabled": True}},
+        "snmp": {"enabled": True, "users": USERS, "trap_destinations": [dest]},
+    })
+    trapd = None
+    try:
+        wait_for(lambda: c.get(SYS_NAME)[0] == 0, 10, what="the SNMP agent")
+        trapd, out = start_snmptrapd(tmp_path, trap_port, None)
+
+        def alarm():
+            r = requests.post(c.cam.url("/api/v1/alarm"), json={"source": "command"}, auth=c.cam.admin(),
+                              timeout=10)
+            assert r.status_code in (200, 201, 202), r.text
+
+        alarm()
+        time.sleep(3)
+        assert ".1.3.6.1.4.1.32473.2.0.1" not in out.read_text(), "a v3 trap authenticated at the receiver's engine"
+        r = c.cam.patch_config({"snmp": {"trap_destinations": [{**dest, "inform": True}]}})
+        assert r.status_code == 200, r.text
+        alarm()
+        wait_for(lambda: ".1.3.6.1.4.1.32473.2.0.1" in out.read_text(), 20, what="the alarm inform")
+        assert "command alarm" in out.read_text()
+    finally:
+        if trapd:
+            stop_process(trapd)
+        c.cam.stop()
+
+
 TRAP = ".1.3.6.1.4.1.32473.2.0."  # + the notification's number (CAMWARD-MIB camwardNotifications)
 RECORDING_STATE = CAMWARD + ".1.2.1.0"
 

@@ -150,8 +150,9 @@ pub struct SnmpTrapDestination {
     /// For `v3`: the name of one of `users`, whose keys sign and encrypt the trap.
     #[schemars(title = "SNMPv3 user")]
     pub user: String,
-    /// Send InformRequests (acknowledged, retried up to 3 times) instead of traps; v2c only
-    /// (an SNMPv3 inform needs the receiver's engine to be discovered, which camward does not do).
+    /// Send InformRequests (acknowledged, retried up to 3 times) instead of traps. For `v3` the
+    /// receiver is the authoritative engine: camward discovers it before each inform, and the
+    /// receiver must know `user` with the same passwords.
     #[schemars(title = "Inform (acknowledged)", extend("x-true" = "On", "x-false" = "Off"))]
     pub inform: bool,
 }
@@ -368,12 +369,6 @@ impl Validate for SnmpConfig {
                     join(&p, "user"),
                     "snmp.trap.user",
                     "name one of the SNMPv3 users",
-                ),
-                SnmpNotifyVersion::V3 if d.inform => err(
-                    out,
-                    join(&p, "inform"),
-                    "snmp.trap.inform_v3",
-                    "informs are sent over v2c; SNMPv3 destinations receive traps",
                 ),
                 SnmpNotifyVersion::V2c if !self.v1v2c => err(
                     out,

@@ -2,13 +2,14 @@
 //! recording stopped/full, certificate expiry and IEEE 802.1X port changes (paper §3.6), to every
 //! configured destination: SNMPv3 authPriv with the destination's user (this engine is
 //! authoritative for traps, RFC 3414 §1.5.2), or v2c with the community while v1/v2c is on.
-//! InformRequests over v2c are retried until the receiver acknowledges them.
+//! InformRequests, over v2c or SNMPv3 authPriv, are retried until the receiver acknowledges them;
+//! for a v3 inform the receiver is the authoritative engine, discovered before each inform.
 
 use crate::agent::Shared;
 use crate::mib;
 use async_snmp::message::{CommunityMessage, ScopedPdu, SecurityLevel};
 use async_snmp::pdu::NotificationPdu;
-use async_snmp::{CommunityVersion, Oid, Value, VarBind, Version};
+use async_snmp::{Auth, Client, CommunityVersion, Oid, Retry, UsmConfig, Value, VarBind, Version};
 use bytes::Bytes;
 use camward_config::snmp::{SnmpNotifyVersion, SnmpTrapDestination};
 use std::collections::HashMap;
@@ -113,6 +114,62 @@ async fn resolve(d: &SnmpTrapDestination, v6: bool) -> Option<SocketAddr> {
     })
 }
 
+/// One SNMPv3 authPriv InformRequest to `to` as `d.user`: engine discovery, then the inform,
+/// retried as v2c informs are; true once the receiver acknowledged it.
+async fn inform_v3(
+    cfg: &camward_config::snmp::SnmpConfig,
+    d: &SnmpTrapDestination,
+    to: SocketAddr,
+    uptime: u32,
+    trap_oid: &Oid,
+    varbinds: Vec<VarBind>,
+) -> bool {
+    let Some(user) = cfg.users.iter().find(|u| u.name == d.user) else {
+        return false;
+    };
+    let Some(auth_pw) = user.auth_password.expose() else {
+        return false;
+    };
+    let priv_pw = user.privacy_password().unwrap_or(auth_pw);
+    let auth: Auth = match UsmConfig::new(user.name.clone()).auth_priv(
+        crate::usm::auth_protocol(user.auth),
+        auth_pw,
+        crate::usm::priv_protocol(user.privacy),
+        priv_pw,
+    ) {
+        Ok(u) => u.into(),
+        Err(e) => {
+            tracing::warn!(user = %user.name, error = %e, "snmp inform user unusable");
+            return false;
+        }
+    };
+    let Ok(retry) = Retry::fixed(INFORM_TRIES - 1, Duration::ZERO) else {
+        return false;
+    };
+    // The agent's socket may be IPv6 with the receiver as a v4-mapped address; the inform's
+    // own socket follows the receiver's real family.
+    let to = SocketAddr::new(to.ip().to_canonical(), to.port());
+    let client = match Client::builder(to.to_string(), auth)
+        .request_timeout(INFORM_WAIT)
+        .retry(retry)
+        .connect()
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(%to, error = %e, "snmp inform receiver's engine not discovered");
+            return false;
+        }
+    };
+    match client.send_inform(trap_oid, uptime, varbinds).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(%to, error = %e, "snmp inform not acknowledged");
+            false
+        }
+    }
+}
+
 /// Sends `n` to every destination; returns how many were sent (informs: acknowledged).
 pub(crate) async fn send(shared: Arc<Shared>, pending: Arc<Pending>, n: Notification) -> usize {
     let state = shared.state();
@@ -150,6 +207,14 @@ pub(crate) async fn send(shared: Arc<Shared>, pending: Arc<Pending>, n: Notifica
                 })
                 .and_then(|m| m.encode())
                 .map_err(|e| e.to_string())
+            }
+            SnmpNotifyVersion::V3 if d.inform => {
+                // The receiver of an inform is authoritative (RFC 3414 §1.5.2): its engine is
+                // discovered and the keys localized to it, which async-snmp's manager side does.
+                if inform_v3(&state.cfg, d, to, uptime, &trap_oid, n.varbinds()).await {
+                    sent += 1;
+                }
+                continue;
             }
             SnmpNotifyVersion::V3 => {
                 let Some(user) = state.usm.user(d.user.as_bytes()) else {
