@@ -33,6 +33,7 @@ export const S = {
   pages: {
     basic: 'Basic',
     sd: 'SD memory card',
+    storage: 'Object storage',
     log: 'Log',
     image: 'Image',
     quality: 'Image quality',
@@ -64,6 +65,7 @@ export const S = {
     jpeg3: 'JPEG(3)',
     live: '"Live" page',
     retention: 'Files and space',
+    objectstore: 'Store',
     terminals: 'Alarm terminals',
     terminal1: 'Terminal 1',
     terminal2: 'Terminal 2',

@@ -53,6 +53,22 @@ pub struct RecordingInfo {
     pub trigger: RecordingTrigger,
     pub width: u32,
     pub height: u32,
+    /// Where the recording is kept: on the card, in the object store (uploaded and checked), or
+    /// both (not yet removed, or fetched back for playback). Download, export and verification
+    /// work the same for each.
+    pub location: RecordingLocation,
+}
+
+/// Where a recording is kept (paper §3.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingLocation {
+    /// On the card only.
+    Card,
+    /// In the object store only (fetched back when played).
+    Bucket,
+    /// Confirmed in the object store and still on the card.
+    CardAndBucket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
