@@ -275,6 +275,35 @@ impl Audit for StorageConfig {
                 ),
             ));
         }
+        if let Some(f) = &cx.facts.object_store {
+            if f.card_full {
+                out.push(Finding::new(
+                    "storage.object.card_full",
+                    Severity::High,
+                    "§3.8",
+                    format!(
+                        "the card is full: {} recordings wait for the object store and retention may not delete them; new video is lost once the card has no room left",
+                        f.waiting
+                    ),
+                    "Recordings are kept until the store confirms them, so an unreachable store fills the card.",
+                    Fix::action(
+                        "bring the object store back (see the status page for its error), or switch object storage off to let retention delete the oldest recordings",
+                    ),
+                ));
+            }
+            if f.rejected {
+                out.push(Finding::new(
+                    "storage.object.rejected",
+                    Severity::High,
+                    "§3.8",
+                    "the object store refuses the credentials or the bucket: no recording is uploaded",
+                    "Recordings wait on the card until the settings are fixed; the card fills up.",
+                    Fix::action(
+                        "check the access key, secret key, bucket and region of storage.object",
+                    ),
+                ));
+            }
+        }
         if !cx.config.data_encryption.enabled {
             out.push(Finding::new(
                 "storage.object.unencrypted_recordings",
@@ -361,6 +390,59 @@ mod tests {
         assert_eq!(o.key_of("stream1/a.mp4"), "site-a/cam1/stream1/a.mp4");
         o.prefix = String::new();
         assert_eq!(o.key_of("stream1/a.mp4"), "stream1/a.mp4");
+    }
+
+    #[test]
+    fn audit_names_plain_http_an_unpinned_ca_clear_recordings_and_a_full_card() {
+        use crate::Config;
+        use crate::audit::{Facts, ObjectStoreFacts};
+        let ids = |c: &Config, f: &Facts| -> Vec<String> {
+            c.audit(f)
+                .findings
+                .into_iter()
+                .map(|f| f.id)
+                .filter(|i| i.starts_with("storage."))
+                .collect()
+        };
+        let mut c = Config {
+            storage: on(),
+            ..Config::default()
+        };
+        let facts = Facts::default();
+        assert_eq!(
+            ids(&c, &facts),
+            vec![
+                "storage.object.unencrypted_recordings",
+                "storage.object.ca_not_pinned"
+            ]
+        );
+        c.storage.object.endpoint = "http://10.0.0.5:9000".into();
+        let r = c.audit(&facts);
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.id == "storage.object.plaintext")
+            .unwrap();
+        assert_eq!(f.severity, Severity::High);
+        let full = Facts {
+            object_store: Some(ObjectStoreFacts {
+                waiting: 12,
+                card_full: true,
+                rejected: true,
+            }),
+            ..Facts::default()
+        };
+        let found = ids(&c, &full);
+        assert!(
+            found.contains(&"storage.object.card_full".to_owned()),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"storage.object.rejected".to_owned()),
+            "{found:?}"
+        );
+        // Off: nothing to say.
+        assert!(ids(&Config::default(), &full).is_empty());
     }
 
     #[test]

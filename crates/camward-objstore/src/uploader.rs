@@ -56,6 +56,8 @@ pub struct Status {
     pub uploaded: u64,
     /// Failed tries since the last success.
     pub failed_attempts: u64,
+    /// The card is at retention's limit while recordings wait for the store.
+    pub card_full: bool,
 }
 
 /// Shared between the uploader, the status page and playback from the bucket.
@@ -374,12 +376,14 @@ fn warn_if_card_full(ix: &Index, recording: &RecordingConfig, handle: &Handle) {
         return;
     };
     if counts.queued == 0 {
+        handle.update(|s| s.card_full = false);
         return;
     }
     let free = camward_record::retention::free_bytes(ix.dir()).unwrap_or(u64::MAX);
     let used = ix.total_bytes().unwrap_or(0);
     let full = free < recording.min_free_bytes
         || (recording.quota_bytes != 0 && used > recording.quota_bytes);
+    handle.update(|s| s.card_full = full);
     if full {
         handle.update(|s| {
             if !s.message.contains("card is full") {

@@ -115,6 +115,9 @@ pub struct ObjectStoreState {
     pub uploaded: u64,
     /// Failed tries since the last success.
     pub failed_attempts: u64,
+    /// The card is at its retention limit while recordings wait for the store: retention may not
+    /// delete them, and new video is lost once the card has no room left.
+    pub card_full: bool,
 }
 
 /// What the daemon reports about its running parts.

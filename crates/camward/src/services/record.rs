@@ -154,6 +154,7 @@ impl Recording {
                 in_bucket_bytes: counts.in_bucket_bytes,
                 uploaded: up.uploaded,
                 failed_attempts: up.failed_attempts,
+                card_full: up.card_full,
             }
         });
         StorageState {
