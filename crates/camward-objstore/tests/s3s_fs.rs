@@ -131,20 +131,88 @@ async fn multipart_upload_bucket_retention_and_fetch_back() {
     }
     assert!(done, "status {:?}", handle.status());
     assert_eq!(std::fs::read(&object).unwrap(), body, "object differs");
-    assert!(!index.dir().join(&new_row.path).exists(), "card copy removed");
-    let old_key = tmp
-        .path()
-        .join("s3")
-        .join(BUCKET)
-        .join(cfg.key_of(&camward_record::index::file_name(1, 0, old, Trigger::Continuous)));
+    assert!(
+        !index.dir().join(&new_row.path).exists(),
+        "card copy removed"
+    );
+    let old_key =
+        tmp.path()
+            .join("s3")
+            .join(BUCKET)
+            .join(cfg.key_of(&camward_record::index::file_name(
+                1,
+                0,
+                old,
+                Trigger::Continuous,
+            )));
     assert!(!old_key.exists(), "bucket retention deleted the old object");
     let up = index.upload_of(new).unwrap().unwrap();
     assert_eq!(up.puts, 1);
     assert_eq!(up.object_bytes, Some(body.len() as u64));
     // Played back: fetched to the card, checked, same bytes.
     assert!(handle.ensure_local(&index, new).await.unwrap());
-    assert_eq!(std::fs::read(index.dir().join(&new_row.path)).unwrap(), body);
+    assert_eq!(
+        std::fs::read(index.dir().join(&new_row.path)).unwrap(),
+        body
+    );
     assert!(index.upload_of(new).unwrap().unwrap().local_copy);
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_store_keeps_every_file_and_reports_a_full_card() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Nothing listens there: every upload fails to connect.
+    let port = free_port();
+    let index = Arc::new(Index::open(&tmp.path().join("card")).unwrap());
+    let (a, _) = recording(&index, 0, 0, 50_000, 3);
+    let (b, _) = recording(&index, 1000, 0, 50_000, 4);
+    let rec = RecordingConfig {
+        quota_bytes: 1,
+        min_free_bytes: 0,
+        ..RecordingConfig::default()
+    };
+    let handle = Handle::default();
+    let shutdown = CancellationToken::new();
+    let ix = index.clone();
+    let task = tokio::spawn(run(Input {
+        config: ObjectStorageConfig {
+            enabled: true,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: BUCKET.into(),
+            access_key_id: Secret::new(AK),
+            secret_access_key: Secret::new(SK),
+            path_style: true,
+            ..ObjectStorageConfig::default()
+        },
+        recording: rec.clone(),
+        index: Arc::new(move || Some(ix.clone())),
+        handle: handle.clone(),
+        shutdown: shutdown.clone(),
+    }));
+    // Bounded: 30 s for the first failed pass.
+    let mut st = handle.status();
+    for _ in 0..300 {
+        st = handle.status();
+        if st.state == camward_objstore::State::Unavailable && st.card_full {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(st.state, camward_objstore::State::Unavailable, "{st:?}");
+    assert!(
+        st.card_full && st.message.contains("card is full"),
+        "{st:?}"
+    );
+    // Over quota, yet retention deletes nothing that has not reached the store.
+    let r = camward_record::retention::enforce(&index, &rec, 0).unwrap();
+    assert!(r.deleted.is_empty() && r.still_over);
+    for id in [a, b] {
+        let row = index.get(id).unwrap().unwrap();
+        assert!(index.dir().join(&row.path).exists());
+        assert!(!index.upload_of(id).unwrap().is_some_and(|u| u.confirmed));
+    }
     shutdown.cancel();
     task.await.unwrap();
 }

@@ -182,8 +182,11 @@ impl std::fmt::Debug for Index {
 
 const COLUMNS: &str = "id, stream, path, start_ms, end_ms, bytes, frames, skipped_frames, signed, encrypted, state, trigger, width, height, key_info";
 
-/// Number of [`COLUMNS`]: queries joining other tables read theirs after these.
-pub(crate) const COLUMN_COUNT: usize = 15;
+/// Number of [`COLUMNS`]: queries joining other tables read theirs after these. Counted, not
+/// written down, so a column added to `recording` moves the joined ones along.
+pub(crate) fn column_count() -> usize {
+    COLUMNS.split(", ").count()
+}
 
 /// [`COLUMNS`] qualified with a table alias, for queries that join the `upload` table.
 pub(crate) fn qualified_columns(alias: &str) -> String {
@@ -452,7 +455,12 @@ impl Index {
 
     /// Empties the index (rebuild starts from the files alone).
     pub(crate) fn clear(&self) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM recording", []).map(|_| ()))
+        // Where recordings were uploaded goes too: what is on the card is uploaded again (same
+        // bytes, same keys), rather than trusting rows about recordings that are no longer known.
+        self.with(|c| {
+            c.execute("DELETE FROM upload", [])?;
+            c.execute("DELETE FROM recording", []).map(|_| ())
+        })
     }
 
     /// Relative paths of every row, to find files the index does not know.

@@ -241,7 +241,7 @@ impl Index {
                     .collect::<Vec<_>>()
                     .join(", ")
             ))?;
-            let n = crate::index::COLUMN_COUNT;
+            let n = crate::index::column_count();
             st.query_map(params![before_ms], |r| {
                 let rec = row_of(r)?;
                 let up = Upload {
@@ -301,7 +301,7 @@ impl Index {
             st.query_row([], |r| {
                 Ok((
                     row_of(r)?,
-                    r.get::<_, Option<bool>>(crate::index::COLUMN_COUNT)?
+                    r.get::<_, Option<bool>>(crate::index::column_count())?
                         .unwrap_or(false),
                 ))
             })

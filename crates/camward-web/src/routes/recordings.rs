@@ -170,6 +170,9 @@ pub struct Download {
 
 /// What the recordings routes need from the recorder. Errors are the API's answers: 503 while
 /// storage starts (`starting`, with `Retry-After: 1`) or is unusable (`unavailable`), 404, 422.
+/// Every method blocks (the routes call them on blocking threads): they read files, and a
+/// recording kept in the object store only is fetched back first (503 `object_store` when it
+/// cannot be).
 pub trait Recordings: Send + Sync + 'static {
     /// Recordings overlapping the filter, oldest first.
     fn list(&self, filter: &RecordingFilter) -> Result<Vec<RecordingInfo>, ApiError>;
