@@ -36,18 +36,19 @@ fn free_port() -> u16 {
 
 fn start_s3(root: &Path, port: u16) -> S3 {
     std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-    let child = Command::new("s3s-fs")
+    // Owned by the guard at once: killed and waited for on every path, a failed start included.
+    let s3 = S3(Command::new("s3s-fs")
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--access-key", AK, "--secret-key", SK])
         .arg(root)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("s3s-fs runs");
+        .expect("s3s-fs runs"));
     // Bounded: 10 s for the port to open.
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return S3(child);
+            return s3;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
