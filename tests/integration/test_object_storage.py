@@ -140,7 +140,7 @@ def test_recordings_arrive_byte_identical_and_still_encrypted(obj):
     assert st["state"] == "ok" and st["in_bucket"] >= 2, st
 
 
-def test_store_down_recordings_wait_on_the_card_and_all_arrive_once(obj):
+def test_store_down_recordings_wait_on_the_card_survive_a_restart_and_all_arrive_once(obj):
     cam, s3 = obj["cam"], obj["s3"]
     s3.stop()
     before = set(index_rows(cam))
@@ -152,6 +152,9 @@ def test_store_down_recordings_wait_on_the_card_and_all_arrive_once(obj):
     rows = index_rows(cam)
     waiting = [i for i, r in rows.items() if r["status"] != "confirmed"]
     assert waiting and all((cam.data_dir / "recordings" / rows[i]["path"]).exists() for i in waiting)
+    # The queue is the index: a restart while the store is down loses nothing and resumes.
+    cam.restart()
+    wait_for(lambda: (status(cam) or {}).get("state") == "unavailable", 30, what="status unavailable after restart")
     s3.start()
     wait_uploaded(cam, waiting, timeout=90)
     rows = index_rows(cam)
@@ -190,6 +193,10 @@ def test_wrong_secret_is_reported_and_not_retried_on_and_on(obj):
     wait_for(lambda: (status(cam) or {}).get("state") == "rejected", 60, step=0.5, what="status rejected")
     st = status(cam)
     assert "refused the credentials" in st["message"], st
+    audit = cam.get("/api/v1/audit").json()
+    found = {f["id"]: f for f in audit["findings"]}
+    assert found["storage.object.rejected"]["severity"] == "high", audit
+    assert found["storage.object.plaintext"]["severity"] == "high", audit
     tries = st["failed_attempts"]
     time.sleep(4)  # longer than the back-off's longest pause would allow two tries in
     assert status(cam)["failed_attempts"] == tries, "a refused secret must not be tried again and again"
