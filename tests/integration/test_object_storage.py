@@ -198,7 +198,7 @@ def test_wrong_secret_is_reported_and_not_retried_on_and_on(obj):
     assert found["storage.object.rejected"]["severity"] == "high", audit
     assert found["storage.object.plaintext"]["severity"] == "high", audit
     tries = st["failed_attempts"]
-    time.sleep(4)  # longer than the back-off's longest pause would allow two tries in
+    time.sleep(4)  # a retrying uploader would try again within 4 s (its back-off starts at 1 s, then 2 s)
     assert status(cam)["failed_attempts"] == tries, "a refused secret must not be tried again and again"
     log = cam.read_log()
     assert "refused the credentials or the bucket" in log
