@@ -537,6 +537,10 @@ describe('camward web UI', () => {
       assert.equal(c.storage.object.retention_days, 30);
       assert.deepEqual(c.storage.object.secret_access_key, { set: true });
       assert.ok(!(await page.content()).includes('ui-Secret-key-2026'), 'no secret key is put back into a page');
+      // The Status page shows the uploader while object storage is on.
+      await go('/setup/status');
+      await page.locator('#object-store-facts').waitFor();
+      await go('/setup/storage');
       f = page.locator('#form-storage');
       await radio(f, 'Object storage', 'Not use');
       await setSaved(page, f);
