@@ -77,10 +77,17 @@ fn hex(d: &[u8]) -> String {
 }
 
 /// One configured bucket.
-#[derive(Debug)]
 pub struct Store {
     s3: AmazonS3,
     id: String,
+}
+
+/// Endpoint and bucket only: the client's own Debug would print the access key ID, which camward
+/// keeps as a secret.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("id", &self.id).finish()
+    }
 }
 
 impl Store {

@@ -164,21 +164,8 @@ pub async fn run(input: Input) {
         handle.update(|s| {
             *s = Status::default();
         });
-        // Retention may delete unconfirmed files again; wait for an index if none yet.
-        let mut tries = 0u32;
-        while tries < 600 {
-            if let Some(ix) = index() {
-                if let Err(e) = ix.set_upload_hold(false) {
-                    tracing::warn!(error = %e, "cannot lift the upload hold");
-                }
-                break;
-            }
-            tries += 1;
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-        }
+        // Retention may delete unconfirmed files again.
+        set_hold_when_ready(&*index, &shutdown, false).await;
         return;
     }
     let store = match Store::new(&config) {
@@ -189,6 +176,8 @@ pub async fn run(input: Input) {
                 s.state = State::Rejected;
                 s.message = e.to_string();
             });
+            // Still configured: what waits for the store stays on the card.
+            set_hold_when_ready(&*index, &shutdown, true).await;
             return;
         }
     };
@@ -259,6 +248,26 @@ pub async fn run(input: Input) {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Sets or lifts the retention hold once the recorder's index exists (bounded: 5 minutes).
+async fn set_hold_when_ready(
+    index: &(dyn Fn() -> Option<Arc<Index>> + Send + Sync),
+    shutdown: &CancellationToken,
+    hold: bool,
+) {
+    for _ in 0..600 {
+        if let Some(ix) = index() {
+            if let Err(e) = ix.set_upload_hold(hold) {
+                tracing::warn!(error = %e, hold, "cannot change the upload hold");
+            }
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
 }
