@@ -214,3 +214,81 @@ def test_wrong_secret_is_reported_and_not_retried_on_and_on(obj):
     r = cam.patch_config({"storage": store_section(s3.port)})
     assert r.status_code == 200, r.text
     wait_for(lambda: (status(cam) or {}).get("state") == "ok", 60, step=0.5, what="status ok again")
+
+
+def make_ca(tmp: Path, name: str):
+    """A CA (openssl) and a server certificate it issues for 127.0.0.1: (ca.pem, cert, key)."""
+    d = tmp / name
+    d.mkdir()
+    run = lambda *a: subprocess.run(["openssl", *map(str, a)], check=True, capture_output=True)  # noqa: E731
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", d / "ca.key",
+        "-out", d / "ca.pem", "-days", "2", "-subj", f"/CN={name}")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", d / "srv.key",
+        "-out", d / "srv.csr", "-subj", "/CN=127.0.0.1")
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", d / "srv.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key", "-CAcreateserial",
+        "-out", d / "srv.pem", "-days", "2", "-extfile", d / "ext")
+    return d / "ca.pem", d / "srv.pem", d / "srv.key"
+
+
+@needs("nginx", "openssl")
+def test_https_endpoint_with_a_pinned_ca(obj):
+    """The store behind TLS (nginx in front of s3s-fs): uploads go through with the store's CA
+    pinned, and stop with another CA pinned (an impostor's certificate is refused)."""
+    cam, s3, tmp = obj["cam"], obj["s3"], obj["tmp"]
+    ca, cert, key = make_ca(tmp, "store-ca")
+    other_ca, _, _ = make_ca(tmp, "other-ca")
+    port = free_port()
+    ngx = tmp / "nginx"
+    ngx.mkdir()
+    (ngx / "nginx.conf").write_text(f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {ngx}/nginx.pid;
+error_log {ngx}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {ngx}/body; proxy_temp_path {ngx}/proxy; fastcgi_temp_path {ngx}/fcgi;
+  uwsgi_temp_path {ngx}/uwsgi; scgi_temp_path {ngx}/scgi;
+  client_max_body_size 0;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {{
+      proxy_pass http://127.0.0.1:{s3.port};
+      proxy_set_header Host $http_host;
+      proxy_http_version 1.1;
+      proxy_request_buffering off;
+      proxy_buffering off;
+    }}
+  }}
+}}
+""")
+    proc = subprocess.Popen(["nginx", "-p", str(ngx), "-c", str(ngx / "nginx.conf")],
+                            stdout=subprocess.DEVNULL, stderr=open(ngx / "stderr.log", "ab"))
+    try:
+        wait_port(port, True, timeout=10)
+        section = store_section(port)
+        section["object"].update(endpoint=f"https://127.0.0.1:{port}", ca_certificate=ca.read_text())
+        r = cam.patch_config({"storage": section})
+        assert r.status_code == 200, r.text
+        before = {i for i, r in index_rows(cam).items() if r["status"] == "confirmed"}
+        wait_for(lambda: any(r["status"] == "confirmed" and i not in before for i, r in index_rows(cam).items()),
+                 60, step=0.5, what="a recording uploaded over TLS")
+        ids = {f["id"] for f in cam.get("/api/v1/audit").json()["findings"]}
+        assert "storage.object.plaintext" not in ids and "storage.object.ca_not_pinned" not in ids, ids
+        # Another CA pinned: the store's certificate is not trusted, nothing is uploaded.
+        section["object"]["ca_certificate"] = other_ca.read_text()
+        r = cam.patch_config({"storage": section})
+        assert r.status_code == 200, r.text
+        wait_for(lambda: (status(cam) or {}).get("state") == "unavailable", 60, step=0.5,
+                 what="uploads refused with another CA pinned")
+        confirmed = {i for i, r in index_rows(cam).items() if r["status"] == "confirmed"}
+        waiting = {i for i, r in index_rows(cam).items() if r["status"] != "confirmed"}
+        assert waiting and not (waiting & confirmed)
+    finally:
+        stop_process(proc)
