@@ -514,6 +514,39 @@ describe('camward web UI', () => {
       assert.equal(config().upnp.auto_port_forwarding, false);
       done('/setup/upnp', 'form-upnp');
 
+      // Object storage (paper §3.8): the bucket's settings saved and read back; the secret key is
+      // never put back into the page. Switched off again (nothing listens on port 9).
+      await go('/setup/storage');
+      f = page.locator('#form-storage');
+      assert.equal(await f.getByLabel('Endpoint URL').isDisabled(), true);
+      await radio(f, 'Object storage', 'Use');
+      await f.getByLabel('Endpoint URL').fill('https://127.0.0.1:9');
+      await f.getByLabel('Bucket', { exact: true }).fill('cam-recordings');
+      await f.getByLabel('Object name prefix').fill('site-1/cam-front');
+      await radio(f, 'Addressing', 'Path style');
+      await f.getByLabel('Access key ID').fill('ui-access-key');
+      await f.getByLabel('Secret access key').fill('ui-Secret-key-2026');
+      await f.getByLabel('Keep in the bucket').fill('30');
+      await setSaved(page, f);
+      c = config();
+      assert.equal(c.storage.object.enabled, true);
+      assert.equal(c.storage.object.endpoint, 'https://127.0.0.1:9');
+      assert.equal(c.storage.object.bucket, 'cam-recordings');
+      assert.equal(c.storage.object.prefix, 'site-1/cam-front');
+      assert.equal(c.storage.object.path_style, true);
+      assert.equal(c.storage.object.retention_days, 30);
+      assert.deepEqual(c.storage.object.secret_access_key, { set: true });
+      assert.ok(!(await page.content()).includes('ui-Secret-key-2026'), 'no secret key is put back into a page');
+      // The Status page shows the uploader while object storage is on.
+      await go('/setup/status');
+      await page.locator('#object-store-facts').waitFor();
+      await go('/setup/storage');
+      f = page.locator('#form-storage');
+      await radio(f, 'Object storage', 'Not use');
+      await setSaved(page, f);
+      assert.equal(config().storage.object.enabled, false);
+      done('/setup/storage', 'form-storage');
+
       // IEEE 802.1X: switching on where the camera cannot run it is refused beside the field at
       // fault (PEAP without the server's CA); off, the settings save and read back.
       await go('/setup/ieee8021x');

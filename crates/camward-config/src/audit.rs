@@ -165,6 +165,20 @@ pub struct Facts {
     /// The served certificate; `None` before the daemon first made the device identity.
     pub certificate: Option<CertificateFacts>,
     pub accounts: Vec<AccountFacts>,
+    /// The object store uploader as it runs now; `None` where it is not known (the console's
+    /// `camward audit` without the daemon) or object storage is off.
+    pub object_store: Option<ObjectStoreFacts>,
+}
+
+/// The object store uploader as the audit needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectStoreFacts {
+    /// Closed recordings on the card not yet confirmed in the bucket.
+    pub waiting: u64,
+    /// The card is at its retention limit while recordings wait: retention may not delete them.
+    pub card_full: bool,
+    /// The store refused the credentials or the bucket: nothing is uploaded.
+    pub rejected: bool,
 }
 
 /// What a section sees while it audits itself: the whole configuration (some cautions depend on
@@ -299,6 +313,7 @@ mod tests {
                 name: "installer".into(),
                 password_changed_at: 1_800_000_000 - 86_400,
             }],
+            object_store: None,
         }
     }
 

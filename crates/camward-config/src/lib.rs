@@ -31,6 +31,7 @@ mod shape;
 pub mod smtp;
 pub mod snmp;
 pub mod source;
+pub mod storage;
 pub mod streams;
 pub mod time;
 pub mod upnp;
@@ -60,6 +61,7 @@ pub use shape::positional_structs;
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use snmp::SnmpConfig;
 pub use source::{RtspSource, Source};
+pub use storage::{ObjectStorageConfig, StorageConfig};
 pub use streams::{SIZES, StreamConfig, StreamsConfig};
 pub use time::{NtpServer, TimeConfig, TimeMode};
 pub use upnp::{ForwardedService, UpnpConfig};
@@ -277,6 +279,9 @@ sections! {
     /// Setup › User mng. › IEEE 802.1X: port authentication to the switch (paper §3.6).
     #[schemars(title = "IEEE 802.1X")]
     dot1x: Dot1xConfig,
+    /// Setup › Basic › Storage: finished recordings moved to an S3-compatible bucket (paper §3.8).
+    #[schemars(title = "Storage")]
+    storage: StorageConfig,
 }
 
 impl Config {

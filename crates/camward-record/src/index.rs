@@ -182,6 +182,25 @@ impl std::fmt::Debug for Index {
 
 const COLUMNS: &str = "id, stream, path, start_ms, end_ms, bytes, frames, skipped_frames, signed, encrypted, state, trigger, width, height, key_info";
 
+/// Number of [`COLUMNS`]: queries joining other tables read theirs after these. Counted, not
+/// written down, so a column added to `recording` moves the joined ones along.
+pub(crate) fn column_count() -> usize {
+    COLUMNS.split(", ").count()
+}
+
+/// [`COLUMNS`] qualified with a table alias, for queries that join the `upload` table.
+pub(crate) fn qualified_columns(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn row_of(r: &Row<'_>) -> rusqlite::Result<RecordingRow> {
+    row(r)
+}
+
 fn row(r: &Row<'_>) -> rusqlite::Result<RecordingRow> {
     Ok(RecordingRow {
         id: r.get(0)?,
@@ -225,6 +244,7 @@ impl Index {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(e)?;
         conn.execute_batch(SCHEMA).map_err(e)?;
+        conn.execute_batch(crate::upload::SCHEMA).map_err(e)?;
         Ok(Index {
             dir: dir.to_owned(),
             db,
@@ -236,7 +256,10 @@ impl Index {
         &self.dir
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back), so
         // a poisoned mutex is still usable.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -316,6 +339,8 @@ impl Index {
 
     pub fn delete(&self, id: i64) -> Result<()> {
         self.with(|c| {
+            // The upload row goes with it: the recording no longer exists anywhere.
+            c.execute("DELETE FROM upload WHERE recording_id = ?1", params![id])?;
             c.execute("DELETE FROM recording WHERE id = ?1", params![id])
                 .map(|_| ())
         })
@@ -361,12 +386,16 @@ impl Index {
         })
     }
 
-    /// Bytes of all recordings, including those being written (the quota's measure).
+    /// Bytes of all recordings on the card, including those being written (the quota's
+    /// measure); recordings moved to the object store take no space here.
     pub fn total_bytes(&self) -> Result<u64> {
         self.with(|c| {
-            c.query_row("SELECT COALESCE(SUM(bytes), 0) FROM recording", [], |r| {
-                r.get::<_, i64>(0)
-            })
+            c.query_row(
+                "SELECT COALESCE(SUM(r.bytes), 0) FROM recording r LEFT JOIN upload u ON u.recording_id = r.id
+                 WHERE COALESCE(u.local_copy, 1) = 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
         })
         .map(|b| b as u64)
     }
@@ -426,7 +455,12 @@ impl Index {
 
     /// Empties the index (rebuild starts from the files alone).
     pub(crate) fn clear(&self) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM recording", []).map(|_| ()))
+        // Where recordings were uploaded goes too: what is on the card is uploaded again (same
+        // bytes, same keys), rather than trusting rows about recordings that are no longer known.
+        self.with(|c| {
+            c.execute("DELETE FROM upload", [])?;
+            c.execute("DELETE FROM recording", []).map(|_| ())
+        })
     }
 
     /// Relative paths of every row, to find files the index does not know.

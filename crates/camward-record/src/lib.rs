@@ -15,6 +15,7 @@ pub mod scan;
 mod testutil;
 pub mod timeutil;
 pub mod transform;
+pub mod upload;
 pub mod writer;
 
 pub use cenc::Encrypt;
@@ -26,3 +27,4 @@ pub use recover::{RecoveryReport, rebuild_index, recover};
 pub use transform::{
     Clear, FileProtection, SampleAux, SampleTransform, Subsample, TransformFactory,
 };
+pub use upload::{Upload, UploadCounts};

@@ -223,7 +223,18 @@ pub(crate) fn recover_with(index: &Index) -> Result<RecoveryReport> {
             adopt(&dir, index, &rel, &mut report)?;
         }
     }
+    // Recordings moved to the object store have no file here by design; a confirmed one whose
+    // removal was cut short by a crash (file gone, row not yet updated) is noted as moved.
+    let bucket_only = index.bucket_only_ids()?;
+    let confirmed = index.confirmed_ids()?;
     for row in index.list(&Default::default())? {
+        if bucket_only.contains(&row.id) {
+            continue;
+        }
+        if !dir.join(&row.path).exists() && confirmed.contains(&row.id) {
+            index.local_copy_removed(row.id)?;
+            continue;
+        }
         if !dir.join(&row.path).exists() {
             tracing::warn!(
                 id = row.id,

@@ -1,10 +1,11 @@
 //! Retention: deletes the oldest finished recordings until the quota and the filesystem's
-//! minimum free space hold again; never a file being written, and recording goes on.
+//! minimum free space hold again; never a file being written, and recording goes on. While an
+//! object store is configured (paper §3.8), never a file not yet confirmed in the bucket: a
+//! confirmed one loses only its card copy, its row stays (see `upload`).
 
 use crate::error::{Error, Result};
 use crate::index::Index;
 use camward_config::RecordingConfig;
-use std::collections::HashSet;
 use std::path::Path;
 
 /// Space an unprivileged process may still use on the filesystem of `dir`.
@@ -90,7 +91,6 @@ pub struct RetentionReport {
 /// `headroom` is the size of the file about to be opened (0 for the periodic pass).
 pub fn enforce(index: &Index, cfg: &RecordingConfig, headroom: u64) -> Result<RetentionReport> {
     let mut report = RetentionReport::default();
-    let busy = HashSet::new();
     // Bounded: each pass deletes one row or stops.
     loop {
         let used = index.total_bytes()?;
@@ -100,13 +100,24 @@ pub fn enforce(index: &Index, cfg: &RecordingConfig, headroom: u64) -> Result<Re
         if !over_quota && !low_space {
             return Ok(report);
         }
-        let Some(victim) = index.oldest_deletable(&busy)? else {
-            tracing::warn!(
-                used,
-                free,
-                quota = cfg.quota_bytes,
-                "retention: limits exceeded but only files being written remain"
-            );
+        let Some((victim, in_bucket)) = index.retention_victim()? else {
+            if index.upload_hold()? {
+                // Said loudly: recording goes on, but the card fills with files that wait for
+                // the object store (the status page and the audit say so too).
+                tracing::error!(
+                    used,
+                    free,
+                    quota = cfg.quota_bytes,
+                    "retention: the card is full and every closed recording still waits for the object store; nothing is deleted before it is confirmed in the bucket"
+                );
+            } else {
+                tracing::warn!(
+                    used,
+                    free,
+                    quota = cfg.quota_bytes,
+                    "retention: limits exceeded but only files being written remain"
+                );
+            }
             report.still_over = true;
             return Ok(report);
         };
@@ -124,8 +135,14 @@ pub fn enforce(index: &Index, cfg: &RecordingConfig, headroom: u64) -> Result<Re
                 });
             }
         }
-        index.delete(victim.id)?;
+        if in_bucket {
+            // The object in the bucket stays, and so does its row: only the card copy went.
+            index.local_copy_removed(victim.id)?;
+        } else {
+            index.delete(victim.id)?;
+        }
         tracing::info!(
+            in_bucket,
             id = victim.id,
             path = %path.display(),
             bytes = victim.bytes,

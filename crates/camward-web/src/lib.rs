@@ -25,7 +25,8 @@ pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
 pub use routes::audit;
 pub use routes::certificate::expiry_warning;
 pub use routes::device::{
-    DeviceState, ListenerInfo, StorageState, StreamRecording, StreamState, ViewerCount,
+    DeviceState, ListenerInfo, ObjectStoreState, StorageState, StreamRecording, StreamState,
+    ViewerCount,
 };
 pub use routes::dot1x::{Dot1xStatus, PortAccess, PortStateName};
 pub use routes::firmware::{
@@ -36,8 +37,8 @@ pub use routes::maintenance::Maintenance;
 pub use routes::media::LiveMedia;
 pub use routes::openapi;
 pub use routes::recordings::{
-    Download, RecordingFilter, RecordingInfo, RecordingState, RecordingTrigger, Recordings,
-    SignerSummary, SignerTrust, Verification, VerificationVerdict,
+    Download, RecordingFilter, RecordingInfo, RecordingLocation, RecordingState, RecordingTrigger,
+    Recordings, SignerSummary, SignerTrust, Verification, VerificationVerdict,
 };
 pub use routes::upnp::{PortForwarding, UpnpGateway, UpnpMapping, UpnpMappingState, UpnpStatus};
 pub use serve::{OverTls, ServeOptions, serve, serve_tls};

@@ -380,6 +380,12 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             media: media.clone(),
             shutdown: shutdown.clone(),
         }),
+        services::objstore::start(services::objstore::Input {
+            recording: recording.clone(),
+            handle: recording.objstore(),
+            config: config.clone(),
+            shutdown: shutdown.clone(),
+        }),
         services::http::start(
             http_listener,
             apps.plain,

@@ -42,6 +42,11 @@ fuzz_target!(|data: &[u8]| {
             name: "admin".into(),
             password_changed_at: 1_800_000_000 - (data.len() as i64) * 86_400,
         }],
+        object_store: data.first().map(|b| camward_config::audit::ObjectStoreFacts {
+            waiting: u64::from(*b),
+            card_full: b & 1 == 1,
+            rejected: b & 2 == 2,
+        }),
     };
     for base in [&Config::default(), populated()] {
         match base.apply_merge_patch(&patch) {

@@ -70,6 +70,26 @@ export const PAGES = [
     ],
   },
   { id: 'log', group: 'basic', kind: 'log' },
+  {
+    // Object storage (paper §3.8): closed recordings move to an S3 bucket, still encrypted; every
+    // setting but the switch matters only while it is on.
+    id: 'storage', group: 'basic',
+    forms: [{
+      section: 'storage',
+      items: [
+        'storage.object.enabled',
+        {
+          group: 'objectstore', when: 'storage.object.enabled',
+          items: [
+            'storage.object.endpoint', 'storage.object.bucket', 'storage.object.region',
+            'storage.object.prefix', 'storage.object.path_style',
+            'storage.object.access_key_id', 'storage.object.secret_access_key',
+            'storage.object.ca_certificate', 'storage.object.retention_days',
+          ],
+        },
+      ],
+    }],
+  },
 
   // Image/Audio
   { id: 'image', group: 'image', forms: [{ section: 'streams', items: [stream(1), stream(2)] }] },

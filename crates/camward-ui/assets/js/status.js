@@ -84,6 +84,19 @@ export async function renderStatus(body, c) {
       [T.oldest, st.oldest ? localTime(Date.parse(st.oldest)) : ''],
       [T.newest, st.newest ? localTime(Date.parse(st.newest)) : ''],
     ])));
+    // Paper §3.8: recordings moving to the bucket; a full card or a refused key is said loudly.
+    const o = st.object_store;
+    if (o) {
+      const loud = o.card_full || o.state !== 'ok';
+      body.append(panel('object-store', T.objectStore,
+        loud && o.message ? el('p', { class: 'warning', text: sentence(o.message) }) : null,
+        facts('object-store-facts', [
+          [T.state, T.objectStoreState[o.state] || o.state],
+          [T.waiting, `${o.waiting} (${humanBytes(o.waiting_bytes)})`],
+          [T.inBucket, `${o.in_bucket} (${humanBytes(o.in_bucket_bytes)})`],
+          [T.uploaded, String(o.uploaded)],
+        ])));
+    }
   }
 
   if (d.certificate) {

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use axum::Json;
 use axum::extract::State;
 use camward_config::Config;
-use camward_config::audit::{AccountFacts, CertificateFacts, Facts, Report};
+use camward_config::audit::{AccountFacts, CertificateFacts, Facts, ObjectStoreFacts, Report};
 use camward_store::{Store, StoreError};
 use camward_tls::{CertKind, DeviceIdentity};
 
@@ -39,6 +39,7 @@ pub fn facts(store: &Store, identity: Option<&DeviceIdentity>) -> Result<Facts, 
         now,
         certificate,
         accounts,
+        object_store: None,
     })
 }
 
@@ -58,7 +59,20 @@ pub(crate) async fn audit(
     let config = st.config.current();
     let store = st.config.store().clone();
     let identity = st.identity.clone();
-    let r =
-        tokio::task::spawn_blocking(move || report(&config, &store, identity.as_deref())).await??;
+    let device = st.device.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let mut facts = facts(&store, identity.as_deref())?;
+        // The running uploader (the console's audit cannot know it).
+        facts.object_store = device
+            .and_then(|d| d.storage())
+            .and_then(|s| s.object_store)
+            .map(|o| ObjectStoreFacts {
+                waiting: o.waiting,
+                card_full: o.card_full,
+                rejected: o.state == "rejected",
+            });
+        Ok::<_, StoreError>(config.audit(&facts))
+    })
+    .await??;
     Ok(Json(r))
 }

@@ -90,6 +90,34 @@ pub struct StorageState {
     pub oldest: Option<String>,
     /// Start of the newest recording, RFC 3339.
     pub newest: Option<String>,
+    /// The object store recordings move to; absent while object storage is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_store: Option<ObjectStoreState>,
+}
+
+/// The uploader of closed recordings to the object store (paper §3.8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectStoreState {
+    /// `ok`, `unavailable` (cannot be reached: recordings wait on the card and are retried),
+    /// `rejected` (credentials or bucket refused: nothing is uploaded until the settings are
+    /// fixed) or `error` (retried).
+    pub state: String,
+    /// The last problem, for people; empty while all is well. Says so when the card is full of
+    /// recordings waiting for the store.
+    pub message: String,
+    /// Closed recordings on the card waiting for the upload, and their size.
+    pub waiting: u64,
+    pub waiting_bytes: u64,
+    /// Recordings confirmed in the bucket, and their size.
+    pub in_bucket: u64,
+    pub in_bucket_bytes: u64,
+    /// Recordings uploaded since the daemon started.
+    pub uploaded: u64,
+    /// Failed tries since the last success.
+    pub failed_attempts: u64,
+    /// The card is at its retention limit while recordings wait for the store: retention may not
+    /// delete them, and new video is lost once the card has no room left.
+    pub card_full: bool,
 }
 
 /// What the daemon reports about its running parts.

@@ -53,6 +53,22 @@ pub struct RecordingInfo {
     pub trigger: RecordingTrigger,
     pub width: u32,
     pub height: u32,
+    /// Where the recording is kept: on the card, in the object store (uploaded and checked), or
+    /// both (not yet removed, or fetched back for playback). Download, export and verification
+    /// work the same for each.
+    pub location: RecordingLocation,
+}
+
+/// Where a recording is kept (paper §3.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingLocation {
+    /// On the card only.
+    Card,
+    /// In the object store only (fetched back when played).
+    Bucket,
+    /// Confirmed in the object store and still on the card.
+    CardAndBucket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -154,6 +170,9 @@ pub struct Download {
 
 /// What the recordings routes need from the recorder. Errors are the API's answers: 503 while
 /// storage starts (`starting`, with `Retry-After: 1`) or is unusable (`unavailable`), 404, 422.
+/// Every method blocks (the routes call them on blocking threads): they read files, and a
+/// recording kept in the object store only is fetched back first (503 `object_store` when it
+/// cannot be).
 pub trait Recordings: Send + Sync + 'static {
     /// Recordings overlapping the filter, oldest first.
     fn list(&self, filter: &RecordingFilter) -> Result<Vec<RecordingInfo>, ApiError>;

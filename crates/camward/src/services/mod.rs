@@ -14,6 +14,7 @@ pub mod https;
 pub mod listen;
 pub mod maintenance;
 pub mod media;
+pub mod objstore;
 pub mod onvif;
 pub mod record;
 pub mod rtsp;

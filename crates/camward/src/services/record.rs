@@ -11,8 +11,9 @@ use camward_record::{
 };
 use camward_store::ConfigHandle;
 use camward_web::{
-    ApiError, Download, RecordingFilter, RecordingInfo, RecordingState, RecordingTrigger,
-    Recordings, SignerSummary, SignerTrust, StorageState, Verification, VerificationVerdict,
+    ApiError, Download, ObjectStoreState, RecordingFilter, RecordingInfo, RecordingLocation,
+    RecordingState, RecordingTrigger, Recordings, SignerSummary, SignerTrust, StorageState,
+    Verification, VerificationVerdict,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,9 @@ pub struct Recording {
     /// Verdicts of finished files by id, with the length and modification time they were
     /// computed for (a file changed on the card is checked again).
     verdicts: Arc<Mutex<HashMap<i64, (FileStamp, Verification)>>>,
+    /// The object store uploader: its status for the status page, and the store recordings that
+    /// live in the bucket only are fetched back from for download, export and verification.
+    objstore: camward_objstore::Handle,
 }
 
 impl Recording {
@@ -65,6 +69,31 @@ impl Recording {
             "recording storage is not available (see the log)",
             false,
         )
+    }
+
+    /// The uploader's handle (the object storage service runs with it).
+    pub fn objstore(&self) -> camward_objstore::Handle {
+        self.objstore.clone()
+    }
+
+    /// Fetches back from the bucket the recordings in `ids` that live there only, so download,
+    /// export and verification read them as they read the card (blocking: called from the
+    /// API's blocking tasks).
+    fn ensure_local(&self, index: &Index, ids: &[i64]) -> Result<(), ApiError> {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return Ok(());
+        };
+        for &id in ids {
+            if let Err(e) = rt.block_on(self.objstore.ensure_local(index, id)) {
+                tracing::warn!(id, error = %e, "cannot fetch a recording back from the object store");
+                return Err(ApiError::unavailable(
+                    "object_store",
+                    format!("recording {id} is in the object store and cannot be fetched now: {e}"),
+                    true,
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn with_identity(mut self, identity: Arc<camward_tls::DeviceIdentity>) -> Self {
@@ -98,6 +127,7 @@ impl Recording {
             recordings: 0,
             oldest: None,
             newest: None,
+            object_store: None,
         };
         let Some(index) = self.index() else {
             let state = if self.tried.load(Ordering::Acquire) {
@@ -109,6 +139,24 @@ impl Recording {
         };
         let (free, total) = camward_record::retention::space(index.dir()).unwrap_or((0, 0));
         let (count, oldest, newest) = index.summary().unwrap_or((0, None, None));
+        let up = self.objstore.status();
+        let object_store = (up.state != camward_objstore::State::Off).then(|| {
+            let counts = index.upload_counts().unwrap_or_default();
+            ObjectStoreState {
+                state: serde_json::to_value(up.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                message: up.message.clone(),
+                waiting: counts.queued,
+                waiting_bytes: counts.queued_bytes,
+                in_bucket: counts.in_bucket,
+                in_bucket_bytes: counts.in_bucket_bytes,
+                uploaded: up.uploaded,
+                failed_attempts: up.failed_attempts,
+                card_full: up.card_full,
+            }
+        });
         StorageState {
             state: "ok".into(),
             used_bytes: index.total_bytes().unwrap_or(0),
@@ -117,6 +165,7 @@ impl Recording {
             recordings: count,
             oldest: oldest.map(timeutil::rfc3339),
             newest: newest.map(timeutil::rfc3339),
+            object_store,
         }
     }
 
@@ -265,7 +314,17 @@ impl Recordings for Recording {
             to_ms: f.to_ms,
         };
         let rows = index.list(&filter).map_err(|e| index_error(&e))?;
-        Ok(rows.into_iter().map(info).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let location = match index.upload_of(r.id).ok().flatten() {
+                    Some(u) if u.confirmed && u.local_copy => RecordingLocation::CardAndBucket,
+                    Some(u) if u.confirmed => RecordingLocation::Bucket,
+                    _ => RecordingLocation::Card,
+                };
+                info(r, location)
+            })
+            .collect())
     }
 
     fn open(&self, id: i64) -> Result<(std::fs::File, u64, String), ApiError> {
@@ -274,6 +333,7 @@ impl Recordings for Recording {
             .get(id)
             .map_err(|e| index_error(&e))?
             .ok_or_else(|| ApiError::not_found(format!("recording {id} does not exist")))?;
+        self.ensure_local(&index, &[id])?;
         let path = index.dir().join(&row.path);
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
@@ -298,6 +358,32 @@ impl Recordings for Recording {
 
     fn export(&self, stream: u8, from_ms: i64, to_ms: i64) -> Result<Download, ApiError> {
         let index = self.index().ok_or_else(|| self.unavailable())?;
+        let ids: Vec<i64> = index
+            .list(&ListFilter {
+                stream: Some(stream),
+                from_ms: Some(from_ms),
+                to_ms: Some(to_ms),
+            })
+            .map_err(|e| index_error(&e))?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        // One GOP beyond the range may be read (the signature of the last one travels in the
+        // next): the recording after the range is fetched too when it is in the bucket only.
+        let next: Vec<i64> = index
+            .list(&ListFilter {
+                stream: Some(stream),
+                from_ms: Some(to_ms),
+                to_ms: None,
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.id)
+            .filter(|id| !ids.contains(id))
+            .take(1)
+            .collect();
+        self.ensure_local(&index, &ids)?;
+        self.ensure_local(&index, &next)?;
         let x =
             camward_record::export(&index, stream, from_ms, to_ms).map_err(|e| index_error(&e))?;
         let name = format!(
@@ -342,6 +428,7 @@ impl Recording {
                 "Encrypted: the camera never decrypts recordings, so it cannot check this one.                  Download it, decrypt it with `camward decrypt` on a viewer's computer, then check it                  with `camward verify`.",
             ));
         }
+        self.ensure_local(&index, &[id])?;
         let path = index.dir().join(&row.path);
         let mut file = match std::fs::File::open(&path) {
             Ok(f) => f,
@@ -493,7 +580,7 @@ fn verdict_of(
     }
 }
 
-fn info(r: RecordingRow) -> RecordingInfo {
+fn info(r: RecordingRow, location: RecordingLocation) -> RecordingInfo {
     RecordingInfo {
         id: r.id,
         stream: r.stream,
@@ -515,6 +602,7 @@ fn info(r: RecordingRow) -> RecordingInfo {
         },
         width: r.width,
         height: r.height,
+        location,
     }
 }
 

@@ -1,0 +1,304 @@
+//! The S3 side (paper §3.8 "stolen from the card or the cloud", §3.7 TLS with a pinned CA): one
+//! bucket reached through the object_store crate (SigV4, multipart), behind the four operations
+//! camward needs — upload a file with its SHA-256, check an object's size and SHA-256 by reading
+//! it back, fetch an object into a file, delete one — and an error that says what to do next.
+
+use aws_lc_rs::digest;
+use camward_config::ObjectStorageConfig;
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientOptions, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart};
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Files up to this size go in one PUT; larger ones as a multipart upload in parts of this size
+/// (S3 parts are 5 MiB at least; 8 MiB keeps at most 2 parts, 16 MiB, in memory at a time).
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts in flight at once during a multipart upload.
+const PARTS_IN_FLIGHT: usize = 2;
+/// Read size from the card while hashing and uploading.
+const READ_BYTES: usize = 1024 * 1024;
+
+/// Why an operation failed, by what should happen next.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store refused the credentials or the bucket (403/401, no such bucket): retrying with
+    /// the same settings cannot succeed; the installer must fix them.
+    #[error("the object store refused the request: {0}")]
+    Rejected(String),
+    /// Network, timeout, 5xx: retried with back-off.
+    #[error("the object store cannot be reached: {0}")]
+    Unavailable(String),
+    /// The object read back differs from the file (size or SHA-256): uploaded again.
+    #[error("the object does not match the recording: {0}")]
+    Mismatch(String),
+    /// The card: the file cannot be read or written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    /// The settings cannot make a client (bad CA PEM, bad endpoint).
+    #[error("object storage settings: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    fn of(e: object_store::Error) -> StoreError {
+        use object_store::Error as E;
+        match e {
+            E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+                StoreError::Rejected(e.to_string())
+            }
+            // A missing bucket also answers 404; an object that is missing is handled by callers.
+            E::NotFound { .. } => StoreError::Rejected(e.to_string()),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+
+    fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.display().to_string();
+        move |source| StoreError::Io { op, path, source }
+    }
+}
+
+/// A confirmed object: what the index records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmed {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One configured bucket.
+pub struct Store {
+    s3: AmazonS3,
+    id: String,
+}
+
+/// Endpoint and bucket only: the client's own Debug would print the access key ID, which camward
+/// keeps as a secret.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("id", &self.id).finish()
+    }
+}
+
+impl Store {
+    /// A client for the settings (no request is made yet).
+    pub fn new(cfg: &ObjectStorageConfig) -> Result<Store, StoreError> {
+        let mut options = ClientOptions::new()
+            .with_allow_http(cfg.is_plaintext())
+            .with_connect_timeout(Duration::from_secs(5))
+            // A 256 MiB file over a slow uplink takes minutes; the timeout is per request (one
+            // part), and parts are 8 MiB.
+            .with_timeout(Duration::from_secs(120));
+        if !cfg.ca_certificate.trim().is_empty() {
+            let certs = object_store::Certificate::from_pem_bundle(cfg.ca_certificate.as_bytes())
+                .map_err(|e| StoreError::Config(format!("CA certificate: {e}")))?;
+            // Pinned: only the configured CA, not the system's roots.
+            options = options.with_no_system_certificates(true);
+            for c in certs {
+                options = options.with_root_certificate(c);
+            }
+        }
+        let retry = RetryConfig {
+            // The uploader retries with its own back-off and keeps the queue on the card; the
+            // client's retries only smooth over a single dropped connection.
+            max_retries: 1,
+            retry_timeout: Duration::from_secs(10),
+            ..RetryConfig::default()
+        };
+        let s3 = AmazonS3Builder::new()
+            .with_endpoint(cfg.endpoint.trim_end_matches('/'))
+            .with_bucket_name(&cfg.bucket)
+            .with_region(&cfg.region)
+            .with_access_key_id(cfg.access_key_id.expose().unwrap_or_default())
+            .with_secret_access_key(cfg.secret_access_key.expose().unwrap_or_default())
+            .with_virtual_hosted_style_request(!cfg.path_style)
+            .with_client_options(options)
+            .with_retry(retry)
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        Ok(Store {
+            s3,
+            id: store_id(cfg),
+        })
+    }
+
+    /// Endpoint and bucket, as the index records where an object went.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn path(key: &str) -> Result<ObjectPath, StoreError> {
+        ObjectPath::parse(key).map_err(|e| StoreError::Config(format!("object name {key}: {e}")))
+    }
+
+    /// Uploads `file` as `key` (one PUT up to [`PART_BYTES`], multipart above) and returns its
+    /// size and SHA-256 as read from the card while uploading.
+    pub async fn upload(&self, file: &Path, key: &str) -> Result<Confirmed, StoreError> {
+        let loc = Self::path(key)?;
+        let mut f = tokio::fs::File::open(file)
+            .await
+            .map_err(StoreError::io("open", file))?;
+        let len = f
+            .metadata()
+            .await
+            .map_err(StoreError::io("stat", file))?
+            .len();
+        let mut hash = digest::Context::new(&digest::SHA256);
+        let mut buf = vec![0u8; READ_BYTES];
+        if len <= PART_BYTES as u64 {
+            let mut all = Vec::with_capacity(len as usize);
+            f.read_to_end(&mut all)
+                .await
+                .map_err(StoreError::io("read", file))?;
+            hash.update(&all);
+            let bytes = all.len() as u64;
+            self.s3
+                .put(&loc, PutPayload::from(all))
+                .await
+                .map_err(StoreError::of)?;
+            return Ok(Confirmed {
+                bytes,
+                sha256: hex(hash.finish().as_ref()),
+            });
+        }
+        let upload = self.s3.put_multipart(&loc).await.map_err(StoreError::of)?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut bytes = 0u64;
+        // Bounded: the file is finished and is read once to its end.
+        loop {
+            let n = match f.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = w.abort().await;
+                    return Err(StoreError::io("read", file)(e));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            bytes += n as u64;
+            if let Err(e) = w.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                // abort() after a failed part would fail the same way; the store drops
+                // incomplete uploads by its own lifecycle rules.
+                return Err(StoreError::of(e));
+            }
+            w.write(&buf[..n]);
+        }
+        w.finish().await.map_err(StoreError::of)?;
+        Ok(Confirmed {
+            bytes,
+            sha256: hex(hash.finish().as_ref()),
+        })
+    }
+
+    /// Reads the object back and checks its size and SHA-256 (what S3's ETag cannot say for
+    /// multipart uploads, and what a store with a silent fault would get wrong).
+    pub async fn verify(&self, key: &str, want: &Confirmed) -> Result<(), StoreError> {
+        let loc = Self::path(key)?;
+        let meta = self.s3.head(&loc).await.map_err(StoreError::of)?;
+        if meta.size != want.bytes {
+            return Err(StoreError::Mismatch(format!(
+                "{key}: {} bytes in the store, {} on the card",
+                meta.size, want.bytes
+            )));
+        }
+        let got = self.s3.get(&loc).await.map_err(StoreError::of)?;
+        let mut stream = got.into_stream();
+        let mut hash = digest::Context::new(&digest::SHA256);
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(StoreError::of)?;
+            bytes += chunk.len() as u64;
+            hash.update(&chunk);
+        }
+        let sha = hex(hash.finish().as_ref());
+        if bytes != want.bytes || sha != want.sha256 {
+            return Err(StoreError::Mismatch(format!(
+                "{key}: read back {bytes} bytes with SHA-256 {sha}, uploaded {} bytes with {}",
+                want.bytes, want.sha256
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fetches `key` into `dest` (through `dest.part`, renamed only once complete and matching
+    /// `want` when given).
+    pub async fn fetch(
+        &self,
+        key: &str,
+        dest: &Path,
+        want: Option<&Confirmed>,
+    ) -> Result<(), StoreError> {
+        let loc = Self::path(key)?;
+        let got = self.s3.get(&loc).await.map_err(StoreError::of)?;
+        let mut part = dest.as_os_str().to_owned();
+        part.push(".part");
+        let part = std::path::PathBuf::from(part);
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(StoreError::io("create directory", parent))?;
+        }
+        let mut out = tokio::fs::File::create(&part)
+            .await
+            .map_err(StoreError::io("create", &part))?;
+        let mut hash = digest::Context::new(&digest::SHA256);
+        let mut bytes = 0u64;
+        let mut stream = got.into_stream();
+        let res: Result<(), StoreError> = async {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(StoreError::of)?;
+                hash.update(&chunk);
+                bytes += chunk.len() as u64;
+                out.write_all(&chunk)
+                    .await
+                    .map_err(StoreError::io("write", &part))?;
+            }
+            out.sync_all().await.map_err(StoreError::io("fsync", &part))?;
+            let sha = hex(hash.finish().as_ref());
+            if let Some(w) = want
+                && (w.bytes != bytes || w.sha256 != sha)
+            {
+                return Err(StoreError::Mismatch(format!(
+                    "{key}: fetched {bytes} bytes with SHA-256 {sha}, the index recorded {} bytes with {}",
+                    w.bytes, w.sha256
+                )));
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = res {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(e);
+        }
+        tokio::fs::rename(&part, dest)
+            .await
+            .map_err(StoreError::io("rename", &part))?;
+        Ok(())
+    }
+
+    /// Deletes `key`; an object already gone counts as deleted.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let loc = Self::path(key)?;
+        match self.s3.delete(&loc).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StoreError::of(e)),
+        }
+    }
+}
+
+/// How the index names a store: endpoint and bucket.
+pub fn store_id(cfg: &ObjectStorageConfig) -> String {
+    format!("{}|{}", cfg.endpoint.trim_end_matches('/'), cfg.bucket)
+}
