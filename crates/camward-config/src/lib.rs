@@ -12,6 +12,7 @@
 pub mod alarm;
 pub mod alteration_detection;
 pub mod audit;
+pub mod cameras;
 mod checks;
 pub mod data_encryption;
 pub mod discovery;
@@ -43,6 +44,7 @@ use serde_json::Value;
 pub use alarm::{AlarmConfig, Trigger};
 pub use alteration_detection::AlterationDetection;
 pub use audit::{Audit, Finding, Severity};
+pub use cameras::{Camera, CameraRecord, CameraTransport, CamerasConfig};
 pub use checks::parse_ca_pem;
 pub use data_encryption::DataEncryptionConfig;
 pub use discovery::{AccommodatePeriod, DiscoveryConfig};
@@ -277,6 +279,9 @@ sections! {
     /// Setup › User mng. › IEEE 802.1X: port authentication to the switch (paper §3.6).
     #[schemars(title = "IEEE 802.1X")]
     dot1x: Dot1xConfig,
+    /// Recorder mode: upstream RTSP cameras recorded and re-served by this device (paper §3.8, §3.9).
+    #[schemars(title = "Cameras")]
+    cameras: CamerasConfig,
 }
 
 impl Config {
