@@ -72,6 +72,7 @@ pub fn record(index: &Arc<Index>, stream: u8, first: u64, gops: u64, gop: u64) -
     let a = au(first, gop);
     let mut f = RecordingFile::create(
         index,
+        None,
         stream,
         Trigger::Continuous,
         params(),

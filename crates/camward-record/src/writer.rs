@@ -55,6 +55,7 @@ impl RecordingFile {
     /// Creates the row, then the file with its init segment, durably (see docs/design/recording.md).
     pub fn create(
         index: &Arc<Index>,
+        camera: Option<&str>,
         stream: u8,
         trigger: Trigger,
         params: Arc<TrackParams>,
@@ -65,7 +66,7 @@ impl RecordingFile {
         let start_ms = ms_of(start);
         // 1. The row first, durable: a file on disk always has a row and a unique id.
         let (id, rel) =
-            index.create_recording(stream, trigger, start_ms, params.width, params.height)?;
+            index.create_recording(camera, stream, trigger, start_ms, params.width, params.height)?;
         let path = index.dir().join(&rel);
         let undo = |e: Error| {
             let _ = std::fs::remove_file(&path);
@@ -80,7 +81,16 @@ impl RecordingFile {
             std::fs::create_dir_all(&stream_dir)
                 .ctx("create directory", &stream_dir)
                 .map_err(undo)?;
-            sync_dir(index.dir()).map_err(undo)?;
+            // Every directory that may have gained an entry: an upstream camera's
+            // `cameras/NAME/streamN` can create three levels at once.
+            let mut at = stream_dir.parent();
+            while let Some(d) = at {
+                sync_dir(d).map_err(undo)?;
+                if d == index.dir() {
+                    break;
+                }
+                at = d.parent();
+            }
         }
         // 2. The file, exclusively: an existing file with this name would be another recording.
         // Owner-only: recordings are video of people (and the index names them).
