@@ -138,7 +138,11 @@ impl Camera {
         match crate::Source::rtsp(&url, Some(self.password.clone()))? {
             crate::Source::Rtsp(r) if self.transport == CameraTransport::Udp => Ok(r.over_udp()),
             crate::Source::Rtsp(r) => Ok(r),
-            _ => Err(FieldError::new("url", "cameras.url.invalid", "not an rtsp:// URL")),
+            _ => Err(FieldError::new(
+                "url",
+                "cameras.url.invalid",
+                "not an rtsp:// URL",
+            )),
         }
     }
 }
@@ -371,7 +375,10 @@ mod tests {
         assert!(!src.udp());
         // Read back redacted; the placeholder written back keeps the password.
         let red = c.redacted();
-        assert_eq!(red["cameras"]["cameras"][0]["password"], json!({"set": true}));
+        assert_eq!(
+            red["cameras"]["cameras"][0]["password"],
+            json!({"set": true})
+        );
         let again = c
             .apply_merge_patch(&json!({"cameras": {"cameras": [
                 {"name": "door", "url": "rtsp://127.0.0.1:8554/cam2", "username": "rec", "password": {"set": true}}
@@ -409,7 +416,9 @@ mod tests {
                 "{path} {rule} in {e:?}"
             );
         }
-        assert!(errors(json!({"cameras": [{"name": "v6", "url": "rtsp://[::1]:8554/s"}]})).is_empty());
+        assert!(
+            errors(json!({"cameras": [{"name": "v6", "url": "rtsp://[::1]:8554/s"}]})).is_empty()
+        );
     }
 
     #[test]

@@ -1108,14 +1108,14 @@ mod tests {
         let mut j = Jitter::seeded(7);
         let step = Duration::from_secs(1);
         let waits: Vec<Duration> = (0..200).map(|_| p.wait(step, j.next())).collect();
-        assert!(waits.iter().all(|w| *w >= step / 2 && *w <= step), "{waits:?}");
+        assert!(
+            waits.iter().all(|w| *w >= step / 2 && *w <= step),
+            "{waits:?}"
+        );
         // Spread out, not one value.
         let distinct: std::collections::HashSet<_> = waits.iter().collect();
         assert!(distinct.len() > 100, "{}", distinct.len());
-        let fixed = Reconnect {
-            jitter: false,
-            ..p
-        };
+        let fixed = Reconnect { jitter: false, ..p };
         assert_eq!(fixed.wait(step, j.next()), step);
     }
 

@@ -204,7 +204,10 @@ fn camera_dir_name(name: &str) -> bool {
 
 /// Inverse of [`file_name`] on a relative path: (camera, stream, id, trigger).
 pub fn parse_file_name(rel: &str) -> Option<(Option<String>, u8, i64, Trigger)> {
-    let (camera, rel) = match rel.strip_prefix(CAMERAS_DIR).and_then(|r| r.strip_prefix('/')) {
+    let (camera, rel) = match rel
+        .strip_prefix(CAMERAS_DIR)
+        .and_then(|r| r.strip_prefix('/'))
+    {
         Some(r) => {
             let (cam, rest) = r.split_once('/')?;
             if !camera_dir_name(cam) {

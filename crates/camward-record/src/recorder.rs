@@ -178,7 +178,10 @@ enum Cmd {
     Config(RecordingConfig),
     /// An upstream camera's own choice between continuous and alarm-only recording.
     Continuous(bool),
-    Alarm { pre_secs: u32, post_secs: u32 },
+    Alarm {
+        pre_secs: u32,
+        post_secs: u32,
+    },
     Stop,
 }
 
@@ -398,7 +401,12 @@ impl RecorderHandle {
                 stream,
             },
         );
-        tracing::info!(camera = name, stream, continuous, "camera recording started");
+        tracing::info!(
+            camera = name,
+            stream,
+            continuous,
+            "camera recording started"
+        );
     }
 
     /// Stops recording the upstream camera `name` (its open file is closed and indexed).

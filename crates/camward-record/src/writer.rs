@@ -65,8 +65,14 @@ impl RecordingFile {
     ) -> Result<RecordingFile> {
         let start_ms = ms_of(start);
         // 1. The row first, durable: a file on disk always has a row and a unique id.
-        let (id, rel) =
-            index.create_recording(camera, stream, trigger, start_ms, params.width, params.height)?;
+        let (id, rel) = index.create_recording(
+            camera,
+            stream,
+            trigger,
+            start_ms,
+            params.width,
+            params.height,
+        )?;
         let path = index.dir().join(&rel);
         let undo = |e: Error| {
             let _ = std::fs::remove_file(&path);

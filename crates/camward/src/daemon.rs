@@ -274,6 +274,8 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         args.max_connections_per_address,
     );
     let recording = services::record::Recording::default().with_identity(identity.clone());
+    // Recorder mode: upstream cameras pulled, recorded beside this device's streams.
+    let cameras = services::cameras::Cameras::new(recording.clone());
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
     let upnp = camward_upnp::StatusHandle::default();
     let (dot1x, dot1x_status) =
@@ -299,6 +301,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             viewers: http_viewers,
         }))
         .with_recordings(Arc::new(recording.clone()))
+        .with_cameras(Arc::new(cameras.clone()))
         .with_alarm(Arc::new(alarms.clone()))
         .with_upnp(Arc::new(services::upnp::Forwarding(upnp.clone())))
         .with_dot1x(dot1x.clone())
@@ -378,6 +381,13 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             data_dir: data_dir.to_owned(),
             config: config.clone(),
             media: media.clone(),
+            shutdown: shutdown.clone(),
+        }),
+        services::cameras::start(services::cameras::Input {
+            cameras: cameras.clone(),
+            config: config.clone(),
+            recording: recording.clone(),
+            identity: identity.clone(),
             shutdown: shutdown.clone(),
         }),
         services::http::start(
@@ -517,6 +527,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     // published before it obeys its stop, then closes each file with that signature inside.
     // The media service stops the hub again on shutdown; a second stop does nothing.
     media.stop();
+    cameras.stop_pulls();
     shutdown.cancel();
     for t in tasks {
         if tokio::time::timeout(Duration::from_secs(5), t)

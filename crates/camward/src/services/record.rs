@@ -38,6 +38,18 @@ pub struct Recording {
     /// Verdicts of finished files by id, with the length and modification time they were
     /// computed for (a file changed on the card is checked again).
     verdicts: Arc<Mutex<HashMap<i64, (FileStamp, Verification)>>>,
+    /// Upstream cameras to record (recorder mode), by name: kept here so that a recorder
+    /// restarted for a new directory or encryption records them again.
+    cameras: Arc<Mutex<HashMap<String, CameraFeed>>>,
+}
+
+/// An upstream camera as the recorder takes it: its bus, its stream number and whether it is
+/// recorded continuously or only on alarms.
+#[derive(Clone)]
+pub struct CameraFeed {
+    pub stream: u8,
+    pub bus: Arc<camward_media::FrameBus>,
+    pub continuous: bool,
 }
 
 impl Recording {
@@ -47,6 +59,11 @@ impl Recording {
 
     fn set(&self, h: Option<RecorderHandle>) {
         *self.index.lock().unwrap_or_else(|p| p.into_inner()) = h.as_ref().map(|h| h.index());
+        if let Some(h) = &h {
+            for (name, f) in lock(&self.cameras).iter() {
+                h.record_camera(name, f.stream, f.bus.clone(), f.continuous);
+            }
+        }
         *self.lock() = h;
         self.tried.store(true, Ordering::Release);
     }
@@ -81,6 +98,7 @@ impl Recording {
             .in_state(State::Recording)
             .unwrap_or_default()
             .into_iter()
+            .filter(|r| r.camera.is_none())
             .map(|r| r.stream)
             .collect();
         v.sort_unstable();
@@ -130,8 +148,50 @@ impl Recording {
         self.lock().as_ref().map(|h| h.streams())
     }
 
-    /// Starts or extends an alarm recording (the alarm service's "record" action).
+    /// Records the upstream camera `name` from `feed`, or stops recording it (`None`); follows
+    /// recorder restarts.
+    pub fn set_camera(&self, name: &str, feed: Option<CameraFeed>) {
+        let mut cams = lock(&self.cameras);
+        let h = self.lock();
+        match feed {
+            Some(f) => {
+                if let Some(h) = h.as_ref() {
+                    h.record_camera(name, f.stream, f.bus.clone(), f.continuous);
+                }
+                cams.insert(name.to_owned(), f);
+            }
+            None => {
+                if let Some(h) = h.as_ref() {
+                    h.stop_camera(name);
+                }
+                cams.remove(name);
+            }
+        }
+    }
+
+    /// Upstream cameras being recorded now.
+    pub fn cameras_recording(&self) -> Vec<String> {
+        self.lock()
+            .as_ref()
+            .map(|h| h.cameras())
+            .unwrap_or_default()
+    }
+
+    /// Starts or extends an alarm recording (the alarm service's "record" action), of this
+    /// device's stream and of every upstream camera recorded on alarms.
     pub fn trigger_alarm(&self, stream: u8, pre_secs: u32, post_secs: u32) -> Result<(), String> {
+        let alarm_cameras: Vec<String> = lock(&self.cameras)
+            .iter()
+            .filter(|(_, f)| !f.continuous)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if let Some(h) = self.lock().as_ref() {
+            for name in alarm_cameras {
+                if let Err(e) = h.trigger_camera_alarm(&name, pre_secs, post_secs) {
+                    tracing::warn!(camera = %name, error = %e, "camera alarm recording did not start");
+                }
+            }
+        }
         match self.lock().as_ref() {
             Some(h) => h
                 .trigger_alarm(stream, pre_secs, post_secs)
@@ -260,6 +320,10 @@ impl Recordings for Recording {
     fn list(&self, f: &RecordingFilter) -> Result<Vec<RecordingInfo>, ApiError> {
         let index = self.index().ok_or_else(|| self.unavailable())?;
         let filter = ListFilter {
+            camera: match &f.camera {
+                Some(c) => camward_record::CameraFilter::Named(c.clone()),
+                None => camward_record::CameraFilter::Any,
+            },
             stream: f.stream,
             from_ms: f.from_ms,
             to_ms: f.to_ms,
@@ -288,20 +352,34 @@ impl Recordings for Recording {
             .metadata()
             .map_err(|e| ApiError::internal(format!("stat {}: {e}", path.display())))?
             .len();
-        let name = format!(
-            "camward-stream{}-{}-{id}.mp4",
-            row.stream,
-            timeutil::file_stamp(row.start_ms)
-        );
+        let name = match &row.camera {
+            Some(c) => format!(
+                "camward-{c}-stream{}-{}-{id}.mp4",
+                row.stream,
+                timeutil::file_stamp(row.start_ms)
+            ),
+            None => format!(
+                "camward-stream{}-{}-{id}.mp4",
+                row.stream,
+                timeutil::file_stamp(row.start_ms)
+            ),
+        };
         Ok((file, len, name))
     }
 
-    fn export(&self, stream: u8, from_ms: i64, to_ms: i64) -> Result<Download, ApiError> {
+    fn export(
+        &self,
+        camera: Option<&str>,
+        stream: u8,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Download, ApiError> {
         let index = self.index().ok_or_else(|| self.unavailable())?;
-        let x =
-            camward_record::export(&index, stream, from_ms, to_ms).map_err(|e| index_error(&e))?;
+        let x = camward_record::export(&index, camera, stream, from_ms, to_ms)
+            .map_err(|e| index_error(&e))?;
+        let who = camera.map(|c| format!("{c}-")).unwrap_or_default();
         let name = format!(
-            "camward-stream{stream}-{}-{}.mp4",
+            "camward-{who}stream{stream}-{}-{}.mp4",
             timeutil::file_stamp(x.start_ms),
             timeutil::file_stamp(x.end_ms)
         );
@@ -496,6 +574,7 @@ fn verdict_of(
 fn info(r: RecordingRow) -> RecordingInfo {
     RecordingInfo {
         id: r.id,
+        camera: r.camera,
         stream: r.stream,
         start: timeutil::rfc3339(r.start_ms),
         end: timeutil::rfc3339(r.end_ms),
