@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SMALL_STREAMS, free_port, needs, start_cam, stop_process, wait_for
-from recording_util import download, ffprobe_frames, recordings, verify
+from conftest import ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, free_port, needs, start_cam, stop_process, wait_for
+from recording_util import download, ffprobe_frames, provision_ca, recordings, verify
 
 # The RTSP server comes through python3-gi (scripts/setup), i.e. the system interpreter.
 SYSTEM_PY = "/usr/bin/python3"
@@ -101,8 +101,10 @@ def upstreams(tmp_path_factory):
 @pytest.fixture(scope="module")
 def recorder(tmp_path_factory, upstreams):
     """The recorder: this device's own recording off, three upstream cameras recorded
-    continuously in 10 s files (one over RTP/UDP, one logging in with Digest)."""
+    continuously in 10 s files (one over RTP/UDP, one logging in with Digest). Its certificate
+    comes from its own private CA (`recorder.ca`), so counter-signatures verify to it."""
     tmp = tmp_path_factory.mktemp("recorder")
+    root = provision_ca(tmp, tmp / "data")
     u = upstreams
     config = {
         **SMALL_STREAMS,
@@ -114,6 +116,7 @@ def recorder(tmp_path_factory, upstreams):
         ]},
     }
     cam = start_cam(tmp / "data", config)
+    cam.ca = root
     yield cam
     cam.stop()
 
@@ -184,3 +187,43 @@ def test_an_upstream_back_after_10_s_is_recorded_again_within_2_s_and_the_gap_sh
     assert start - last_end >= 9000, (last_end, first)
     st = {c["name"]: c for c in recorder.get("/api/v1/cameras/status").json()}["plain"]
     assert st["connects"] >= 2 and st["last_error"], st
+
+
+def test_a_signed_upstream_keeps_its_signatures_and_an_unsigned_one_is_countersigned(
+        recorder, upstreams, tmp_path_factory, tmp_path):
+    """Another camward daemon signing its stream (ONVIF Media Signing) is the camera: the
+    recorder's file verifies to that camera's certificate. An unsigned GStreamer camera with
+    `recorder_signing` verifies to the recorder's own certificate instead."""
+    tmp = tmp_path_factory.mktemp("signer")
+    up_ca = provision_ca(tmp, tmp / "data")
+    up = start_cam(tmp / "data", {**SMALL_STREAMS, "alteration_detection": {"enabled": True}})
+    ca = {"signed": up_ca, "countersigned": recorder.ca}
+    other = {"signed": recorder.ca, "countersigned": up_ca}
+    try:
+        cams = recorder.get("/api/v1/config").json()["cameras"]["cameras"]
+        # The list is replaced as a whole; the passwords read back as {"set": true} keep theirs.
+        cams += [camera_entry("signed", f"rtsp://127.0.0.1:{up.rtsp_port}/stream1",
+                              username=ADMIN_USER, password=ADMIN_PASSWORD),
+                 camera_entry("countersigned", upstreams["udp"].url(), recorder_signing=True)]
+        r = recorder.patch_config({"cameras": {"cameras": cams}})
+        assert r.status_code == 200, r.text
+        serial = {"signed": up.get("/api/v1/status").json()["serial"],
+                  "countersigned": recorder.get("/api/v1/status").json()["serial"]}
+        assert serial["signed"] != serial["countersigned"]
+        for name in ("signed", "countersigned"):
+            row = finished(recorder, name, 1, timeout=60)[0]
+            assert row["signed"], row
+            f = download(recorder, row["id"], tmp_path / f"{name}.mp4")
+            rc, rep, err = verify(f, ca=ca[name])
+            assert rc == 0 and rep["verdict"] == "authentic", (name, err, rep and rep["gops"])
+            assert rep["provenance"]["status"] == "trusted", (name, rep["provenance"])
+            assert rep["vendor"]["serial_number"] == serial[name], (name, rep["vendor"])
+            assert rep["counts"]["validated_frames"] == row["frames"], (name, rep["counts"], row)
+            # The other device's CA does not vouch for it: the signer is who it says.
+            rc, rep, _ = verify(f, ca=other[name])
+            assert rc == 2 and rep["provenance"]["status"] != "trusted", (name, rep["provenance"])
+        # The digest camera's password survived the list being replaced.
+        st = {c["name"]: c for c in recorder.get("/api/v1/cameras/status").json()}
+        assert st["digest"]["connected"], st["digest"]
+    finally:
+        up.stop()
