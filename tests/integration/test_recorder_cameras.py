@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, free_port, needs, start_cam, stop_process, wait_for
+from conftest import (ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, free_port, needs, rtsp_url, start_cam,
+                      stop_process, wait_for)
 from recording_util import download, ffprobe_frames, provision_ca, recordings, verify
+from videolib import decode, probe_size
 
 # The RTSP server comes through python3-gi (scripts/setup), i.e. the system interpreter.
 SYSTEM_PY = "/usr/bin/python3"
@@ -112,11 +114,14 @@ def recorder(tmp_path_factory, upstreams):
         "cameras": {"cameras": [
             camera_entry("plain", u["plain"].url()),
             camera_entry("udp", u["udp"].url(), transport="udp"),
-            camera_entry("digest", u["digest"].url(), username=DIGEST_USER, password=DIGEST_PASSWORD),
+            camera_entry("digest", u["digest"].url(), username=DIGEST_USER, password=DIGEST_PASSWORD,
+                         live_users=["door-watch"]),
         ]},
     }
     cam = start_cam(tmp / "data", config)
     cam.ca = root
+    cam.add_user("door-watch", "Door-watch-2026", "live")
+    cam.add_user("lobby-watch", "Lobby-watch-2026", "live")
     yield cam
     cam.stop()
 
@@ -158,6 +163,32 @@ def test_three_cameras_are_recorded_at_once_and_every_file_decodes_with_its_fram
     for c in status.values():
         assert c["connected"] and c["recording"] and c["bitrate_bps"] > 0, c
         assert (c["width"], c["height"], c["fps"]) == (320, 240, FPS), c
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_each_camera_is_re_served_at_cameras_name_behind_this_devices_digest(recorder, transport):
+    # The Digest camera, pulled with its own credentials, is served with the recorder's.
+    rc, size, out = probe_size(rtsp_url(recorder, "/cameras/digest"), transport)
+    assert rc == 0 and size == (320, 240), out
+    rc, frames, err = decode(rtsp_url(recorder, "/cameras/udp"), transport, frames=10)
+    assert rc == 0 and frames == 10, err
+    rc, frames, err = decode(rtsp_url(recorder, "/cameras/plain", password="Wrong-pass-1"), transport, frames=1)
+    assert rc != 0 and "401" in err, err
+    rc, frames, err = decode(rtsp_url(recorder, "/cameras/nosuch"), transport, frames=1)
+    assert rc != 0 and "404" in err, err
+
+
+def test_a_live_only_user_watches_only_the_cameras_shared_with_them(recorder):
+    door = dict(user="door-watch", password="Door-watch-2026")
+    lobby = dict(user="lobby-watch", password="Lobby-watch-2026")
+    rc, frames, err = decode(rtsp_url(recorder, "/cameras/digest", **door), frames=5)
+    assert rc == 0 and frames == 5, err
+    for who, path in ((door, "/cameras/udp"), (lobby, "/cameras/digest")):
+        rc, frames, err = decode(rtsp_url(recorder, path, **who), frames=1)
+        assert rc != 0 and "403" in err, (who["user"], path, err)
+    # Their own device's streams stay as they were for Live-only users.
+    rc, frames, err = decode(rtsp_url(recorder, "/stream2", **lobby), frames=2)
+    assert rc == 0 and frames == 2, err
 
 
 def test_an_upstream_back_after_10_s_is_recorded_again_within_2_s_and_the_gap_shows(recorder, upstreams):

@@ -18,6 +18,8 @@ pub const MAX_CAMERAS: usize = 16;
 pub const MAX_NAME: usize = 32;
 /// Longest upstream user name and password.
 pub const MAX_CREDENTIAL: usize = 64;
+/// Most Live-only users a camera is shared with.
+pub const MAX_LIVE_USERS: usize = 32;
 /// Bounds of the reconnect back-off cap.
 pub const MIN_RECONNECT_SECS: u32 = 1;
 pub const MAX_RECONNECT_SECS: u32 = 60;
@@ -95,6 +97,11 @@ pub struct Camera {
     /// recorders do not all call a restarted camera at the same instant.
     #[schemars(title = "Reconnect at most every", range(min = 1, max = 60), extend("x-unit" = "s"))]
     pub reconnect_max_secs: u32,
+    /// Live-only users (access level 3) who may watch this camera over RTSP
+    /// (`/cameras/NAME`); other Live-only users are refused. Administrators and Camera control
+    /// users may always watch it.
+    #[schemars(title = "Live-only users who may watch", length(max = 32))]
+    pub live_users: Vec<String>,
 }
 
 impl Default for Camera {
@@ -110,6 +117,7 @@ impl Default for Camera {
             record: CameraRecord::Continuous,
             recorder_signing: false,
             reconnect_max_secs: 2,
+            live_users: Vec::new(),
         }
     }
 }
@@ -270,6 +278,18 @@ impl Validate for CamerasConfig {
                     join(&p, "stream"),
                     "cameras.stream.range",
                     "1 (the camera's main stream) or 2",
+                );
+            }
+            if c.live_users.len() > MAX_LIVE_USERS
+                || c.live_users.iter().any(|u| {
+                    !(1..=32).contains(&u.chars().count()) || u.chars().any(char::is_control)
+                })
+            {
+                err(
+                    out,
+                    join(&p, "live_users"),
+                    "cameras.live_users.invalid",
+                    format!("at most {MAX_LIVE_USERS} user names of 1–32 characters"),
                 );
             }
             if !(MIN_RECONNECT_SECS..=MAX_RECONNECT_SECS).contains(&c.reconnect_max_secs) {

@@ -26,6 +26,7 @@ frame-ancestors 'none'";
 pub const SETUP_PAGES: &[&str] = &[
     "basic",
     "sd",
+    "cameras",
     "log",
     "image",
     "quality",

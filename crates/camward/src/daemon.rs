@@ -268,14 +268,16 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     // Handles shared between services: the media hub (its buses outlive pipeline restarts, so
     // the RTSP server takes them now), the RTSP server, the recorder and the alarm bus.
     let media = services::media::hub(&config.current());
+    let recording = services::record::Recording::default().with_identity(identity.clone());
+    // Recorder mode: upstream cameras pulled, recorded beside this device's streams and
+    // re-served over RTSP.
+    let cameras = services::cameras::Cameras::new(recording.clone());
     let rtsp = services::rtsp::server(
         gate.clone(),
         media.clone(),
+        cameras.clone(),
         args.max_connections_per_address,
     );
-    let recording = services::record::Recording::default().with_identity(identity.clone());
-    // Recorder mode: upstream cameras pulled, recorded beside this device's streams.
-    let cameras = services::cameras::Cameras::new(recording.clone());
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
     let upnp = camward_upnp::StatusHandle::default();
     let (dot1x, dot1x_status) =

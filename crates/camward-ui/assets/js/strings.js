@@ -33,6 +33,7 @@ export const S = {
   pages: {
     basic: 'Basic',
     sd: 'SD memory card',
+    cameras: 'Cameras',
     log: 'Log',
     image: 'Image',
     quality: 'Image quality',
@@ -154,6 +155,12 @@ export const S = {
       add: 'Add an NTP server',
       remove: (n) => `Delete NTP server ${n}`,
       none: 'No NTP server yet.',
+    },
+    'cameras.cameras': {
+      address: (n) => `Camera ${n}`,
+      add: 'Add a camera',
+      remove: (n) => `Delete camera ${n}`,
+      none: 'No upstream camera yet: this device records only its own streams.',
     },
     'snmp.users': {
       address: (n) => `SNMPv3 user ${n}`,

@@ -104,11 +104,20 @@ impl Cameras {
         }
     }
 
-    /// Names of the cameras being pulled now.
-    pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = lock(&self.running).keys().cloned().collect();
-        v.sort();
-        v
+    /// Whether `viewer` may watch camera `name`: Camera control and above always; a Live-only
+    /// user when the camera's `live_users` names them (paper §3.2's access levels, per camera).
+    pub fn allowed(&self, name: &str, viewer: &camward_auth::Principal) -> bool {
+        if viewer.level >= camward_auth::Level::Control {
+            return true;
+        }
+        let running = lock(&self.running);
+        let Some(r) = running.get(name) else {
+            return false;
+        };
+        viewer
+            .user
+            .as_ref()
+            .is_some_and(|u| r.config.live_users.iter().any(|l| l == u))
     }
 }
 
