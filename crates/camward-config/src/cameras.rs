@@ -362,7 +362,6 @@ impl Audit for CamerasConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::Config;
     use serde_json::json;
 

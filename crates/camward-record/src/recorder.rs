@@ -964,8 +964,10 @@ impl Sink {
             }
             match RecordingFile::create(
                 &ctx.index,
-                ctx.camera.as_deref(),
-                ctx.stream,
+                crate::writer::Origin {
+                    camera: ctx.camera.as_deref(),
+                    stream: ctx.stream,
+                },
                 self.trigger,
                 chunk.params.clone(),
                 chunk.first_pts(),

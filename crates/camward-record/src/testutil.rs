@@ -72,8 +72,10 @@ pub fn record(index: &Arc<Index>, stream: u8, first: u64, gops: u64, gop: u64) -
     let a = au(first, gop);
     let mut f = RecordingFile::create(
         index,
-        None,
-        stream,
+        crate::writer::Origin {
+            camera: None,
+            stream,
+        },
         Trigger::Continuous,
         params(),
         a.pts90k,

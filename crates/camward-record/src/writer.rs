@@ -20,6 +20,14 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .ctx("fsync directory", dir)
 }
 
+/// Whose stream a file records: this device's Stream(n) (`camera: None`) or an upstream
+/// camera's (recorder mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'a> {
+    pub camera: Option<&'a str>,
+    pub stream: u8,
+}
+
 /// A file being recorded. Everything before `bytes` is durable and indexed.
 pub struct RecordingFile {
     pub id: i64,
@@ -55,8 +63,7 @@ impl RecordingFile {
     /// Creates the row, then the file with its init segment, durably (see docs/design/recording.md).
     pub fn create(
         index: &Arc<Index>,
-        camera: Option<&str>,
-        stream: u8,
+        origin: Origin<'_>,
         trigger: Trigger,
         params: Arc<TrackParams>,
         first_pts: u64,
@@ -66,8 +73,8 @@ impl RecordingFile {
         let start_ms = ms_of(start);
         // 1. The row first, durable: a file on disk always has a row and a unique id.
         let (id, rel) = index.create_recording(
-            camera,
-            stream,
+            origin.camera,
+            origin.stream,
             trigger,
             start_ms,
             params.width,
