@@ -61,7 +61,7 @@ pub enum CameraRecord {
 pub struct Camera {
     /// Short name: letters, digits, `-` and `_` (1–32). It names the camera's recordings and its
     /// live stream on this recorder, `rtsp://recorder/cameras/NAME`.
-    #[schemars(title = "Name", length(min = 1, max = 32))]
+    #[schemars(title = "Name", length(max = 32))]
     pub name: String,
     /// Pull and record this camera. Off keeps the settings without contacting the camera.
     #[schemars(title = "Camera", extend("x-true" = "On", "x-false" = "Off"))]
