@@ -398,6 +398,42 @@ mod tests {
     }
 
     #[test]
+    fn an_upstream_cameras_files_are_adopted_with_its_name_and_wiped_with_the_rest() {
+        let (d, index) = setup();
+        let door = crate::writer::Origin {
+            camera: Some("door"),
+            stream: 2,
+        };
+        let (id, path) = crash(crate::testutil::record_from(&index, door, 0, 2, 25));
+        record(&index, 1, 0, 2, 25).finish().unwrap();
+        assert!(
+            path.starts_with(d.path().join("cameras/door/stream2")),
+            "{path:?}"
+        );
+        // Recovery closes the camera's interrupted file and keeps its camera.
+        let report = recover_with(&index).unwrap();
+        assert_eq!(report.recovered.len(), 1, "{report:?}");
+        let row = index.get(id).unwrap().unwrap();
+        assert_eq!((row.camera.as_deref(), row.stream), (Some("door"), 2));
+        // Rebuilt from the files alone, the row names the camera again.
+        drop(index);
+        std::fs::remove_file(d.path().join(crate::index::INDEX_FILE)).unwrap();
+        let report = rebuild_index(d.path()).unwrap();
+        assert_eq!(report.adopted.len(), 2, "{report:?}");
+        let index = Index::open(d.path()).unwrap();
+        let row = index.get(id).unwrap().unwrap();
+        assert_eq!((row.camera.as_deref(), row.stream), (Some("door"), 2));
+        let local = crate::index::ListFilter {
+            camera: crate::index::CameraFilter::Local,
+            ..Default::default()
+        };
+        assert_eq!(index.list(&local).unwrap().len(), 1);
+        drop(index);
+        assert_eq!(crate::retention::wipe(d.path()).unwrap(), 2);
+        assert!(!d.path().join("cameras").exists());
+    }
+
+    #[test]
     fn rebuild_index_restores_rows_from_files() {
         let (d, index) = setup();
         let mut want = Vec::new();
