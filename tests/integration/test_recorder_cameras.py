@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from conftest import (ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, free_port, needs, rtsp_url, start_cam,
                       stop_process, wait_for)
@@ -258,3 +259,39 @@ def test_a_signed_upstream_keeps_its_signatures_and_an_unsigned_one_is_countersi
         assert st["digest"]["connected"], st["digest"]
     finally:
         up.stop()
+
+
+def test_an_alarm_only_camera_is_recorded_when_this_devices_alarm_records(recorder, tmp_path):
+    """`record: alarm`: the camera is recorded only while this device's alarm record action runs,
+    with its pre- and post-alarm periods, into a file marked as an alarm recording."""
+    cams = recorder.get("/api/v1/config").json()["cameras"]["cameras"]
+    for c in cams:
+        if c["name"] == "digest":
+            c["record"] = "alarm"
+    r = recorder.patch_config({
+        "cameras": {"cameras": cams},
+        "alarm": {"command": {"enabled": True},
+                  "recording": {"enabled": True, "triggers": ["command"], "pre_seconds": 2, "post_seconds": 3}},
+    })
+    assert r.status_code == 200, r.text
+    # The continuous file closes; nothing new is recorded until the alarm.
+    wait_for(lambda: all(r["state"] != "recording" for r in recordings(recorder, "?camera=digest")), 15,
+             what="the continuous recording of the alarm-only camera closed")
+    before = {r["id"] for r in recordings(recorder, "?camera=digest")}
+    r = requests.post(recorder.url("/api/v1/alarm"), auth=recorder.admin(), timeout=10)
+    assert r.status_code == 202, r.text
+    rows = []
+
+    def alarm_file():
+        nonlocal rows
+        rows = [r for r in recordings(recorder, "?camera=digest")
+                if r["id"] not in before and r["state"] != "recording"]
+        return bool(rows)
+    wait_for(alarm_file, 30, step=0.5, what="a finished alarm recording of the camera")
+    row = rows[0]
+    assert row["trigger"] == "alarm" and row["camera"] == "digest", row
+    # Pre-alarm (2 s, whole GOPs) plus post-alarm (3 s): a few seconds, not a continuous file.
+    assert 30 <= row["frames"] <= 90, row
+    f = download(recorder, row["id"], tmp_path / "alarm.mp4")
+    rc, n, err = ffprobe_frames(f)
+    assert rc == 0 and n == row["frames"], (row, n, err)
