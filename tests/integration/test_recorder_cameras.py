@@ -19,7 +19,7 @@ import requests
 
 from conftest import (ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, free_port, needs, rtsp_url, start_cam,
                       stop_process, wait_for)
-from recording_util import download, ffprobe_frames, provision_ca, recordings, verify
+from recording_util import cw, download, ffprobe_frames, provision_ca, recordings, verify
 from videolib import decode, probe_size
 
 # The RTSP server comes through python3-gi (scripts/setup), i.e. the system interpreter.
@@ -294,4 +294,26 @@ def test_an_alarm_only_camera_is_recorded_when_this_devices_alarm_records(record
     assert 30 <= row["frames"] <= 90, row
     f = download(recorder, row["id"], tmp_path / "alarm.mp4")
     rc, n, err = ffprobe_frames(f)
+    assert rc == 0 and n == row["frames"], (row, n, err)
+
+
+def test_with_data_encryption_on_a_cameras_files_are_encrypted_to_the_viewers_key(recorder, tmp_path):
+    """Data encryption (paper §3.8) switched on restarts the recorder, which records the upstream
+    cameras again, now CENC-encrypted: only the viewer's key gives the pictures back."""
+    key = tmp_path / "viewer.key"
+    recipient = cw("keygen", "--out", key, check=True).stdout.strip()
+    r = recorder.patch_config({"data_encryption": {"enabled": True, "recipients": [recipient]}})
+    assert r.status_code == 200, r.text
+    rows = []
+
+    def encrypted_file():
+        nonlocal rows
+        rows = [r for r in recordings(recorder, "?camera=udp") if r["encrypted"] and r["state"] != "recording"]
+        return bool(rows)
+    wait_for(encrypted_file, 40, step=0.5, what="a finished encrypted recording of camera udp")
+    row = rows[0]
+    f = download(recorder, row["id"], tmp_path / "enc.mp4")
+    clear = tmp_path / "clear.mp4"
+    cw("decrypt", f, "--identity", key, "-o", clear, check=True)
+    rc, n, err = ffprobe_frames(clear)
     assert rc == 0 and n == row["frames"], (row, n, err)
