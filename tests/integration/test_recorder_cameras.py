@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import (ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, free_port, needs, rtsp_url, start_cam,
-                      stop_process, wait_for)
+from conftest import (ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, SNMP_USERS, free_port, needs, rtsp_url,
+                      snmp, snmp_v3, start_cam, stop_process, wait_for)
 from recording_util import cw, download, ffprobe_frames, provision_ca, recordings, verify
 from videolib import decode, probe_size
 
@@ -112,6 +112,7 @@ def recorder(tmp_path_factory, upstreams):
     config = {
         **SMALL_STREAMS,
         "recording": {"enabled": False, "file_seconds": FILE_SECONDS},
+        "snmp": {"enabled": True, "users": [SNMP_USERS[0]]},
         "cameras": {"cameras": [
             camera_entry("plain", u["plain"].url()),
             camera_entry("udp", u["udp"].url(), transport="udp"),
@@ -119,8 +120,10 @@ def recorder(tmp_path_factory, upstreams):
                          live_users=["door-watch"]),
         ]},
     }
-    cam = start_cam(tmp / "data", config)
+    snmp_port = free_port()
+    cam = start_cam(tmp / "data", config, extra_args=["--snmp", f"127.0.0.1:{snmp_port}"])
     cam.ca = root
+    cam.snmp_target = f"udp:127.0.0.1:{snmp_port}"
     cam.add_user("door-watch", "Door-watch-2026", "live")
     cam.add_user("lobby-watch", "Lobby-watch-2026", "live")
     yield cam
@@ -164,6 +167,29 @@ def test_three_cameras_are_recorded_at_once_and_every_file_decodes_with_its_fram
     for c in status.values():
         assert c["connected"] and c["recording"] and c["bitrate_bps"] > 0, c
         assert (c["width"], c["height"], c["fps"]) == (320, 240, FPS), c
+
+
+@needs("snmpwalk")
+def test_the_snmp_camera_table_lists_each_camera_with_its_state(recorder):
+    table = "1.3.6.1.4.1.32473.1.7.1.1"
+    rows = {}
+
+    def walked():
+        code, out = snmp("snmpwalk", *snmp_v3(), recorder.snmp_target, table)
+        assert code == 0, out
+        rows.clear()
+        for line in out.splitlines():
+            if " = " not in line:
+                continue
+            oid, value = line.split(" = ", 1)
+            col, idx = oid.strip().rsplit(".", 2)[-2:]
+            rows.setdefault(int(idx), {})[int(col)] = value.split(": ", 1)[-1].strip().strip('"')
+        return len(rows) == 3 and all(r.get(3) == "1" for r in rows.values())
+    wait_for(walked, 10, what="three connected cameras in camwardCameraTable")
+    # Name order; connected true(1), a bit rate, recording true(1), no error yet.
+    assert [rows[i][2] for i in (1, 2, 3)] == ["digest", "plain", "udp"], rows
+    for r in rows.values():
+        assert int(r[4]) > 0 and r[7] == "1", rows
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])

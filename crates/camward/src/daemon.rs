@@ -410,6 +410,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             identity: identity.clone(),
             rtsp: rtsp.clone(),
             recording: recording.clone(),
+            cameras: cameras.clone(),
             alarms: alarms.clone(),
             dot1x: dot1x.subscribe(),
             shutdown: shutdown.clone(),
