@@ -167,7 +167,7 @@ describe('camward web UI', () => {
       await page.goto(`${cam.base}/live`);
       await page.locator('#setup-menu').waitFor();
       const links = await page.locator('#menu a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
-      for (const expected of ['/live', '/recordings', '/setup/basic', '/setup/sd', '/setup/log', '/setup/status', '/setup/https', '/setup/snmp', '/setup/upgrade', '/setup/backup', '/setup/reset']) {
+      for (const expected of ['/live', '/recordings', '/setup/basic', '/setup/sd', '/setup/cameras', '/setup/log', '/setup/status', '/setup/https', '/setup/snmp', '/setup/upgrade', '/setup/backup', '/setup/reset']) {
         assert.ok(links.includes(expected), `menu lacks ${expected}: ${links}`);
       }
       // Functions this camera lacks are hidden, not dead ends.
@@ -647,6 +647,34 @@ describe('camward web UI', () => {
       assert.equal(c.snmp.enabled, false);
       assert.deepEqual(c.snmp.users[0].auth_password, { set: true });
       done('/setup/snmp', 'form-snmp');
+
+      // Cameras (recorder mode): an upstream camera with its password saved and read back, then
+      // switched off (no camera answers on port 9; the recorder just keeps retrying).
+      await go('/setup/cameras');
+      f = page.locator('#form-cameras');
+      await f.getByRole('button', { name: 'Add a camera' }).click();
+      const cam1 = f.getByRole('group', { name: 'Camera 1' });
+      await cam1.getByLabel('Name', { exact: true }).fill('gate');
+      await cam1.getByLabel('RTSP URL', { exact: true }).fill('rtsp://127.0.0.1:9/stream1');
+      await cam1.getByLabel('User name', { exact: true }).fill('recorder');
+      await cam1.getByLabel('Password', { exact: true }).fill('Gate-cam-2026');
+      await cam1.getByLabel('Recording', { exact: true }).selectOption('alarm');
+      await setSaved(page, f);
+      await shot(page, 'cameras-saved');
+      c = config();
+      assert.equal(c.cameras.cameras[0].name, 'gate');
+      assert.equal(c.cameras.cameras[0].url, 'rtsp://127.0.0.1:9/stream1');
+      assert.equal(c.cameras.cameras[0].record, 'alarm');
+      assert.deepEqual(c.cameras.cameras[0].password, { set: true });
+      assert.ok(!(await page.content()).includes('Gate-cam-2026'), 'no password is put back into a page');
+      await go('/setup/cameras');
+      f = page.locator('#form-cameras');
+      await radio(f.getByRole('group', { name: 'Camera 1' }), 'Camera', 'Off');
+      await setSaved(page, f);
+      c = config();
+      assert.equal(c.cameras.cameras[0].enabled, false);
+      assert.deepEqual(c.cameras.cameras[0].password, { set: true }, 'the stored password survives a save');
+      done('/setup/cameras', 'form-cameras');
 
       assert.deepEqual(unexpected(ctx, 'status of 422'), [], 'console errors besides the refusals provoked above');
     } finally {

@@ -12,6 +12,7 @@
 pub mod alarm;
 pub mod alteration_detection;
 pub mod audit;
+pub mod cameras;
 mod checks;
 pub mod data_encryption;
 pub mod discovery;
@@ -44,6 +45,7 @@ use serde_json::Value;
 pub use alarm::{AlarmConfig, Trigger};
 pub use alteration_detection::AlterationDetection;
 pub use audit::{Audit, Finding, Severity};
+pub use cameras::{Camera, CameraRecord, CameraTransport, CamerasConfig};
 pub use checks::parse_ca_pem;
 pub use data_encryption::DataEncryptionConfig;
 pub use discovery::{AccommodatePeriod, DiscoveryConfig};
@@ -282,6 +284,9 @@ sections! {
     /// Setup › Basic › Storage: finished recordings moved to an S3-compatible bucket (paper §3.8).
     #[schemars(title = "Storage")]
     storage: StorageConfig,
+    /// Recorder mode: upstream RTSP cameras recorded and re-served by this device (paper §3.8, §3.9).
+    #[schemars(title = "Cameras")]
+    cameras: CamerasConfig,
 }
 
 impl Config {

@@ -38,6 +38,9 @@ pub enum Source {
 pub struct RtspSource {
     url: String,
     password: Secret,
+    /// RTP over UDP instead of interleaved in the TCP connection (an upstream camera of the
+    /// `cameras` section may ask for it; the `source` string form is always TCP).
+    udp: bool,
 }
 
 impl RtspSource {
@@ -58,6 +61,17 @@ impl RtspSource {
     pub fn password(&self) -> &Secret {
         &self.password
     }
+
+    /// Whether RTP travels over UDP rather than in the RTSP connection.
+    pub fn udp(&self) -> bool {
+        self.udp
+    }
+
+    /// The same camera pulled with RTP over UDP.
+    pub fn over_udp(mut self) -> RtspSource {
+        self.udp = true;
+        self
+    }
 }
 
 impl Source {
@@ -73,6 +87,7 @@ impl Source {
         Ok(Source::Rtsp(RtspSource {
             url,
             password: password.unwrap_or(in_url),
+            udp: false,
         }))
     }
 }
@@ -254,7 +269,11 @@ impl<'de> Deserialize<'de> for Source {
             Form::Rtsp(r) => {
                 let (url, in_url) = split_rtsp(&r.url).map_err(serde::de::Error::custom)?;
                 let password = if in_url.is_set() { in_url } else { r.password };
-                Ok(Source::Rtsp(RtspSource { url, password }))
+                Ok(Source::Rtsp(RtspSource {
+                    url,
+                    password,
+                    udp: false,
+                }))
             }
         };
         parsed.map_err(|e| serde::de::Error::custom(e.message))

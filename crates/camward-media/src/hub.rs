@@ -37,6 +37,61 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How a failing source is retried: waits start at `min` and double up to `max`, and a run that
+/// lasted a minute starts again from `min`. With `jitter`, each wait is cut to a random point
+/// between its half and its whole ("equal jitter"), so that many recorders pulling one camera
+/// that comes back do not all call it at the same instant, and the wait never exceeds `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    pub min: Duration,
+    pub max: Duration,
+    pub jitter: bool,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            min: BACKOFF_MIN,
+            max: BACKOFF_MAX,
+            jitter: false,
+        }
+    }
+}
+
+impl Reconnect {
+    /// The wait before the next attempt, given the current back-off step and a random number.
+    pub fn wait(&self, step: Duration, random: u64) -> Duration {
+        if !self.jitter || step.is_zero() {
+            return step;
+        }
+        let half = step / 2;
+        let span = (step - half).as_micros().max(1) as u64;
+        half + Duration::from_micros(random % span)
+    }
+}
+
+/// A small xorshift generator for jitter: not for secrets, only to spread retries apart.
+struct Jitter(u64);
+
+impl Jitter {
+    fn seeded(salt: u64) -> Jitter {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Jitter((nanos ^ salt.rotate_left(32)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
 /// What the status API shows for one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamStatus {
@@ -68,6 +123,7 @@ struct Control {
     streams: StreamsConfig,
     jpeg: JpegConfig,
     stage: Option<StageFactory>,
+    reconnect: Reconnect,
     runtime: Option<tokio::runtime::Handle>,
     tasks: [Option<JoinHandle<()>>; 2],
     capture: Option<Capture>,
@@ -184,6 +240,7 @@ impl MediaHub {
                     streams,
                     jpeg,
                     stage: None,
+                    reconnect: Reconnect::default(),
                     runtime: None,
                     tasks: [None, None],
                     capture: None,
@@ -199,6 +256,17 @@ impl MediaHub {
         ctl.stage = factory;
         if ctl.runtime.is_some() {
             self.reconcile(&mut ctl, vec![1, 2], false);
+        }
+    }
+
+    /// Sets how failing sources are retried (from the next failure on).
+    pub fn set_reconnect(&self, reconnect: Reconnect) {
+        let mut ctl = lock(&self.inner.ctl);
+        if ctl.reconnect != reconnect {
+            ctl.reconnect = reconnect;
+            if ctl.runtime.is_some() {
+                self.reconcile(&mut ctl, vec![1, 2], false);
+            }
         }
     }
 
@@ -389,6 +457,7 @@ impl MediaHub {
             cfg,
             stage: ctl.stage.clone(),
             capture: ctl.capture.as_ref().map(|c| c.latest.clone()),
+            reconnect: ctl.reconnect,
         };
         ctl.tasks[i] = Some(rt.spawn(supervise(slot, spec, epoch)));
     }
@@ -586,11 +655,14 @@ struct Spec {
     cfg: StreamConfig,
     stage: Option<StageFactory>,
     capture: Option<watch::Receiver<Option<Arc<I420>>>>,
+    reconnect: Reconnect,
 }
 
 /// Runs a stream until superseded: restarts its source with back-off after failures.
 async fn supervise(slot: Arc<Slot>, spec: Spec, epoch: u64) {
-    let mut backoff = BACKOFF_MIN;
+    let policy = spec.reconnect;
+    let mut jitter = Jitter::seeded(Arc::as_ptr(&slot) as u64 ^ epoch);
+    let mut backoff = policy.min;
     loop {
         let began = Instant::now();
         slot.starts.fetch_add(1, Ordering::Relaxed);
@@ -605,10 +677,10 @@ async fn supervise(slot: Arc<Slot>, spec: Spec, epoch: u64) {
             Err(e) => slot.record_error(&e),
         }
         if began.elapsed() > Duration::from_secs(60) {
-            backoff = BACKOFF_MIN;
+            backoff = policy.min;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        tokio::time::sleep(policy.wait(backoff, jitter.next())).await;
+        backoff = (backoff * 2).min(policy.max);
     }
 }
 
@@ -1024,6 +1096,27 @@ mod tests {
             key: false,
             nals: nals.iter().map(|n| Bytes::from_static(n)).collect(),
         }
+    }
+
+    #[test]
+    fn reconnect_jitter_waits_between_half_and_whole_step_never_above_it() {
+        let p = Reconnect {
+            min: Duration::from_millis(250),
+            max: Duration::from_secs(1),
+            jitter: true,
+        };
+        let mut j = Jitter::seeded(7);
+        let step = Duration::from_secs(1);
+        let waits: Vec<Duration> = (0..200).map(|_| p.wait(step, j.next())).collect();
+        assert!(
+            waits.iter().all(|w| *w >= step / 2 && *w <= step),
+            "{waits:?}"
+        );
+        // Spread out, not one value.
+        let distinct: std::collections::HashSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 100, "{}", distinct.len());
+        let fixed = Reconnect { jitter: false, ..p };
+        assert_eq!(fixed.wait(step, j.next()), step);
     }
 
     #[test]

@@ -141,9 +141,15 @@ async fn session(src: &RtspSource, mut deliver: impl FnMut(PulledFrame)) -> Resu
             .join(", ");
         return Err(PullError::NoH264 { url: shown, found });
     };
-    // Interleaved TCP: works through NAT and firewalls, and retina's UDP has no reorder buffer.
+    // Interleaved TCP by default: works through NAT and firewalls, and retina's UDP has no
+    // reorder buffer. UDP only when the camera's settings ask for it.
+    let transport = if src.udp() {
+        Transport::Udp(Default::default())
+    } else {
+        Transport::Tcp(Default::default())
+    };
     let setup = SetupOptions::default()
-        .transport(Transport::Tcp(Default::default()))
+        .transport(transport)
         .frame_format(FrameFormat::MP4);
     session
         .setup(idx, setup)

@@ -129,13 +129,24 @@ fn patch_moof(moof: &mut [u8], sequence: u32, decode_time: u64) -> Option<()> {
 /// Starts at the last key frame at or before `from_ms` and ends at the first key frame at or
 /// after `to_ms`; for signed streams one more GOP is included, because the signature of a GOP
 /// travels in the next one (notes/media-signing.md).
-pub fn export(index: &Index, stream: u8, from_ms: i64, to_ms: i64) -> Result<Export> {
+/// `camera` names an upstream camera (recorder mode); `None` exports this device's own stream.
+pub fn export(
+    index: &Index,
+    camera: Option<&str>,
+    stream: u8,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Export> {
     let nothing = || Error::NothingToExport {
         stream,
         from: rfc3339(from_ms),
         to: rfc3339(to_ms),
     };
     let rows = index.list(&ListFilter {
+        camera: match camera {
+            Some(c) => crate::index::CameraFilter::Named(c.to_owned()),
+            None => crate::index::CameraFilter::Local,
+        },
         stream: Some(stream),
         from_ms: Some(from_ms),
         to_ms: Some(to_ms),

@@ -48,8 +48,21 @@ CREATE TABLE IF NOT EXISTS recording (
 );
 -- Listing and export look up a stream's rows by time.
 CREATE INDEX IF NOT EXISTS recording_stream_start ON recording (stream, start_ms);
-PRAGMA user_version = 1;
 "#;
+
+/// Version 2: recorder mode (the `cameras` section) records upstream cameras into the same
+/// directory, quota and retention as this device's own streams.
+const MIGRATION_2: &str = r#"
+-- The upstream camera (its name in the `cameras` section) a file was pulled from; NULL for
+-- this device's own Stream(1)/(2). Listing filters on it, and export of the own streams must
+-- never mix in a camera's files, whose stream numbers are the camera's.
+ALTER TABLE recording ADD COLUMN camera TEXT;
+-- Listing and export of one camera's stream by time.
+CREATE INDEX IF NOT EXISTS recording_camera_stream_start ON recording (camera, stream, start_ms);
+"#;
+
+/// The schema version [`Index::open`] leaves the file at.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Why a recording was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -109,6 +122,8 @@ fn ser_time<S: Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Erro
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordingRow {
     pub id: i64,
+    /// The upstream camera (recorder mode); `None` for this device's own streams.
+    pub camera: Option<String>,
     pub stream: u8,
     #[serde(rename = "start", serialize_with = "ser_time")]
     pub start_ms: i64,
@@ -130,29 +145,78 @@ pub struct RecordingRow {
     pub key_info: Option<Vec<u8>>,
 }
 
+/// Whose recordings a listing returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CameraFilter {
+    /// This device's and every upstream camera's.
+    #[default]
+    Any,
+    /// Only this device's own streams.
+    Local,
+    /// Only the upstream camera of this name.
+    Named(String),
+}
+
 /// `list` filter: rows overlapping [from, to) of one stream; `None` = unbounded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
+    pub camera: CameraFilter,
     pub stream: Option<u8>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
 }
 
-/// The file name a recording gets: stream directory, UTC start, id, and `_alarm` for alarms.
-pub fn file_name(stream: u8, start_ms: i64, id: i64, trigger: Trigger) -> String {
+/// Directory of the upstream cameras' recordings: `cameras/NAME/streamN/…`.
+pub const CAMERAS_DIR: &str = "cameras";
+
+/// The file name a recording gets: stream directory (under `cameras/NAME/` for an upstream
+/// camera), UTC start, id, and `_alarm` for alarms.
+pub fn file_name(
+    camera: Option<&str>,
+    stream: u8,
+    start_ms: i64,
+    id: i64,
+    trigger: Trigger,
+) -> String {
     let suffix = if trigger == Trigger::Alarm {
         "_alarm"
     } else {
         ""
     };
+    let prefix = camera
+        .map(|c| format!("{CAMERAS_DIR}/{c}/"))
+        .unwrap_or_default();
     format!(
-        "stream{stream}/{}_{id:06}{suffix}.mp4",
+        "{prefix}stream{stream}/{}_{id:06}{suffix}.mp4",
         file_stamp(start_ms)
     )
 }
 
-/// Inverse of [`file_name`] on a relative path: (stream, id, trigger).
-pub fn parse_file_name(rel: &str) -> Option<(u8, i64, Trigger)> {
+/// Whether a camera name can be a directory of [`CAMERAS_DIR`] (the configuration allows
+/// letters, digits, `-` and `_`; anything else found on a card is not camward's).
+fn camera_dir_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Inverse of [`file_name`] on a relative path: (camera, stream, id, trigger).
+pub fn parse_file_name(rel: &str) -> Option<(Option<String>, u8, i64, Trigger)> {
+    let (camera, rel) = match rel
+        .strip_prefix(CAMERAS_DIR)
+        .and_then(|r| r.strip_prefix('/'))
+    {
+        Some(r) => {
+            let (cam, rest) = r.split_once('/')?;
+            if !camera_dir_name(cam) {
+                return None;
+            }
+            (Some(cam.to_owned()), rest)
+        }
+        None => (None, rel),
+    };
     let (dir, name) = rel.split_once('/')?;
     let stream: u8 = dir.strip_prefix("stream")?.parse().ok()?;
     let stem = name.strip_suffix(".mp4")?;
@@ -164,7 +228,7 @@ pub fn parse_file_name(rel: &str) -> Option<(u8, i64, Trigger)> {
     if stamp.len() != 16 || !stamp.ends_with('Z') {
         return None;
     }
-    Some((stream, id.parse().ok()?, trigger))
+    Some((camera, stream, id.parse().ok()?, trigger))
 }
 
 /// The index of one recording directory. Cheap to share behind an `Arc`.
@@ -180,7 +244,7 @@ impl std::fmt::Debug for Index {
     }
 }
 
-const COLUMNS: &str = "id, stream, path, start_ms, end_ms, bytes, frames, skipped_frames, signed, encrypted, state, trigger, width, height, key_info";
+const COLUMNS: &str = "id, stream, path, start_ms, end_ms, bytes, frames, skipped_frames, signed, encrypted, state, trigger, width, height, key_info, camera";
 
 /// Number of [`COLUMNS`]: queries joining other tables read theirs after these. Counted, not
 /// written down, so a column added to `recording` moves the joined ones along.
@@ -218,6 +282,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<RecordingRow> {
         width: r.get(12)?,
         height: r.get(13)?,
         key_info: r.get(14)?,
+        camera: r.get(15)?,
     })
 }
 
@@ -245,6 +310,7 @@ impl Index {
             .map_err(e)?;
         conn.execute_batch(SCHEMA).map_err(e)?;
         conn.execute_batch(crate::upload::SCHEMA).map_err(e)?;
+        migrate(&conn).map_err(e)?;
         Ok(Index {
             dir: dir.to_owned(),
             db,
@@ -254,6 +320,11 @@ impl Index {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The schema version of the open file (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64> {
+        self.with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
     }
 
     pub(crate) fn with<T>(
@@ -274,6 +345,7 @@ impl Index {
     /// file always has its row and its id is never handed out twice.
     pub fn create_recording(
         &self,
+        camera: Option<&str>,
         stream: u8,
         trigger: Trigger,
         start_ms: i64,
@@ -284,12 +356,12 @@ impl Index {
             c.pragma_update(None, "synchronous", "FULL")?;
             let tx = c.transaction()?;
             tx.execute(
-                "INSERT INTO recording (stream, path, start_ms, end_ms, bytes, frames, state, trigger, width, height)
-                 VALUES (?1, '', ?2, ?2, 0, 0, 'recording', ?3, ?4, ?5)",
-                params![stream, start_ms, trigger.as_str(), width, height],
+                "INSERT INTO recording (stream, path, start_ms, end_ms, bytes, frames, state, trigger, width, height, camera)
+                 VALUES (?1, '', ?2, ?2, 0, 0, 'recording', ?3, ?4, ?5, ?6)",
+                params![stream, start_ms, trigger.as_str(), width, height, camera],
             )?;
             let id = tx.last_insert_rowid();
-            let rel = file_name(stream, start_ms, id, trigger);
+            let rel = file_name(camera, stream, start_ms, id, trigger);
             tx.execute("UPDATE recording SET path = ?1 WHERE id = ?2", params![rel, id])?;
             tx.commit()?;
             c.pragma_update(None, "synchronous", "NORMAL")?;
@@ -363,9 +435,16 @@ impl Index {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM recording
                  WHERE (?1 IS NULL OR stream = ?1) AND (?2 IS NULL OR end_ms > ?2) AND (?3 IS NULL OR start_ms < ?3)
+                   AND (?4 = 0 OR (?4 = 1 AND camera IS NULL) OR (?4 = 2 AND camera = ?5))
                  ORDER BY start_ms, id"
             ))?;
-            st.query_map(params![f.stream, f.from_ms, f.to_ms], row)?.collect()
+            let (kind, name) = match &f.camera {
+                CameraFilter::Any => (0, None),
+                CameraFilter::Local => (1, None),
+                CameraFilter::Named(n) => (2, Some(n.as_str())),
+            };
+            st.query_map(params![f.stream, f.from_ms, f.to_ms, kind, name], row)?
+                .collect()
         })
     }
 
@@ -430,7 +509,7 @@ impl Index {
     pub(crate) fn insert_row(&self, r: &RecordingRow) -> Result<()> {
         self.with(|c| {
             c.execute(
-                &format!("INSERT INTO recording ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+                &format!("INSERT INTO recording ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
                 params![
                     r.id,
                     r.stream,
@@ -446,7 +525,8 @@ impl Index {
                     r.trigger.as_str(),
                     r.width,
                     r.height,
-                    r.key_info
+                    r.key_info,
+                    r.camera
                 ],
             )
             .map(|_| ())
@@ -472,21 +552,50 @@ impl Index {
     }
 }
 
+/// Brings an index file to [`SCHEMA_VERSION`]: a new file gets version 1's table, then each
+/// migration runs once, in one transaction with its version bump, so a crash leaves either
+/// version, never half of one.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if v < 1 {
+        conn.pragma_update(None, "user_version", 1)?;
+    }
+    if v < 2 {
+        conn.execute_batch(&format!(
+            "BEGIN; {MIGRATION_2} PRAGMA user_version = 2; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn file_names_parse_back() {
-        let n = file_name(1, 1_795_000_000_000, 123, Trigger::Continuous);
+        let n = file_name(None, 1, 1_795_000_000_000, 123, Trigger::Continuous);
         assert!(
             n.starts_with("stream1/") && n.ends_with("_000123.mp4"),
             "{n}"
         );
-        assert_eq!(parse_file_name(&n), Some((1, 123, Trigger::Continuous)));
-        let a = file_name(2, 0, 7, Trigger::Alarm);
-        assert_eq!(parse_file_name(&a), Some((2, 7, Trigger::Alarm)));
+        assert_eq!(
+            parse_file_name(&n),
+            Some((None, 1, 123, Trigger::Continuous))
+        );
+        let a = file_name(None, 2, 0, 7, Trigger::Alarm);
+        assert_eq!(parse_file_name(&a), Some((None, 2, 7, Trigger::Alarm)));
         assert_eq!(parse_file_name("stream1/notes.txt"), None);
+        let c = file_name(Some("door-1"), 2, 0, 8, Trigger::Continuous);
+        assert!(c.starts_with("cameras/door-1/stream2/"), "{c}");
+        assert_eq!(
+            parse_file_name(&c),
+            Some((Some("door-1".into()), 2, 8, Trigger::Continuous))
+        );
+        assert_eq!(
+            parse_file_name("cameras/../stream1/19700101T000000Z_000001.mp4"),
+            None
+        );
     }
 
     #[test]
@@ -494,15 +603,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ix = Index::open(dir.path()).unwrap();
         let (a, _) = ix
-            .create_recording(1, Trigger::Continuous, 1000, 320, 240)
+            .create_recording(None, 1, Trigger::Continuous, 1000, 320, 240)
             .unwrap();
         ix.update_progress(a, 2000, 10, 1, 0, true).unwrap();
         let (b, _) = ix
-            .create_recording(1, Trigger::Continuous, 2000, 320, 240)
+            .create_recording(None, 1, Trigger::Continuous, 2000, 320, 240)
             .unwrap();
         ix.update_progress(b, 3000, 10, 1, 0, false).unwrap();
         let (c, _) = ix
-            .create_recording(2, Trigger::Alarm, 1500, 320, 240)
+            .create_recording(None, 2, Trigger::Alarm, 1500, 320, 240)
             .unwrap();
         ix.update_progress(c, 2500, 10, 1, 0, false).unwrap();
         let ids = |f| {
@@ -517,15 +626,15 @@ mod tests {
             ids(ListFilter {
                 stream: Some(1),
                 from_ms: Some(2000),
-                to_ms: None
+                ..ListFilter::default()
             }),
             vec![b]
         );
         assert_eq!(
             ids(ListFilter {
-                stream: None,
                 from_ms: Some(1800),
-                to_ms: Some(2100)
+                to_ms: Some(2100),
+                ..ListFilter::default()
             }),
             vec![a, c, b]
         );
@@ -535,5 +644,51 @@ mod tests {
         assert_eq!(json["encrypted"], false);
         assert_eq!(json["state"], "recording");
         assert!(json.get("path").is_none());
+        assert_eq!(json["camera"], serde_json::Value::Null);
+        // A camera's rows are listed with everything, apart with Named, and never as Local.
+        let (d, rel) = ix
+            .create_recording(Some("door"), 1, Trigger::Continuous, 1200, 640, 360)
+            .unwrap();
+        assert!(rel.starts_with("cameras/door/stream1/"), "{rel}");
+        assert_eq!(ids(ListFilter::default()), vec![a, d, c, b]);
+        let local = ListFilter {
+            camera: CameraFilter::Local,
+            stream: Some(1),
+            ..ListFilter::default()
+        };
+        assert_eq!(ids(local), vec![a, b]);
+        let door = ListFilter {
+            camera: CameraFilter::Named("door".into()),
+            ..ListFilter::default()
+        };
+        assert_eq!(ids(door), vec![d]);
+        assert_eq!(ix.get(d).unwrap().unwrap().camera.as_deref(), Some("door"));
+    }
+
+    #[test]
+    fn a_version_1_index_gains_the_camera_column_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // The index as version 1 wrote it.
+            let c = Connection::open(dir.path().join(INDEX_FILE)).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO recording (stream, path, start_ms, end_ms, bytes, frames, state, trigger)
+                 VALUES (1, 'stream1/19700101T000001Z_000001.mp4', 1000, 2000, 10, 1, 'finished', 'continuous')",
+                [],
+            )
+            .unwrap();
+        }
+        let ix = Index::open(dir.path()).unwrap();
+        assert_eq!(ix.schema_version().unwrap(), SCHEMA_VERSION);
+        let rows = ix.list(&ListFilter::default()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].camera, None);
+        drop(ix);
+        // Opening again runs no migration twice.
+        let ix = Index::open(dir.path()).unwrap();
+        assert_eq!(ix.schema_version().unwrap(), 2);
+        assert_eq!(ix.list(&ListFilter::default()).unwrap().len(), 1);
     }
 }

@@ -21,7 +21,7 @@ pub mod writer;
 pub use cenc::Encrypt;
 pub use error::{Error, Result};
 pub use export::{Export, export};
-pub use index::{Index, ListFilter, RecordingRow, State, Trigger};
+pub use index::{CameraFilter, Index, ListFilter, RecordingRow, State, Trigger};
 pub use recorder::{Recorder, RecorderHandle, RecorderOptions};
 pub use recover::{RecoveryReport, rebuild_index, recover};
 pub use transform::{

@@ -176,7 +176,12 @@ enum WriterMsg {
 
 enum Cmd {
     Config(RecordingConfig),
-    Alarm { pre_secs: u32, post_secs: u32 },
+    /// An upstream camera's own choice between continuous and alarm-only recording.
+    Continuous(bool),
+    Alarm {
+        pre_secs: u32,
+        post_secs: u32,
+    },
     Stop,
 }
 
@@ -201,6 +206,14 @@ struct StreamCtl {
     task: JoinHandle<()>,
 }
 
+/// A recorded upstream camera: its task and what it was started with (a new bus or stream
+/// number restarts the task).
+struct CameraCtl {
+    ctl: StreamCtl,
+    bus: Arc<FrameBus>,
+    stream: u8,
+}
+
 struct Inner {
     dir: PathBuf,
     index: Arc<Index>,
@@ -209,6 +222,8 @@ struct Inner {
     rt: tokio::runtime::Handle,
     cfg: Arc<RwLock<RecordingConfig>>,
     streams: Mutex<HashMap<u8, StreamCtl>>,
+    /// Upstream cameras being recorded (recorder mode), by name; their files carry the name.
+    cameras: Mutex<HashMap<String, CameraCtl>>,
     /// Tasks told to stop by `apply`, still finishing their files; `shutdown` waits for them.
     stopping: Mutex<Vec<JoinHandle<()>>>,
     retention: Mutex<Option<JoinHandle<()>>>,
@@ -251,6 +266,7 @@ impl Recorder {
             rt: tokio::runtime::Handle::current(),
             cfg: Arc::new(RwLock::new(config.clone())),
             streams: Mutex::new(HashMap::new()),
+            cameras: Mutex::new(HashMap::new()),
             stopping: Mutex::new(Vec::new()),
             retention: Mutex::new(None),
             retention_lock: Arc::new(Mutex::new(())),
@@ -336,6 +352,7 @@ impl RecorderHandle {
             // Subscribe here, not in the task, so recording covers every frame published after apply returns.
             let sub = bus.subscribe();
             let task = self.inner.rt.spawn(stream_task(
+                None,
                 s,
                 bus.clone(),
                 sub,
@@ -346,6 +363,80 @@ impl RecorderHandle {
             streams.insert(s, StreamCtl { cmd: tx, task });
             tracing::info!(stream = s, "recording started");
         }
+    }
+
+    /// Records the upstream camera `name` (recorder mode) from `bus` as its stream `stream`:
+    /// files under `cameras/NAME/`, rows with `camera = NAME`, with this recorder's directory,
+    /// file period, retention and transform (CENC). `continuous` false records only alarms
+    /// ([`trigger_camera_alarm`](Self::trigger_camera_alarm)). Calling it again with the same
+    /// bus and stream only changes `continuous`; another bus or stream restarts the camera's
+    /// recording (its open file is closed).
+    pub fn record_camera(&self, name: &str, stream: u8, bus: Arc<FrameBus>, continuous: bool) {
+        let mut cams = lock(&self.inner.cameras);
+        if let Some(c) = cams.get(name) {
+            if Arc::ptr_eq(&c.bus, &bus) && c.stream == stream {
+                let _ = c.ctl.cmd.send(Cmd::Continuous(continuous));
+                return;
+            }
+            let old = cams.remove(name).expect("present");
+            let _ = old.ctl.cmd.send(Cmd::Stop);
+            lock(&self.inner.stopping).push(old.ctl.task);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sub = bus.subscribe();
+        let task = self.inner.rt.spawn(stream_task(
+            Some(Arc::from(name)),
+            stream,
+            bus.clone(),
+            sub,
+            rx,
+            self.inner.clone(),
+            continuous,
+        ));
+        cams.insert(
+            name.to_owned(),
+            CameraCtl {
+                ctl: StreamCtl { cmd: tx, task },
+                bus,
+                stream,
+            },
+        );
+        tracing::info!(
+            camera = name,
+            stream,
+            continuous,
+            "camera recording started"
+        );
+    }
+
+    /// Stops recording the upstream camera `name` (its open file is closed and indexed).
+    pub fn stop_camera(&self, name: &str) {
+        if let Some(c) = lock(&self.inner.cameras).remove(name) {
+            let _ = c.ctl.cmd.send(Cmd::Stop);
+            lock(&self.inner.stopping).push(c.ctl.task);
+            tracing::info!(camera = name, "camera recording stopped");
+        }
+    }
+
+    /// Upstream cameras being recorded now.
+    pub fn cameras(&self) -> Vec<String> {
+        let mut v: Vec<String> = lock(&self.inner.cameras).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Starts (or extends) an alarm recording of the upstream camera `name`, as
+    /// [`trigger_alarm`](Self::trigger_alarm) does for this device's streams.
+    pub fn trigger_camera_alarm(&self, name: &str, pre_secs: u32, post_secs: u32) -> Result<()> {
+        let cams = lock(&self.inner.cameras);
+        let c = cams.get(name).ok_or(Error::Stopped)?;
+        c.ctl
+            .cmd
+            .send(Cmd::Alarm {
+                pre_secs,
+                post_secs,
+            })
+            .map_err(|_| Error::Stopped)
     }
 
     /// Starts (or extends) an alarm recording of `stream`: from `pre_secs` before now (whole
@@ -393,7 +484,8 @@ impl RecorderHandle {
 
     /// Stops every stream, waits until their files are closed and indexed.
     pub async fn shutdown(self) {
-        let ctls: Vec<StreamCtl> = lock(&self.inner.streams).drain().map(|(_, c)| c).collect();
+        let mut ctls: Vec<StreamCtl> = lock(&self.inner.streams).drain().map(|(_, c)| c).collect();
+        ctls.extend(lock(&self.inner.cameras).drain().map(|(_, c)| c.ctl));
         let mut tasks: Vec<JoinHandle<()>> = lock(&self.inner.stopping).drain(..).collect();
         for c in ctls {
             let _ = c.cmd.send(Cmd::Stop);
@@ -441,6 +533,13 @@ struct Held {
 }
 
 impl StreamState {
+    fn set_continuous(&mut self, on: bool) {
+        if self.continuous && !on {
+            let _ = self.tx.send(WriterMsg::EndContinuous);
+        }
+        self.continuous = on;
+    }
+
     fn on_au(&mut self, au: Arc<AccessUnit>, bus: &FrameBus) {
         if !au.has_picture() {
             self.on_end_of_run(&au);
@@ -708,6 +807,7 @@ impl StreamState {
 }
 
 async fn stream_task(
+    camera: Option<Arc<str>>,
     stream: u8,
     bus: Arc<FrameBus>,
     mut sub: Subscriber,
@@ -719,6 +819,7 @@ async fn stream_task(
     let queued = Arc::new(AtomicUsize::new(0));
     let writer = {
         let ctx = WriterCtx {
+            camera,
             stream,
             index: inner.index.clone(),
             cfg: inner.cfg.clone(),
@@ -760,12 +861,8 @@ async fn stream_task(
                 st.on_au(au, &bus);
             }
             c = cmd.recv() => match c {
-                Some(Cmd::Config(c)) => {
-                    if st.continuous && !c.continuous {
-                        let _ = st.tx.send(WriterMsg::EndContinuous);
-                    }
-                    st.continuous = c.continuous;
-                }
+                Some(Cmd::Config(c)) => st.set_continuous(c.continuous),
+                Some(Cmd::Continuous(on)) => st.set_continuous(on),
                 Some(Cmd::Alarm { pre_secs, post_secs }) => st.on_alarm(pre_secs, post_secs),
                 Some(Cmd::Stop) | None => break,
             }
@@ -782,6 +879,7 @@ async fn stream_task(
 }
 
 struct WriterCtx {
+    camera: Option<Arc<str>>,
     stream: u8,
     index: Arc<Index>,
     cfg: Arc<RwLock<RecordingConfig>>,
@@ -866,7 +964,10 @@ impl Sink {
             }
             match RecordingFile::create(
                 &ctx.index,
-                ctx.stream,
+                crate::writer::Origin {
+                    camera: ctx.camera.as_deref(),
+                    stream: ctx.stream,
+                },
                 self.trigger,
                 chunk.params.clone(),
                 chunk.first_pts(),

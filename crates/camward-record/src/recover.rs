@@ -46,6 +46,7 @@ fn truncate_to_valid(path: &Path, s: &FileScan) -> Result<u64> {
 /// The row a scanned file deserves (times from its prft boxes).
 fn row_from_scan(
     id: i64,
+    camera: Option<String>,
     stream: u8,
     rel: &str,
     trigger: crate::index::Trigger,
@@ -63,6 +64,7 @@ fn row_from_scan(
         .unwrap_or((0, 0));
     RecordingRow {
         id,
+        camera,
         stream,
         start_ms,
         end_ms,
@@ -121,6 +123,7 @@ fn close_interrupted(
         encrypted: row.encrypted,
         ..row_from_scan(
             row.id,
+            row.camera.clone(),
             row.stream,
             &row.path,
             row.trigger,
@@ -142,29 +145,14 @@ fn close_interrupted(
     Ok(())
 }
 
-/// Relative paths (`streamN/...mp4`) of every recording file under `dir`.
+/// Relative paths (`streamN/...mp4`, `cameras/NAME/streamN/...mp4`) of every recording file
+/// under `dir`.
 fn files_on_disk(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(source) => {
-            return Err(crate::Error::Io {
-                op: "list",
-                path: dir.to_owned(),
-                source,
-            });
-        }
-    };
-    for e in entries {
-        let e = e.ctx("list", dir)?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.starts_with("stream") || !e.path().is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(e.path()).ctx("list", e.path())? {
-            let f = f.ctx("list", e.path())?;
-            let rel = format!("{name}/{}", f.file_name().to_string_lossy());
+    for (prefix, sub) in recording_dirs(dir)? {
+        for f in std::fs::read_dir(&sub).ctx("list", &sub)? {
+            let f = f.ctx("list", &sub)?;
+            let rel = format!("{prefix}/{}", f.file_name().to_string_lossy());
             if parse_file_name(&rel).is_some() {
                 out.push(rel);
             }
@@ -174,9 +162,52 @@ fn files_on_disk(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The stream directories the recorder writes under `dir`, as (relative path, path): this
+/// device's `streamN` and each upstream camera's `cameras/NAME/streamN`.
+pub(crate) fn recording_dirs(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
+    fn streams(at: &Path, prefix: &str, out: &mut Vec<(String, std::path::PathBuf)>) -> Result<()> {
+        let entries = match std::fs::read_dir(at) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(crate::Error::Io {
+                    op: "list",
+                    path: at.to_owned(),
+                    source,
+                });
+            }
+        };
+        for e in entries {
+            let e = e.ctx("list", at)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_stream = name
+                .strip_prefix("stream")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if is_stream && e.path().is_dir() {
+                out.push((format!("{prefix}{name}"), e.path()));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    streams(dir, "", &mut out)?;
+    let cams = dir.join(crate::index::CAMERAS_DIR);
+    if cams.is_dir() {
+        for e in std::fs::read_dir(&cams).ctx("list", &cams)? {
+            let e = e.ctx("list", &cams)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                let prefix = format!("{}/{name}/", crate::index::CAMERAS_DIR);
+                streams(&e.path(), &prefix, &mut out)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Indexes a file found on disk with no row; returns false when it had to be left alone.
 fn adopt(dir: &Path, index: &Index, rel: &str, report: &mut RecoveryReport) -> Result<bool> {
-    let Some((stream, id, trigger)) = parse_file_name(rel) else {
+    let Some((camera, stream, id, trigger)) = parse_file_name(rel) else {
         return Ok(false);
     };
     let path = dir.join(rel);
@@ -197,7 +228,7 @@ fn adopt(dir: &Path, index: &Index, rel: &str, report: &mut RecoveryReport) -> R
     } else {
         State::Finished
     };
-    index.insert_row(&row_from_scan(id, stream, rel, trigger, &s, state))?;
+    index.insert_row(&row_from_scan(id, camera, stream, rel, trigger, &s, state))?;
     tracing::info!(path = %path.display(), id, "unindexed recording adopted");
     report.adopted.push(id);
     Ok(true)
@@ -375,6 +406,42 @@ mod tests {
         assert_eq!(row.start_ms, crate::timeutil::ms_of(crate::testutil::t0()));
         assert_eq!(row.end_ms, row.start_ms + 2000);
         drop(d);
+    }
+
+    #[test]
+    fn an_upstream_cameras_files_are_adopted_with_its_name_and_wiped_with_the_rest() {
+        let (d, index) = setup();
+        let door = crate::writer::Origin {
+            camera: Some("door"),
+            stream: 2,
+        };
+        let (id, path) = crash(crate::testutil::record_from(&index, door, 0, 2, 25));
+        record(&index, 1, 0, 2, 25).finish().unwrap();
+        assert!(
+            path.starts_with(d.path().join("cameras/door/stream2")),
+            "{path:?}"
+        );
+        // Recovery closes the camera's interrupted file and keeps its camera.
+        let report = recover_with(&index).unwrap();
+        assert_eq!(report.recovered.len(), 1, "{report:?}");
+        let row = index.get(id).unwrap().unwrap();
+        assert_eq!((row.camera.as_deref(), row.stream), (Some("door"), 2));
+        // Rebuilt from the files alone, the row names the camera again.
+        drop(index);
+        std::fs::remove_file(d.path().join(crate::index::INDEX_FILE)).unwrap();
+        let report = rebuild_index(d.path()).unwrap();
+        assert_eq!(report.adopted.len(), 2, "{report:?}");
+        let index = Index::open(d.path()).unwrap();
+        let row = index.get(id).unwrap().unwrap();
+        assert_eq!((row.camera.as_deref(), row.stream), (Some("door"), 2));
+        let local = crate::index::ListFilter {
+            camera: crate::index::CameraFilter::Local,
+            ..Default::default()
+        };
+        assert_eq!(index.list(&local).unwrap().len(), 1);
+        drop(index);
+        assert_eq!(crate::retention::wipe(d.path()).unwrap(), 2);
+        assert!(!d.path().join("cameras").exists());
     }
 
     #[test]

@@ -31,48 +31,47 @@ pub fn space(dir: &Path) -> Result<(u64, u64)> {
     ))
 }
 
-/// Deletes what the recorder wrote into `dir` — the recording files (`streamN/…mp4`, named as
-/// [`crate::index::file_name`] names them) and the index — and nothing else, whatever else the
-/// directory holds (a factory reset that wipes recordings, with the recorder stopped).
+/// Deletes what the recorder wrote into `dir` — the recording files (`streamN/…mp4` and
+/// `cameras/NAME/streamN/…mp4`, named as [`crate::index::file_name`] names them) and the index —
+/// and nothing else, whatever else the directory holds (a factory reset that wipes recordings,
+/// with the recorder stopped).
 pub fn wipe(dir: &Path) -> Result<u64> {
     let io = |op: &'static str, path: &Path| {
         let path = path.to_owned();
         move |source| Error::Io { op, path, source }
     };
     let mut removed = 0;
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(io("read directory", dir)(e)),
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        let is_stream_dir = name
-            .strip_prefix("stream")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            && path.is_dir();
-        if is_stream_dir {
-            for f in std::fs::read_dir(&path)
-                .map_err(io("read directory", &path))?
-                .flatten()
-            {
-                let rel = format!("{name}/{}", f.file_name().to_string_lossy());
-                if crate::index::parse_file_name(&rel).is_some() {
-                    std::fs::remove_file(f.path()).map_err(io("remove", &f.path()))?;
-                    removed += 1;
-                }
-            }
-            // Only when empty: whatever else someone put there stays.
-            let _ = std::fs::remove_dir(&path);
-        } else if [
-            crate::index::INDEX_FILE.to_owned(),
-            format!("{}-wal", crate::index::INDEX_FILE),
-            format!("{}-shm", crate::index::INDEX_FILE),
-        ]
-        .contains(&name)
+    if !dir.exists() {
+        return Ok(0);
+    }
+    for (prefix, path) in crate::recover::recording_dirs(dir)? {
+        for f in std::fs::read_dir(&path)
+            .map_err(io("read directory", &path))?
+            .flatten()
         {
-            std::fs::remove_file(&path).map_err(io("remove", &path))?;
+            let rel = format!("{prefix}/{}", f.file_name().to_string_lossy());
+            if crate::index::parse_file_name(&rel).is_some() {
+                std::fs::remove_file(f.path()).map_err(io("remove", &f.path()))?;
+                removed += 1;
+            }
+        }
+        // Only when empty: whatever else someone put there stays.
+        let _ = std::fs::remove_dir(&path);
+        if let Some(camera_dir) = path.parent().filter(|p| *p != dir) {
+            let _ = std::fs::remove_dir(camera_dir);
+        }
+    }
+    let _ = std::fs::remove_dir(dir.join(crate::index::CAMERAS_DIR));
+    for name in [
+        crate::index::INDEX_FILE.to_owned(),
+        format!("{}-wal", crate::index::INDEX_FILE),
+        format!("{}-shm", crate::index::INDEX_FILE),
+    ] {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("remove", &path)(e)),
         }
     }
     Ok(removed)
@@ -205,6 +204,7 @@ mod tests {
         let index = Index::open(d.path()).unwrap();
         let (_, rel) = index
             .create_recording(
+                None,
                 1,
                 crate::index::Trigger::Continuous,
                 1_700_000_000_000,

@@ -69,10 +69,25 @@ pub fn samples(range: std::ops::Range<u64>, gop: u64) -> Vec<Sample> {
 
 /// Writes a finished recording of `gops` GOPs of `gop` frames starting at frame `first`.
 pub fn record(index: &Arc<Index>, stream: u8, first: u64, gops: u64, gop: u64) -> RecordingFile {
+    let origin = crate::writer::Origin {
+        camera: None,
+        stream,
+    };
+    record_from(index, origin, first, gops, gop)
+}
+
+/// [`record`] for any origin (an upstream camera's stream).
+pub fn record_from(
+    index: &Arc<Index>,
+    origin: crate::writer::Origin<'_>,
+    first: u64,
+    gops: u64,
+    gop: u64,
+) -> RecordingFile {
     let a = au(first, gop);
     let mut f = RecordingFile::create(
         index,
-        stream,
+        origin,
         Trigger::Continuous,
         params(),
         a.pts90k,

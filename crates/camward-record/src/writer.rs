@@ -20,6 +20,14 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .ctx("fsync directory", dir)
 }
 
+/// Whose stream a file records: this device's Stream(n) (`camera: None`) or an upstream
+/// camera's (recorder mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'a> {
+    pub camera: Option<&'a str>,
+    pub stream: u8,
+}
+
 /// A file being recorded. Everything before `bytes` is durable and indexed.
 pub struct RecordingFile {
     pub id: i64,
@@ -55,7 +63,7 @@ impl RecordingFile {
     /// Creates the row, then the file with its init segment, durably (see docs/design/recording.md).
     pub fn create(
         index: &Arc<Index>,
-        stream: u8,
+        origin: Origin<'_>,
         trigger: Trigger,
         params: Arc<TrackParams>,
         first_pts: u64,
@@ -64,8 +72,14 @@ impl RecordingFile {
     ) -> Result<RecordingFile> {
         let start_ms = ms_of(start);
         // 1. The row first, durable: a file on disk always has a row and a unique id.
-        let (id, rel) =
-            index.create_recording(stream, trigger, start_ms, params.width, params.height)?;
+        let (id, rel) = index.create_recording(
+            origin.camera,
+            origin.stream,
+            trigger,
+            start_ms,
+            params.width,
+            params.height,
+        )?;
         let path = index.dir().join(&rel);
         let undo = |e: Error| {
             let _ = std::fs::remove_file(&path);
@@ -80,7 +94,16 @@ impl RecordingFile {
             std::fs::create_dir_all(&stream_dir)
                 .ctx("create directory", &stream_dir)
                 .map_err(undo)?;
-            sync_dir(index.dir()).map_err(undo)?;
+            // Every directory that may have gained an entry: an upstream camera's
+            // `cameras/NAME/streamN` can create three levels at once.
+            let mut at = stream_dir.parent();
+            while let Some(d) = at {
+                sync_dir(d).map_err(undo)?;
+                if d == index.dir() {
+                    break;
+                }
+                at = d.parent();
+            }
         }
         // 2. The file, exclusively: an existing file with this name would be another recording.
         // Owner-only: recordings are video of people (and the index names them).

@@ -87,7 +87,7 @@ async fn recorded_files_decode_with_every_frame_and_export_cuts_at_key_frames() 
     );
     // The query the web layer parses into these times; exported as camward-web streams it.
     assert!(q.starts_with("stream=1&from=2026-11-22T03:45:03"), "{q}");
-    let mut x = camward_record::export(&index, 1, ms(3.3), ms(9.1)).unwrap();
+    let mut x = camward_record::export(&index, None, 1, ms(3.3), ms(9.1)).unwrap();
     let len = x.len() as usize;
     let mut body = Vec::new();
     x.read_to_end(&mut body).unwrap();

@@ -459,7 +459,7 @@ impl Conn {
         };
         let result = match req.method.as_str() {
             "OPTIONS" => Ok(self.options(&req, &principal)),
-            "DESCRIBE" => self.describe(&req).await,
+            "DESCRIBE" => self.describe(&req, &principal).await,
             "SETUP" => self.setup(&req, &principal).await,
             "PLAY" => self.play(&req, &principal).await,
             "PAUSE" => self.pause(&req, &principal).await,
@@ -520,30 +520,53 @@ impl Conn {
         Response::new(200).header("Public", PUBLIC)
     }
 
-    /// The target of a request-URI, refused (404/403) when absent or not allowed on this carrier.
-    fn target(&self, uri: &str) -> Result<parse::Target, Response> {
+    /// The target of a request-URI, refused (404/403) when absent, not allowed on this carrier,
+    /// or an upstream camera not shared with this viewer.
+    fn target(&self, uri: &str, viewer: &Principal) -> Result<parse::Target, Response> {
         let t = parse::target(uri).ok_or_else(|| {
-            Response::new(404).reason("Not Found (streams are /stream1 and /stream2)")
+            Response::new(404)
+                .reason("Not Found (streams are /stream1, /stream2 and /cameras/NAME)")
         })?;
-        if self.carrier == Carrier::Tunnel && !self.server.streams.internet_mode(t.stream) {
+        if self.carrier == Carrier::Tunnel
+            && t.camera.is_none()
+            && !self.server.streams.internet_mode(t.stream)
+        {
             return Err(Response::new(403).reason(format!(
                 "Forbidden (Internet mode (over HTTP) is off for stream{})",
                 t.stream
             )));
         }
+        if let Some(c) = &t.camera
+            && !self.server.streams.camera_allowed(c, viewer)
+        {
+            return Err(Response::new(403).reason(format!(
+                "Forbidden (camera {c} is not shared with this user)"
+            )));
+        }
         Ok(t)
     }
 
-    fn bus(&self, n: u8) -> Result<Arc<camward_media::FrameBus>, Response> {
-        self.server
-            .streams
-            .bus(n)
-            .ok_or_else(|| Response::new(404).reason(format!("Not Found (stream{n} is off)")))
+    /// The bus of Stream(`n`), or of the upstream camera `camera`.
+    fn bus(&self, n: u8, camera: Option<&str>) -> Result<Arc<camward_media::FrameBus>, Response> {
+        match camera {
+            Some(c) => self.server.streams.camera_bus(c).ok_or_else(|| {
+                Response::new(404).reason(format!("Not Found (no camera {c} is on)"))
+            }),
+            None => {
+                self.server.streams.bus(n).ok_or_else(|| {
+                    Response::new(404).reason(format!("Not Found (stream{n} is off)"))
+                })
+            }
+        }
     }
 
-    async fn describe(&self, req: &Request) -> Result<Response, Response> {
-        let t = self.target(&req.uri)?;
-        let bus = self.bus(t.stream)?;
+    async fn describe(&self, req: &Request, principal: &Principal) -> Result<Response, Response> {
+        let t = self.target(&req.uri, principal)?;
+        let bus = self.bus(t.stream, t.camera.as_deref())?;
+        let name = match &t.camera {
+            Some(c) => format!("cameras/{c}"),
+            None => format!("stream{}", t.stream),
+        };
         let info = match bus.info() {
             Some(i) => i,
             None => {
@@ -552,10 +575,7 @@ impl Conn {
                     Ok(Ok(i)) => i.clone().expect("wait_for returned Some"),
                     _ => {
                         return Err(Response::new(503)
-                            .reason(format!(
-                                "Service Unavailable (stream{} has no video yet)",
-                                t.stream
-                            ))
+                            .reason(format!("Service Unavailable ({name} has no video yet)"))
                             .header("Retry-After", "5"));
                     }
                 }
@@ -569,7 +589,7 @@ impl Conn {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let body = sdp::describe(t.stream, &info, origin, version);
+        let body = sdp::describe(&name, &info, origin, version);
         Ok(Response::new(200)
             .header("Content-Base", content_base(&req.uri))
             .body("application/sdp", body.into_bytes()))
@@ -608,15 +628,15 @@ impl Conn {
             return Ok(());
         }
         match parse::target(&req.uri) {
-            Some(t) if t.stream == s.stream => Ok(()),
+            Some(t) if t.stream == s.stream && t.camera == s.camera => Ok(()),
             Some(_) => Err(Response::new(459)),
             None => Err(Response::new(404)),
         }
     }
 
     async fn setup(&mut self, req: &Request, principal: &Principal) -> Result<Response, Response> {
-        let t = self.target(&req.uri)?;
-        self.bus(t.stream)?;
+        let t = self.target(&req.uri, principal)?;
+        self.bus(t.stream, t.camera.as_deref())?;
         let specs = parse::transports(req.header("Transport").unwrap_or(""));
         let udp_ok = matches!(self.carrier, Carrier::Tcp { .. });
         let spec = specs
@@ -633,7 +653,7 @@ impl Conn {
         let (session, new) = match req.session_id() {
             Some(_) => {
                 let s = self.session_for(req, principal)?;
-                if s.stream != t.stream {
+                if s.stream != t.stream || s.camera != t.camera {
                     return Err(Response::new(459)
                         .reason("Aggregate Operation Not Allowed (one stream per session)"));
                 }
@@ -650,6 +670,7 @@ impl Conn {
                 }
                 let s = Session::new(
                     t.stream,
+                    t.camera.clone(),
                     self.carrier,
                     principal.user.clone(),
                     self.id,
@@ -756,7 +777,7 @@ impl Conn {
                 .header("Range", "npt=now-"));
         }
         reclaim(&s).await;
-        let bus = self.bus(s.stream)?;
+        let bus = self.bus(s.stream, s.camera.as_deref())?;
         let mut st = s.lock();
         let Some(transport) = st.transport.clone() else {
             return Err(Response::new(455).reason("Method Not Valid in This State (SETUP first)"));

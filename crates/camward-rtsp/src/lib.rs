@@ -40,6 +40,20 @@ pub trait StreamSource: Send + Sync + 'static {
         let _ = n;
         true
     }
+
+    /// The bus of the upstream camera `name` this device re-serves at `/cameras/NAME`
+    /// (recorder mode); `None` when there is no such camera or it is switched off.
+    fn camera_bus(&self, name: &str) -> Option<Arc<FrameBus>> {
+        let _ = name;
+        None
+    }
+
+    /// Whether `viewer` may watch the upstream camera `name` (a Live-only user only when the
+    /// camera is shared with them; higher levels always).
+    fn camera_allowed(&self, name: &str, viewer: &camward_auth::Principal) -> bool {
+        let _ = (name, viewer);
+        true
+    }
 }
 
 /// How the bytes of one RTSP connection travel; decides which RTP transports SETUP may choose.

@@ -265,16 +265,18 @@ fn content_length(req: &Request) -> Result<usize, ParseError> {
 }
 
 /// Which stream (and track) a request-URI names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// 1 for `/stream1`, 2 for `/stream2`.
+    /// 1 for `/stream1`, 2 for `/stream2`; 0 for an upstream camera.
     pub stream: u8,
+    /// `NAME` of `/cameras/NAME`: an upstream camera this device re-serves (recorder mode).
+    pub camera: Option<String>,
     /// True when the URI names the media track (`…/trackID=0`) rather than the presentation.
     pub track: bool,
 }
 
-/// Maps `rtsp://host:port/stream1[/][trackID=0][?query]` (or a bare path) to a target.
-/// `None` for anything else, including `*`.
+/// Maps `rtsp://host:port/stream1[/][trackID=0][?query]` or `…/cameras/NAME[/trackID=0]` (or a
+/// bare path) to a target. `None` for anything else, including `*`.
 pub fn target(uri: &str) -> Option<Target> {
     let path = match uri.find("://") {
         Some(i) => {
@@ -286,7 +288,32 @@ pub fn target(uri: &str) -> Option<Target> {
     };
     let path = path.split(['?', '#']).next().unwrap_or("");
     let mut segs = path.split('/').filter(|s| !s.is_empty());
-    let stream = segs.next()?.strip_prefix("stream")?;
+    let first = segs.next()?;
+    if first == "cameras" {
+        // Names as the `cameras` settings allow them: nothing a path could be made of.
+        let name = segs.next()?;
+        let ok = (1..=32).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return None;
+        }
+        let track = match segs.next() {
+            None => false,
+            Some("trackID=0") => true,
+            Some(_) => return None,
+        };
+        if segs.next().is_some() {
+            return None;
+        }
+        return Some(Target {
+            stream: 0,
+            camera: Some(name.to_owned()),
+            track,
+        });
+    }
+    let stream = first.strip_prefix("stream")?;
     if stream.is_empty() || stream.len() > 1 || !stream.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }
@@ -299,7 +326,11 @@ pub fn target(uri: &str) -> Option<Target> {
     if segs.next().is_some() {
         return None;
     }
-    Some(Target { stream, track })
+    Some(Target {
+        stream,
+        camera: None,
+        track,
+    })
 }
 
 /// Lower transport requested in one `Transport` alternative.
@@ -638,6 +669,7 @@ mod tests {
             t("rtsp://h:554/stream1"),
             Some(Target {
                 stream: 1,
+                camera: None,
                 track: false
             })
         );
@@ -645,6 +677,7 @@ mod tests {
             t("rtsp://h/stream2/"),
             Some(Target {
                 stream: 2,
+                camera: None,
                 track: false
             })
         );
@@ -652,6 +685,7 @@ mod tests {
             t("rtsp://u:p@[::1]:8554/stream1/trackID=0"),
             Some(Target {
                 stream: 1,
+                camera: None,
                 track: true
             })
         );
@@ -659,6 +693,7 @@ mod tests {
             t("/stream1?x=1"),
             Some(Target {
                 stream: 1,
+                camera: None,
                 track: false
             })
         );
@@ -666,6 +701,7 @@ mod tests {
             t("rtsps://h/stream1/trackID=0/"),
             Some(Target {
                 stream: 1,
+                camera: None,
                 track: true
             })
         );
@@ -678,9 +714,22 @@ mod tests {
             "rtsp://h/stream1/trackID=1",
             "rtsp://h/stream1/a/b",
             "stream1",
+            "rtsp://h/cameras",
+            "rtsp://h/cameras/",
+            "rtsp://h/cameras/a.b",
+            "rtsp://h/cameras/gate/trackID=1",
+            "rtsp://h/cameras/gate/x/y",
         ] {
             assert_eq!(t(bad), None, "{bad}");
         }
+        assert_eq!(
+            t("rtsp://h:554/cameras/gate-1/trackID=0"),
+            Some(Target {
+                stream: 0,
+                camera: Some("gate-1".into()),
+                track: true
+            })
+        );
     }
 
     #[test]

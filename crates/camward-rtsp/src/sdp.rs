@@ -10,8 +10,14 @@ use std::net::IpAddr;
 /// Control URL of the single track, relative to the Content-Base.
 pub const TRACK_CONTROL: &str = "trackID=0";
 
-/// Builds the session description for stream `n`. `origin` fills the informational `o=` line.
-pub fn describe(n: u8, info: &StreamInfo, origin: Option<IpAddr>, session_version: u64) -> String {
+/// Builds the session description for the stream called `name` (`stream1`, `cameras/gate`).
+/// `origin` fills the informational `o=` line.
+pub fn describe(
+    name: &str,
+    info: &StreamInfo,
+    origin: Option<IpAddr>,
+    session_version: u64,
+) -> String {
     let (family, addr) = match origin {
         Some(IpAddr::V6(a)) => ("IP6", a.to_string()),
         Some(IpAddr::V4(a)) => ("IP4", a.to_string()),
@@ -23,7 +29,7 @@ pub fn describe(n: u8, info: &StreamInfo, origin: Option<IpAddr>, session_versio
         s,
         "o=- {session_version} {session_version} IN {family} {addr}\r\n"
     );
-    let _ = write!(s, "s=camward stream{n}\r\n");
+    let _ = write!(s, "s=camward {name}\r\n");
     let _ = write!(
         s,
         "c=IN {family} {}\r\n",
@@ -71,7 +77,7 @@ mod tests {
 
     #[test]
     fn sdp_announces_h264_pt96_with_parameter_sets_and_controls() {
-        let s = describe(1, &info(), Some("127.0.0.1".parse().unwrap()), 42);
+        let s = describe("stream1", &info(), Some("127.0.0.1".parse().unwrap()), 42);
         assert!(s.starts_with("v=0\r\no=- 42 42 IN IP4 127.0.0.1\r\n"));
         assert!(s.contains("m=video 0 RTP/AVP 96\r\n"));
         assert!(s.contains("a=rtpmap:96 H264/90000\r\n"));
@@ -83,7 +89,7 @@ mod tests {
 
     #[test]
     fn sdp_uses_ip6_for_ipv6_listeners() {
-        let s = describe(2, &info(), Some("::1".parse().unwrap()), 1);
+        let s = describe("stream2", &info(), Some("::1".parse().unwrap()), 1);
         assert!(
             s.contains("o=- 1 1 IN IP6 ::1\r\n")
                 && s.contains("c=IN IP6 ::\r\n")

@@ -69,7 +69,8 @@ impl Table {
     pub fn per_stream(&self) -> Vec<(u8, crate::Carrier, usize)> {
         let mut out: Vec<(u8, crate::Carrier, usize)> = Vec::new();
         let m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        for s in m.values() {
+        // This device's streams only: an upstream camera's viewers are not Stream(n)'s.
+        for s in m.values().filter(|s| s.camera.is_none()) {
             let key = (s.stream, s.carrier);
             match out.iter_mut().find(|(st, c, _)| (*st, *c) == key) {
                 Some(e) => e.2 += 1,
@@ -286,7 +287,10 @@ pub struct State {
 /// One RTSP session (one stream, one track).
 pub struct Session {
     pub id: String,
+    /// Stream(n) of this device; 0 for an upstream camera.
     pub stream: u8,
+    /// The upstream camera (`/cameras/NAME`) it plays, if any.
+    pub camera: Option<String>,
     /// How the viewer is connected (for the status page's viewer counts).
     pub carrier: crate::Carrier,
     /// User that created it; only that user may control it (`None` = guest).
@@ -302,6 +306,7 @@ pub struct Session {
 impl Session {
     pub fn new(
         stream: u8,
+        camera: Option<String>,
         carrier: crate::Carrier,
         owner: Option<String>,
         conn_id: u64,
@@ -312,6 +317,7 @@ impl Session {
         Arc::new(Session {
             id: id.iter().map(|b| format!("{b:02X}")).collect(),
             stream,
+            camera,
             carrier,
             owner,
             conn_id,

@@ -23,8 +23,8 @@ pub use agent::{SystemField, SystemWriter, peek_version};
 pub use async_snmp::{Oid, Value};
 pub use engine::{ENTERPRISE, Engine, EngineError};
 pub use mib::{
-    DeviceSnapshot, DeviceStatus, Dot1xPort, Dot1xPortState, RecordingState, StreamStatus,
-    SystemTexts,
+    CameraRow, DeviceSnapshot, DeviceStatus, Dot1xPort, Dot1xPortState, RecordingState,
+    StreamStatus, SystemTexts,
 };
 pub use notify::{Event, Notification};
 

@@ -96,6 +96,20 @@ pub struct StreamStatus {
     pub height: u32,
 }
 
+/// One upstream camera of recorder mode (camwardCameraTable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraRow {
+    pub name: String,
+    /// A picture arrived within the last few seconds.
+    pub connected: bool,
+    pub bitrate_bps: u64,
+    /// Wall-clock time of the latest picture.
+    pub last_frame: Option<SystemTime>,
+    /// The latest failure; never holds a secret (URLs carry no password).
+    pub last_error: Option<String>,
+    pub recording: bool,
+}
+
 /// camwardRecordingState values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordingState {
@@ -152,6 +166,8 @@ impl Dot1xPort {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceSnapshot {
     pub streams: Vec<StreamStatus>,
+    /// Upstream cameras (recorder mode), in name order: row i + 1 of camwardCameraTable.
+    pub cameras: Vec<CameraRow>,
     pub recording: RecordingState,
     /// Free space of the recording storage in KiB (what `df` shows), saturating at Gauge32.
     pub free_kib: u64,
@@ -376,6 +392,22 @@ fn enterprise(v: &View<'_>) -> Entries {
         camward_oid(&[1, 4, 4, 0]),
         Value::Counter32(s.auth_failures),
     ));
+    let cam = |c: u32, i: u32| camward_oid(&[1, 7, 1, 1, c, i]);
+    for (i, c) in s.cameras.iter().enumerate().take(16) {
+        let i = i as u32 + 1;
+        out.push((cam(2, i), text(&c.name)));
+        out.push((cam(3, i), Value::Integer(if c.connected { 1 } else { 2 })));
+        out.push((
+            cam(4, i),
+            Value::Gauge32(c.bitrate_bps.min(u32::MAX as u64) as u32),
+        ));
+        out.push((cam(5, i), date_and_time(c.last_frame.unwrap_or(UNIX_EPOCH))));
+        out.push((
+            cam(6, i),
+            text(&truncate(c.last_error.as_deref().unwrap_or(""))),
+        ));
+        out.push((cam(7, i), Value::Integer(if c.recording { 1 } else { 2 })));
+    }
     let port = &s.dot1x;
     out.push((dot1x_state_oid(), Value::Integer(port.state as i32)));
     out.push((
@@ -457,6 +489,14 @@ mod tests {
                         height: 180,
                     },
                 ],
+                cameras: vec![CameraRow {
+                    name: "gate".into(),
+                    connected: true,
+                    bitrate_bps: 5 << 32,
+                    last_frame: Some(UNIX_EPOCH),
+                    last_error: None,
+                    recording: false,
+                }],
                 recording: RecordingState::Recording,
                 free_kib: 1 << 40,
                 alarms: 2,
@@ -540,6 +580,27 @@ mod tests {
             date_and_time(UNIX_EPOCH)
         );
         assert!(next(&view, &Oid::new([1, 3, 6, 1, 6, 3, 15, 1, 1, 6, 0])).is_none());
+        // camwardCameraTable row 1: name, connected, bit rate (saturating), not recording.
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 2, 1])),
+            Value::OctetString(Bytes::from_static(b"gate"))
+        );
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 3, 1])),
+            Value::Integer(1)
+        );
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 4, 1])),
+            Value::Gauge32(u32::MAX)
+        );
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 7, 1])),
+            Value::Integer(2)
+        );
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 2, 2])),
+            Value::NoSuchInstance
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ impl DeviceStatus for Device {
     fn snapshot(&self) -> DeviceSnapshot {
         DeviceSnapshot {
             streams: vec![],
+            cameras: vec![],
             recording: RecordingState::Disabled,
             free_kib: 1234,
             alarms: 0,

@@ -27,6 +27,7 @@ pub const SETUP_PAGES: &[&str] = &[
     "basic",
     "sd",
     "storage",
+    "cameras",
     "log",
     "image",
     "quality",

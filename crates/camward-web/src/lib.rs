@@ -23,6 +23,7 @@ pub use error::{ApiError, ErrorBody};
 pub use json::JsonBody;
 pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
 pub use routes::audit;
+pub use routes::cameras::{CameraStatus, Cameras};
 pub use routes::certificate::expiry_warning;
 pub use routes::device::{
     DeviceState, ListenerInfo, ObjectStoreState, StorageState, StreamRecording, StreamState,
@@ -113,6 +114,8 @@ pub struct WebState {
     pub maintenance: Option<Arc<dyn Maintenance>>,
     /// The firmware installer; absent: `POST /api/v1/firmware` answers 404.
     pub firmware: Option<Arc<dyn Firmware>>,
+    /// Upstream cameras (recorder mode); absent: `/api/v1/cameras/status` answers 404.
+    pub cameras: Option<Arc<dyn Cameras>>,
     /// The OpenAPI document, made once when the router is built.
     openapi: Arc<OnceLock<Arc<serde_json::Value>>>,
 }
@@ -135,6 +138,7 @@ impl WebState {
             device: None,
             maintenance: None,
             firmware: None,
+            cameras: None,
             openapi: Arc::default(),
         }
     }
@@ -161,6 +165,11 @@ impl WebState {
 
     pub fn with_alarm(mut self, alarm: Arc<dyn AlarmControl>) -> Self {
         self.alarm = Some(alarm);
+        self
+    }
+
+    pub fn with_cameras(mut self, cameras: Arc<dyn Cameras>) -> Self {
+        self.cameras = Some(cameras);
         self
     }
 

@@ -268,12 +268,16 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     // Handles shared between services: the media hub (its buses outlive pipeline restarts, so
     // the RTSP server takes them now), the RTSP server, the recorder and the alarm bus.
     let media = services::media::hub(&config.current());
+    let recording = services::record::Recording::default().with_identity(identity.clone());
+    // Recorder mode: upstream cameras pulled, recorded beside this device's streams and
+    // re-served over RTSP.
+    let cameras = services::cameras::Cameras::new(recording.clone());
     let rtsp = services::rtsp::server(
         gate.clone(),
         media.clone(),
+        cameras.clone(),
         args.max_connections_per_address,
     );
-    let recording = services::record::Recording::default().with_identity(identity.clone());
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
     let upnp = camward_upnp::StatusHandle::default();
     let (dot1x, dot1x_status) =
@@ -299,6 +303,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             viewers: http_viewers,
         }))
         .with_recordings(Arc::new(recording.clone()))
+        .with_cameras(Arc::new(cameras.clone()))
         .with_alarm(Arc::new(alarms.clone()))
         .with_upnp(Arc::new(services::upnp::Forwarding(upnp.clone())))
         .with_dot1x(dot1x.clone())
@@ -386,6 +391,13 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             config: config.clone(),
             shutdown: shutdown.clone(),
         }),
+        services::cameras::start(services::cameras::Input {
+            cameras: cameras.clone(),
+            config: config.clone(),
+            recording: recording.clone(),
+            identity: identity.clone(),
+            shutdown: shutdown.clone(),
+        }),
         services::http::start(
             http_listener,
             apps.plain,
@@ -404,6 +416,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             identity: identity.clone(),
             rtsp: rtsp.clone(),
             recording: recording.clone(),
+            cameras: cameras.clone(),
             alarms: alarms.clone(),
             dot1x: dot1x.subscribe(),
             shutdown: shutdown.clone(),
@@ -523,6 +536,7 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     // published before it obeys its stop, then closes each file with that signature inside.
     // The media service stops the hub again on shutdown; a second stop does nothing.
     media.stop();
+    cameras.stop_pulls();
     shutdown.cancel();
     for t in tasks {
         if tokio::time::timeout(Duration::from_secs(5), t)

@@ -69,6 +69,8 @@ export const PAGES = [
       { section: 'alteration_detection', items: ['alteration_detection.enabled'] },
     ],
   },
+  // Recorder mode: upstream RTSP cameras recorded beside this device's streams (paper §3.8, §3.9).
+  { id: 'cameras', group: 'basic', forms: [{ section: 'cameras', items: [{ path: 'cameras.cameras', widget: 'rows' }] }] },
   { id: 'log', group: 'basic', kind: 'log' },
   {
     // Object storage (paper §3.8): closed recordings move to an S3 bucket, still encrypted; every

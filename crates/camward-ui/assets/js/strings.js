@@ -34,6 +34,7 @@ export const S = {
     basic: 'Basic',
     sd: 'SD memory card',
     storage: 'Object storage',
+    cameras: 'Cameras',
     log: 'Log',
     image: 'Image',
     quality: 'Image quality',
@@ -156,6 +157,12 @@ export const S = {
       add: 'Add an NTP server',
       remove: (n) => `Delete NTP server ${n}`,
       none: 'No NTP server yet.',
+    },
+    'cameras.cameras': {
+      address: (n) => `Camera ${n}`,
+      add: 'Add a camera',
+      remove: (n) => `Delete camera ${n}`,
+      none: 'No upstream camera yet: this device records only its own streams.',
     },
     'snmp.users': {
       address: (n) => `SNMPv3 user ${n}`,

@@ -95,7 +95,11 @@ function rows(ctx, path, node, value, w) {
     const o = {};
     for (const [k, p] of Object.entries(items.properties || {})) {
       const n = schema.resolve(p);
-      o[k] = n.default !== undefined ? n.default : n.type === 'array' ? [] : n.type === 'boolean' ? false : n.type === 'string' ? '' : null;
+      // A property that refers to a definition (an enum) carries its default beside the `$ref`;
+      // a secret's (`{"set": false}`) is how it reads back, not a value to send, so it stays out.
+      const own = p.default !== undefined && (p.default === null || typeof p.default !== 'object') ? p.default : undefined;
+      const dflt = own !== undefined ? own : n.default;
+      o[k] = dflt !== undefined ? dflt : n.type === 'array' ? [] : n.type === 'boolean' ? false : n.type === 'string' ? '' : null;
     }
     return o;
   };

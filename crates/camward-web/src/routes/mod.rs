@@ -6,6 +6,7 @@
 
 pub(crate) mod alarm;
 pub mod audit;
+pub(crate) mod cameras;
 pub(crate) mod certificate;
 mod config;
 pub(crate) mod device;
@@ -353,6 +354,16 @@ fn api() -> ApiRouter<WebState> {
                         (400, "a bad `stream`/`size`/`fps` (`bad_query`)"),
                         (503, "the stream is off (`stream_off`, `Retry-After: 1`)"),
                     ],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/cameras/status",
+            get_with(cameras::status, |op| {
+                errs(
+                    op.tag("recordings")
+                        .summary("Upstream cameras of recorder mode: connected, bit rate, last frame, last error"),
+                    &[(404, "this server records no upstream cameras (`not_found`)")],
                 )
             }),
         )

@@ -34,7 +34,11 @@ const CHUNK: usize = 256 * 1024;
 pub struct RecordingInfo {
     /// Id for `/api/v1/recordings/{id}.mp4`.
     pub id: i64,
-    /// Stream(1) or Stream(2).
+    /// The upstream camera it was pulled from (recorder mode, the `cameras` settings); absent
+    /// for this device's own streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+    /// Stream(1) or Stream(2) (of the upstream camera, for a camera's recording).
     pub stream: u8,
     /// First frame, RFC 3339 UTC.
     pub start: String,
@@ -153,9 +157,12 @@ pub struct Verification {
     pub message: String,
 }
 
-/// `stream`/`from`/`to` of a listing or export, checked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `camera`/`stream`/`from`/`to` of a listing or export, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordingFilter {
+    /// An upstream camera's name; `None`: every recording (listing) or this device's own
+    /// streams (export).
+    pub camera: Option<String>,
     pub stream: Option<u8>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
@@ -178,8 +185,15 @@ pub trait Recordings: Send + Sync + 'static {
     fn list(&self, filter: &RecordingFilter) -> Result<Vec<RecordingInfo>, ApiError>;
     /// The stored file of recording `id`, positioned at its start, with its current length.
     fn open(&self, id: i64) -> Result<(std::fs::File, u64, String), ApiError>;
-    /// One MP4 of the whole GOPs of `stream` covering `[from_ms, to_ms)`.
-    fn export(&self, stream: u8, from_ms: i64, to_ms: i64) -> Result<Download, ApiError>;
+    /// One MP4 of the whole GOPs of `stream` (of the upstream camera `camera`, or this
+    /// device's own) covering `[from_ms, to_ms)`.
+    fn export(
+        &self,
+        camera: Option<&str>,
+        stream: u8,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Download, ApiError>;
     /// Checks recording `id`'s signatures (blocking: it reads the file).
     fn verify(&self, id: i64) -> Result<Verification, ApiError>;
 }
@@ -187,6 +201,10 @@ pub trait Recordings: Send + Sync + 'static {
 /// The query of a listing or an export.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub(crate) struct FilterParams {
+    /// An upstream camera's name (recorder mode): only its recordings. Without it, a listing
+    /// shows every recording and an export takes this device's own stream.
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    camera: Option<String>,
     /// Stream(1) or Stream(2); exports default to 1.
     #[schemars(with = "Option<u8>", range(min = 1, max = 2))]
     stream: Option<String>,
@@ -206,6 +224,16 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
 impl FilterParams {
     fn check(&self) -> Result<RecordingFilter, ApiError> {
         let mut f = RecordingFilter::default();
+        if let Some(c) = &self.camera {
+            if !camward_config::cameras::valid_name(c) {
+                return Err(ApiError::bad_query(
+                    "camera",
+                    "query.camera",
+                    "camera must be a camera name (1–32 letters, digits, - or _)",
+                ));
+            }
+            f.camera = Some(c.clone());
+        }
         if let Some(v) = &self.stream {
             f.stream = Some(
                 v.parse()
@@ -282,6 +310,7 @@ impl FilterParams {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = Some(decode(v));
             match decode(k).as_str() {
+                "camera" => p.camera = v,
                 "stream" => p.stream = v,
                 "from" => p.from = v,
                 "to" => p.to = v,
@@ -396,8 +425,10 @@ pub(crate) async fn export(
     };
     let rec = recordings(&st)?;
     let stream = f.stream.unwrap_or(1);
+    let camera = f.camera;
     // Export reads and indexes every file of the range: keep it off the async workers.
-    let d = tokio::task::spawn_blocking(move || rec.export(stream, from, to)).await??;
+    let d = tokio::task::spawn_blocking(move || rec.export(camera.as_deref(), stream, from, to))
+        .await??;
     Ok(Video {
         status: StatusCode::OK,
         body: stream_body(d.reader, d.len),
@@ -579,5 +610,15 @@ mod tests {
             assert_eq!(e.errors[0].path, "stream", "{q}");
         }
         assert_eq!(params("stream=1").check().unwrap().stream, Some(1));
+    }
+
+    #[test]
+    fn camera_filter_takes_configuration_names_only() {
+        let f = params("camera=door-1&stream=1").check().unwrap();
+        assert_eq!(f.camera.as_deref(), Some("door-1"));
+        for q in ["camera=", "camera=..%2Fx", "camera=a%20b"] {
+            let e = params(q).check().unwrap_err();
+            assert_eq!(e.errors[0].path, "camera", "{q}");
+        }
     }
 }

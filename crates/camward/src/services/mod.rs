@@ -3,6 +3,7 @@
 //! builds the inputs and starts every listener and task (paper §3.5: only the listeners asked for).
 
 pub mod alarm;
+pub mod cameras;
 pub mod config_watch;
 pub mod device;
 pub mod discovery;

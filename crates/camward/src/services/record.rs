@@ -42,6 +42,18 @@ pub struct Recording {
     /// The object store uploader: its status for the status page, and the store recordings that
     /// live in the bucket only are fetched back from for download, export and verification.
     objstore: camward_objstore::Handle,
+    /// Upstream cameras to record (recorder mode), by name: kept here so that a recorder
+    /// restarted for a new directory or encryption records them again.
+    cameras: Arc<Mutex<HashMap<String, CameraFeed>>>,
+}
+
+/// An upstream camera as the recorder takes it: its bus, its stream number and whether it is
+/// recorded continuously or only on alarms.
+#[derive(Clone)]
+pub struct CameraFeed {
+    pub stream: u8,
+    pub bus: Arc<camward_media::FrameBus>,
+    pub continuous: bool,
 }
 
 impl Recording {
@@ -51,6 +63,11 @@ impl Recording {
 
     fn set(&self, h: Option<RecorderHandle>) {
         *self.index.lock().unwrap_or_else(|p| p.into_inner()) = h.as_ref().map(|h| h.index());
+        if let Some(h) = &h {
+            for (name, f) in lock(&self.cameras).iter() {
+                h.record_camera(name, f.stream, f.bus.clone(), f.continuous);
+            }
+        }
         *self.lock() = h;
         self.tried.store(true, Ordering::Release);
     }
@@ -110,6 +127,7 @@ impl Recording {
             .in_state(State::Recording)
             .unwrap_or_default()
             .into_iter()
+            .filter(|r| r.camera.is_none())
             .map(|r| r.stream)
             .collect();
         v.sort_unstable();
@@ -179,8 +197,50 @@ impl Recording {
         self.lock().as_ref().map(|h| h.streams())
     }
 
-    /// Starts or extends an alarm recording (the alarm service's "record" action).
+    /// Records the upstream camera `name` from `feed`, or stops recording it (`None`); follows
+    /// recorder restarts.
+    pub fn set_camera(&self, name: &str, feed: Option<CameraFeed>) {
+        let mut cams = lock(&self.cameras);
+        let h = self.lock();
+        match feed {
+            Some(f) => {
+                if let Some(h) = h.as_ref() {
+                    h.record_camera(name, f.stream, f.bus.clone(), f.continuous);
+                }
+                cams.insert(name.to_owned(), f);
+            }
+            None => {
+                if let Some(h) = h.as_ref() {
+                    h.stop_camera(name);
+                }
+                cams.remove(name);
+            }
+        }
+    }
+
+    /// Upstream cameras being recorded now.
+    pub fn cameras_recording(&self) -> Vec<String> {
+        self.lock()
+            .as_ref()
+            .map(|h| h.cameras())
+            .unwrap_or_default()
+    }
+
+    /// Starts or extends an alarm recording (the alarm service's "record" action), of this
+    /// device's stream and of every upstream camera recorded on alarms.
     pub fn trigger_alarm(&self, stream: u8, pre_secs: u32, post_secs: u32) -> Result<(), String> {
+        let alarm_cameras: Vec<String> = lock(&self.cameras)
+            .iter()
+            .filter(|(_, f)| !f.continuous)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if let Some(h) = self.lock().as_ref() {
+            for name in alarm_cameras {
+                if let Err(e) = h.trigger_camera_alarm(&name, pre_secs, post_secs) {
+                    tracing::warn!(camera = %name, error = %e, "camera alarm recording did not start");
+                }
+            }
+        }
         match self.lock().as_ref() {
             Some(h) => h
                 .trigger_alarm(stream, pre_secs, post_secs)
@@ -309,6 +369,10 @@ impl Recordings for Recording {
     fn list(&self, f: &RecordingFilter) -> Result<Vec<RecordingInfo>, ApiError> {
         let index = self.index().ok_or_else(|| self.unavailable())?;
         let filter = ListFilter {
+            camera: match &f.camera {
+                Some(c) => camward_record::CameraFilter::Named(c.clone()),
+                None => camward_record::CameraFilter::Any,
+            },
             stream: f.stream,
             from_ms: f.from_ms,
             to_ms: f.to_ms,
@@ -348,18 +412,32 @@ impl Recordings for Recording {
             .metadata()
             .map_err(|e| ApiError::internal(format!("stat {}: {e}", path.display())))?
             .len();
-        let name = format!(
-            "camward-stream{}-{}-{id}.mp4",
-            row.stream,
-            timeutil::file_stamp(row.start_ms)
-        );
+        let name = match &row.camera {
+            Some(c) => format!(
+                "camward-{c}-stream{}-{}-{id}.mp4",
+                row.stream,
+                timeutil::file_stamp(row.start_ms)
+            ),
+            None => format!(
+                "camward-stream{}-{}-{id}.mp4",
+                row.stream,
+                timeutil::file_stamp(row.start_ms)
+            ),
+        };
         Ok((file, len, name))
     }
 
-    fn export(&self, stream: u8, from_ms: i64, to_ms: i64) -> Result<Download, ApiError> {
+    fn export(
+        &self,
+        camera: Option<&str>,
+        stream: u8,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Download, ApiError> {
         let index = self.index().ok_or_else(|| self.unavailable())?;
         let ids: Vec<i64> = index
             .list(&ListFilter {
+                camera: camera_filter(camera),
                 stream: Some(stream),
                 from_ms: Some(from_ms),
                 to_ms: Some(to_ms),
@@ -372,6 +450,7 @@ impl Recordings for Recording {
         // next): the recording after the range is fetched too when it is in the bucket only.
         let next: Vec<i64> = index
             .list(&ListFilter {
+                camera: camera_filter(camera),
                 stream: Some(stream),
                 from_ms: Some(to_ms),
                 to_ms: None,
@@ -384,10 +463,11 @@ impl Recordings for Recording {
             .collect();
         self.ensure_local(&index, &ids)?;
         self.ensure_local(&index, &next)?;
-        let x =
-            camward_record::export(&index, stream, from_ms, to_ms).map_err(|e| index_error(&e))?;
+        let x = camward_record::export(&index, camera, stream, from_ms, to_ms)
+            .map_err(|e| index_error(&e))?;
+        let who = camera.map(|c| format!("{c}-")).unwrap_or_default();
         let name = format!(
-            "camward-stream{stream}-{}-{}.mp4",
+            "camward-{who}stream{stream}-{}-{}.mp4",
             timeutil::file_stamp(x.start_ms),
             timeutil::file_stamp(x.end_ms)
         );
@@ -580,9 +660,18 @@ fn verdict_of(
     }
 }
 
+/// The rows an export of `camera` (None: this device's own streams) reads, as `export` picks them.
+fn camera_filter(camera: Option<&str>) -> camward_record::CameraFilter {
+    match camera {
+        Some(c) => camward_record::CameraFilter::Named(c.to_owned()),
+        None => camward_record::CameraFilter::Local,
+    }
+}
+
 fn info(r: RecordingRow, location: RecordingLocation) -> RecordingInfo {
     RecordingInfo {
         id: r.id,
+        camera: r.camera,
         stream: r.stream,
         start: timeutil::rfc3339(r.start_ms),
         end: timeutil::rfc3339(r.end_ms),

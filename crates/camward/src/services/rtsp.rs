@@ -1,5 +1,6 @@
 //! The RTSP service (paper §4.4): camward-rtsp's server on the `--rtsp` listener, the
-//! RTSP-over-HTTP tunnel hook for the web service, and the media hub's buses as its streams.
+//! RTSP-over-HTTP tunnel hook for the web service, and the media hub's buses as its streams,
+//! with the upstream cameras of recorder mode at `/cameras/NAME`.
 
 use camward_auth::Gate;
 use camward_media::{FrameBus, MediaHub};
@@ -11,14 +12,19 @@ use tokio_util::sync::CancellationToken;
 
 /// The server shared by the RTSP listener, the web tunnel hook and the RTSPS listener;
 /// `per_address` caps one client's connections (RTSP, RTSPS and tunnels together).
-pub fn server(gate: Arc<dyn Gate>, media: MediaHub, per_address: usize) -> Arc<RtspServer> {
+pub fn server(
+    gate: Arc<dyn Gate>,
+    media: MediaHub,
+    cameras: super::cameras::Cameras,
+    per_address: usize,
+) -> Arc<RtspServer> {
     let opts = camward_rtsp::Options {
         max_connections_per_address: per_address,
         ..camward_rtsp::Options::default()
     };
     Arc::new(RtspServer::with_options(
         gate,
-        Arc::new(HubStreams(media)),
+        Arc::new(HubStreams(media, cameras)),
         opts,
     ))
 }
@@ -54,8 +60,9 @@ pub fn tunnel_handler(server: Arc<RtspServer>) -> camward_web::TunnelHandler {
 }
 
 /// Stream(1)/(2) of the media hub: a stream switched off is absent; "Internet mode (over HTTP)"
-/// comes from its current settings, so a PATCH applies to the next request.
-struct HubStreams(MediaHub);
+/// comes from its current settings, so a PATCH applies to the next request. Upstream cameras
+/// (recorder mode) are re-served at `/cameras/NAME` while they are pulled.
+struct HubStreams(MediaHub, super::cameras::Cameras);
 
 impl StreamSource for HubStreams {
     fn bus(&self, n: u8) -> Option<Arc<FrameBus>> {
@@ -69,5 +76,13 @@ impl StreamSource for HubStreams {
     fn internet_mode(&self, n: u8) -> bool {
         let (_, streams, _) = self.0.settings();
         streams.get(n).is_some_and(|s| s.internet_mode)
+    }
+
+    fn camera_bus(&self, name: &str) -> Option<Arc<FrameBus>> {
+        self.1.bus(name)
+    }
+
+    fn camera_allowed(&self, name: &str, viewer: &camward_auth::Principal) -> bool {
+        self.1.allowed(name, viewer)
     }
 }

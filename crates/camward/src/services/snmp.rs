@@ -14,8 +14,8 @@ use camward_config::Config;
 use camward_dot1x::{PortState, PortStatus};
 use camward_rtsp::RtspServer;
 use camward_snmp::{
-    Agent, AgentInput, DeviceSnapshot, DeviceStatus, Dot1xPort, Dot1xPortState, Engine, Event,
-    Notification, RecordingState, StreamStatus, SystemField, SystemWriter, mib,
+    Agent, AgentInput, CameraRow, DeviceSnapshot, DeviceStatus, Dot1xPort, Dot1xPortState, Engine,
+    Event, Notification, RecordingState, StreamStatus, SystemField, SystemWriter, mib,
 };
 use camward_store::{Actor, ConfigHandle};
 use camward_tls::DeviceIdentity;
@@ -45,6 +45,8 @@ pub struct Input {
     pub identity: Arc<DeviceIdentity>,
     pub rtsp: Arc<RtspServer>,
     pub recording: Recording,
+    /// Upstream cameras of recorder mode (camwardCameraTable).
+    pub cameras: super::cameras::Cameras,
     pub alarms: Alarms,
     /// The 802.1X service's port status (services::dot1x).
     pub dot1x: watch::Receiver<PortStatus>,
@@ -57,6 +59,7 @@ struct Device {
     data_dir: PathBuf,
     rtsp: Arc<RtspServer>,
     recording: Recording,
+    cameras: super::cameras::Cameras,
     alarms: Alarms,
     accounts: Arc<AccountService>,
     identity: Arc<DeviceIdentity>,
@@ -143,8 +146,24 @@ impl DeviceStatus for Device {
         let last = self.alarms.status().last;
         let (failures, lockouts) = self.accounts.counts();
         let cert = self.identity.info();
+        let cameras = camward_web::Cameras::status(&self.cameras)
+            .into_iter()
+            .map(|c| CameraRow {
+                last_frame: c
+                    .last_frame
+                    .as_deref()
+                    .and_then(camward_record::timeutil::parse_rfc3339)
+                    .map(camward_record::timeutil::system_time),
+                name: c.name,
+                connected: c.connected,
+                bitrate_bps: c.bitrate_bps,
+                last_error: c.last_error,
+                recording: c.recording,
+            })
+            .collect();
         DeviceSnapshot {
             streams,
+            cameras,
             recording: recording_state(&c, &self.recording, free),
             free_kib: free,
             alarms: last.as_ref().map(|l| l.id as u32).unwrap_or(0),
@@ -284,6 +303,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
         identity,
         rtsp,
         recording,
+        cameras,
         alarms,
         mut dot1x,
         shutdown,
@@ -294,6 +314,7 @@ pub fn start(input: Input) -> JoinHandle<()> {
             data_dir: data_dir.clone(),
             rtsp,
             recording: recording.clone(),
+            cameras,
             alarms: alarms.clone(),
             accounts: accounts.clone(),
             identity: identity.clone(),

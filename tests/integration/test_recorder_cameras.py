@@ -1,0 +1,345 @@
+"""Recorder mode (the `cameras` settings; paper §3.8, §3.9): camward pulls upstream RTSP cameras —
+GStreamer's RTSP server on loopback (gst_rtsp_camera.py, one of them behind Digest) and another
+camward daemon that signs its stream — records each into its own files with the camera's name in
+the index, reconnects by itself when a camera goes away and comes back, keeps a camera's own ONVIF
+Media Signing SEIs, and counter-signs an unsigned camera when asked.
+
+Timing is judged from timestamps the peers and the recorder wrote (the GStreamer camera's own
+clock when it listens again, the index's start/end of each file), never from the test's clock.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import (ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, SNMP_USERS, free_port, needs, rtsp_url,
+                      snmp, snmp_v3, start_cam, stop_process, wait_for)
+from recording_util import cw, download, ffprobe_frames, provision_ca, recordings, verify
+from videolib import decode, probe_size
+
+# The RTSP server comes through python3-gi (scripts/setup), i.e. the system interpreter.
+SYSTEM_PY = "/usr/bin/python3"
+CAMERA_SCRIPT = Path(__file__).with_name("gst_rtsp_camera.py")
+FPS = 10
+FILE_SECONDS = 10
+DIGEST_USER, DIGEST_PASSWORD = "recorder", "Up-stream-2026"
+
+
+def _have_gst_rtsp_server():
+    p = subprocess.run([SYSTEM_PY, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
+                        "from gi.repository import GstRtspServer"], capture_output=True, timeout=30)
+    return p.returncode == 0
+
+
+if not _have_gst_rtsp_server():
+    if os.environ.get("CI") == "true":
+        pytest.fail("python3-gi with gir1.2-gst-rtsp-server-1.0 is not installed (scripts/setup)",
+                    pytrace=False)
+    pytest.skip("python3-gi with gir1.2-gst-rtsp-server-1.0 is not installed (scripts/setup)",
+                allow_module_level=True)
+
+pytestmark = needs("ffprobe")
+
+
+class GstCamera:
+    """One GStreamer RTSP camera process on a fixed loopback port (kept across restarts)."""
+
+    def __init__(self, tmp: Path, name, user=None, password=None):
+        self.name, self.user, self.password = name, user, password
+        self.port = free_port()
+        self.log = tmp / f"gst-{name}.log"
+        self.proc = None
+        self.ready_ms = None
+
+    def start(self):
+        args = [SYSTEM_PY, str(CAMERA_SCRIPT), "--port", str(self.port), "--fps", str(FPS), "--gop", str(FPS)]
+        if self.user:
+            args += ["--user", self.user, "--password", self.password]
+        # The port was just freed by our own server: retry briefly while the kernel lets it go.
+        for _ in range(20):
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(self.log, "ab"), text=True)
+            line = self.proc.stdout.readline()
+            msg = json.loads(line) if line.strip() else {}
+            if msg.get("ready"):
+                self.ready_ms = msg["wall_ms"]
+                return self
+            self.proc.wait(timeout=10)
+            time.sleep(0.25)
+        raise RuntimeError(f"GStreamer camera {self.name} did not listen: {self.log.read_text()[-2000:]}")
+
+    def stop(self):
+        if self.proc:
+            stop_process(self.proc)
+
+    def url(self):
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+
+def camera_entry(name, url, **kw):
+    return {"name": name, "url": url, "reconnect_max_secs": 1, **kw}
+
+
+def ms(rfc3339):
+    from datetime import datetime
+    return int(datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+@pytest.fixture(scope="module")
+def upstreams(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("upstreams")
+    cams = {"plain": GstCamera(tmp, "plain"), "udp": GstCamera(tmp, "udp"),
+            "digest": GstCamera(tmp, "digest", DIGEST_USER, DIGEST_PASSWORD)}
+    for c in cams.values():
+        c.start()
+    yield cams
+    for c in cams.values():
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def recorder(tmp_path_factory, upstreams):
+    """The recorder: this device's own recording off, three upstream cameras recorded
+    continuously in 10 s files (one over RTP/UDP, one logging in with Digest). Its certificate
+    comes from its own private CA (`recorder.ca`), so counter-signatures verify to it."""
+    tmp = tmp_path_factory.mktemp("recorder")
+    root = provision_ca(tmp, tmp / "data")
+    u = upstreams
+    config = {
+        **SMALL_STREAMS,
+        "recording": {"enabled": False, "file_seconds": FILE_SECONDS},
+        "snmp": {"enabled": True, "users": [SNMP_USERS[0]]},
+        "cameras": {"cameras": [
+            camera_entry("plain", u["plain"].url()),
+            camera_entry("udp", u["udp"].url(), transport="udp"),
+            camera_entry("digest", u["digest"].url(), username=DIGEST_USER, password=DIGEST_PASSWORD,
+                         live_users=["door-watch"]),
+        ]},
+    }
+    snmp_port = free_port()
+    cam = start_cam(tmp / "data", config, extra_args=["--snmp", f"127.0.0.1:{snmp_port}"])
+    cam.ca = root
+    cam.snmp_target = f"udp:127.0.0.1:{snmp_port}"
+    cam.add_user("door-watch", "Door-watch-2026", "live")
+    cam.add_user("lobby-watch", "Lobby-watch-2026", "live")
+    yield cam
+    cam.stop()
+
+
+def finished(cam, camera, n, timeout=60):
+    rows = []
+
+    def enough():
+        nonlocal rows
+        rows = [r for r in recordings(cam, f"?camera={camera}") if r["state"] != "recording"]
+        return len(rows) >= n
+    wait_for(enough, timeout, step=0.5, what=f"{n} finished recordings of camera {camera}")
+    return rows
+
+
+def test_three_cameras_are_recorded_at_once_and_every_file_decodes_with_its_frame_count(recorder, tmp_path):
+    for name in ("plain", "udp", "digest"):
+        rows = finished(recorder, name, 1)
+        r = rows[0]
+        assert r["camera"] == name and r["stream"] == 1 and r["trigger"] == "continuous", r
+        assert (r["width"], r["height"]) == (320, 240), r
+        f = download(recorder, r["id"], tmp_path / f"{name}.mp4")
+        assert f.stat().st_size == r["bytes"], r
+        rc, n, err = ffprobe_frames(f)
+        assert rc == 0 and n == r["frames"], (r, n, err)
+        p = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                            str(f)], capture_output=True, text=True, timeout=60)
+        duration = float(p.stdout.strip())
+        expected = duration * FPS
+        assert abs(n - expected) <= 0.02 * expected, (name, n, duration)
+        # The index's wall-clock span says the same (a file is cut at a key frame near 10 s).
+        span = (ms(r["end"]) - ms(r["start"])) / 1000
+        assert abs(n - span * FPS) <= 0.02 * span * FPS, (name, n, span)
+    # This device's own streams were not recorded; a camera's rows are only under its name.
+    assert all(r.get("camera") for r in recordings(recorder)), recordings(recorder)
+    assert recordings(recorder, "?camera=nosuch") == []
+    status = {c["name"]: c for c in recorder.get("/api/v1/cameras/status").json()}
+    assert set(status) == {"plain", "udp", "digest"}, status
+    for c in status.values():
+        assert c["connected"] and c["recording"] and c["bitrate_bps"] > 0, c
+        assert (c["width"], c["height"], c["fps"]) == (320, 240, FPS), c
+
+
+@needs("snmpwalk")
+def test_the_snmp_camera_table_lists_each_camera_with_its_state(recorder):
+    table = "1.3.6.1.4.1.32473.1.7.1.1"
+    rows = {}
+
+    def walked():
+        code, out = snmp("snmpwalk", *snmp_v3(), recorder.snmp_target, table)
+        assert code == 0, out
+        rows.clear()
+        for line in out.splitlines():
+            if " = " not in line:
+                continue
+            oid, value = line.split(" = ", 1)
+            col, idx = oid.strip().rsplit(".", 2)[-2:]
+            rows.setdefault(int(idx), {})[int(col)] = value.split(": ", 1)[-1].strip().strip('"')
+        return len(rows) == 3 and all(r.get(3) == "1" for r in rows.values())
+    wait_for(walked, 10, what="three connected cameras in camwardCameraTable")
+    # Name order; connected true(1), a bit rate, recording true(1), no error yet.
+    assert [rows[i][2] for i in (1, 2, 3)] == ["digest", "plain", "udp"], rows
+    for r in rows.values():
+        assert int(r[4]) > 0 and r[7] == "1", rows
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_each_camera_is_re_served_at_cameras_name_behind_this_devices_digest(recorder, transport):
+    # The Digest camera, pulled with its own credentials, is served with the recorder's.
+    rc, size, out = probe_size(rtsp_url(recorder, "/cameras/digest"), transport)
+    assert rc == 0 and size == (320, 240), out
+    rc, frames, err = decode(rtsp_url(recorder, "/cameras/udp"), transport, frames=10)
+    assert rc == 0 and frames == 10, err
+    rc, frames, err = decode(rtsp_url(recorder, "/cameras/plain", password="Wrong-pass-1"), transport, frames=1)
+    assert rc != 0 and "401" in err, err
+    rc, frames, err = decode(rtsp_url(recorder, "/cameras/nosuch"), transport, frames=1)
+    assert rc != 0 and "404" in err, err
+
+
+def test_a_live_only_user_watches_only_the_cameras_shared_with_them(recorder):
+    door = dict(user="door-watch", password="Door-watch-2026")
+    lobby = dict(user="lobby-watch", password="Lobby-watch-2026")
+    rc, frames, err = decode(rtsp_url(recorder, "/cameras/digest", **door), frames=5)
+    assert rc == 0 and frames == 5, err
+    for who, path in ((door, "/cameras/udp"), (lobby, "/cameras/digest")):
+        rc, frames, err = decode(rtsp_url(recorder, path, **who), frames=1)
+        assert rc != 0 and "403" in err, (who["user"], path, err)
+    # Their own device's streams stay as they were for Live-only users.
+    rc, frames, err = decode(rtsp_url(recorder, "/stream2", **lobby), frames=2)
+    assert rc == 0 and frames == 2, err
+
+
+def test_an_upstream_back_after_10_s_is_recorded_again_within_2_s_and_the_gap_shows(recorder, upstreams):
+    cam = upstreams["plain"]
+    finished(recorder, "plain", 1)
+    cam.stop()
+    # The recorder sees the session end at once and closes the file.
+    wait_for(lambda: all(r["state"] != "recording" for r in recordings(recorder, "?camera=plain")), 10,
+             what="the open file of the stopped camera closed")
+    before = recordings(recorder, "?camera=plain")
+    last_end = max(ms(r["end"]) for r in before)
+    time.sleep(10)
+    cam.start()
+    back_ms = cam.ready_ms
+    new = []
+
+    def resumed():
+        nonlocal new
+        new = [r for r in recordings(recorder, "?camera=plain") if r["id"] not in {b["id"] for b in before}]
+        return bool(new)
+    wait_for(resumed, 20, step=0.25, what="a new recording of the returned camera")
+    first = min(new, key=lambda r: r["id"])
+    start = ms(first["start"])
+    # Recording resumed within 2 s of the camera listening again (its own clock, the index's).
+    assert 0 <= start - back_ms <= 2000, (back_ms, first)
+    # The outage shows in the index as a gap between the two files.
+    assert start - last_end >= 9000, (last_end, first)
+    st = {c["name"]: c for c in recorder.get("/api/v1/cameras/status").json()}["plain"]
+    assert st["connects"] >= 2 and st["last_error"], st
+
+
+def test_a_signed_upstream_keeps_its_signatures_and_an_unsigned_one_is_countersigned(
+        recorder, upstreams, tmp_path_factory, tmp_path):
+    """Another camward daemon signing its stream (ONVIF Media Signing) is the camera: the
+    recorder's file verifies to that camera's certificate. An unsigned GStreamer camera with
+    `recorder_signing` verifies to the recorder's own certificate instead."""
+    tmp = tmp_path_factory.mktemp("signer")
+    up_ca = provision_ca(tmp, tmp / "data")
+    up = start_cam(tmp / "data", {**SMALL_STREAMS, "alteration_detection": {"enabled": True}})
+    ca = {"signed": up_ca, "countersigned": recorder.ca}
+    other = {"signed": recorder.ca, "countersigned": up_ca}
+    try:
+        cams = recorder.get("/api/v1/config").json()["cameras"]["cameras"]
+        # The list is replaced as a whole; the passwords read back as {"set": true} keep theirs.
+        cams += [camera_entry("signed", f"rtsp://127.0.0.1:{up.rtsp_port}/stream1",
+                              username=ADMIN_USER, password=ADMIN_PASSWORD),
+                 camera_entry("countersigned", upstreams["udp"].url(), recorder_signing=True)]
+        r = recorder.patch_config({"cameras": {"cameras": cams}})
+        assert r.status_code == 200, r.text
+        serial = {"signed": up.get("/api/v1/status").json()["serial"],
+                  "countersigned": recorder.get("/api/v1/status").json()["serial"]}
+        assert serial["signed"] != serial["countersigned"]
+        for name in ("signed", "countersigned"):
+            row = finished(recorder, name, 1, timeout=60)[0]
+            assert row["signed"], row
+            f = download(recorder, row["id"], tmp_path / f"{name}.mp4")
+            rc, rep, err = verify(f, ca=ca[name])
+            assert rc == 0 and rep["verdict"] == "authentic", (name, err, rep and rep["gops"])
+            assert rep["provenance"]["status"] == "trusted", (name, rep["provenance"])
+            assert rep["vendor"]["serial_number"] == serial[name], (name, rep["vendor"])
+            assert rep["counts"]["validated_frames"] == row["frames"], (name, rep["counts"], row)
+            # The other device's CA does not vouch for it: the signer is who it says.
+            rc, rep, _ = verify(f, ca=other[name])
+            assert rc == 2 and rep["provenance"]["status"] != "trusted", (name, rep["provenance"])
+        # The digest camera's password survived the list being replaced.
+        st = {c["name"]: c for c in recorder.get("/api/v1/cameras/status").json()}
+        assert st["digest"]["connected"], st["digest"]
+    finally:
+        up.stop()
+
+
+def test_an_alarm_only_camera_is_recorded_when_this_devices_alarm_records(recorder, tmp_path):
+    """`record: alarm`: the camera is recorded only while this device's alarm record action runs,
+    with its pre- and post-alarm periods, into a file marked as an alarm recording."""
+    cams = recorder.get("/api/v1/config").json()["cameras"]["cameras"]
+    for c in cams:
+        if c["name"] == "digest":
+            c["record"] = "alarm"
+    r = recorder.patch_config({
+        "cameras": {"cameras": cams},
+        "alarm": {"command": {"enabled": True},
+                  "recording": {"enabled": True, "triggers": ["command"], "pre_seconds": 2, "post_seconds": 3}},
+    })
+    assert r.status_code == 200, r.text
+    # The continuous file closes; nothing new is recorded until the alarm.
+    wait_for(lambda: all(r["state"] != "recording" for r in recordings(recorder, "?camera=digest")), 15,
+             what="the continuous recording of the alarm-only camera closed")
+    before = {r["id"] for r in recordings(recorder, "?camera=digest")}
+    r = requests.post(recorder.url("/api/v1/alarm"), auth=recorder.admin(), timeout=10)
+    assert r.status_code == 202, r.text
+    rows = []
+
+    def alarm_file():
+        nonlocal rows
+        rows = [r for r in recordings(recorder, "?camera=digest")
+                if r["id"] not in before and r["state"] != "recording"]
+        return bool(rows)
+    wait_for(alarm_file, 30, step=0.5, what="a finished alarm recording of the camera")
+    row = rows[0]
+    assert row["trigger"] == "alarm" and row["camera"] == "digest", row
+    # Pre-alarm (2 s, whole GOPs) plus post-alarm (3 s): a few seconds, not a continuous file.
+    assert 30 <= row["frames"] <= 90, row
+    f = download(recorder, row["id"], tmp_path / "alarm.mp4")
+    rc, n, err = ffprobe_frames(f)
+    assert rc == 0 and n == row["frames"], (row, n, err)
+
+
+def test_with_data_encryption_on_a_cameras_files_are_encrypted_to_the_viewers_key(recorder, tmp_path):
+    """Data encryption (paper §3.8) switched on restarts the recorder, which records the upstream
+    cameras again, now CENC-encrypted: only the viewer's key gives the pictures back."""
+    key = tmp_path / "viewer.key"
+    recipient = cw("keygen", "--out", key, check=True).stdout.strip()
+    r = recorder.patch_config({"data_encryption": {"enabled": True, "recipients": [recipient]}})
+    assert r.status_code == 200, r.text
+    rows = []
+
+    def encrypted_file():
+        nonlocal rows
+        rows = [r for r in recordings(recorder, "?camera=udp") if r["encrypted"] and r["state"] != "recording"]
+        return bool(rows)
+    wait_for(encrypted_file, 40, step=0.5, what="a finished encrypted recording of camera udp")
+    row = rows[0]
+    f = download(recorder, row["id"], tmp_path / "enc.mp4")
+    clear = tmp_path / "clear.mp4"
+    cw("decrypt", f, "--identity", key, "-o", clear, check=True)
+    rc, n, err = ffprobe_frames(clear)
+    assert rc == 0 and n == row["frames"], (row, n, err)
