@@ -11,9 +11,10 @@ use crate::{FieldError, Secret, Validate, join};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Most upstream cameras: each costs a pull session, a recorder task and its share of the card's
-/// write rate; 16 H.264 streams of a few Mbit/s are what an SD card sustains.
-pub const MAX_CAMERAS: usize = 16;
+/// Most upstream cameras: each costs a pull session, a recorder task and its share of the disk's
+/// write rate. 64 cameras of 4 Mbit/s (32 MB/s) is the recorder's capacity goal on a 2-core box
+/// (`scripts/bench-recorder`); more belongs on a second recorder.
+pub const MAX_CAMERAS: usize = 64;
 /// Longest camera name (it is a path segment of `/cameras/NAME` and of the recording directory).
 pub const MAX_NAME: usize = 32;
 /// Longest upstream user name and password.
@@ -160,7 +161,7 @@ impl Camera {
 #[serde(deny_unknown_fields, default)]
 pub struct CamerasConfig {
     /// The upstream cameras this device records (recorder mode); empty by default.
-    #[schemars(title = "Cameras", length(max = 16))]
+    #[schemars(title = "Cameras", length(max = 64))]
     pub cameras: Vec<Camera>,
 }
 
