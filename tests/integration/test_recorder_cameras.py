@@ -343,3 +343,26 @@ def test_with_data_encryption_on_a_cameras_files_are_encrypted_to_the_viewers_ke
     cw("decrypt", f, "--identity", key, "-o", clear, check=True)
     rc, n, err = ffprobe_frames(clear)
     assert rc == 0 and n == row["frames"], (row, n, err)
+
+
+def test_many_cameras_do_not_starve_the_daemon_of_its_blocking_threads(upstreams, tmp_path):
+    """Each recorded camera has a writer for as long as it is recorded. Twenty-four of them (more
+    than the runtime's 16 blocking threads) once starved every short blocking call, and the
+    daemon stopped answering HTTP at all; the writers now have threads of their own."""
+    n = 24
+    cams = [camera_entry(f"m{i}", upstreams["plain"].url()) for i in range(n)]
+    cam = start_cam(tmp_path / "many", {**SMALL_STREAMS, "recording": {"enabled": False, "file_seconds": FILE_SECONDS},
+                                        "cameras": {"cameras": cams}})
+    try:
+        def all_connected():
+            r = cam.get("/api/v1/cameras/status", timeout=5)
+            return r.status_code == 200 and sum(1 for c in r.json() if c["connected"]) == n
+        wait_for(all_connected, 60, step=0.5, what=f"{n} cameras connected")
+        # Settings are stored through the blocking pool: a change still goes through.
+        r = cam.patch_config({"snmp": {"location": "Rack 7"}})
+        assert r.status_code == 200, r.text
+        assert cam.get("/api/v1/config").json()["snmp"]["location"] == "Rack 7"
+        wait_for(lambda: len({r["camera"] for r in recordings(cam) if r.get("camera")}) == n, 30,
+                 what=f"a recording for each of the {n} cameras")
+    finally:
+        cam.stop()

@@ -58,7 +58,7 @@ fn start_s3(root: &Path, port: u16) -> S3 {
 /// A closed recording with `bytes` of pseudo-random content that ended `age_ms` ago.
 fn recording(index: &Index, start_ms: i64, age_ms: i64, bytes: usize, seed: u8) -> (i64, Vec<u8>) {
     let (id, rel) = index
-        .create_recording(1, Trigger::Continuous, start_ms, 320, 180)
+        .create_recording(None, 1, Trigger::Continuous, start_ms, 320, 180)
         .unwrap();
     let path = index.dir().join(&rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -141,6 +141,7 @@ async fn multipart_upload_bucket_retention_and_fetch_back() {
             .join("s3")
             .join(BUCKET)
             .join(cfg.key_of(&camward_record::index::file_name(
+                None,
                 1,
                 0,
                 old,

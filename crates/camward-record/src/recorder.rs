@@ -827,7 +827,24 @@ async fn stream_task(
             retention_lock: inner.retention_lock.clone(),
             queued: queued.clone(),
         };
-        inner.rt.spawn_blocking(move || writer_loop(ctx, rx))
+        // A thread of its own, not the runtime's blocking pool: a writer lives as long as its
+        // stream is recorded, and with many upstream cameras the writers alone would fill a
+        // bounded pool, starving every short blocking call of the daemon (settings, accounts).
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let rt = inner.rt.clone();
+        let name = match &ctx.camera {
+            Some(c) => format!("cw-rec-{c}"),
+            None => format!("cw-rec-s{stream}"),
+        };
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            let _runtime = rt.enter();
+            writer_loop(ctx, rx);
+            let _ = done_tx.send(());
+        });
+        if let Err(e) = spawned {
+            tracing::error!(stream, error = %e, "cannot start the recording writer thread");
+        }
+        done_rx
     };
     drop(inner);
     let mut st = StreamState {
@@ -873,8 +890,11 @@ async fn stream_task(
     st.release_held(Vec::new());
     st.dispatch(None, None, false);
     let _ = st.tx.send(WriterMsg::Stop);
-    if let Err(e) = writer.await {
-        tracing::error!(stream, error = %e, "recording writer panicked");
+    if writer.await.is_err() {
+        tracing::error!(
+            stream,
+            "recording writer ended without finishing (panicked)"
+        );
     }
 }
 
