@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
         1 => Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))),
         _ => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
     };
-    let text = describe(1, &info, origin, data.len() as u64);
+    let text = describe("stream1", &info, origin, data.len() as u64);
     let session = sdp_types::Session::parse(text.as_bytes())
         .unwrap_or_else(|e| panic!("our SDP does not parse: {e:?}\n{text}"));
     assert_eq!(session.medias.len(), 1);
