@@ -66,7 +66,8 @@ def main():
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
     if a.exit_with_stdin:
-        threading.Thread(target=lambda: (sys.stdin.read(), loop.quit()), daemon=True).start()
+        # idle_add: thread-safe, and it still ends the loop when stdin closes before loop.run().
+        threading.Thread(target=lambda: (sys.stdin.read(), GLib.idle_add(loop.quit)), daemon=True).start()
     port = server.get_bound_port()
     print(json.dumps({"ready": True, "port": port, "wall_ms": int(time.time() * 1000)}), flush=True)
     loop.run()
