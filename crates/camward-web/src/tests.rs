@@ -442,3 +442,19 @@ async fn camera_views_follow_the_per_camera_permission_and_answer_in_the_api_sha
     let (_, _, _, _, body) = get("bob live", "/api/v1/cameras").await;
     assert_eq!(&body[..], b"[]");
 }
+
+/// Found by openapi-core: an operation that both documented its query by hand and extracted it
+/// listed each parameter twice, which makes the whole document invalid for generated clients.
+#[test]
+fn no_operation_lists_a_parameter_twice() {
+    let doc = crate::openapi();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let mut seen = std::collections::HashSet::new();
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let key = (p["in"].to_string(), p["name"].to_string());
+                assert!(seen.insert(key.clone()), "{method} {path}: {key:?} twice");
+            }
+        }
+    }
+}

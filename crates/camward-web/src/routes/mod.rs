@@ -424,8 +424,7 @@ fn api() -> ApiRouter<WebState> {
             get_with(cameras::mjpeg, |op| {
                 errs(
                     op.tag("live")
-                        .summary("MJPEG of an upstream camera: multipart/x-mixed-replace of JPEGs, decoded only while watched")
-                        .input::<Query<cameras::CameraMjpegParams>>(),
+                        .summary("MJPEG of an upstream camera: multipart/x-mixed-replace of JPEGs, decoded only while watched"),
                     &[
                         (400, "a bad `fps` (`bad_query`)"),
                         CAMERA_NOT_FOUND,
