@@ -10,6 +10,7 @@ pub mod rtp;
 pub mod sdp;
 mod session;
 pub mod tunnel;
+mod udp_batch;
 
 use camward_auth::Gate;
 use camward_auth::conn_limit::{AddressPermit, PerAddressLimit};

@@ -5,6 +5,7 @@
 
 use crate::conn::Writer;
 use crate::rtp;
+use crate::udp_batch::{Packets, UdpBatch};
 use camward_h264::{AccessUnit, NalType};
 use camward_media::{FrameBus, Subscriber};
 use rand::Rng as _;
@@ -138,6 +139,8 @@ pub struct UdpPair {
     pub server_ports: (u16, u16),
     pub client_rtp: SocketAddr,
     pub client_rtcp: SocketAddr,
+    /// Sends an access unit's RTP packets in as few syscalls as the kernel allows.
+    batch: UdpBatch,
 }
 
 impl UdpPair {
@@ -149,6 +152,24 @@ impl UdpPair {
         client: IpAddr,
         client_rtp: u16,
         client_rtcp: u16,
+    ) -> io::Result<UdpPair> {
+        Self::bind_batching(
+            local,
+            client,
+            client_rtp,
+            client_rtcp,
+            crate::udp_batch::enabled_by_env(),
+        )
+        .await
+    }
+
+    /// [`UdpPair::bind`] with RTP batching on or off (off: one `send` per packet).
+    pub(crate) async fn bind_batching(
+        local: IpAddr,
+        client: IpAddr,
+        client_rtp: u16,
+        client_rtcp: u16,
+        batching: bool,
     ) -> io::Result<UdpPair> {
         let mut last_err =
             io::Error::new(io::ErrorKind::AddrInUse, "no free even/odd UDP port pair");
@@ -169,12 +190,15 @@ impl UdpPair {
             let client_rtcp = SocketAddr::new(client, client_rtcp);
             rtp.connect(client_rtp).await?;
             rtcp.connect(client_rtcp).await?;
+            let batch = UdpBatch::new(&rtp, batching)?;
+            tracing::debug!(batching = batch.batching(), %client_rtp, "rtsp udp session bound");
             return Ok(UdpPair {
                 rtp,
                 rtcp,
                 server_ports: (p, p + 1),
                 client_rtp,
                 client_rtcp,
+                batch,
             });
         }
         Err(last_err)
@@ -566,8 +590,8 @@ pub async fn play(job: PlayJob) -> RtpState {
     let _playing = Playing::enter(table.clone());
     let mut pacing = Pacing::default();
     let mut udp_failing_since: Option<Instant> = None;
-    // UDP only: one packet's bytes, allocated on the first send.
-    let mut pkt = Vec::new();
+    // UDP only: one access unit's packets, allocated on the first send.
+    let mut pkts = Packets::default();
     loop {
         let au = tokio::select! {
             biased;
@@ -593,7 +617,7 @@ pub async fn play(job: PlayJob) -> RtpState {
         };
         let sent = tokio::time::timeout(
             STALL_LIMIT,
-            send_au(&transport, &p, &mut rtp, max_payload, &mut pkt, inline_sr),
+            send_au(&transport, &p, &mut rtp, max_payload, &mut pkts, inline_sr),
         )
         .await;
         match sent {
@@ -673,27 +697,25 @@ async fn send_au(
     p: &Prepared,
     rtp: &mut RtpState,
     max_payload: usize,
-    pkt: &mut Vec<u8>,
+    pkts: &mut Packets,
     sr: Option<(u8, u64)>,
 ) -> io::Result<()> {
     match transport {
         Transport::Udp(pair) => {
             let nals: Vec<&[u8]> = p.nals.iter().map(|b| &b[..]).collect();
-            let mut first_err = None;
+            pkts.clear();
             for f in rtp::packetize(&nals, max_payload) {
-                pkt.clear();
-                pkt.extend_from_slice(&rtp::header(f.last, rtp.seq, p.ts, rtp.ssrc));
-                pkt.extend_from_slice(f.prefix.as_slice());
-                pkt.extend_from_slice(f.data);
+                pkts.buf
+                    .extend_from_slice(&rtp::header(f.last, rtp.seq, p.ts, rtp.ssrc));
+                pkts.buf.extend_from_slice(f.prefix.as_slice());
+                pkts.buf.extend_from_slice(f.data);
+                pkts.end_packet();
                 // Sequence numbers advance even for lost sends: the receiver sees a gap, as it should.
                 rtp.seq = rtp.seq.wrapping_add(1);
                 rtp.packets = rtp.packets.wrapping_add(1);
                 rtp.octets = rtp.octets.wrapping_add(f.payload_len() as u32);
-                if let Err(e) = pair.rtp.send(pkt).await {
-                    first_err.get_or_insert(e);
-                }
             }
-            first_err.map_or(Ok(()), Err)
+            pair.batch.send(&pair.rtp, pkts).await
         }
         Transport::Interleaved { writer, rtp_ch, .. } => {
             let mut w =
@@ -790,5 +812,79 @@ mod tests {
                 .describe(0xAB)
                 .ends_with(";ssrc=000000AB")
         );
+    }
+
+    /// Every datagram the receiver gets within a short bounded wait, in arrival order.
+    async fn drain(rx: &UdpSocket) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65_536];
+        for _ in 0..10_000 {
+            match tokio::time::timeout(Duration::from_millis(300), rx.recv(&mut buf)).await {
+                Ok(Ok(n)) => out.push(buf[..n].to_vec()),
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Sends three access units (a key frame with small parameter sets and a fragmented IDR
+    /// whose last fragment is shorter, a frame of one small packet, a frame of two slices of
+    /// different fragment sizes) to a viewer, with batching on or off, and returns what arrived.
+    async fn udp_viewer_receives(batching: bool) -> Vec<Vec<u8>> {
+        let rx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let pair = UdpPair::bind_batching(lo, lo, port, port.wrapping_add(1), batching)
+            .await
+            .unwrap();
+        assert!(!batching || pair.batch.batching() || !cfg!(target_os = "linux"));
+        let transport = Transport::Udp(Arc::new(pair));
+        let mut rtp = RtpState::new();
+        rtp.ssrc = 0x1234_5678;
+        rtp.seq = 65_530; // wraps within the run
+        let nal = |t: u8, len: usize| {
+            let mut v = vec![t];
+            v.extend((1..len).map(|i| (i * 7 % 251) as u8));
+            bytes::Bytes::from(v)
+        };
+        let frames = [
+            vec![nal(0x67, 12), nal(0x68, 4), nal(0x65, 5_000)],
+            vec![nal(0x41, 60)],
+            vec![nal(0x41, 3_000), nal(0x41, 2_800)],
+        ];
+        let mut pkts = Packets::default();
+        for (k, nals) in frames.into_iter().enumerate() {
+            let p = Prepared {
+                nals,
+                ts: 3_000 * k as u32,
+                wallclock: SystemTime::UNIX_EPOCH,
+                sr_due: false,
+            };
+            send_au(&transport, &p, &mut rtp, 1_200, &mut pkts, None)
+                .await
+                .unwrap();
+        }
+        drain(&rx).await
+    }
+
+    #[tokio::test]
+    async fn udp_batching_sends_the_same_packets_in_the_same_order_as_per_packet_sends() {
+        let batched = udp_viewer_receives(true).await;
+        let single = udp_viewer_receives(false).await;
+        // SPS, PPS, 5 IDR fragments (the last one shorter); 1 packet; 3 + 3 fragments.
+        assert_eq!(single.len(), 14);
+        assert_eq!(batched, single, "byte-identical datagrams");
+        let seqs: Vec<u16> = batched
+            .iter()
+            .map(|p| u16::from_be_bytes([p[2], p[3]]))
+            .collect();
+        for w in seqs.windows(2) {
+            assert_eq!(w[1], w[0].wrapping_add(1), "contiguous sequence numbers");
+        }
+        let sizes: Vec<usize> = batched.iter().map(Vec::len).collect();
+        assert!(sizes[6] < sizes[5], "the IDR's last fragment is shorter");
+        assert_eq!(sizes[7], 12 + 60, "the single small packet frame");
+        let markers = batched.iter().filter(|p| p[1] & 0x80 != 0).count();
+        assert_eq!(markers, 3, "one marker bit per access unit");
     }
 }
