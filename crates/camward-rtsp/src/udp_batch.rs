@@ -1,6 +1,6 @@
 //! Batched RTP sends to one UDP viewer: an access unit's packets leave in as few `sendmsg`
-//! calls as the kernel allows. Most of the fan-out's cost per delivered Gbit is the write path
-//! (paper §4.4: the RTSP server's live fan-out must serve many viewers from a small device), and
+//! calls as the kernel allows, for the RTSP streaming of paper §4.4. The performance goal is the
+//! fan-out's server CPU per delivered Gbit (docs/benchmarks.md): most of it is the write path, and
 //! with one syscall per RTP packet a UDP viewer of a 1080p stream costs a dozen syscalls a frame.
 //!
 //! With UDP generic segmentation offload (`UDP_SEGMENT`, Linux ≥ 4.18) one `sendmsg` carries a
