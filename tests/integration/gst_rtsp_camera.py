@@ -2,7 +2,10 @@
 through python3-gi) on a loopback port, serving a live H.264 test pattern at /cam, optionally
 behind RFC 2617 Digest. Run with the system python3 (python3-gi): it prints one JSON line
 `{"ready": true, "port": N, "wall_ms": T}` once it listens — `wall_ms` is its own clock at that
-moment, which the tests compare with the recorder's index — then serves until SIGTERM.
+moment, which the tests compare with the recorder's index — then serves until SIGTERM (or, with
+`--exit-with-stdin`, until its stdin closes: a Rust test holds the pipe, so the camera goes away
+with the test even when the test crashes). `--port 0` takes a free port and prints it.
+camward-media's `tests/rtsp_pull.rs` uses it too: one upstream camera for every test.
 
     /usr/bin/python3 gst_rtsp_camera.py --port 8554 [--fps 10] [--gop 10] [--user U --password P]
 """
@@ -10,6 +13,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 
 import gi
@@ -29,6 +33,7 @@ def main():
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--user")
     ap.add_argument("--password")
+    ap.add_argument("--exit-with-stdin", action="store_true")
     a = ap.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
@@ -60,7 +65,11 @@ def main():
         sys.exit(1)
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
-    print(json.dumps({"ready": True, "port": a.port, "wall_ms": int(time.time() * 1000)}), flush=True)
+    if a.exit_with_stdin:
+        # idle_add: thread-safe, and it still ends the loop when stdin closes before loop.run().
+        threading.Thread(target=lambda: (sys.stdin.read(), GLib.idle_add(loop.quit)), daemon=True).start()
+    port = server.get_bound_port()
+    print(json.dumps({"ready": True, "port": port, "wall_ms": int(time.time() * 1000)}), flush=True)
     loop.run()
 
 

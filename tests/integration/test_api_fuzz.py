@@ -8,6 +8,12 @@ Bounded: a fixed number of examples per operation and role, no shrinking, one da
 GET /api/v1/mjpeg and /api/v1/live.mp4 are left out: their answers never end, which schemathesis
 cannot read; so are restart and factory reset, which end the daemon's run (see SKIP). The checks that send wrong credentials on purpose (`ignored_auth`) are left
 out too: they would lock the test's own address out (the lockout has its own tests).
+
+Generated settings may name outside peers (an SMTP, FTP, NTP or SNMP-trap server, an upstream
+camera, an object store, an 802.1X interface) and a generated command alarm could then make the
+daemon reach them. `pin_peers_to_loopback` rewrites every such value in a generated body to
+loopback (or to an interface that does not exist) before it is sent, so the run never sends
+traffic anywhere but 127.0.0.1.
 """
 import copy
 
@@ -56,6 +62,40 @@ def api_schema(api_cam):
     return spec
 
 
+# Settings keys whose string value names a peer the daemon would contact, and what replaces it.
+PEER_KEYS = {"server": "127.0.0.1", "host": "127.0.0.1",
+             "endpoint": "http://127.0.0.1:9", "url": "rtsp://127.0.0.1:9/fuzz", "interface": "cwfuzz0"}
+
+
+def pin_peers_to_loopback(value):
+    """Rewrites, in place and at any depth, the string values of `PEER_KEYS` in a generated body.
+    Values of other types are left alone: the negative examples must still reach the validator."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key in PEER_KEYS and isinstance(inner, str):
+                value[key] = PEER_KEYS[key]
+            else:
+                pin_peers_to_loopback(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            pin_peers_to_loopback(inner)
+    return value
+
+
+def test_generated_peer_addresses_are_pinned_to_loopback():
+    body = {"smtp": {"server": "198.51.100.7", "destinations": [{"address": "a@example.com"}]},
+            "time": {"ntp": {"servers": [{"host": "pool.ntp.org"}, {"host": 5}]}},
+            "cameras": [{"url": "rtsp://203.0.113.9/x"}], "dot1x": {"interface": "eth0"},
+            "storage": {"object": {"endpoint": "https://s3.example.com"}}}
+    pin_peers_to_loopback(body)
+    assert body["smtp"]["server"] == "127.0.0.1"
+    assert body["smtp"]["destinations"][0]["address"] == "a@example.com"
+    assert [s["host"] for s in body["time"]["ntp"]["servers"]] == ["127.0.0.1", 5]
+    assert body["cameras"][0]["url"].startswith("rtsp://127.0.0.1:")
+    assert body["dot1x"]["interface"] == "cwfuzz0"
+    assert body["storage"]["object"]["endpoint"] == "http://127.0.0.1:9"
+
+
 def operations(spec):
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
@@ -99,6 +139,8 @@ def fuzz(cam, spec, role, auth):
                       phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
             @given(case=strategy)
             def run(case):
+                if isinstance(getattr(case, "body", None), (dict, list)):
+                    pin_peers_to_loopback(case.body)
                 try:
                     r = case.call_and_validate(base_url=base, session=session, auth=auth, timeout=20,
                                                allow_redirects=False, checks=checks)

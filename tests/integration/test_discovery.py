@@ -1,6 +1,7 @@
 """The Easy IP window as WS-Discovery (paper §4.5): inside the accommodate period camward is found
 by a real WS-Discovery client (PyPI `WSDiscovery`) and by `camward discover`, it says Hello when
-the window opens and Bye when it closes or camward stops, and after the window it answers nothing
+the window opens (and again, with a higher MetadataVersion, when what it announces changes) and
+Bye when it closes or camward stops, and after the window it answers nothing
 and its udp/3702 socket is closed; the window opens again at each start. WSDiscovery ignores
 loopback, so the client runs in a network namespace joined by a veth pair (conftest.NetnsPeer);
 the daemon's discovery is pinned to its end of the pair (hidden --discovery-interface), so no
@@ -40,7 +41,10 @@ with open(out, "a") as f:
         epr = root.findtext(".//a:EndpointReference/a:Address", namespaces=ns) or ""
         seq = root.find(".//d:AppSequence", ns)
         print(json.dumps({"action": action.rsplit("/", 1)[-1], "epr": epr, "from": src[0],
-                          "instance": seq.get("InstanceId") if seq is not None else None}), file=f, flush=True)
+                          "instance": seq.get("InstanceId") if seq is not None else None,
+                          "version": root.findtext(".//d:MetadataVersion", namespaces=ns),
+                          "scopes": (root.findtext(".//d:Scopes", namespaces=ns) or "").split(),
+                          "xaddrs": (root.findtext(".//d:XAddrs", namespaces=ns) or "").split()}), file=f, flush=True)
 """
 
 # A WS-Discovery search with the client library, printing what it found as JSON.
@@ -228,6 +232,39 @@ def test_onvif_discovery_mode_closes_and_reopens_the_window(tmp_path, netns_peer
         set_discovery_mode(cam, "Discoverable")
         wait_for(lambda: len(listener.seen("Hello", epr)) == 2, 10, what="Hello after Discoverable")
         assert [s for s in wsdiscovery_search(peer) if s["epr"] == epr]
+    finally:
+        cam.stop()
+        listener.stop()
+
+
+@needs("ip")
+def test_a_changed_announcement_is_said_again_in_a_hello_with_a_higher_metadata_version(tmp_path, netns_peer):
+    peer = netns_peer
+    listener = Listener(peer, tmp_path / "multicast.jsonl")
+    cam = discovery_cam(tmp_path, peer, window_secs=300)
+    try:
+        cam.setup_admin()
+        epr = endpoint(cam)
+        wait_for(lambda: listener.seen("Hello", epr), 10, what="the first Hello")
+        first = listener.seen("Hello", epr)[0]
+        assert not [x for x in first["scopes"] if "/location/" in x]
+        r = cam.patch_config({"discovery": {"location": "hall-2"}})
+        assert r.status_code == 200, r.text
+        wait_for(lambda: len(listener.seen("Hello", epr)) == 2, 10, what="a Hello saying the new location")
+        second = listener.seen("Hello", epr)[1]
+        assert "onvif://www.onvif.org/location/hall-2" in second["scopes"]
+        # The same run of the responder (same InstanceId), a newer description of the device.
+        assert second["instance"] == first["instance"]
+        assert int(second["version"]) == int(first["version"]) + 1
+        assert second["xaddrs"] == first["xaddrs"] == [f"http://{peer.host_ip}:{cam.http_port}/onvif/device_service"]
+        # A Probe is answered with the new description and version too.
+        found = [s for s in wsdiscovery_search(peer) if s["epr"] == epr]
+        assert found and "onvif://www.onvif.org/location/hall-2" in found[0]["scopes"]
+        # An unrelated change (no scope, no address) says nothing new.
+        r = cam.patch_config({"discovery": {"location": "hall-2"}})
+        assert r.status_code == 200, r.text
+        time.sleep(1)  # a bounded pause: a third Hello would come within the recheck that follows the change
+        assert len(listener.seen("Hello", epr)) == 2
     finally:
         cam.stop()
         listener.stop()

@@ -21,7 +21,7 @@ import requests
 from conftest import (ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, SNMP_USERS, free_port, needs, rtsp_url,
                       snmp, snmp_v3, snmp_value, start_cam, stop_process, wait_for)
 from recording_util import cw, download, ffprobe_frames, provision_ca, recordings, reference_report, verify
-from videolib import decode, probe_size
+from videolib import decode, jpeg_size, probe_size, read_parts
 
 # The RTSP server comes through python3-gi (scripts/setup), i.e. the system interpreter.
 SYSTEM_PY = "/usr/bin/python3"
@@ -229,6 +229,100 @@ def test_a_live_only_user_watches_only_the_cameras_shared_with_them(recorder):
     # Their own device's streams stay as they were for Live-only users.
     rc, frames, err = decode(rtsp_url(recorder, "/stream2", **lobby), frames=2)
     assert rc == 0 and frames == 2, err
+
+
+def connected(cam, *names):
+    def all_on():
+        st = {c["name"]: c for c in cam.get("/api/v1/cameras/status").json()}
+        return all(st.get(n, {}).get("connected") for n in names)
+    wait_for(all_on, 20, what=f"cameras {names} connected")
+
+
+def camera_view(cam, name, view, auth=None, **kw):
+    """GET /api/v1/cameras/NAME/VIEW (streamed: live.mp4 and mjpeg never end)."""
+    return requests.get(cam.url(f"/api/v1/cameras/{name}/{view}"), auth=auth or cam.admin(), stream=True,
+                        timeout=15, **kw)
+
+
+def test_a_cameras_live_mp4_is_its_h264_read_by_ffprobe_over_http_digest(recorder):
+    """The browser's H.264 view of an upstream camera: its own stream relayed as fragmented MP4
+    (no re-encoding: the camera's size and rate), read by ffmpeg's demuxer with Digest."""
+    connected(recorder, "digest")
+    url = f"http://{ADMIN_USER}:{ADMIN_PASSWORD}@127.0.0.1:{recorder.http_port}/api/v1/cameras/digest/live.mp4"
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+                            "stream=codec_name,width,height", "-of", "csv=p=0", "-read_intervals", "%+2", url],
+                           capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip().splitlines()[:1] == ["h264,320,240"], probe.stdout + probe.stderr
+    frames = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", url, "-frames:v", "15", "-f", "framemd5", "-"],
+                            capture_output=True, text=True, timeout=60)
+    n = sum(1 for line in frames.stdout.splitlines() if line and not line.startswith("#"))
+    assert frames.returncode == 0 and n == 15, frames.stderr[-500:]
+    with camera_view(recorder, "digest", "live.mp4") as r:
+        assert r.status_code == 200 and r.headers["Content-Type"] == "video/mp4", r.text
+        first = next(r.iter_content(4096))
+    assert first[4:8] == b"ftyp", first[:16]
+
+
+def test_a_cameras_snapshot_and_mjpeg_are_jpegs_of_its_own_size(recorder, tmp_path):
+    """JPEGs of an upstream camera are decoded from its H.264 when asked (from the latest key
+    frame), at the size the camera sends: it is no JPEG setting of this device."""
+    connected(recorder, "udp", "plain")
+    r = camera_view(recorder, "udp", "snapshot.jpg")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg", r.text
+    assert jpeg_size(r.content, tmp_path) == (320, 240)
+    with camera_view(recorder, "plain", "mjpeg", params={"fps": 5}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("multipart/x-mixed-replace"), r.text
+        parts = read_parts(r, 2)
+    assert [jpeg_size(p, tmp_path) for p in parts] == [(320, 240)] * 2
+    # Two pictures of a moving scene, not one repeated.
+    assert parts[0] != parts[1]
+
+
+def test_http_views_of_cameras_follow_the_per_camera_permission_of_rtsp(recorder):
+    """A Live-only user watches over HTTP exactly the cameras RTSP lets them watch; an unknown
+    name is 404 for Camera control and above, 403 for a Live-only user (who cannot learn names)."""
+    connected(recorder, "digest", "plain", "udp")
+    door = requests.auth.HTTPDigestAuth("door-watch", "Door-watch-2026")
+    lobby = requests.auth.HTTPDigestAuth("lobby-watch", "Lobby-watch-2026")
+    r = recorder.get("/api/v1/cameras", auth=door)
+    assert r.status_code == 200 and [c["name"] for c in r.json()] == ["digest"], r.text
+    assert set(r.json()[0]) == {"name", "connected", "width", "height", "fps"}, r.json()
+    assert recorder.get("/api/v1/cameras", auth=lobby).json() == []
+    assert [c["name"] for c in recorder.get("/api/v1/cameras").json()] == ["digest", "plain", "udp"]
+    r = camera_view(recorder, "digest", "snapshot.jpg", auth=door)
+    assert r.status_code == 200 and r.content[:2] == b"\xff\xd8", r.text
+    with camera_view(recorder, "digest", "live.mp4", auth=door) as r:
+        assert r.status_code == 200, r.text
+    for who, name in ((door, "udp"), (door, "plain"), (lobby, "digest"), (door, "nosuch")):
+        for view in ("live.mp4", "snapshot.jpg", "mjpeg"):
+            r = camera_view(recorder, name, view, auth=who)
+            assert r.status_code == 403 and r.json()["error"] == "forbidden", (who.username, name, view, r.text)
+    for view in ("live.mp4", "snapshot.jpg", "mjpeg"):
+        r = camera_view(recorder, "nosuch", view)
+        assert r.status_code == 404 and r.json()["error"] == "not_found", (view, r.text)
+        with camera_view(recorder, "plain", view) as r:
+            assert r.status_code == 200, (view, r.text)
+        r = requests.get(recorder.url(f"/api/v1/cameras/plain/{view}"), timeout=10)
+        assert r.status_code == 401, r.text
+    assert camera_view(recorder, "bad.name", "snapshot.jpg").status_code == 404
+    assert camera_view(recorder, "plain", "mjpeg", params={"fps": 31}).status_code == 400
+
+
+def test_a_camera_that_sends_nothing_answers_503_with_the_reason_to_retry(recorder):
+    """A camera that is configured but not reachable: its views say so (503 `camera_offline`,
+    `Retry-After`) instead of hanging."""
+    cams = recorder.get("/api/v1/config").json()["cameras"]["cameras"]
+    dead = camera_entry("dead", f"rtsp://127.0.0.1:{free_port()}/cam")
+    assert recorder.patch_config({"cameras": {"cameras": cams + [dead]}}).status_code == 200
+    try:
+        wait_for(lambda: "dead" in {c["name"] for c in recorder.get("/api/v1/cameras").json()}, 10,
+                 what="camera dead listed")
+        for view in ("live.mp4", "snapshot.jpg", "mjpeg"):
+            r = camera_view(recorder, "dead", view)
+            assert r.status_code == 503 and r.headers["Retry-After"] == "1", (view, r.text)
+            assert r.json()["error"] == "camera_offline" and "dead" in r.json()["message"], r.text
+    finally:
+        assert recorder.patch_config({"cameras": {"cameras": cams}}).status_code == 200
 
 
 def test_an_upstream_back_after_10_s_is_recorded_again_within_2_s_and_the_gap_shows(recorder, upstreams):

@@ -236,6 +236,10 @@ def test_command_alarm_and_login_failure_each_send_a_v3_trap(tmp_path):
         c.cam.stop()
 
 
+SENT = CAMWARD + ".1.5.2.0"  # camwardNotificationsSent
+UNACKNOWLEDGED = CAMWARD + ".1.5.3.0"  # camwardInformsUnacknowledged
+
+
 @needs("snmptrapd")
 def test_a_command_alarm_reaches_snmptrapd_as_an_acknowledged_v3_authpriv_inform(tmp_path):
     """snmptrapd knows the user only under its own engine ID, as for any inform receiver: a v3 trap
@@ -265,6 +269,13 @@ def test_a_command_alarm_reaches_snmptrapd_as_an_acknowledged_v3_authpriv_inform
         alarm()
         wait_for(lambda: ".1.3.6.1.4.1.32473.2.0.1" in out.read_text(), 20, what="the alarm inform")
         assert "command alarm" in out.read_text()
+        # The acknowledged inform is counted as sent (after the trap), and nothing is unacknowledged.
+        assert int(c.value(SENT)) >= 2 and int(c.value(UNACKNOWLEDGED)) == 0
+        # With the receiver gone, an inform is tried, never acknowledged, and counted.
+        stop_process(trapd)
+        trapd = None
+        alarm()
+        wait_for(lambda: int(c.value(UNACKNOWLEDGED)) == 1, 30, step=0.5, what="camwardInformsUnacknowledged to count")
     finally:
         if trapd:
             stop_process(trapd)

@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from conftest import needs
-from videolib import jpeg_size, snapshot
+from videolib import jpeg_size, read_parts, snapshot
 
 pytestmark = needs("ffprobe")
 
@@ -39,31 +39,6 @@ def test_snapshot_and_mjpeg_need_credentials_and_valid_queries(video_cam):
     for q in ["stream=3", "stream=1&size=4"]:
         r = video_cam.get(f"/api/v1/snapshot.jpg?{q}")
         assert r.status_code == 400, r.text
-
-
-def read_parts(resp, count, limit=8 << 20):
-    """The first `count` parts of a multipart/x-mixed-replace body, each by its Content-Length."""
-    boundary = resp.headers["content-type"].split("boundary=")[1].encode()
-    buf = b""
-    it = resp.iter_content(chunk_size=16384)
-    parts = []
-    while len(parts) < count:
-        while b"\r\n\r\n" not in buf:
-            buf += next(it)
-            assert len(buf) < limit
-        head, buf = buf.split(b"\r\n\r\n", 1)
-        lines = head.split(b"\r\n")
-        assert lines[0].lstrip(b"\r\n") == b"--" + boundary, lines[0]
-        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
-        assert headers[b"content-type"] == b"image/jpeg"
-        n = int(headers[b"content-length"])
-        while len(buf) < n + 2:
-            buf += next(it)
-            assert len(buf) < limit
-        parts.append(buf[:n])
-        assert buf[n:n + 2] == b"\r\n"
-        buf = buf[n + 2:]
-    return parts
 
 
 def test_mjpeg_parts_decode(video_cam, tmp_path):

@@ -1,9 +1,12 @@
 //! WS-Discovery for the paper's Easy IP window (§4.5): while the window is open camward answers
 //! Probe and Resolve (multicast 239.255.255.250:3702 and [FF02::C]:3702, and unicast to port
 //! 3702) as an ONVIF NetworkVideoTransmitter and says Hello when it opens and Bye when it closes;
-//! outside it the sockets are closed. The daemon decides when the window is open
-//! ([`Responder::start`] / [`Responder::stop`]); this crate owns the sockets and the messages,
-//! and the client side of `camward discover`.
+//! outside it the sockets are closed. While the window is open, a change of what the device
+//! announces (an address gained or lost, HTTPS switched on, a new location scope) is said again in
+//! a Hello with a higher MetadataVersion, so a VMS listening for Hellos learns the new XAddrs
+//! without probing. The daemon decides when the window is open ([`Responder::start`] /
+//! [`Responder::stop`]); this crate owns the sockets and the messages, and the client side of
+//! `camward discover`.
 #![forbid(unsafe_code)]
 
 pub mod message;
@@ -25,6 +28,9 @@ pub const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xc);
 /// Answers sent per second at most: a Probe with a forged source would otherwise make the camera
 /// send bigger datagrams to a victim (amplification).
 const ANSWERS_PER_SECOND: u32 = 20;
+/// How often the announced addresses are compared with the interfaces': an address that DHCP
+/// changes has no event to wait for, and getifaddrs every few seconds costs nothing.
+const ANNOUNCE_CHECK: Duration = Duration::from_secs(5);
 
 /// One network interface with what discovery and ONVIF need from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,15 +118,19 @@ struct Sockets {
     v6_ifaces: Vec<u32>,
 }
 
+/// The interfaces multicast is joined on and sent out of.
+fn chosen(bind: &Bind) -> Vec<Interface> {
+    interfaces()
+        .into_iter()
+        .filter(|i| match bind {
+            Bind::All => i.multicast && !i.loopback,
+            Bind::Interface(n) => &i.name == n,
+        })
+        .collect()
+}
+
 fn open(bind: &Bind) -> std::io::Result<Sockets> {
-    let ifaces = interfaces();
-    let chosen: Vec<&Interface> = match bind {
-        Bind::All => ifaces
-            .iter()
-            .filter(|i| i.multicast && !i.loopback)
-            .collect(),
-        Bind::Interface(n) => ifaces.iter().filter(|i| &i.name == n).collect(),
-    };
+    let chosen = chosen(bind);
     let device = match bind {
         Bind::All => None,
         Bind::Interface(n) if chosen.is_empty() => {
@@ -186,6 +196,27 @@ fn open(bind: &Bind) -> std::io::Result<Sockets> {
     Ok(s)
 }
 
+/// Joins the IPv4 group on interfaces' addresses that were not there when the sockets opened (and
+/// forgets addresses that are gone), so that a Hello about a new address leaves by it. A join on
+/// an interface already joined under its old address fails with EADDRINUSE: the membership is
+/// the interface's, and sending by the new address works all the same.
+fn rejoin_v4(s: &mut Sockets, bind: &Bind) {
+    let Some(v4) = &s.v4 else { return };
+    let now: Vec<Ipv4Addr> = chosen(bind)
+        .iter()
+        .flat_map(|i| i.ipv4.first().map(|a| a.0))
+        .collect();
+    for a in &now {
+        if !s.v4_ifaces.contains(a)
+            && let Err(e) = v4.join_multicast_v4(GROUP_V4, *a)
+            && e.kind() != std::io::ErrorKind::AddrInUse
+        {
+            tracing::debug!(interface = %a, error = %e, "cannot join the WS-Discovery group");
+        }
+    }
+    s.v4_ifaces = now;
+}
+
 /// Sends `msg` to the multicast group out of every joined interface.
 async fn multicast(s: &Sockets, msg: &str) {
     if let Some(v4) = &s.v4 {
@@ -218,6 +249,7 @@ async fn multicast(s: &Sockets, msg: &str) {
 /// The running responder: stop it to send Bye and close the sockets.
 pub struct Responder {
     stop: watch::Sender<bool>,
+    recheck: Arc<tokio::sync::Notify>,
     task: JoinHandle<()>,
 }
 
@@ -231,26 +263,54 @@ impl Responder {
         announce: Arc<dyn Fn() -> Announce + Send + Sync>,
         instance_id: u32,
     ) -> std::io::Result<Responder> {
-        let sockets = open(&bind)?;
+        let mut sockets = open(&bind)?;
         let mut seq = Sequence {
             instance_id: u64::from(instance_id),
             number: 0,
         };
         let (stop, mut stopped) = watch::channel(false);
+        let recheck = Arc::new(tokio::sync::Notify::new());
+        let rechecked = recheck.clone();
+        // The announcement said last, and its MetadataVersion: every answer carries the version,
+        // which grows by one each time what is announced changes (WS-Discovery §4.1).
+        let mut said = announce();
+        let mut version = said.metadata_version;
         let task = tokio::spawn(async move {
-            multicast(&sockets, &message::hello(&announce(), &mut seq)).await;
+            multicast(&sockets, &message::hello(&said, &mut seq)).await;
             tracing::info!("discovery window open: answering WS-Discovery on udp/3702");
             let mut buf4 = vec![0u8; 65_536];
             let mut buf6 = vec![0u8; 65_536];
             let mut budget = (Instant::now(), 0u32);
+            let mut check = tokio::time::interval(ANNOUNCE_CHECK);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
+                let changed = async {
+                    tokio::select! {
+                        _ = check.tick() => {}
+                        _ = rechecked.notified() => {}
+                    }
+                };
                 let (n, from, v6) = tokio::select! {
                     _ = stopped.changed() => break,
+                    _ = changed => {
+                        let now = announce();
+                        if now.xaddrs != said.xaddrs || now.scopes != said.scopes {
+                            version += 1;
+                            said = Announce { metadata_version: version, ..now };
+                            rejoin_v4(&mut sockets, &bind);
+                            multicast(&sockets, &message::hello(&said, &mut seq)).await;
+                            tracing::info!(xaddrs = ?said.xaddrs, metadata_version = version, "announcement changed: Hello sent again");
+                        }
+                        continue;
+                    }
                     r = recv(sockets.v4.as_ref(), &mut buf4) => match r { Ok((n, f)) => (n, f, false), Err(_) => continue },
                     r = recv(sockets.v6.as_ref(), &mut buf6) => match r { Ok((n, f)) => (n, f, true), Err(_) => continue },
                 };
                 let data = if v6 { &buf6[..n] } else { &buf4[..n] };
-                let a = announce();
+                let a = Announce {
+                    metadata_version: version,
+                    ..announce()
+                };
                 let answer = match message::parse(data) {
                     Some(Incoming::Probe {
                         message_id,
@@ -293,7 +353,17 @@ impl Responder {
             tracing::info!("discovery window closed: udp/3702 closed");
             drop(sockets);
         });
-        Ok(Responder { stop, task })
+        Ok(Responder {
+            stop,
+            recheck,
+            task,
+        })
+    }
+
+    /// Compares what is announced with what was said now rather than at the next periodic
+    /// check: the daemon calls it when the settings change.
+    pub fn recheck(&self) {
+        self.recheck.notify_one();
     }
 
     /// Says Bye and closes the sockets; returns once they are closed.

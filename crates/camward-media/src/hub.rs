@@ -58,6 +58,28 @@ impl Default for Reconnect {
     }
 }
 
+/// The size of a JPEG made of a stream's picture: one of the configured JPEG(1)/(2)/(3) sizes
+/// (scaled), or the picture as the stream carries it (a relayed camera's own size, which no
+/// JPEG setting describes), at JPEG(1)'s quality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotSize {
+    Configured(JpegSize),
+    AsSent,
+}
+
+impl From<JpegSize> for SnapshotSize {
+    fn from(size: JpegSize) -> Self {
+        SnapshotSize::Configured(size)
+    }
+}
+
+/// What `Slot::snapshot` makes: a size from the settings, or the picture's own size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Scaled(JpegSizeConfig),
+    AsSent { quality: u8 },
+}
+
 impl Reconnect {
     /// The wait before the next attempt, given the current back-off step and a random number.
     pub fn wait(&self, step: Duration, random: u64) -> Duration {
@@ -360,8 +382,14 @@ impl MediaHub {
 
     /// The latest picture of stream `n` as a JPEG of the configured JPEG(1)/(2)/(3) size and
     /// quality. Cheap when nothing changed since the last call (cached per size).
-    pub async fn snapshot_jpeg(&self, stream: u8, size: JpegSize) -> Result<Bytes, MediaError> {
-        self.snapshot_with_id(stream, size).await.map(|(_, j)| j)
+    pub async fn snapshot_jpeg(
+        &self,
+        stream: u8,
+        size: impl Into<SnapshotSize>,
+    ) -> Result<Bytes, MediaError> {
+        self.snapshot_with_id(stream, size.into())
+            .await
+            .map(|(_, j)| j)
     }
 
     /// The latest raw picture of stream `n` (the source's, or decoded from the stream), for
@@ -380,9 +408,10 @@ impl MediaHub {
     pub fn mjpeg(
         &self,
         stream: u8,
-        size: JpegSize,
+        size: impl Into<SnapshotSize>,
         fps: u32,
     ) -> impl Stream<Item = Bytes> + Send + 'static {
+        let size = size.into();
         let hub = self.clone();
         let mut tick =
             tokio::time::interval(Duration::from_secs_f64(1.0 / fps.clamp(1, 30) as f64));
@@ -431,12 +460,20 @@ impl MediaHub {
     async fn snapshot_with_id(
         &self,
         stream: u8,
-        size: JpegSize,
+        size: SnapshotSize,
     ) -> Result<(PictureId, Bytes), MediaError> {
         let slot = self.live_slot(stream)?;
-        let jcfg = *lock(&self.inner.ctl).jpeg.get(size);
+        let want = {
+            let ctl = lock(&self.inner.ctl);
+            match size {
+                SnapshotSize::Configured(size) => Want::Scaled(*ctl.jpeg.get(size)),
+                SnapshotSize::AsSent => Want::AsSent {
+                    quality: ctl.jpeg.get(JpegSize::One).quality,
+                },
+            }
+        };
         // Decoding and JPEG encoding take milliseconds to tens of them: off the async threads.
-        tokio::task::spawn_blocking(move || slot.snapshot(jcfg))
+        tokio::task::spawn_blocking(move || slot.snapshot(want))
             .await
             .unwrap_or(Err(MediaError::Shutdown))
     }
@@ -581,8 +618,16 @@ impl Slot {
     }
 
     /// Blocking: the latest picture, scaled and JPEG-encoded (or from the cache).
-    fn snapshot(&self, jcfg: JpegSizeConfig) -> Result<(PictureId, Bytes), MediaError> {
+    fn snapshot(&self, want: Want) -> Result<(PictureId, Bytes), MediaError> {
         let (id, pic) = self.latest_picture()?;
+        let jcfg = match want {
+            Want::Scaled(jcfg) => jcfg,
+            Want::AsSent { quality } => JpegSizeConfig {
+                width: pic.width,
+                height: pic.height,
+                quality,
+            },
+        };
         if let Some((_, _, jpg)) = lock(&self.jpeg_cache)
             .iter()
             .find(|(i, c, _)| *i == id && *c == jcfg)
@@ -1295,7 +1340,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn snapshot_decodes_as_jpeg_of_configured_size() {
+    async fn snapshot_decodes_as_jpeg_of_configured_size_or_as_sent() {
         let jpeg = JpegConfig {
             jpeg2: JpegSizeConfig {
                 width: 320,
@@ -1323,6 +1368,10 @@ mod tests {
             let img = image::load_from_memory_with_format(&jpg, image::ImageFormat::Jpeg).unwrap();
             assert_eq!((img.width(), img.height()), want, "{size:?}");
         }
+        // A relayed camera's view: the picture as the stream carries it, whatever the settings.
+        let jpg = hub.snapshot_jpeg(1, SnapshotSize::AsSent).await.unwrap();
+        let img = image::load_from_memory_with_format(&jpg, image::ImageFormat::Jpeg).unwrap();
+        assert_eq!((img.width(), img.height()), (640, 360));
         hub.stop();
     }
 

@@ -19,5 +19,5 @@ pub mod v4l2;
 pub use bus::{FrameBus, Subscriber, Ticks, TryNext};
 pub use camward_h264::{AccessUnit, StreamInfo};
 pub use error::{MediaError, SourceError};
-pub use hub::{MediaHub, Reconnect, StreamStatus};
+pub use hub::{MediaHub, Reconnect, SnapshotSize, StreamStatus};
 pub use stage::{AuStage, StageFactory};

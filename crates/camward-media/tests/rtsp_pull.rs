@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
 
-/// The GStreamer RTSP server of tests/peers, stopped when dropped.
+/// The upstream camera of the integration tests (tests/integration/gst_rtsp_camera.py: GStreamer's
+/// RTSP server behind Digest, user `cam`, password `pw`), stopped when dropped.
 struct Camera {
     child: Child,
     port: u16,
@@ -24,10 +25,14 @@ impl Camera {
         } else {
             "python3"
         };
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/rtsp_server.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/integration/gst_rtsp_camera.py"
+        );
         let mut child = Command::new(python)
             .arg(script)
-            .arg(port.to_string())
+            .args(["--port", &port.to_string(), "--fps", "15", "--gop", "15"])
+            .args(["--user", "cam", "--password", "pw", "--exit-with-stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -37,11 +42,14 @@ impl Camera {
         BufReader::new(child.stdout.take()?)
             .read_line(&mut line)
             .ok()?;
-        match line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-        {
+        // `{"ready": true, "port": N, "wall_ms": T}`
+        let port = line
+            .contains("\"ready\": true")
+            .then(|| line.split("\"port\": ").nth(1))
+            .flatten()
+            .and_then(|rest| rest.split([',', '}']).next())
+            .and_then(|p| p.trim().parse().ok());
+        match port {
             Some(port) => Some(Camera { child, port }),
             None => {
                 let _ = child.kill();
@@ -50,7 +58,7 @@ impl Camera {
                     .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
                     .unwrap_or_default();
                 println!(
-                    "SKIPPED: GStreamer RTSP server unavailable (apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly): {}",
+                    "SKIPPED: GStreamer RTSP server unavailable (apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-bad): {}",
                     err.lines().last().unwrap_or("")
                 );
                 None

@@ -68,6 +68,12 @@ pub struct Counters {
     pub replays: AtomicU32,
     /// Datagrams dropped by the host filter before decoding.
     pub filtered: AtomicU32,
+    /// Notifications that left for a destination: traps sent, informs acknowledged
+    /// (camwardNotificationsSent).
+    pub notifications_sent: AtomicU32,
+    /// Informs (v2c or v3) that no receiver acknowledged after every try, or that could not be
+    /// sent at all (camwardInformsUnacknowledged): a receiver that is down or refuses our user.
+    pub informs_unacknowledged: AtomicU32,
 }
 
 impl Counters {

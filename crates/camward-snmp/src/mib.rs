@@ -395,6 +395,15 @@ fn enterprise(v: &View<'_>) -> Entries {
         camward_oid(&[1, 4, 4, 0]),
         Value::Counter32(s.auth_failures),
     ));
+    let c = &v.engine.counters;
+    out.push((
+        camward_oid(&[1, 5, 2, 0]),
+        Value::Counter32(Counters::get(&c.notifications_sent)),
+    ));
+    out.push((
+        camward_oid(&[1, 5, 3, 0]),
+        Value::Counter32(Counters::get(&c.informs_unacknowledged)),
+    ));
     let cam = |c: u32, i: u32| camward_oid(&[1, 7, 1, 1, c, i]);
     for (i, c) in s.cameras.iter().enumerate().take(16) {
         let i = i as u32 + 1;

@@ -6,6 +6,7 @@
 //! for a v3 inform the receiver is the authoritative engine, discovered before each inform.
 
 use crate::agent::Shared;
+use crate::engine::Counters;
 use crate::mib;
 use async_snmp::message::{CommunityMessage, ScopedPdu, SecurityLevel};
 use async_snmp::pdu::NotificationPdu;
@@ -213,6 +214,9 @@ pub(crate) async fn send(shared: Arc<Shared>, pending: Arc<Pending>, n: Notifica
                 // discovered and the keys localized to it, which async-snmp's manager side does.
                 if inform_v3(&state.cfg, d, to, uptime, &trap_oid, n.varbinds()).await {
                     sent += 1;
+                    Counters::bump(&shared.engine.counters.notifications_sent);
+                } else {
+                    Counters::bump(&shared.engine.counters.informs_unacknowledged);
                 }
                 continue;
             }
@@ -249,11 +253,15 @@ pub(crate) async fn send(shared: Arc<Shared>, pending: Arc<Pending>, n: Notifica
         let inform = d.inform && d.version == SnmpNotifyVersion::V2c;
         if !inform {
             match shared.socket.send_to(&bytes, to).await {
-                Ok(_) => sent += 1,
+                Ok(_) => {
+                    sent += 1;
+                    Counters::bump(&shared.engine.counters.notifications_sent);
+                }
                 Err(e) => tracing::warn!(%to, error = %e, "snmp trap not sent"),
             }
             continue;
         }
+        let mut acknowledged = false;
         let (tx, mut rx) = oneshot::channel();
         pending
             .map
@@ -268,6 +276,7 @@ pub(crate) async fn send(shared: Arc<Shared>, pending: Arc<Pending>, n: Notifica
             match tokio::time::timeout(INFORM_WAIT, &mut rx).await {
                 Ok(Ok(())) => {
                     sent += 1;
+                    acknowledged = true;
                     break;
                 }
                 Ok(Err(_)) => break,
@@ -279,6 +288,12 @@ pub(crate) async fn send(shared: Arc<Shared>, pending: Arc<Pending>, n: Notifica
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
+        if acknowledged {
+            Counters::bump(&shared.engine.counters.notifications_sent);
+        } else {
+            tracing::warn!(%to, "snmp inform not acknowledged after {INFORM_TRIES} tries");
+            Counters::bump(&shared.engine.counters.informs_unacknowledged);
+        }
     }
     tracing::debug!(event = ?n.event, sent, "snmp notification");
     sent

@@ -23,7 +23,7 @@ pub use error::{ApiError, ErrorBody};
 pub use json::JsonBody;
 pub use routes::alarm::{AlarmControl, AlarmInfo, AlarmStatus};
 pub use routes::audit;
-pub use routes::cameras::{CameraStatus, Cameras};
+pub use routes::cameras::{CameraAccess, CameraStatus, CameraView, Cameras};
 pub use routes::certificate::expiry_warning;
 pub use routes::device::{
     DeviceState, ListenerInfo, ObjectStoreState, StorageState, StreamRecording, StreamState,

@@ -272,3 +272,173 @@ fn guarded_operations_declare_their_level() {
     assert_eq!(level("/api/v1/snapshot.jpg", "get"), "live");
     assert!(level("/api/v1/setup", "post").is_null());
 }
+
+/// A gate that lets in whoever the `Authorization: Test USER LEVEL` header names.
+struct NamedUsers;
+impl Gate for NamedUsers {
+    fn host_allowed(&self, _peer: IpAddr) -> bool {
+        true
+    }
+    fn authenticate(&self, req: &Request<'_>) -> Outcome {
+        let mut words = req.authorization.unwrap_or("").split(' ').skip(1);
+        let user = words.next().unwrap_or("").to_owned();
+        let level = match words.next() {
+            Some("admin") => camward_auth::Level::Admin,
+            Some("control") => camward_auth::Level::Control,
+            _ => camward_auth::Level::Live,
+        };
+        Outcome::Granted(camward_auth::Principal {
+            user: Some(user),
+            level,
+        })
+    }
+}
+
+/// Two upstream cameras: `door` sends pictures and is shared with `ann`, `yard` sends nothing.
+struct TwoCameras;
+impl crate::Cameras for TwoCameras {
+    fn status(&self) -> Vec<crate::CameraStatus> {
+        Vec::new()
+    }
+    fn viewable(&self, viewer: &camward_auth::Principal) -> Vec<crate::CameraView> {
+        ["door", "yard"]
+            .into_iter()
+            .filter(|n| self.access(n, viewer) == crate::CameraAccess::Allowed)
+            .map(|n| crate::CameraView {
+                name: n.into(),
+                connected: n == "door",
+                width: None,
+                height: None,
+                fps: None,
+            })
+            .collect()
+    }
+    fn access(&self, name: &str, viewer: &camward_auth::Principal) -> crate::CameraAccess {
+        let known = ["door", "yard"].contains(&name);
+        if viewer.level >= camward_auth::Level::Control {
+            return if known {
+                crate::CameraAccess::Allowed
+            } else {
+                crate::CameraAccess::Unknown
+            };
+        }
+        if name == "door" && viewer.user.as_deref() == Some("ann") {
+            crate::CameraAccess::Allowed
+        } else {
+            crate::CameraAccess::Denied
+        }
+    }
+    fn snapshot(
+        &self,
+        name: &str,
+    ) -> futures::future::BoxFuture<'static, Result<bytes::Bytes, crate::ApiError>> {
+        let r = self
+            .view(name)
+            .map(|_| bytes::Bytes::from_static(b"\xff\xd8jpeg\xff\xd9"));
+        Box::pin(async move { r })
+    }
+    fn mjpeg(
+        &self,
+        name: &str,
+        _fps: Option<u32>,
+    ) -> Result<futures::stream::BoxStream<'static, bytes::Bytes>, crate::ApiError> {
+        self.view(name)?;
+        Ok(Box::pin(futures::stream::iter([
+            bytes::Bytes::from_static(b"\xff\xd8jpeg\xff\xd9"),
+        ])))
+    }
+    fn fmp4(
+        &self,
+        name: &str,
+    ) -> Result<futures::stream::BoxStream<'static, bytes::Bytes>, crate::ApiError> {
+        self.view(name)?;
+        Ok(Box::pin(futures::stream::iter([
+            bytes::Bytes::from_static(b"\0\0\0\x08ftyp"),
+        ])))
+    }
+}
+impl TwoCameras {
+    fn view(&self, name: &str) -> Result<(), crate::ApiError> {
+        if name == "yard" {
+            return Err(crate::ApiError::unavailable(
+                "camera_offline",
+                "camera yard sends no picture now",
+                true,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The HTTP views of upstream cameras answer like RTSP's `/cameras/NAME`: a Live-only user gets
+/// exactly the cameras shared with them (403 for any other name, existing or not), Camera control
+/// and above every camera (404 for a name that is none), a silent camera 503 with Retry-After.
+#[tokio::test]
+async fn camera_views_follow_the_per_camera_permission_and_answer_in_the_api_shape() {
+    use tower::ServiceExt;
+    let (_d, mut st) = state();
+    st.gate = Arc::new(NamedUsers);
+    let app = app(st.with_cameras(Arc::new(TwoCameras)), []);
+    let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let get = |who: &str, uri: &str| {
+        let mut r = HttpRequest::builder()
+            .uri(uri)
+            .header("authorization", format!("Test {who}"))
+            .body(Body::empty())
+            .unwrap();
+        r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        let app = app.clone();
+        async move {
+            let r = app.oneshot(r).await.unwrap();
+            let status = r.status().as_u16();
+            let ct = r.headers().get("content-type").cloned();
+            let retry = r.headers().get("retry-after").cloned();
+            let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+            let code = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned));
+            (status, code, ct, retry, body)
+        }
+    };
+    for view in ["live.mp4", "snapshot.jpg", "mjpeg"] {
+        let uri = |cam: &str| format!("/api/v1/cameras/{cam}/{view}");
+        for (who, cam, want, code) in [
+            ("root admin", "door", 200, None),
+            ("ann live", "door", 200, None),
+            ("op control", "yard", 503, Some("camera_offline")),
+            ("root admin", "nosuch", 404, Some("not_found")),
+            ("root admin", "bad.name", 404, Some("not_found")),
+            ("ann live", "yard", 403, Some("forbidden")),
+            ("ann live", "nosuch", 403, Some("forbidden")),
+            ("bob live", "door", 403, Some("forbidden")),
+        ] {
+            let (status, got, _, retry, _) = get(who, &uri(cam)).await;
+            assert_eq!((status, got.as_deref()), (want, code), "{who} {cam} {view}");
+            if status == 503 {
+                assert_eq!(retry.unwrap(), "1");
+            }
+        }
+    }
+    let (_, _, ct, _, body) = get("ann live", "/api/v1/cameras/door/live.mp4").await;
+    assert_eq!(
+        (ct.unwrap(), &body[4..8]),
+        ("video/mp4".parse().unwrap(), &b"ftyp"[..])
+    );
+    let (_, _, ct, _, _) = get("ann live", "/api/v1/cameras/door/mjpeg").await;
+    assert!(
+        ct.unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("multipart/x-mixed-replace")
+    );
+    let (status, code, ..) = get("root admin", "/api/v1/cameras/door/mjpeg?fps=31").await;
+    assert_eq!((status, code.as_deref()), (400, Some("bad_query")));
+    let (_, _, _, _, body) = get("ann live", "/api/v1/cameras").await;
+    let list: Vec<crate::CameraView> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        list.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["door"]
+    );
+    let (_, _, _, _, body) = get("bob live", "/api/v1/cameras").await;
+    assert_eq!(&body[..], b"[]");
+}

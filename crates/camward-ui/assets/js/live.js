@@ -1,6 +1,9 @@
 // camward UI — the Live page: H.264 in the browser without plug-ins (fragmented MP4 from
 // GET /api/v1/live.mp4 fed to Media Source Extensions) with MJPEG as the fallback, stream
 // details, copyable addresses for players and recorders, snapshot, full screen, alarm indicator.
+// The source is this camera or one of the upstream cameras it records (recorder mode) that the
+// user may watch (GET /api/v1/cameras; a Live-only user sees those shared with them): their views
+// are /api/v1/cameras/NAME/live.mp4, /mjpeg and /snapshot.jpg, their RTSP address /cameras/NAME.
 // The H.264 view measures its own delay from capture to screen: every fragment carries its
 // capture time (`prft`), and each shown frame reports its media time (requestVideoFrameCallback).
 
@@ -67,8 +70,9 @@ const concat = (parts) => {
 
 export const h264Supported = () => typeof MediaSource !== 'undefined' && MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01F"');
 
-// Plays stream `n` into `video`; returns a stop function. `onDelay(ms)` gets the median delay.
-function playH264(video, n, onDelay, onFail) {
+// Plays the fragmented MP4 at `url` into `video`; returns a stop function. `onDelay(ms)` gets
+// the median delay.
+function playH264(video, url, onDelay, onFail) {
   const ctrl = new AbortController();
   const ms = new MediaSource();
   video.src = URL.createObjectURL(ms);
@@ -109,7 +113,7 @@ function playH264(video, n, onDelay, onFail) {
       if (sb.buffered.length && video.currentTime - sb.buffered.start(0) > 20) sb.remove(0, video.currentTime - 10);
     };
     try {
-      const resp = await fetch(`/api/v1/live.mp4?stream=${n}`, { credentials: 'same-origin', cache: 'no-store', signal: ctrl.signal });
+      const resp = await fetch(url, { credentials: 'same-origin', cache: 'no-store', signal: ctrl.signal });
       if (!resp.ok || !resp.body) { onFail(resp.status); return; }
       const reader = resp.body.getReader();
       const boxes = new Boxes();
@@ -175,8 +179,18 @@ function copyRow(id, label, url) {
   return el('div', { class: 'field url-row' }, el('label', { for: id, text: label }), el('div', { class: 'url-line' }, input, btn, done));
 }
 
+// The URLs of a source's views: this camera's stream `n`, or the upstream camera `camera`.
+const views = (camera, n) => {
+  const base = camera ? `/api/v1/cameras/${encodeURIComponent(camera)}` : '/api/v1';
+  const q = camera ? '' : `?stream=${n}`;
+  return { mp4: `${base}/live.mp4${q}`, mjpeg: `${base}/mjpeg${q}`, snapshot: `${base}/snapshot.jpg${q}` };
+};
+
 export function renderLive(main) {
   let stream = 1;
+  // '' is this camera; otherwise an upstream camera's name.
+  let camera = '';
+  let cameras = [];
   let view = h264Supported() ? 'h264' : 'mjpeg';
   let stop = null;
   const img = el('img', { id: 'live-image', alt: L.imageAlt(1), hidden: true });
@@ -192,6 +206,8 @@ export function renderLive(main) {
   const urls = el('div', { id: 'stream-urls' });
   let info = null;
 
+  const alt = () => (camera ? L.cameraAlt(camera) : L.imageAlt(stream));
+  const unavailable = () => { msg.textContent = camera ? L.cameraUnavailable(camera) : L.unavailable; viewer.classList.add('empty'); };
   const show = () => {
     if (stop) { stop(); stop = null; }
     img.removeAttribute('src');
@@ -199,25 +215,29 @@ export function renderLive(main) {
     delay.textContent = '';
     delete delay.dataset.ms;
     viewer.classList.remove('empty');
-    img.alt = L.imageAlt(stream);
-    snapshot.href = `/api/v1/snapshot.jpg?stream=${stream}`;
-    snapshot.setAttribute('download', `snapshot-stream${stream}.jpg`);
+    viewer.dataset.source = camera || 'local';
+    img.alt = alt();
+    const urls = views(camera, stream);
+    snapshot.href = urls.snapshot;
+    snapshot.setAttribute('download', camera ? `snapshot-${camera}.jpg` : `snapshot-stream${stream}.jpg`);
+    streamSet.hidden = Boolean(camera);
     if (view === 'h264') {
       img.hidden = true;
       video.hidden = false;
-      video.setAttribute('aria-label', L.imageAlt(stream));
-      stop = playH264(video, stream, (ms) => {
+      video.setAttribute('aria-label', alt());
+      stop = playH264(video, urls.mp4, (ms) => {
         delay.dataset.ms = String(Math.round(ms));
         delay.textContent = L.latency(Math.round(ms));
-      }, () => { msg.textContent = L.unavailable; viewer.classList.add('empty'); });
+      }, unavailable);
     } else {
       video.hidden = true;
       img.hidden = false;
-      img.src = `/api/v1/mjpeg?stream=${stream}`;
+      img.src = urls.mjpeg;
     }
+    renderDetails();
     renderUrls();
   };
-  img.addEventListener('error', () => { if (!img.hidden) { msg.textContent = L.unavailable; viewer.classList.add('empty'); } });
+  img.addEventListener('error', () => { if (!img.hidden) unavailable(); });
   img.addEventListener('load', () => viewer.classList.remove('empty'));
   full.addEventListener('click', () => {
     if (document.fullscreenElement) document.exitFullscreen();
@@ -230,14 +250,31 @@ export function renderLive(main) {
     r.addEventListener('change', () => onPick(v));
     return el('span', { class: 'radio' }, r, el('label', { for: id, text: t }));
   });
-  const views = h264Supported() ? [['h264', L.views.h264], ['mjpeg', L.views.mjpeg]] : [['mjpeg', L.views.mjpeg]];
+  const kinds = h264Supported() ? [['h264', L.views.h264], ['mjpeg', L.views.mjpeg]] : [['mjpeg', L.views.mjpeg]];
+  // The source list: this camera, then the upstream cameras once GET /api/v1/cameras answers
+  // (hidden while there are none, as on a camera that records no others).
+  const source = el('select', { id: 'live-source' }, el('option', { value: '', text: L.thisCamera }));
+  const sourceField = el('div', { class: 'field', hidden: true }, el('label', { for: 'live-source', text: L.source }), source);
+  source.addEventListener('change', () => { camera = source.value; show(); });
+  const streamSet = el('fieldset', {}, el('legend', { text: L.stream }), radios('stream', [[1, L.streams[1]], [2, L.streams[2]]], 1, (v) => { stream = v; show(); }));
   const picker = el('form', { class: 'live-controls', id: 'stream-form' },
-    el('fieldset', {}, el('legend', { text: L.stream }), radios('stream', [[1, L.streams[1]], [2, L.streams[2]]], 1, (v) => { stream = v; show(); })),
-    el('fieldset', {}, el('legend', { text: L.view }), radios('view', views, view, (v) => { view = v; show(); })));
+    sourceField,
+    streamSet,
+    el('fieldset', {}, el('legend', { text: L.view }), radios('view', kinds, view, (v) => { view = v; show(); })));
   picker.addEventListener('submit', (ev) => ev.preventDefault());
   if (!h264Supported()) msg.textContent = L.noMse;
 
   const renderDetails = () => {
+    const cam = camera && cameras.find((c) => c.name === camera);
+    if (cam) {
+      details.replaceChildren(el('table', {},
+        el('thead', {}, el('tr', {}, [L.source, L.codec, L.size, L.fps].map((t) => el('th', { scope: 'col', text: t })))),
+        el('tbody', {}, el('tr', {},
+          el('td', { text: cam.name }),
+          cam.connected && cam.width ? [el('td', { text: 'H.264' }), el('td', { text: `${cam.width}x${cam.height}` }), el('td', { text: cam.fps ? L.fpsValue(cam.fps) : '' })]
+            : el('td', { colspan: 3, text: L.cameraOffline })))));
+      return;
+    }
     if (!info) return;
     details.replaceChildren(el('table', {},
       el('thead', {}, el('tr', {}, [L.stream, L.codec, L.size, L.fps, L.bitrate].map((t) => el('th', { scope: 'col', text: t })))),
@@ -250,6 +287,16 @@ export function renderLive(main) {
     const host = location.hostname.includes(':') ? `[${location.hostname}]` : location.hostname;
     const origin = location.origin;
     const rows = [];
+    if (camera) {
+      const path = `cameras/${encodeURIComponent(camera)}`;
+      const v = views(camera, stream);
+      if (info && info.rtsp_port) rows.push(copyRow('url-rtsp', L.rtsp, `rtsp://${host}:${info.rtsp_port}/${path}`));
+      if (info && info.rtsps_port) rows.push(copyRow('url-rtsps', L.rtsps, `rtsps://${host}:${info.rtsps_port}/${path}`));
+      rows.push(copyRow('url-mjpeg', L.mjpegUrl, `${origin}${v.mjpeg}`));
+      rows.push(copyRow('url-snapshot', L.snapshotUrl, `${origin}${v.snapshot}`));
+      urls.replaceChildren(...rows, el('p', { class: 'hint', text: L.urlsHint }));
+      return;
+    }
     if (info && info.rtsp_port) rows.push(copyRow('url-rtsp', L.rtsp, `rtsp://${host}:${info.rtsp_port}/stream${stream}`));
     if (info && info.rtsps_port) rows.push(copyRow('url-rtsps', L.rtsps, `rtsps://${host}:${info.rtsps_port}/stream${stream}`));
     const s = info && info.streams.find((x) => x.stream === stream);
@@ -274,6 +321,12 @@ export function renderLive(main) {
   );
   show();
   api('GET', '/api/v1/streams').then((r) => { if (r.ok) { info = r.data; renderDetails(); renderUrls(); } });
+  api('GET', '/api/v1/cameras').then((r) => {
+    if (!r.ok || !Array.isArray(r.data) || !r.data.length) return;
+    cameras = r.data;
+    source.append(...cameras.map((c) => el('option', { value: c.name, text: L.cameraOption(c.name, c.connected) })));
+    sourceField.hidden = false;
+  });
   pollAlarm(alarm);
 }
 

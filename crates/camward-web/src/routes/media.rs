@@ -184,7 +184,7 @@ pub(crate) fn binary(description: &str, content_type: &str) -> DocResponse {
 }
 
 /// `multipart/x-mixed-replace` of JPEG parts.
-pub struct Mjpeg(BoxStream<'static, Bytes>);
+pub struct Mjpeg(pub(crate) BoxStream<'static, Bytes>);
 
 impl IntoResponse for Mjpeg {
     fn into_response(self) -> Response {
@@ -212,7 +212,7 @@ binary_answer!(
 );
 
 /// An endless fragmented MP4 (`video/mp4`, `Cache-Control: no-store`).
-pub struct LiveMp4(BoxStream<'static, Bytes>);
+pub struct LiveMp4(pub(crate) BoxStream<'static, Bytes>);
 
 impl IntoResponse for LiveMp4 {
     fn into_response(self) -> Response {

@@ -70,6 +70,19 @@ const STORAGE: (u16, &str) = (
     "recording storage is starting (`starting`, `Retry-After: 1`) or unusable (`unavailable`)",
 );
 
+const CAMERA_NOT_FOUND: (u16, &str) = (
+    404,
+    "no camera of that name is on (`not_found`; told to Camera control and above)",
+);
+const CAMERA_FORBIDDEN: (u16, &str) = (
+    403,
+    "a Live-only user the camera is not shared with (`forbidden`), as over RTSP; any name not on reads the same to them",
+);
+const CAMERA_OFFLINE: (u16, &str) = (
+    503,
+    "the camera sends nothing now (`camera_offline`, `Retry-After: 1`; the message says why)",
+);
+
 /// The API: every route with its description. `finish` turns it into a router and the document.
 fn api() -> ApiRouter<WebState> {
     ApiRouter::new()
@@ -364,6 +377,61 @@ fn api() -> ApiRouter<WebState> {
                     op.tag("recordings")
                         .summary("Upstream cameras of recorder mode: connected, bit rate, last frame, last error"),
                     &[(404, "this server records no upstream cameras (`not_found`)")],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/cameras",
+            get_with(cameras::list, |op| {
+                errs(
+                    op.tag("live")
+                        .summary("The upstream cameras this user may watch (a Live-only user: those shared with them)"),
+                    &[(404, "this server records no upstream cameras (`not_found`)")],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/cameras/{name}/live.mp4",
+            get_with(cameras::live_mp4, |op| {
+                errs(
+                    op.tag("live")
+                        .summary("An upstream camera's H.264 as endless fragmented MP4, as received (no re-encoding)"),
+                    &[
+                        CAMERA_NOT_FOUND,
+                        CAMERA_FORBIDDEN,
+                        CAMERA_OFFLINE,
+                    ],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/cameras/{name}/snapshot.jpg",
+            get_with(cameras::snapshot, |op| {
+                errs(
+                    op.tag("live")
+                        .summary("One JPEG of an upstream camera's latest picture, at its own size (decoded on request)"),
+                    &[
+                        CAMERA_NOT_FOUND,
+                        CAMERA_FORBIDDEN,
+                        (500, "the picture cannot be decoded or encoded (`decode_failed`, `jpeg_failed`)"),
+                        CAMERA_OFFLINE,
+                    ],
+                )
+            }),
+        )
+        .api_route(
+            "/api/v1/cameras/{name}/mjpeg",
+            get_with(cameras::mjpeg, |op| {
+                errs(
+                    op.tag("live")
+                        .summary("MJPEG of an upstream camera: multipart/x-mixed-replace of JPEGs, decoded only while watched")
+                        .input::<Query<cameras::CameraMjpegParams>>(),
+                    &[
+                        (400, "a bad `fps` (`bad_query`)"),
+                        CAMERA_NOT_FOUND,
+                        CAMERA_FORBIDDEN,
+                        CAMERA_OFFLINE,
+                    ],
                 )
             }),
         )

@@ -7,13 +7,23 @@
 //! §3.9), so verification names the recorder, not the camera. The service follows configuration
 //! changes: a camera added starts, one removed or switched off stops (its file closed), a changed
 //! URL or password reconnects on the same bus.
+//!
+//! The same hubs are the web API's camera views (`/api/v1/cameras/NAME/live.mp4`, `snapshot.jpg`,
+//! `mjpeg`): the live MP4 relays the camera's H.264 as received; JPEGs are decoded from the
+//! hub's cache of the current GOP (from its key frame) only when someone asks, so a camera nobody
+//! watches over HTTP costs no decoder.
 
 use super::record::{CameraFeed, Recording};
+use bytes::Bytes;
 use camward_config::{Camera, CameraRecord, JpegConfig, Source, StreamConfig, StreamsConfig};
 use camward_media::{FrameBus, MediaHub, Reconnect};
+use camward_media::{MediaError, SnapshotSize};
 use camward_store::ConfigHandle;
 use camward_tls::DeviceIdentity;
-use camward_web::CameraStatus;
+use camward_web::{ApiError, CameraAccess, CameraStatus, CameraView};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -110,18 +120,130 @@ impl Cameras {
         if viewer.level >= camward_auth::Level::Control {
             return true;
         }
-        let running = lock(&self.running);
-        let Some(r) = running.get(name) else {
-            return false;
-        };
-        viewer
+        lock(&self.running)
+            .get(name)
+            .is_some_and(|r| may_watch(r, viewer))
+    }
+}
+
+/// The per-camera rule of [`Cameras::allowed`] for a running camera.
+fn may_watch(r: &Running, viewer: &camward_auth::Principal) -> bool {
+    viewer.level >= camward_auth::Level::Control
+        || viewer
             .user
             .as_ref()
             .is_some_and(|u| r.config.live_users.iter().any(|l| l == u))
+}
+
+impl Running {
+    fn connected(&self, now: Instant) -> bool {
+        lock(&self.stats)
+            .last_frame
+            .is_some_and(|(t, _)| now.duration_since(t) <= CONNECTED_WITHIN)
+    }
+}
+
+/// The API's answer for a camera that sends nothing now. The reason (the camera's address may
+/// be in it) is for Camera control and above, in the status.
+fn offline(name: &str) -> ApiError {
+    ApiError::unavailable(
+        "camera_offline",
+        format!(
+            "camera {name} sends no picture now; it is reconnected by itself (the reason is in the cameras' status)"
+        ),
+        true,
+    )
+}
+
+impl Cameras {
+    /// The hub of camera `name` while it sends pictures, or the API's answer (404, 503).
+    fn live_hub(&self, name: &str) -> Result<MediaHub, ApiError> {
+        let running = lock(&self.running);
+        let r = running
+            .get(name)
+            .ok_or_else(|| ApiError::not_found(format!("no camera {name} is on")))?;
+        if !r.connected(Instant::now()) {
+            return Err(offline(name));
+        }
+        Ok(r.hub.clone())
+    }
+
+    /// A media error of a camera's view as the API's answer: no picture yet reads as offline.
+    fn view_error(name: &str, e: &MediaError) -> ApiError {
+        match e {
+            MediaError::NotReady(..) | MediaError::StreamOff(_) => offline(name),
+            e => super::media::api_error(e),
+        }
     }
 }
 
 impl camward_web::Cameras for Cameras {
+    fn viewable(&self, viewer: &camward_auth::Principal) -> Vec<CameraView> {
+        let now = Instant::now();
+        let mut out: Vec<CameraView> = lock(&self.running)
+            .iter()
+            .filter(|(_, r)| may_watch(r, viewer))
+            .map(|(name, r)| {
+                let info = r.hub.stream(1).and_then(|b| b.info());
+                let fps = {
+                    let mut st = lock(&r.stats);
+                    st.bitrate_bps(now);
+                    st.fps()
+                };
+                CameraView {
+                    name: name.clone(),
+                    connected: r.connected(now),
+                    width: info.as_ref().map(|i| i.width),
+                    height: info.as_ref().map(|i| i.height),
+                    fps: (fps > 0).then_some(fps),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    fn access(&self, name: &str, viewer: &camward_auth::Principal) -> CameraAccess {
+        let running = lock(&self.running);
+        match running.get(name) {
+            Some(r) if may_watch(r, viewer) => CameraAccess::Allowed,
+            None if viewer.level >= camward_auth::Level::Control => CameraAccess::Unknown,
+            _ => CameraAccess::Denied,
+        }
+    }
+
+    fn snapshot(&self, name: &str) -> BoxFuture<'static, Result<Bytes, ApiError>> {
+        let hub = self.live_hub(name);
+        let name = name.to_owned();
+        Box::pin(async move {
+            hub?.snapshot_jpeg(1, SnapshotSize::AsSent)
+                .await
+                .map_err(|e| Cameras::view_error(&name, &e))
+        })
+    }
+
+    fn mjpeg(&self, name: &str, fps: Option<u32>) -> Result<BoxStream<'static, Bytes>, ApiError> {
+        let hub = self.live_hub(name)?;
+        let fps = fps.unwrap_or_else(|| hub.settings().2.refresh_fps);
+        Ok(hub.mjpeg(1, SnapshotSize::AsSent, fps).boxed())
+    }
+
+    fn fmp4(&self, name: &str) -> Result<BoxStream<'static, Bytes>, ApiError> {
+        let hub = self.live_hub(name)?;
+        let bus = hub.stream(1).ok_or_else(|| offline(name))?;
+        // The view ends once the camera is removed or switched off (its hub and bus go away);
+        // while it only reconnects, the same bus carries on.
+        let running = self.running.clone();
+        let (name, ours) = (name.to_owned(), bus.clone());
+        let still_on = Box::new(move || {
+            lock(&running)
+                .get(&name)
+                .and_then(|r| r.hub.stream(1))
+                .is_some_and(|b| Arc::ptr_eq(&b, &ours))
+        });
+        Ok(super::media::LiveMp4::new(bus, still_on, None).into_stream())
+    }
+
     fn status(&self) -> Vec<CameraStatus> {
         let recording = self
             .recording

@@ -233,6 +233,11 @@ pub fn start(input: Input) -> JoinHandle<()> {
             } else if !want && let Some(r) = running.take() {
                 r.stop().await;
             }
+            // A settings change may change the XAddrs (HTTPS) or the scopes (location): the
+            // responder says a new Hello when it does.
+            if let Some(r) = &running {
+                r.recheck();
+            }
             window.open.store(running.is_some(), Ordering::Relaxed);
             if running.is_some() {
                 listeners.open(

@@ -88,7 +88,7 @@ fn settings(c: &Config) -> Settings {
 
 /// The API's answer to a media error: 400 for a bad stream number, 503 (retry) for a stream that
 /// is off or not producing, 500 for internal failures.
-fn api_error(e: &MediaError) -> ApiError {
+pub(crate) fn api_error(e: &MediaError) -> ApiError {
     let msg = e.to_string();
     match e {
         MediaError::NoSuchStream(_) => {
@@ -123,12 +123,14 @@ pub struct HubMedia {
 const LIVE_IDLE_CHECK: Duration = Duration::from_secs(2);
 
 /// One browser's H.264 view: the bus it reads and the timeline it writes.
-struct LiveMp4 {
-    hub: MediaHub,
-    stream: u8,
+pub(crate) struct LiveMp4 {
     bus: Arc<camward_media::FrameBus>,
     sub: camward_media::Subscriber,
-    _viewer: ViewerGuard,
+    /// Asked after a quiet spell: is the stream still there (not switched off, the camera not
+    /// removed)? A stream that went away sends nothing, and its viewers should learn it.
+    still_on: Box<dyn Fn() -> bool + Send + Sync>,
+    /// Counts the viewer in the status while the view lasts (this device's streams only).
+    _viewer: Option<ViewerGuard>,
     params: Option<TrackParams>,
     sequence: u32,
     /// (pts of the frame that starts the current run, decode time given to it).
@@ -137,6 +139,28 @@ struct LiveMp4 {
 }
 
 impl LiveMp4 {
+    pub(crate) fn new(
+        bus: Arc<camward_media::FrameBus>,
+        still_on: Box<dyn Fn() -> bool + Send + Sync>,
+        viewer: Option<ViewerGuard>,
+    ) -> LiveMp4 {
+        LiveMp4 {
+            sub: bus.subscribe(),
+            bus,
+            still_on,
+            _viewer: viewer,
+            params: None,
+            sequence: 0,
+            origin: None,
+            last: None,
+        }
+    }
+
+    /// The view as an endless byte stream, one item per picture (the first with the init segment).
+    pub(crate) fn into_stream(self) -> BoxStream<'static, Bytes> {
+        futures::stream::unfold(self, |mut v| async move { v.next().await.map(|b| (b, v)) }).boxed()
+    }
+
     /// The bytes for one picture: a fragment, preceded by an init segment when the stream
     /// starts or its parameters change (a new size after a settings change).
     fn fragment(&mut self, au: &AccessUnit) -> Result<Option<Bytes>, String> {
@@ -191,7 +215,7 @@ impl LiveMp4 {
                 Ok(Some(au)) => au,
                 Ok(None) => return None,
                 Err(_) => {
-                    if self.hub.status(self.stream).is_none_or(|s| !s.enabled) {
+                    if !(self.still_on)() {
                         return None;
                     }
                     continue;
@@ -204,7 +228,7 @@ impl LiveMp4 {
                 Ok(Some(b)) => return Some(b),
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!(stream = self.stream, error = %e, "live MP4 view ends");
+                    tracing::warn!(error = %e, "live MP4 view ends");
                     return None;
                 }
             }
@@ -247,21 +271,9 @@ impl LiveMedia for HubMedia {
             .hub
             .stream(stream)
             .ok_or_else(|| api_error(&MediaError::NoSuchStream(stream)))?;
-        let view = LiveMp4 {
-            hub: self.hub.clone(),
-            stream,
-            sub: bus.subscribe(),
-            bus,
-            _viewer: self.viewers.enter(stream, "live_mp4"),
-            params: None,
-            sequence: 0,
-            origin: None,
-            last: None,
-        };
-        Ok(
-            futures::stream::unfold(view, |mut v| async move { v.next().await.map(|b| (b, v)) })
-                .boxed(),
-        )
+        let hub = self.hub.clone();
+        let still_on = Box::new(move || hub.status(stream).is_some_and(|s| s.enabled));
+        Ok(LiveMp4::new(bus, still_on, Some(self.viewers.enter(stream, "live_mp4"))).into_stream())
     }
 }
 
