@@ -105,8 +105,11 @@ pub struct CameraRow {
     pub bitrate_bps: u64,
     /// Wall-clock time of the latest picture.
     pub last_frame: Option<SystemTime>,
-    /// The latest failure; never holds a secret (URLs carry no password).
+    /// The latest failure (kept after the camera is back); never holds a secret (URLs carry no
+    /// password).
     pub last_error: Option<String>,
+    /// When `last_error` happened.
+    pub last_error_at: Option<SystemTime>,
     pub recording: bool,
 }
 
@@ -416,6 +419,10 @@ fn enterprise(v: &View<'_>) -> Entries {
             text(&truncate(c.last_error.as_deref().unwrap_or(""))),
         ));
         out.push((cam(7, i), Value::Integer(if c.recording { 1 } else { 2 })));
+        out.push((
+            cam(8, i),
+            date_and_time(c.last_error_at.unwrap_or(UNIX_EPOCH)),
+        ));
     }
     let port = &s.dot1x;
     out.push((dot1x_state_oid(), Value::Integer(port.state as i32)));
@@ -503,7 +510,8 @@ mod tests {
                     connected: true,
                     bitrate_bps: 5 << 32,
                     last_frame: Some(UNIX_EPOCH),
-                    last_error: None,
+                    last_error: Some("stream ended".into()),
+                    last_error_at: Some(UNIX_EPOCH + std::time::Duration::from_secs(1_772_368_496)),
                     recording: false,
                 }],
                 recording: RecordingState::Recording,
@@ -589,7 +597,8 @@ mod tests {
             date_and_time(UNIX_EPOCH)
         );
         assert!(next(&view, &Oid::new([1, 3, 6, 1, 6, 3, 15, 1, 1, 6, 0])).is_none());
-        // camwardCameraTable row 1: name, connected, bit rate (saturating), not recording.
+        // camwardCameraTable row 1: name, connected, bit rate (saturating), not recording, the
+        // latest error kept with its time.
         assert_eq!(
             get(&view, &camward_oid(&[1, 7, 1, 1, 2, 1])),
             Value::OctetString(Bytes::from_static(b"gate"))
@@ -605,6 +614,14 @@ mod tests {
         assert_eq!(
             get(&view, &camward_oid(&[1, 7, 1, 1, 7, 1])),
             Value::Integer(2)
+        );
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 6, 1])),
+            Value::OctetString(Bytes::from_static(b"stream ended"))
+        );
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 8, 1])),
+            date_and_time(UNIX_EPOCH + std::time::Duration::from_secs(1_772_368_496))
         );
         assert_eq!(
             get(&view, &camward_oid(&[1, 7, 1, 1, 2, 2])),
