@@ -405,7 +405,12 @@ fn enterprise(v: &View<'_>) -> Entries {
         Value::Counter32(Counters::get(&c.informs_unacknowledged)),
     ));
     let cam = |c: u32, i: u32| camward_oid(&[1, 7, 1, 1, c, i]);
-    for (i, c) in s.cameras.iter().enumerate().take(16) {
+    for (i, c) in s
+        .cameras
+        .iter()
+        .enumerate()
+        .take(camward_config::cameras::MAX_CAMERAS)
+    {
         let i = i as u32 + 1;
         out.push((cam(2, i), text(&c.name)));
         out.push((cam(3, i), Value::Integer(if c.connected { 1 } else { 2 })));
@@ -639,5 +644,40 @@ mod tests {
                 0x07, 0xea, 3, 1, 12, 34, 56, 0, b'+', 0, 0
             ]))
         );
+    }
+
+    struct Many;
+    impl DeviceStatus for Many {
+        fn snapshot(&self) -> DeviceSnapshot {
+            let mut s = Fixed.snapshot();
+            s.cameras = (0..camward_config::cameras::MAX_CAMERAS)
+                .map(|i| CameraRow {
+                    name: format!("cam{i:02}"),
+                    ..s.cameras[0].clone()
+                })
+                .collect();
+            s
+        }
+    }
+
+    #[test]
+    fn the_camera_table_has_a_row_for_every_camera_recorder_mode_allows() {
+        let engine = Engine::ephemeral(vec![0x80, 0, 0x7e, 0xd9, 5, 1, 2, 3], 4);
+        let system = SystemTexts::default();
+        let view = View {
+            engine: &engine,
+            system: &system,
+            device: &Many,
+        };
+        let last = camward_config::cameras::MAX_CAMERAS as u32;
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 2, last])),
+            Value::OctetString(Bytes::from(format!("cam{:02}", last - 1)))
+        );
+        let names = walk(&view)
+            .into_iter()
+            .filter(|(o, _)| o.arcs().starts_with(camward_oid(&[1, 7, 1, 1, 2]).arcs()))
+            .count();
+        assert_eq!(names, camward_config::cameras::MAX_CAMERAS);
     }
 }
