@@ -479,23 +479,6 @@ impl Index {
         .map(|b| b as u64)
     }
 
-    /// The oldest row retention may delete: not being written, not in `busy`.
-    pub fn oldest_deletable(&self, busy: &HashSet<i64>) -> Result<Option<RecordingRow>> {
-        self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM recording WHERE state != 'recording' ORDER BY start_ms, id"
-            ))?;
-            let mut rows = st.query_map([], row)?;
-            for r in rows.by_ref() {
-                let r = r?;
-                if !busy.contains(&r.id) {
-                    return Ok(Some(r));
-                }
-            }
-            Ok(None)
-        })
-    }
-
     pub fn in_state(&self, state: State) -> Result<Vec<RecordingRow>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
