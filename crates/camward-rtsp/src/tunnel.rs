@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadHalf};
 use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
@@ -146,6 +146,26 @@ struct Entry {
     closed: CancellationToken,
 }
 
+/// A GET leg's entry in the cookie table, before its RTSP connection starts.
+struct Registered {
+    cookie: String,
+    generation: u64,
+    permit: crate::ConnPermit,
+    /// What POST legs write, as the tunnel's RTSP connection reads it.
+    sess_in: DuplexStream,
+    /// Cancelled when the tunnel ends.
+    closed: CancellationToken,
+}
+
+/// The answer to a GET leg whose socket the RTSP server holds: no length, no chunking, the body
+/// ends when the connection does (HTTP/1.0 framing, which every tunnelling client reads).
+const GET_OK: &[u8] =
+    b"HTTP/1.0 200 OK\r\nServer: camward\r\nContent-Type: application/x-rtsp-tunnelled\r\n\
+    Cache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n";
+
+/// Read size of a POST leg on its own socket: the requests are a few hundred bytes of base64.
+const POST_READ: usize = 512;
+
 /// The cookie table pairing GET and POST legs.
 #[derive(Default)]
 pub(crate) struct Broker {
@@ -166,51 +186,127 @@ impl Broker {
         self.lock().len()
     }
 
-    /// GET leg: starts the tunnel's RTSP connection and returns what it writes (the GET body)
-    /// and the tunnel's lifetime token: cancel it when the GET leg goes away, and the whole
-    /// tunnel ends. The connection gives up, and the entry goes, if no request arrives in 10 s.
+    /// Registers a GET leg's cookie and takes the tunnel's connection slot: the tunnel's entry
+    /// and the read side of its RTSP connection's input (what POST legs write).
+    fn register(
+        server: &Arc<RtspServer>,
+        cookie: &str,
+        peer: SocketAddr,
+    ) -> Result<Registered, Refusal> {
+        if !valid_cookie(cookie) {
+            return Err(Refusal::BadCookie);
+        }
+        let permit = server.conn_permit(peer.ip()).ok_or(Refusal::Busy)?;
+        let (post_in, sess_in) = tokio::io::duplex(IN_BUF);
+        let generation = server.tunnels.generation.fetch_add(1, Ordering::Relaxed);
+        let closed = server.stop.child_token();
+        let mut map = server.tunnels.lock();
+        if map.contains_key(cookie) {
+            return Err(Refusal::Duplicate(cookie.to_string()));
+        }
+        if map.values().filter(|e| !e.paired).count() >= MAX_UNPAIRED {
+            return Err(Refusal::Busy);
+        }
+        map.insert(
+            cookie.to_string(),
+            Entry {
+                generation,
+                peer: peer.ip(),
+                input: Arc::new(tokio::sync::Mutex::new(post_in)),
+                paired: false,
+                closed: closed.clone(),
+            },
+        );
+        Ok(Registered {
+            cookie: cookie.to_string(),
+            generation,
+            permit,
+            sess_in,
+            closed,
+        })
+    }
+
+    /// GET leg through an HTTP server's response body: starts the tunnel's RTSP connection and
+    /// returns what it writes (the GET body) and the tunnel's lifetime token: cancel it when the
+    /// GET leg goes away, and the whole tunnel ends. The connection gives up, and the entry
+    /// goes, if no request arrives in 10 s.
     fn open(
         server: &Arc<RtspServer>,
         cookie: &str,
         peer: SocketAddr,
     ) -> Result<(PipeReader, CancellationToken), Refusal> {
-        if !valid_cookie(cookie) {
-            return Err(Refusal::BadCookie);
-        }
-        let permit = server.conn_permit(peer.ip()).ok_or(Refusal::Busy)?;
+        let reg = Self::register(server, cookie, peer)?;
         let (sess_out, get_body) = pipe::pipe(OUT_BUDGET, OUT_CHUNK);
-        let (post_in, sess_in) = tokio::io::duplex(IN_BUF);
-        let generation = server.tunnels.generation.fetch_add(1, Ordering::Relaxed);
-        let closed = server.stop.child_token();
-        {
-            let mut map = server.tunnels.lock();
-            if map.contains_key(cookie) {
-                return Err(Refusal::Duplicate(cookie.to_string()));
-            }
-            if map.values().filter(|e| !e.paired).count() >= MAX_UNPAIRED {
-                return Err(Refusal::Busy);
-            }
-            map.insert(
-                cookie.to_string(),
-                Entry {
-                    generation,
-                    peer: peer.ip(),
-                    input: Arc::new(tokio::sync::Mutex::new(post_in)),
-                    paired: false,
-                    closed: closed.clone(),
-                },
-            );
-        }
         let server = server.clone();
-        let cookie = cookie.to_string();
-        let lifetime = closed.clone();
+        let lifetime = reg.closed.clone();
         tokio::spawn(async move {
+            let Registered {
+                cookie,
+                generation,
+                permit,
+                sess_in,
+                closed,
+            } = reg;
             let io = Box::pin(tokio::io::join(sess_in, sess_out));
             conn::run(server.clone(), io, peer, Carrier::Tunnel, permit, &closed).await;
             server.tunnels.remove(&cookie, generation);
             closed.cancel();
         });
         Ok((get_body, lifetime))
+    }
+
+    /// GET leg on its own socket (taken off the HTTP server, or on the RTSP port): the tunnel's
+    /// RTSP connection writes the answer's head and then everything straight to that socket
+    /// through `writer`, like an RTSP/TCP connection (its viewers are driven by the fan-out
+    /// driver), and `rd`, the socket's read side, is only watched for the client leaving.
+    /// `hold` (the HTTP server's connection slot) lives as long as the tunnel.
+    fn open_socket(
+        server: &Arc<RtspServer>,
+        cookie: &str,
+        peer: SocketAddr,
+        writer: &Writer,
+        mut rd: Pin<Box<dyn AsyncRead + Send>>,
+        hold: Box<dyn Send>,
+    ) -> Result<(), Refusal> {
+        let reg = Self::register(server, cookie, peer)?;
+        let server = server.clone();
+        let kill = reg.closed.child_token();
+        let writer = Arc::new(writer.rebind(kill.clone()));
+        tokio::spawn(async move {
+            let Registered {
+                cookie,
+                generation,
+                permit,
+                mut sess_in,
+                closed,
+            } = reg;
+            if writer.send(GET_OK).await.is_ok() {
+                // Nothing is expected from the client on the GET leg; EOF means it left.
+                let gone = async {
+                    let mut probe = [0u8; 32];
+                    while matches!(rd.read(&mut probe).await, Ok(n) if n > 0) {}
+                    closed.cancel();
+                    std::future::pending::<()>().await
+                };
+                let run = conn::serve(
+                    server.clone(),
+                    &mut sess_in,
+                    writer,
+                    kill,
+                    peer,
+                    Carrier::Tunnel,
+                    true,
+                );
+                tokio::select! {
+                    _ = run => {}
+                    _ = gone => {}
+                }
+            }
+            server.tunnels.remove(&cookie, generation);
+            closed.cancel();
+            drop((permit, hold));
+        });
+        Ok(())
     }
 
     /// POST leg: the input of the tunnel its cookie names. The POST must come from the GET's
@@ -233,7 +329,6 @@ impl Broker {
         Ok(PostFeeder {
             input,
             decoder: Base64Decoder::new(),
-            decoded: Vec::new(),
             closed: e.closed.clone(),
         })
     }
@@ -260,19 +355,20 @@ pub enum FeedError {
 pub(crate) struct PostFeeder {
     input: OwnedMutexGuard<DuplexStream>,
     decoder: Base64Decoder,
-    decoded: Vec<u8>,
     closed: CancellationToken,
 }
 
 impl PostFeeder {
     async fn feed(&mut self, chunk: &[u8]) -> Result<(), FeedError> {
-        self.decoded.clear();
-        if let Err(e) = self.decoder.push(chunk, &mut self.decoded) {
+        // Made per chunk: keep-alives come every few tens of seconds, and an idle tunnel then
+        // holds no decode buffer.
+        let mut decoded = Vec::with_capacity(chunk.len() / 4 * 3 + 3);
+        if let Err(e) = self.decoder.push(chunk, &mut decoded) {
             // The request framing is lost: end the tunnel's RTSP connection (EOF on its input).
             let _ = self.input.shutdown().await;
             return Err(e.into());
         }
-        tokio::time::timeout(POST_WRITE_TIMEOUT, self.input.write_all(&self.decoded))
+        tokio::time::timeout(POST_WRITE_TIMEOUT, self.input.write_all(&decoded))
             .await
             .map_err(|_| {
                 io::Error::new(
@@ -427,12 +523,38 @@ where
 pub(crate) async fn raw_leg(
     server: Arc<RtspServer>,
     writer: Arc<Writer>,
-    mut rd: ReadHalf<Pin<Box<dyn crate::Io>>>,
+    rd: ReadHalf<Pin<Box<dyn crate::Io>>>,
     head: crate::parse::Request,
     rest: Vec<u8>,
     peer: SocketAddr,
 ) {
-    let cookie = head.header("x-sessioncookie").unwrap_or("").to_string();
+    socket_leg(
+        server,
+        &writer,
+        Box::pin(rd),
+        head,
+        rest,
+        peer,
+        Box::new(()),
+    )
+    .await;
+}
+
+/// Serves a tunnel leg on its own socket: GET hands the socket to the tunnel's RTSP connection
+/// and returns; POST feeds the tunnel until the client stops sending. Content-Length of the POST
+/// is ignored (clients send 32767 and go on past it).
+async fn socket_leg(
+    server: Arc<RtspServer>,
+    writer: &Writer,
+    mut rd: Pin<Box<dyn AsyncRead + Send>>,
+    head: crate::parse::Request,
+    rest: Vec<u8>,
+    peer: SocketAddr,
+    hold: Box<dyn Send>,
+) {
+    let cookie = head.header("x-sessioncookie").unwrap_or("").to_owned();
+    let get = head.method == "GET";
+    drop(head);
     let refuse = |e: Refusal| {
         let s = e.status();
         format!(
@@ -441,63 +563,93 @@ pub(crate) async fn raw_leg(
             s.canonical_reason().unwrap_or("")
         )
     };
-    if head.method == "GET" {
-        let (mut out, _tunnel) = match Broker::open(&server, &cookie, peer) {
-            Ok((o, lifetime)) => (o, lifetime.drop_guard()),
+    if get {
+        match Broker::open_socket(&server, &cookie, peer, writer, rd, hold) {
+            Ok(()) => tracing::info!(%peer, "rtsp tunnel GET leg opened"),
             Err(e) => {
+                tracing::info!(%peer, error = %e, "rtsp tunnel GET refused");
                 let _ = writer.send(refuse(e).as_bytes()).await;
-                return;
             }
-        };
-        let ok = "HTTP/1.0 200 OK\r\nServer: camward\r\nContent-Type: application/x-rtsp-tunnelled\r\n\
-                  Cache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n";
-        if writer.send(ok.as_bytes()).await.is_err() {
+        }
+        return;
+    }
+    let mut feeder = match server.tunnels.post(&cookie, peer) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "rtsp tunnel POST refused");
+            let _ = writer.send(refuse(e).as_bytes()).await;
             return;
         }
-        let mut probe = [0u8; 64];
-        loop {
-            tokio::select! {
-                _ = server.stop.cancelled() => return,
-                c = out.chunk() => match c {
-                    None => return,
-                    // The chunk is dropped (its budget returned) once it is on the socket.
-                    Some(c) => match tokio::time::timeout(crate::session::STALL_LIMIT, writer.send(&c)).await {
-                        Ok(Ok(())) => {}
-                        _ => return,
-                    },
-                },
-                // Nothing is expected from the client on the GET leg; EOF means it left.
-                n = rd.read(&mut probe) => if !matches!(n, Ok(k) if k > 0) { return },
-            }
-        }
-    } else {
-        let mut feeder = match server.tunnels.post(&cookie, peer) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = writer.send(refuse(e).as_bytes()).await;
-                return;
-            }
+    };
+    drop(cookie);
+    if feeder.feed(&rest).await.is_err() {
+        return;
+    }
+    drop(rest);
+    // In the leg's future, not on the heap: the requests are a few hundred bytes now and then.
+    let mut chunk = [0u8; POST_READ];
+    loop {
+        let n = tokio::select! {
+            _ = feeder.closed.cancelled() => return,
+            n = rd.read(&mut chunk) => n,
         };
-        if feeder.feed(&rest).await.is_err() {
-            return;
-        }
-        let mut chunk = vec![0u8; 8 * 1024];
-        loop {
-            let n = tokio::select! {
-                _ = feeder.closed.cancelled() => return,
-                n = rd.read(&mut chunk) => n,
-            };
-            match n {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if let Err(e) = feeder.feed(&chunk[..n]).await {
-                        tracing::info!(%peer, error = %e, "rtsp tunnel POST leg closed");
-                        return;
-                    }
+        match n {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if let Err(e) = feeder.feed(&chunk[..n]).await {
+                    tracing::info!(%peer, error = %e, "rtsp tunnel POST leg closed");
+                    return;
                 }
             }
         }
     }
+}
+
+/// Serves one tunnel leg taken off an HTTP server right after its request head (camward-web's
+/// `TunnelTakeover`): `buffered` holds every byte read from `io` so far, the head first. The
+/// tunnel then reads and writes the socket itself, like an RTSP/TCP connection, instead of
+/// going through the HTTP server's request and response bodies (no HTTP buffers, no in-memory
+/// pipe, no chunk copies). GET returns once the tunnel has taken the socket; POST when the
+/// client stops sending. `hold` is kept as long as the leg lives.
+///
+/// Same rules as [`tunnel`]: host filter, cookie pairing (a POST from the GET's address only),
+/// RTSP authentication inside; a head that is not a GET or POST carrying `x-sessioncookie` is
+/// answered 400.
+pub async fn tunnel_socket<IO>(
+    server: Arc<RtspServer>,
+    io: IO,
+    mut buffered: Vec<u8>,
+    peer: SocketAddr,
+    hold: Box<dyn Send>,
+) where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let peer = canonical(peer);
+    let (rd, wr) = tokio::io::split(io);
+    // The tunnel's connection rebinds the writer to its own token; this one only ends here.
+    let writer = Writer::new(wr, CancellationToken::new());
+    if !server.gate.host_allowed(peer.ip()) {
+        let _ = writer
+            .send(b"HTTP/1.0 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+        return;
+    }
+    let head = match crate::parse::parse(&buffered) {
+        Ok(crate::parse::Parsed::Http(head, n))
+            if matches!(head.method.as_str(), "GET" | "POST")
+                && head.header("x-sessioncookie").is_some() =>
+        {
+            buffered.drain(..n);
+            head
+        }
+        _ => {
+            let _ = writer
+                .send(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+            return;
+        }
+    };
+    socket_leg(server, &writer, Box::pin(rd), head, buffered, peer, hold).await;
 }
 
 #[cfg(test)]
