@@ -842,6 +842,62 @@ async fn tunnel_pairs_legs_by_cookie_and_refuses_udp_inside() {
     );
 }
 
+/// Reads the GET leg until `needle` has arrived (5 s at most per read).
+async fn read_get_until(g: &mut TcpStream, needle: &str) -> String {
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains(needle) {
+        let n = timeout(Duration::from_secs(5), g.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "tunnel closed early: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    got
+}
+
+#[tokio::test]
+async fn tunnel_takes_post_legs_one_after_another_and_refuses_a_second_at_once() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let (mut g, _) = tunnel_get(s.port, "cookieP").await;
+    let options = |n: u32| {
+        STANDARD.encode(format!(
+            "OPTIONS {} RTSP/1.0\r\nCSeq: {n}\r\n\r\n",
+            s.url("/stream1")
+        ))
+    };
+    let first = tunnel_post(s.port, "cookieP", options(1).as_bytes()).await;
+    read_get_until(&mut g, "CSeq: 1\r\n").await;
+    let mut second = tunnel_post(s.port, "cookieP", options(2).as_bytes()).await;
+    let out = read_until_eof(&mut second, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(out.starts_with("HTTP/1.0 409"), "{out}");
+    // The client closes its first POST leg and opens another: the same tunnel reads it.
+    drop(first);
+    let mut accepted = None;
+    for _ in 0..50 {
+        let mut p = tunnel_post(s.port, "cookieP", options(3).as_bytes()).await;
+        let mut b = [0u8; 64];
+        match timeout(Duration::from_millis(300), p.read(&mut b)).await {
+            // Refused while the server had not yet seen the first leg end: try again.
+            Ok(_) => continue,
+            // Nothing is answered on a POST leg that is read.
+            Err(_) => {
+                accepted = Some(p);
+                break;
+            }
+        }
+    }
+    assert!(accepted.is_some(), "no later POST leg was taken");
+    let got = read_get_until(&mut g, "CSeq: 3\r\n").await;
+    assert!(
+        !got.contains("CSeq: 2\r\n"),
+        "the refused leg fed the tunnel: {got}"
+    );
+}
+
 #[tokio::test]
 async fn tunnel_post_without_get_is_404() {
     let s = start(Arc::new(AllowAll), [true, true], RUN).await;
