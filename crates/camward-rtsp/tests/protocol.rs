@@ -32,9 +32,12 @@ impl Resp {
 }
 
 struct Client {
+    /// The RTSP connection, or a tunnel's GET leg.
     s: TcpStream,
     buf: Vec<u8>,
     cseq: u32,
+    /// A tunnel's POST leg: requests go there, base64-encoded.
+    post: Option<TcpStream>,
 }
 
 impl Client {
@@ -43,7 +46,33 @@ impl Client {
             s: TcpStream::connect(local(port)).await.unwrap(),
             buf: Vec::new(),
             cseq: 0,
+            post: None,
         }
+    }
+
+    /// An RTSP-over-HTTP tunnel on the RTSP port (legs on their own sockets, as the web server
+    /// hands them over too), its GET leg connected through `get`.
+    async fn tunnel(port: u16, get: tokio::net::TcpSocket, cookie: &str) -> Client {
+        let mut s = get.connect(local(port)).await.unwrap();
+        s.write_all(
+            format!("GET /stream1 HTTP/1.0\r\nx-sessioncookie: {cookie}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut c = Client {
+            s,
+            buf: Vec::new(),
+            cseq: 0,
+            post: None,
+        };
+        while !c.buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            assert!(c.fill().await, "GET leg closed");
+        }
+        assert!(c.buf.starts_with(b"HTTP/1.0 200"), "GET leg refused");
+        let end = c.buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        c.buf.drain(..end + 4);
+        c.post = Some(tunnel_post(port, cookie, b"").await);
+        c
     }
 
     async fn fill(&mut self) -> bool {
@@ -109,7 +138,13 @@ impl Client {
     }
 
     async fn send_raw(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).await.unwrap();
+        match &mut self.post {
+            Some(p) => p
+                .write_all(STANDARD.encode(bytes).as_bytes())
+                .await
+                .unwrap(),
+            None => self.s.write_all(bytes).await.unwrap(),
+        }
     }
 
     async fn request(&mut self, method: &str, uri: &str, headers: &[(&str, &str)]) -> Resp {
@@ -629,19 +664,38 @@ async fn next_au(c: &mut Client) -> Received {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_viewer_resyncs_at_a_key_frame_with_whole_frame_writes_and_delays_no_other() {
+    slow_viewer_resyncs_and_delays_no_other(false).await;
+}
+
+/// The same through tunnels whose GET sockets the RTSP server holds (their viewers are batched by
+/// the fan-out driver like RTSP/TCP ones).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tunnelled_viewer_resyncs_at_a_key_frame_and_delays_no_other() {
+    slow_viewer_resyncs_and_delays_no_other(true).await;
+}
+
+async fn slow_viewer_resyncs_and_delays_no_other(tunnel: bool) {
     let (_rtsp, port, tasks) = heavy_server(20).await;
     let u = format!("rtsp://127.0.0.1:{port}/stream1");
     // The slow viewer's receive window is tiny, so the server's socket buffer is all that
     // absorbs its backlog: at 20 Mbit/s that fills in about a second.
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
-    let mut slow = Client {
-        s: sock.connect(local(port)).await.unwrap(),
-        buf: Vec::new(),
-        cseq: 0,
+    let (mut slow, mut live) = if tunnel {
+        (
+            Client::tunnel(port, sock, "slowCookie").await,
+            Client::tunnel(port, tokio::net::TcpSocket::new_v4().unwrap(), "liveCookie").await,
+        )
+    } else {
+        let slow = Client {
+            s: sock.connect(local(port)).await.unwrap(),
+            buf: Vec::new(),
+            cseq: 0,
+            post: None,
+        };
+        (slow, Client::connect(port).await)
     };
     play_interleaved(&mut slow, &u, "RTP/AVP/TCP;unicast;interleaved=0-1").await;
-    let mut live = Client::connect(port).await;
     play_interleaved(&mut live, &u, "RTP/AVP/TCP;unicast;interleaved=0-1").await;
 
     // While `slow` reads nothing for 4 s, `live` gets every frame: whole, in order, no skip.
