@@ -9,6 +9,7 @@ clock when it listens again, the index's start/end of each file), never from the
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -18,8 +19,8 @@ import pytest
 import requests
 
 from conftest import (ADMIN_PASSWORD, ADMIN_USER, SMALL_STREAMS, SNMP_USERS, free_port, needs, rtsp_url,
-                      snmp, snmp_v3, start_cam, stop_process, wait_for)
-from recording_util import cw, download, ffprobe_frames, provision_ca, recordings, verify
+                      snmp, snmp_v3, snmp_value, start_cam, stop_process, wait_for)
+from recording_util import cw, download, ffprobe_frames, provision_ca, recordings, reference_report, verify
 from videolib import decode, jpeg_size, probe_size, read_parts
 
 # The RTSP server comes through python3-gi (scripts/setup), i.e. the system interpreter.
@@ -128,6 +129,18 @@ def recorder(tmp_path_factory, upstreams):
     cam.add_user("lobby-watch", "Lobby-watch-2026", "live")
     yield cam
     cam.stop()
+
+
+def camera_status(cam, name):
+    return {c["name"]: c for c in cam.get("/api/v1/cameras/status").json()}[name]
+
+
+def date_and_time_ms(value):
+    """An RFC 2579 DateAndTime as net-snmp prints it (`Hex-STRING: 07 EA 0C 04 ...`), in UTC ms."""
+    from datetime import datetime, timezone
+    b = bytes.fromhex("".join(value.split(": ", 1)[1].split()))
+    t = datetime(int.from_bytes(b[0:2], "big"), b[2], b[3], b[4], b[5], b[6], tzinfo=timezone.utc)
+    return int(t.timestamp() * 1000) + b[7] * 100
 
 
 def finished(cam, camera, n, timeout=60):
@@ -319,9 +332,18 @@ def test_an_upstream_back_after_10_s_is_recorded_again_within_2_s_and_the_gap_sh
     # The recorder sees the session end at once and closes the file.
     wait_for(lambda: all(r["state"] != "recording" for r in recordings(recorder, "?camera=plain")), 10,
              what="the open file of the stopped camera closed")
+    stopped = time.monotonic()
     before = recordings(recorder, "?camera=plain")
     last_end = max(ms(r["end"]) for r in before)
-    time.sleep(10)
+    # While it is away the status says so within 3 s (no picture) and names the failure and when.
+    away = {}
+
+    def reported_away():
+        away.update(camera_status(recorder, "plain"))
+        return not away["connected"] and away["last_error"] and away["last_error_at"]
+    wait_for(reported_away, 8, step=0.25, what="camera plain reported disconnected with its error")
+    assert ms(away["last_error_at"]) >= last_end - 1000, (last_end, away)
+    time.sleep(max(0.0, 10 - (time.monotonic() - stopped)))
     cam.start()
     back_ms = cam.ready_ms
     new = []
@@ -337,8 +359,26 @@ def test_an_upstream_back_after_10_s_is_recorded_again_within_2_s_and_the_gap_sh
     assert 0 <= start - back_ms <= 2000, (back_ms, first)
     # The outage shows in the index as a gap between the two files.
     assert start - last_end >= 9000, (last_end, first)
-    st = {c["name"]: c for c in recorder.get("/api/v1/cameras/status").json()}["plain"]
+    # Back: connected again; the error stays as history, dated within the outage, before the
+    # pictures that came after it (docs/design/recorder.md, "Status: state now, error as history").
+    st = {}
+
+    def reported_back():
+        st.update(camera_status(recorder, "plain"))
+        return st["connected"]
+    wait_for(reported_back, 5, step=0.25, what="camera plain reported connected again")
     assert st["connects"] >= 2 and st["last_error"], st
+    err_ms = ms(st["last_error_at"])
+    assert ms(away["last_error_at"]) <= err_ms <= start < ms(st["last_frame"]), (away, st, first)
+    if shutil.which("snmpget"):
+        # The same in camwardCameraTable (row 2 in name order: digest, plain, udp): connected,
+        # the error, and its time as a DateAndTime (UTC, to the second).
+        row = "1.3.6.1.4.1.32473.1.7.1.1.{}.2"
+        code, out = snmp("snmpget", *snmp_v3(), recorder.snmp_target, *(row.format(c) for c in (2, 3, 6, 8)))
+        assert code == 0, out
+        values = [l.split(" = ", 1)[1] for l in out.splitlines() if " = " in l]
+        assert snmp_value(out) == "plain" and values[1].endswith(": 1") and st["last_error"][:40] in values[2], out
+        assert date_and_time_ms(values[3]) // 1000 == err_ms // 1000, (values[3], st["last_error_at"])
 
 
 def test_a_signed_upstream_keeps_its_signatures_and_an_unsigned_one_is_countersigned(
@@ -371,6 +411,13 @@ def test_a_signed_upstream_keeps_its_signatures_and_an_unsigned_one_is_countersi
             assert rep["provenance"]["status"] == "trusted", (name, rep["provenance"])
             assert rep["vendor"]["serial_number"] == serial[name], (name, rep["vendor"])
             assert rep["counts"]["validated_frames"] == row["frames"], (name, rep["counts"], row)
+            # The ONVIF reference validator reads the recorder's fMP4 as it is and agrees: every
+            # frame camward validated is valid to it too, signed by a key the CA vouches for.
+            ref, mine = reference_report(f, ca[name]), rep["counts"]
+            c = ref["counts"]
+            assert ref["key"] == "PUBLIC KEY IS VALID!" and ref["video"] == "valid", (name, ref["summary"])
+            assert (c["received_frames"], c["validated_frames"], c["pending_frames"]) == (
+                mine["received_frames"], mine["validated_frames"], mine["pending_frames"]), (name, ref["summary"], mine)
             # The other device's CA does not vouch for it: the signer is who it says.
             rc, rep, _ = verify(f, ca=other[name])
             assert rc == 2 and rep["provenance"]["status"] != "trusted", (name, rep["provenance"])

@@ -125,8 +125,11 @@ pub struct StreamStatus {
     pub frames_dropped: u64,
     /// Pipeline (re)starts, including reconnects of a failing source.
     pub starts: u64,
-    /// The latest source or encoder failure, if the pipeline is retrying.
+    /// The latest source or encoder failure since the hub started. Kept after the pipeline
+    /// recovers (a flapping source stays visible); `last_error_at` says when it happened.
     pub last_error: Option<String>,
+    /// When `last_error` happened (wall clock).
+    pub last_error_at: Option<SystemTime>,
 }
 
 /// Camera core of camward. Cheap to clone: clones share the same streams.
@@ -161,7 +164,8 @@ struct Slot {
     published: AtomicU64,
     dropped: AtomicU64,
     starts: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    /// The latest failure and when it happened.
+    last_error: Mutex<Option<(String, SystemTime)>>,
     /// The one pipeline run allowed to publish, with its stage. Lock order: `live`, then `gate`.
     live: Mutex<Option<Live>>,
     /// Hands out run ids (a supervised stream starts a new run after each source failure).
@@ -364,13 +368,15 @@ impl MediaHub {
     pub fn status(&self, n: u8) -> Option<StreamStatus> {
         let slot = self.slot(n)?;
         let enabled = lock(&self.inner.ctl).streams.get(n)?.enabled;
+        let last = lock(&slot.last_error).clone();
         Some(StreamStatus {
             enabled,
             info: slot.bus.info().map(|i| (i.width, i.height, i.fps)),
             frames_published: slot.published.load(Ordering::Relaxed),
             frames_dropped: slot.dropped.load(Ordering::Relaxed),
             starts: slot.starts.load(Ordering::Relaxed),
-            last_error: lock(&slot.last_error).clone(),
+            last_error: last.as_ref().map(|(e, _)| e.clone()),
+            last_error_at: last.map(|(_, t)| t),
         })
     }
 
@@ -608,7 +614,7 @@ impl Slot {
 
     fn record_error(&self, e: &SourceError) {
         tracing::warn!(stream = self.n, error = %e, "media pipeline failed; retrying");
-        *lock(&self.last_error) = Some(e.to_string());
+        *lock(&self.last_error) = Some((e.to_string(), SystemTime::now()));
     }
 
     /// Blocking: the latest picture, scaled and JPEG-encoded (or from the cache).
@@ -666,6 +672,7 @@ impl Slot {
         if gop.is_empty() {
             let why = lock(&self.last_error)
                 .clone()
+                .map(|(e, _)| e)
                 .unwrap_or_else(|| "no error reported".into());
             return Err(MediaError::NotReady(self.n, why));
         }
@@ -1678,6 +1685,11 @@ mod tests {
             let st = hub.status(1).unwrap();
             if let (true, Some(e)) = (st.starts >= 2, st.last_error.clone()) {
                 assert!(e.contains("127.0.0.1:9"), "{e}");
+                // Dated, so a status reader can tell a current failure from an old one.
+                let at = st.last_error_at.expect("an error has its time");
+                assert!(
+                    at <= SystemTime::now() && at > SystemTime::now() - Duration::from_secs(10)
+                );
                 assert!(
                     !e.contains("hunter2"),
                     "password must not leak into status: {e}"

@@ -1,11 +1,14 @@
 //! The S3 side (paper §3.8 "stolen from the card or the cloud", §3.7 TLS with a pinned CA): one
 //! bucket reached through the object_store crate (SigV4, multipart), behind the four operations
-//! camward needs — upload a file with its SHA-256, check an object's size and SHA-256 by reading
-//! it back, fetch an object into a file, delete one — and an error that says what to do next.
+//! camward needs — upload a file with its SHA-256, check that the store holds it (by the store's
+//! own digest of what it received, or by reading it back), fetch an object into a file, delete
+//! one — and an error that says what to do next.
 
 use aws_lc_rs::digest;
+use bytes::{Bytes, BytesMut};
 use camward_config::ObjectStorageConfig;
 use futures_util::StreamExt;
+use md5::{Digest, Md5};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart};
@@ -18,7 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts in flight at once during a multipart upload.
 const PARTS_IN_FLIGHT: usize = 2;
-/// Read size from the card while hashing and uploading.
+/// Read size from the card while hashing and uploading (a divisor of [`PART_BYTES`], so each
+/// part's MD5 ends where the part does).
 const READ_BYTES: usize = 1024 * 1024;
 
 /// Why an operation failed, by what should happen next.
@@ -72,8 +76,117 @@ pub struct Confirmed {
     pub sha256: String,
 }
 
+/// What [`Store::upload`] leaves for [`Store::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Size and SHA-256 of the file, read from the card while uploading.
+    pub confirmed: Confirmed,
+    /// The store's ETag is the digest S3 defines for the bytes sent — MD5 of the body for one
+    /// PUT, MD5 of the parts' MD5s and the part count for a multipart upload — so the store
+    /// computed it over exactly the file's bytes. False for stores whose ETag is something else
+    /// (SSE-KMS, some gateways): those are read back.
+    pub etag_matches: bool,
+}
+
+/// How [`Store::check`] confirmed an object, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// The store's ETag matched the file's MD5 (the size by HEAD).
+    Etag,
+    /// The object was read back whole and hashed.
+    ReadBack,
+}
+
+impl Checked {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Checked::Etag => "etag",
+            Checked::ReadBack => "read-back",
+        }
+    }
+}
+
+fn unquote(etag: &str) -> &str {
+    let e = etag.trim();
+    let e = e.strip_prefix("W/").unwrap_or(e);
+    e.trim_matches('"')
+}
+
+/// Whether `etag` (as the store returned it) is the S3 ETag of `parts` (the MD5 of each part,
+/// in order; one entry for a single PUT).
+fn etag_matches(etag: Option<&str>, parts: &[[u8; 16]], multipart: bool) -> bool {
+    let Some(etag) = etag else { return false };
+    let etag = unquote(etag).to_ascii_lowercase();
+    let want = if multipart {
+        let mut all = Md5::new();
+        for p in parts {
+            all.update(p);
+        }
+        format!("{}-{}", hex(&all.finalize()), parts.len())
+    } else {
+        match parts {
+            [one] => hex(one),
+            _ => return false,
+        }
+    };
+    etag == want
+}
+
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The file's SHA-256 and the MD5 of each [`PART_BYTES`] part (the S3 ETag's parts), computed on
+/// a blocking thread while the same bytes go to the store: the two hashes cost more CPU than
+/// sending, and in line they would make the upload wait for them.
+struct Hasher {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    task: tokio::task::JoinHandle<(String, Vec<[u8; 16]>)>,
+}
+
+impl Hasher {
+    fn start() -> Hasher {
+        // Bounded: a few chunks ahead of the hashing at most.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut sha = digest::Context::new(&digest::SHA256);
+            let mut parts = Vec::new();
+            let mut part = Md5::new();
+            let mut in_part = 0usize;
+            // Bounded by the file: the sender is dropped once it is read.
+            while let Some(b) = rx.blocking_recv() {
+                sha.update(&b);
+                let mut rest = &b[..];
+                while !rest.is_empty() {
+                    let take = rest.len().min(PART_BYTES - in_part);
+                    part.update(&rest[..take]);
+                    in_part += take;
+                    rest = &rest[take..];
+                    if in_part == PART_BYTES {
+                        parts.push(part.finalize_reset().into());
+                        in_part = 0;
+                    }
+                }
+            }
+            if in_part > 0 || parts.is_empty() {
+                parts.push(part.finalize().into());
+            }
+            (hex(sha.finish().as_ref()), parts)
+        });
+        Hasher { tx, task }
+    }
+
+    async fn feed(&self, b: Bytes) {
+        // The receiver lives until the sender is dropped in `finish`.
+        let _ = self.tx.send(b).await;
+    }
+
+    async fn finish(self) -> Result<(String, Vec<[u8; 16]>), StoreError> {
+        drop(self.tx);
+        self.task
+            .await
+            .map_err(|e| StoreError::Config(format!("hashing the recording: {e}")))
+    }
 }
 
 /// One configured bucket.
@@ -122,6 +235,7 @@ impl Store {
             .with_access_key_id(cfg.access_key_id.expose().unwrap_or_default())
             .with_secret_access_key(cfg.secret_access_key.expose().unwrap_or_default())
             .with_virtual_hosted_style_request(!cfg.path_style)
+            .with_unsigned_payload(true)
             .with_client_options(options)
             .with_retry(retry)
             .build()
@@ -142,8 +256,9 @@ impl Store {
     }
 
     /// Uploads `file` as `key` (one PUT up to [`PART_BYTES`], multipart above) and returns its
-    /// size and SHA-256 as read from the card while uploading.
-    pub async fn upload(&self, file: &Path, key: &str) -> Result<Confirmed, StoreError> {
+    /// size and SHA-256 as read from the card while uploading, and whether the store's ETag
+    /// matches the bytes sent.
+    pub async fn upload(&self, file: &Path, key: &str) -> Result<Uploaded, StoreError> {
         let loc = Self::path(key)?;
         let mut f = tokio::fs::File::open(file)
             .await
@@ -153,22 +268,24 @@ impl Store {
             .await
             .map_err(StoreError::io("stat", file))?
             .len();
-        let mut hash = digest::Context::new(&digest::SHA256);
-        let mut buf = vec![0u8; READ_BYTES];
+        let hasher = Hasher::start();
         if len <= PART_BYTES as u64 {
             let mut all = Vec::with_capacity(len as usize);
             f.read_to_end(&mut all)
                 .await
                 .map_err(StoreError::io("read", file))?;
-            hash.update(&all);
+            let all = Bytes::from(all);
             let bytes = all.len() as u64;
-            self.s3
+            hasher.feed(all.clone()).await;
+            let put = self
+                .s3
                 .put(&loc, PutPayload::from(all))
                 .await
                 .map_err(StoreError::of)?;
-            return Ok(Confirmed {
-                bytes,
-                sha256: hex(hash.finish().as_ref()),
+            let (sha256, parts) = hasher.finish().await?;
+            return Ok(Uploaded {
+                confirmed: Confirmed { bytes, sha256 },
+                etag_matches: etag_matches(put.e_tag.as_deref(), &parts, false),
             });
         }
         let upload = self.s3.put_multipart(&loc).await.map_err(StoreError::of)?;
@@ -176,7 +293,8 @@ impl Store {
         let mut bytes = 0u64;
         // Bounded: the file is finished and is read once to its end.
         loop {
-            let n = match f.read(&mut buf).await {
+            let mut chunk = BytesMut::with_capacity(READ_BYTES);
+            let n = match f.read_buf(&mut chunk).await {
                 Ok(n) => n,
                 Err(e) => {
                     let _ = w.abort().await;
@@ -186,20 +304,41 @@ impl Store {
             if n == 0 {
                 break;
             }
-            hash.update(&buf[..n]);
+            let chunk = chunk.freeze();
             bytes += n as u64;
             if let Err(e) = w.wait_for_capacity(PARTS_IN_FLIGHT).await {
                 // abort() after a failed part would fail the same way; the store drops
                 // incomplete uploads by its own lifecycle rules.
                 return Err(StoreError::of(e));
             }
-            w.write(&buf[..n]);
+            hasher.feed(chunk.clone()).await;
+            w.put(chunk);
         }
-        w.finish().await.map_err(StoreError::of)?;
-        Ok(Confirmed {
-            bytes,
-            sha256: hex(hash.finish().as_ref()),
+        let put = w.finish().await.map_err(StoreError::of)?;
+        let (sha256, parts) = hasher.finish().await?;
+        Ok(Uploaded {
+            confirmed: Confirmed { bytes, sha256 },
+            etag_matches: etag_matches(put.e_tag.as_deref(), &parts, true),
         })
+    }
+
+    /// Confirms that the store holds what [`upload`](Self::upload) sent: by the store's ETag
+    /// and the size HEAD reports when the ETag is the S3 digest of the bytes sent, else by
+    /// reading the object back ([`verify`](Self::verify)).
+    pub async fn check(&self, key: &str, up: &Uploaded) -> Result<Checked, StoreError> {
+        if !up.etag_matches {
+            self.verify(key, &up.confirmed).await?;
+            return Ok(Checked::ReadBack);
+        }
+        let loc = Self::path(key)?;
+        let meta = self.s3.head(&loc).await.map_err(StoreError::of)?;
+        if meta.size != up.confirmed.bytes {
+            return Err(StoreError::Mismatch(format!(
+                "{key}: {} bytes in the store, {} on the card",
+                meta.size, up.confirmed.bytes
+            )));
+        }
+        Ok(Checked::Etag)
     }
 
     /// Reads the object back and checks its size and SHA-256 (what S3's ETag cannot say for
@@ -301,4 +440,45 @@ impl Store {
 /// How the index names a store: endpoint and bucket.
 pub fn store_id(cfg: &ObjectStorageConfig) -> String {
     format!("{}|{}", cfg.endpoint.trim_end_matches('/'), cfg.bucket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md5(b: &[u8]) -> [u8; 16] {
+        Md5::digest(b).into()
+    }
+
+    #[test]
+    fn etag_of_one_put_is_the_bodys_md5() {
+        let m = md5(b"hello");
+        assert!(etag_matches(
+            Some("\"5d41402abc4b2a76b9719d911017c592\""),
+            &[m],
+            false
+        ));
+        assert!(etag_matches(
+            Some("5D41402ABC4B2A76B9719D911017C592"),
+            &[m],
+            false
+        ));
+        assert!(!etag_matches(Some("\"00\""), &[m], false));
+        assert!(!etag_matches(None, &[m], false));
+    }
+
+    #[test]
+    fn etag_of_a_multipart_upload_is_the_md5_of_the_parts_md5s_and_their_count() {
+        let parts = [md5(b"part one"), md5(b"part two")];
+        let mut cat = Vec::new();
+        cat.extend_from_slice(&parts[0]);
+        cat.extend_from_slice(&parts[1]);
+        let want = format!("\"{}-2\"", hex(&md5(&cat)));
+        assert!(etag_matches(Some(&want), &parts, true));
+        // Another part count, or the single-PUT form, is not the same upload.
+        assert!(!etag_matches(Some(&want.replace("-2", "-3")), &parts, true));
+        assert!(!etag_matches(Some(&hex(&md5(&cat))), &parts, true));
+        // An opaque ETag (SSE-KMS, gateways): read back instead.
+        assert!(!etag_matches(Some("\"opaque-etag\""), &parts, true));
+    }
 }

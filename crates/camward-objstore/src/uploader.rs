@@ -1,7 +1,8 @@
 //! The uploader (paper §3.8: recordings kept encrypted on the card and in the cloud): moves closed
 //! recordings from the card to the bucket, oldest first, one at a time. Each file is uploaded,
-//! read back and compared (size, SHA-256), recorded as confirmed in the index, and only then
-//! removed from the card. The queue is the index itself — closed recordings without a confirmed
+//! checked (the size, and the store's S3 digest of the bytes it received — or, from a store whose
+//! ETag is not that digest, the object read back and hashed), recorded as confirmed in the index
+//! with its SHA-256, and only then removed from the card. The queue is the index itself — closed recordings without a confirmed
 //! upload — so it survives restarts, is bounded by the card (retention keeps those files while the
 //! store is configured) and needs no second copy. Failures back off (1 s doubling to 15 s); a
 //! store that refuses the credentials or the bucket is reported and not retried until the
@@ -289,13 +290,19 @@ async fn upload_pass(
         }
         let key = config.key_of(&row.path);
         let path = ix.dir().join(&row.path);
+        // Timed apart for the log: the read-back check's share of an upload is what an
+        // installer on a metered uplink (and scripts/bench-objstore) wants to see.
+        let started = std::time::Instant::now();
+        let mut uploaded_in = Duration::ZERO;
         let res = async {
-            let c = store.upload(&path, &key).await?;
-            store.verify(&key, &c).await?;
-            Ok::<_, StoreError>(c)
+            let up = store.upload(&path, &key).await?;
+            uploaded_in = started.elapsed();
+            let checked = store.check(&key, &up).await?;
+            Ok::<_, StoreError>((up.confirmed, checked))
         }
         .await;
-        let c = match res {
+        let verified_in = started.elapsed().saturating_sub(uploaded_in);
+        let (c, checked) = match res {
             Ok(c) => c,
             Err(e) => {
                 let _ = ix.upload_failed(row.id, &key, store.id(), &e.to_string());
@@ -313,6 +320,9 @@ async fn upload_pass(
             key,
             bytes = c.bytes,
             sha256 = c.sha256,
+            upload_ms = uploaded_in.as_millis() as u64,
+            verify_ms = verified_in.as_millis() as u64,
+            checked = checked.as_str(),
             "recording moved to the object store"
         );
         handle.update(|s| {

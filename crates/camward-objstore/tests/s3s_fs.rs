@@ -1,10 +1,12 @@
 //! The uploader against a real S3 server, s3s-fs (SigV4 checked), paper §3.8: a file larger than
 //! one part goes up as a multipart upload and arrives byte-identical; the card copy goes only once
 //! confirmed; bucket retention by age deletes an old recording's object and its index row; a
-//! recording in the bucket only is fetched back with the same bytes.
+//! recording in the bucket only is fetched back with the same bytes; an upload is confirmed by
+//! the store's ETag (one PUT and multipart alike), and one that is not is read back, which finds
+//! a damaged object.
 
 use camward_config::{ObjectStorageConfig, RecordingConfig, Secret};
-use camward_objstore::{Handle, Input, run};
+use camward_objstore::{Checked, Handle, Input, Store, StoreError, Uploaded, run};
 use camward_record::{Index, State, Trigger};
 use std::net::TcpListener;
 use std::path::Path;
@@ -217,4 +219,54 @@ async fn unreachable_store_keeps_every_file_and_reports_a_full_card() {
     }
     shutdown.cancel();
     task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stores_etag_confirms_an_upload_and_otherwise_a_read_back_finds_damage() {
+    if !camward_testkit::have("s3s-fs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let root = tmp.path().join("s3");
+    let _s3 = start_s3(&root, port);
+    let store = Store::new(&ObjectStorageConfig {
+        enabled: true,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        bucket: BUCKET.into(),
+        access_key_id: Secret::new(AK),
+        secret_access_key: Secret::new(SK),
+        path_style: true,
+        ..ObjectStorageConfig::default()
+    })
+    .unwrap();
+    let index = Index::open(&tmp.path().join("card")).unwrap();
+    // One PUT; three parts (8 + 8 + 1 MiB and a few bytes).
+    for (n, bytes) in [(1u8, 100_000usize), (2, 17 * 1024 * 1024 + 5)] {
+        let (id, _) = recording(&index, i64::from(n) * 1000, 0, bytes, n);
+        let row = index.get(id).unwrap().unwrap();
+        let file = index.dir().join(&row.path);
+        let key = format!("t/{id}.mp4");
+        let up = store.upload(&file, &key).await.unwrap();
+        assert!(
+            up.etag_matches,
+            "{bytes} bytes: the store's ETag is the S3 digest"
+        );
+        assert_eq!(up.confirmed.bytes, bytes as u64);
+        assert_eq!(store.check(&key, &up).await.unwrap(), Checked::Etag);
+        // A store whose ETag says nothing is read back: intact, then damaged on its disk.
+        let opaque = Uploaded {
+            etag_matches: false,
+            ..up.clone()
+        };
+        assert_eq!(store.check(&key, &opaque).await.unwrap(), Checked::ReadBack);
+        let object = root.join(BUCKET).join(&key);
+        let mut body = std::fs::read(&object).unwrap();
+        body[bytes / 2] ^= 0x40;
+        std::fs::write(&object, &body).unwrap();
+        assert!(matches!(
+            store.check(&key, &opaque).await,
+            Err(StoreError::Mismatch(_))
+        ));
+    }
 }

@@ -479,23 +479,6 @@ impl Index {
         .map(|b| b as u64)
     }
 
-    /// The oldest row retention may delete: not being written, not in `busy`.
-    pub fn oldest_deletable(&self, busy: &HashSet<i64>) -> Result<Option<RecordingRow>> {
-        self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM recording WHERE state != 'recording' ORDER BY start_ms, id"
-            ))?;
-            let mut rows = st.query_map([], row)?;
-            for r in rows.by_ref() {
-                let r = r?;
-                if !busy.contains(&r.id) {
-                    return Ok(Some(r));
-                }
-            }
-            Ok(None)
-        })
-    }
-
     pub fn in_state(&self, state: State) -> Result<Vec<RecordingRow>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
@@ -533,13 +516,19 @@ impl Index {
         })
     }
 
-    /// Empties the index (rebuild starts from the files alone).
+    /// Empties the index for a rebuild from the files, except recordings confirmed in an object
+    /// store: their rows (recording and upload) describe objects the card no longer holds, and
+    /// were checked against the object's size and SHA-256 when they were confirmed. Unconfirmed
+    /// upload rows go: what is on the card is uploaded again (same bytes, same keys).
     pub(crate) fn clear(&self) -> Result<()> {
-        // Where recordings were uploaded goes too: what is on the card is uploaded again (same
-        // bytes, same keys), rather than trusting rows about recordings that are no longer known.
         self.with(|c| {
-            c.execute("DELETE FROM upload", [])?;
-            c.execute("DELETE FROM recording", []).map(|_| ())
+            let tx = c.unchecked_transaction()?;
+            tx.execute("DELETE FROM upload WHERE status != 'confirmed'", [])?;
+            tx.execute(
+                "DELETE FROM recording WHERE id NOT IN (SELECT recording_id FROM upload)",
+                [],
+            )?;
+            tx.commit()
         })
     }
 

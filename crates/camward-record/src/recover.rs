@@ -20,6 +20,8 @@ pub struct RecoveryReport {
     pub dropped_rows: Vec<i64>,
     /// Files found on disk without a row, now indexed.
     pub adopted: Vec<i64>,
+    /// Partial copies of interrupted fetches from the object store, removed.
+    pub removed_parts: usize,
 }
 
 /// Cuts a file back to the end of its last complete fragment and makes that durable.
@@ -254,6 +256,7 @@ pub(crate) fn recover_with(index: &Index) -> Result<RecoveryReport> {
             adopt(&dir, index, &rel, &mut report)?;
         }
     }
+    report.removed_parts = remove_stale_parts(&dir)?;
     // Recordings moved to the object store have no file here by design; a confirmed one whose
     // removal was cut short by a crash (file gone, row not yet updated) is noted as moved.
     let bucket_only = index.bucket_only_ids()?;
@@ -279,16 +282,72 @@ pub(crate) fn recover_with(index: &Index) -> Result<RecoveryReport> {
     Ok(report)
 }
 
-/// Rebuilds the index from the files alone (a lost or damaged `index.sqlite3`, a card moved
-/// from another camera). Must not run while the recorder writes to `dir`.
+/// Rebuilds the index from the files (a damaged `recording` table, a card moved from another
+/// camera). Recordings confirmed in an object store keep their rows: the card does not hold
+/// them, and without the rows they would vanish from the listing while their objects stay in the
+/// bucket. Must not run while the recorder writes to `dir`.
 pub fn rebuild_index(dir: &Path) -> Result<RecoveryReport> {
     let index = Index::open(dir)?;
     index.clear()?;
     let mut report = RecoveryReport::default();
+    // Kept rows: the card copy is whatever the card holds now.
+    for row in index.list(&Default::default())? {
+        if dir.join(&row.path).exists() {
+            index.local_copy_found(row.id)?;
+        } else {
+            index.local_copy_removed(row.id)?;
+        }
+    }
+    let known = index.known_paths()?;
     for rel in files_on_disk(dir)? {
-        adopt(dir, &index, &rel, &mut report)?;
+        if !known.contains(&rel) {
+            adopt(dir, &index, &rel, &mut report)?;
+        }
     }
     Ok(report)
+}
+
+/// A `.part` file left by a fetch from the object store that a crash cut short (a finished fetch
+/// renames it): removed at recovery unless written to this recently, which only a fetch still
+/// running does (recovery also runs when the recorder restarts for new settings).
+const PART_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Removes stale `.part` files under the recording directories; returns how many.
+fn remove_stale_parts(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for (_, sub) in recording_dirs(dir)? {
+        for f in std::fs::read_dir(&sub).ctx("list", &sub)? {
+            let f = f.ctx("list", &sub)?;
+            let path = f.path();
+            if path.extension().is_none_or(|e| e != "part") {
+                continue;
+            }
+            let idle = f
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age >= PART_IDLE);
+            if !idle {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::warn!(path = %path.display(), "recovery: removed the partial copy of an interrupted fetch from the object store");
+                    n += 1;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(crate::Error::Io {
+                        op: "remove",
+                        path,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -485,5 +544,88 @@ mod tests {
             })
             .collect();
         assert_eq!(got, want);
+    }
+
+    fn summary(index: &Index) -> Vec<(i64, u8, String, i64, i64, u64, u64)> {
+        index
+            .list(&Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.id, r.stream, r.path, r.start_ms, r.end_ms, r.bytes, r.frames,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rebuild_keeps_recordings_that_live_in_the_bucket_only() {
+        let (d, index) = setup();
+        let mut files = Vec::new();
+        for i in 0..3u64 {
+            let f = record(&index, 1, i * 100, 1, 25);
+            files.push((f.id, f.path.clone()));
+            f.finish().unwrap();
+        }
+        // 0: in the bucket only; 1: confirmed with its card copy still there; 2: on the card
+        // only, its upload failed once.
+        for &(id, _) in &files[..2] {
+            let b = index.get(id).unwrap().unwrap().bytes;
+            index
+                .upload_confirmed(id, &format!("k/{id}"), "s", b, "ab")
+                .unwrap();
+        }
+        std::fs::remove_file(&files[0].1).unwrap();
+        index.local_copy_removed(files[0].0).unwrap();
+        index
+            .upload_failed(files[2].0, "k/2", "s", "refused")
+            .unwrap();
+        let before = summary(&index);
+        drop(index);
+        let report = rebuild_index(d.path()).unwrap();
+        assert_eq!(report.adopted, vec![files[2].0], "{report:?}");
+        let index = Index::open(d.path()).unwrap();
+        assert_eq!(summary(&index), before);
+        let up = index.upload_of(files[0].0).unwrap().unwrap();
+        assert!(up.confirmed && !up.local_copy, "{up:?}");
+        assert_eq!(up.object_key, format!("k/{}", files[0].0));
+        assert!(index.upload_of(files[1].0).unwrap().unwrap().local_copy);
+        // The failed try is forgotten: the card's file waits in the queue again.
+        assert!(index.upload_of(files[2].0).unwrap().is_none());
+        let queue: Vec<i64> = index
+            .upload_queue(10)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(queue, vec![files[2].0]);
+        // The next start's recovery keeps the bucket-only row as well.
+        assert!(recover_with(&index).unwrap().dropped_rows.is_empty());
+        assert_eq!(summary(&index), before);
+    }
+
+    #[test]
+    fn recovery_removes_stale_part_files_of_interrupted_fetches() {
+        let (_d, index) = setup();
+        let f = record(&index, 1, 0, 1, 25);
+        let dir = f.path.parent().unwrap().to_owned();
+        f.finish().unwrap();
+        let stale = dir.join("20261204T100000Z_7.mp4.part");
+        let fresh = dir.join("20261204T100100Z_8.mp4.part");
+        std::fs::write(&stale, b"half a recording").unwrap();
+        std::fs::write(&fresh, b"a fetch still running").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let report = recover_with(&index).unwrap();
+        assert_eq!(report.removed_parts, 1, "{report:?}");
+        assert!(!stale.exists() && fresh.exists());
+        assert!(report.dropped_rows.is_empty() && report.adopted.is_empty());
+        assert_eq!(index.list(&Default::default()).unwrap().len(), 1);
     }
 }

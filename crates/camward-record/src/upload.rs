@@ -200,6 +200,18 @@ impl Index {
         })
     }
 
+    /// A rebuild found the card copy of a confirmed recording: the uploader removes it as it
+    /// removes any copy of a confirmed recording (no `fetched_ms`: nobody is using it).
+    pub(crate) fn local_copy_found(&self, id: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE upload SET local_copy = 1 WHERE recording_id = ?1",
+                params![id],
+            )
+            .map(|_| ())
+        })
+    }
+
     /// A copy was fetched back from the bucket for playback.
     pub fn local_copy_fetched(&self, id: i64) -> Result<()> {
         let now = now_ms();

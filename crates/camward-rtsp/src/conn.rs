@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// A new connection must complete its first request within this time, counted from the accept and
@@ -87,6 +87,16 @@ impl Writer {
                 io: Box::pin(io),
                 broken: false,
             })),
+            kill,
+        }
+    }
+
+    /// The same byte stream, owned from now on by another connection (`kill` is that
+    /// connection's): an RTSP-port connection that turned out to be a tunnel's GET leg hands its
+    /// socket to the tunnel this way.
+    pub(crate) fn rebind(&self, kill: CancellationToken) -> Writer {
+        Writer {
+            inner: self.inner.clone(),
             kill,
         }
     }
@@ -278,6 +288,9 @@ struct Conn {
     sessions: Vec<Arc<Session>>,
     /// Interleaved channel pairs in use (RTP channel numbers).
     channels: Vec<u8>,
+    /// Its interleaved viewers are written by their bus's fan-out driver: false only when the
+    /// writer is an in-memory pipe (a tunnel served through the HTTP server's body).
+    driven: bool,
 }
 
 /// What the first message turned out to be on a plain RTSP port.
@@ -299,20 +312,16 @@ pub async fn run(
     // Cancelled by close_all(), by a tunnel whose GET leg went away, or by this connection itself.
     let kill = parent.child_token();
     let writer = Arc::new(Writer::new(wr, kill.clone()));
-    let mut conn = Conn {
-        server: server.clone(),
-        id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+    let diverted = serve(
+        server.clone(),
+        &mut rd,
+        writer.clone(),
+        kill,
         peer,
         carrier,
-        writer: writer.clone(),
-        kill: kill.clone(),
-        sessions: Vec::new(),
-        channels: Vec::new(),
-    };
-    tracing::debug!(conn = conn.id, %peer, ?carrier, "rtsp connection opened");
-    let diverted = conn.read_loop(&mut rd).await;
-    conn.close().await;
-    drop(conn);
+        true,
+    )
+    .await;
     if let Some(Diverted::Http(head, rest)) = diverted {
         crate::tunnel::raw_leg(server, writer, rd, head, rest, peer).await;
     }
@@ -320,8 +329,36 @@ pub async fn run(
     tracing::debug!(%peer, "rtsp connection closed");
 }
 
+/// Serves RTSP requests read from `rd`, answering through `writer` (whose kill token is `kill`),
+/// until the peer closes, a timeout, or `kill`. `driven`: see [`Conn::driven`].
+pub(crate) async fn serve<R: AsyncRead + Unpin>(
+    server: Arc<RtspServer>,
+    rd: &mut R,
+    writer: Arc<Writer>,
+    kill: CancellationToken,
+    peer: SocketAddr,
+    carrier: Carrier,
+    driven: bool,
+) -> Option<Diverted> {
+    let mut conn = Conn {
+        server,
+        id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+        peer,
+        carrier,
+        writer,
+        kill,
+        sessions: Vec::new(),
+        channels: Vec::new(),
+        driven,
+    };
+    tracing::debug!(conn = conn.id, %peer, ?carrier, "rtsp connection opened");
+    let diverted = conn.read_loop(rd).await;
+    conn.close().await;
+    diverted
+}
+
 impl Conn {
-    async fn read_loop(&mut self, rd: &mut ReadHalf<BoxIo>) -> Option<Diverted> {
+    async fn read_loop<R: AsyncRead + Unpin>(&mut self, rd: &mut R) -> Option<Diverted> {
         let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         let mut first = true;
         let idle = self.server.opts.session_timeout + Duration::from_secs(15);
@@ -799,13 +836,12 @@ impl Conn {
             max_payload: self.server.max_payload(),
             table: self.server.clone(),
         };
-        // Viewers on RTSP/TCP and RTSPS connections are written to by their bus's fan-out
-        // driver; UDP and tunnelled ones by their own task. (A tunnel's writes go into its
-        // in-memory GET pipe: written all at once by the driver, every tunnel's chunks were in
-        // flight at the same moment, 45 → 77 KiB per tunnelled viewer at N = 500, for no CPU
-        // gain.)
-        let driven = matches!(job.transport, Transport::Interleaved { .. })
-            && self.carrier != Carrier::Tunnel;
+        // Interleaved viewers are written to by their bus's fan-out driver (RTSP/TCP, RTSPS,
+        // and tunnels whose GET socket the RTSP server holds); UDP ones, and tunnels served
+        // through the HTTP server's body, by their own task. (That body is an in-memory pipe:
+        // written all at once by the driver, every tunnel's chunks were in flight at the same
+        // moment, 45 → 77 KiB per tunnelled viewer at N = 500, for no CPU gain.)
+        let driven = matches!(job.transport, Transport::Interleaved { .. }) && self.driven;
         let task = if driven {
             tokio::spawn(crate::fanout::play(job))
         } else {

@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use tunnel::{TunnelBody, tunnel};
+pub use tunnel::{TunnelBody, tunnel, tunnel_socket};
 
 /// Where the server finds the streams it serves. Implemented by the daemon over camward-media's
 /// pipelines; the RTSP server depends only on the frame bus.

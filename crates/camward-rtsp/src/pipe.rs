@@ -240,6 +240,7 @@ impl PipeReader {
     }
 
     /// [`poll_chunk`](Self::poll_chunk) as a future.
+    #[cfg(test)]
     pub(crate) async fn chunk(&mut self) -> Option<Bytes> {
         std::future::poll_fn(|cx| self.poll_chunk(cx)).await
     }

@@ -15,11 +15,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::task::{Context, Poll, Waker};
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf};
-use tokio::sync::OwnedMutexGuard;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
 use tokio_util::sync::CancellationToken;
 
 /// Body type of the responses [`tunnel`] returns.
@@ -39,10 +37,6 @@ const OUT_BUDGET: usize = 16 * 1024;
 /// Size of the chunks handed to the GET body: half the budget, so the next one fills while the
 /// HTTP server writes the previous one.
 const OUT_CHUNK: usize = 8 * 1024;
-/// Client→server buffer of decoded RTSP requests.
-const IN_BUF: usize = 8 * 1024;
-/// How long decoded POST bytes may wait for the RTSP connection to take them.
-const POST_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Incremental base64 decoder for the POST leg: input may split anywhere (even inside a
 /// quantum), may contain whitespace, and each RTSP message is encoded separately, so `=`
@@ -139,12 +133,30 @@ impl Refusal {
 struct Entry {
     generation: u64,
     peer: IpAddr,
-    /// Write side of the RTSP connection's input; POST legs take turns holding it.
-    input: Arc<tokio::sync::Mutex<DuplexStream>>,
+    /// Where POST legs hand their bodies to the RTSP connection, one at a time.
+    input: Arc<PostSlot>,
     paired: bool,
-    /// Cancelled when the tunnel's RTSP connection ends, so POST legs stop waiting for input.
+}
+
+/// A GET leg's entry in the cookie table, before its RTSP connection starts.
+struct Registered {
+    cookie: String,
+    generation: u64,
+    permit: crate::ConnPermit,
+    /// What POST legs send, as the tunnel's RTSP connection reads it.
+    sess_in: PostInput,
+    /// Cancelled when the tunnel ends.
     closed: CancellationToken,
 }
+
+/// The answer to a GET leg whose socket the RTSP server holds: no length, no chunking, the body
+/// ends when the connection does (HTTP/1.0 framing, which every tunnelling client reads).
+const GET_OK: &[u8] =
+    b"HTTP/1.0 200 OK\r\nServer: camward\r\nContent-Type: application/x-rtsp-tunnelled\r\n\
+    Cache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n";
+
+/// Read size of a POST leg on its own socket: the requests are a few hundred bytes of base64.
+const POST_READ: usize = 512;
 
 /// The cookie table pairing GET and POST legs.
 #[derive(Default)]
@@ -166,45 +178,66 @@ impl Broker {
         self.lock().len()
     }
 
-    /// GET leg: starts the tunnel's RTSP connection and returns what it writes (the GET body)
-    /// and the tunnel's lifetime token: cancel it when the GET leg goes away, and the whole
-    /// tunnel ends. The connection gives up, and the entry goes, if no request arrives in 10 s.
+    /// Registers a GET leg's cookie and takes the tunnel's connection slot: the tunnel's entry
+    /// and the read side of its RTSP connection's input (what POST legs write).
+    fn register(
+        server: &Arc<RtspServer>,
+        cookie: &str,
+        peer: SocketAddr,
+    ) -> Result<Registered, Refusal> {
+        if !valid_cookie(cookie) {
+            return Err(Refusal::BadCookie);
+        }
+        let permit = server.conn_permit(peer.ip()).ok_or(Refusal::Busy)?;
+        let slot = Arc::new(PostSlot::default());
+        let generation = server.tunnels.generation.fetch_add(1, Ordering::Relaxed);
+        let closed = server.stop.child_token();
+        let mut map = server.tunnels.lock();
+        if map.contains_key(cookie) {
+            return Err(Refusal::Duplicate(cookie.to_string()));
+        }
+        if map.values().filter(|e| !e.paired).count() >= MAX_UNPAIRED {
+            return Err(Refusal::Busy);
+        }
+        map.insert(
+            cookie.to_string(),
+            Entry {
+                generation,
+                peer: peer.ip(),
+                input: slot.clone(),
+                paired: false,
+            },
+        );
+        Ok(Registered {
+            cookie: cookie.to_string(),
+            generation,
+            permit,
+            sess_in: PostInput::new(slot),
+            closed,
+        })
+    }
+
+    /// GET leg through an HTTP server's response body: starts the tunnel's RTSP connection and
+    /// returns what it writes (the GET body) and the tunnel's lifetime token: cancel it when the
+    /// GET leg goes away, and the whole tunnel ends. The connection gives up, and the entry
+    /// goes, if no request arrives in 10 s.
     fn open(
         server: &Arc<RtspServer>,
         cookie: &str,
         peer: SocketAddr,
     ) -> Result<(PipeReader, CancellationToken), Refusal> {
-        if !valid_cookie(cookie) {
-            return Err(Refusal::BadCookie);
-        }
-        let permit = server.conn_permit(peer.ip()).ok_or(Refusal::Busy)?;
+        let reg = Self::register(server, cookie, peer)?;
         let (sess_out, get_body) = pipe::pipe(OUT_BUDGET, OUT_CHUNK);
-        let (post_in, sess_in) = tokio::io::duplex(IN_BUF);
-        let generation = server.tunnels.generation.fetch_add(1, Ordering::Relaxed);
-        let closed = server.stop.child_token();
-        {
-            let mut map = server.tunnels.lock();
-            if map.contains_key(cookie) {
-                return Err(Refusal::Duplicate(cookie.to_string()));
-            }
-            if map.values().filter(|e| !e.paired).count() >= MAX_UNPAIRED {
-                return Err(Refusal::Busy);
-            }
-            map.insert(
-                cookie.to_string(),
-                Entry {
-                    generation,
-                    peer: peer.ip(),
-                    input: Arc::new(tokio::sync::Mutex::new(post_in)),
-                    paired: false,
-                    closed: closed.clone(),
-                },
-            );
-        }
         let server = server.clone();
-        let cookie = cookie.to_string();
-        let lifetime = closed.clone();
+        let lifetime = reg.closed.clone();
         tokio::spawn(async move {
+            let Registered {
+                cookie,
+                generation,
+                permit,
+                sess_in,
+                closed,
+            } = reg;
             let io = Box::pin(tokio::io::join(sess_in, sess_out));
             conn::run(server.clone(), io, peer, Carrier::Tunnel, permit, &closed).await;
             server.tunnels.remove(&cookie, generation);
@@ -213,9 +246,63 @@ impl Broker {
         Ok((get_body, lifetime))
     }
 
+    /// GET leg on its own socket (taken off the HTTP server, or on the RTSP port): the tunnel's
+    /// RTSP connection writes the answer's head and then everything straight to that socket
+    /// through `writer`, like an RTSP/TCP connection (its viewers are driven by the fan-out
+    /// driver), and `rd`, the socket's read side, is only watched for the client leaving.
+    /// `hold` (the HTTP server's connection slot) lives as long as the tunnel.
+    fn open_socket(
+        server: &Arc<RtspServer>,
+        cookie: &str,
+        peer: SocketAddr,
+        writer: &Writer,
+        mut rd: Pin<Box<dyn AsyncRead + Send>>,
+        hold: Box<dyn Send>,
+    ) -> Result<(), Refusal> {
+        let reg = Self::register(server, cookie, peer)?;
+        let server = server.clone();
+        let kill = reg.closed.child_token();
+        let writer = Arc::new(writer.rebind(kill.clone()));
+        tokio::spawn(async move {
+            let Registered {
+                cookie,
+                generation,
+                permit,
+                mut sess_in,
+                closed,
+            } = reg;
+            if writer.send(GET_OK).await.is_ok() {
+                // Nothing is expected from the client on the GET leg; EOF means it left.
+                let gone = async {
+                    let mut probe = [0u8; 32];
+                    while matches!(rd.read(&mut probe).await, Ok(n) if n > 0) {}
+                    closed.cancel();
+                    std::future::pending::<()>().await
+                };
+                let run = conn::serve(
+                    server.clone(),
+                    &mut sess_in,
+                    writer,
+                    kill,
+                    peer,
+                    Carrier::Tunnel,
+                    true,
+                );
+                tokio::select! {
+                    _ = run => {}
+                    _ = gone => {}
+                }
+            }
+            server.tunnels.remove(&cookie, generation);
+            closed.cancel();
+            drop((permit, hold));
+        });
+        Ok(())
+    }
+
     /// POST leg: the input of the tunnel its cookie names. The POST must come from the GET's
-    /// address, so a guessed cookie can't inject requests from elsewhere.
-    fn post(&self, cookie: &str, peer: SocketAddr) -> Result<PostFeeder, Refusal> {
+    /// address, so a guessed cookie can't inject requests from elsewhere; one POST at a time.
+    fn post(&self, cookie: &str, peer: SocketAddr) -> Result<PostTo, Refusal> {
         if !valid_cookie(cookie) {
             return Err(Refusal::BadCookie);
         }
@@ -224,17 +311,16 @@ impl Broker {
             .get_mut(cookie)
             .filter(|e| e.peer == peer.ip())
             .ok_or_else(|| Refusal::Unknown(cookie.to_string()))?;
-        let input = e
-            .input
-            .clone()
-            .try_lock_owned()
-            .map_err(|_| Refusal::InUse(cookie.to_string()))?;
+        {
+            let mut slot = e.input.lock();
+            if slot.busy {
+                return Err(Refusal::InUse(cookie.to_string()));
+            }
+            slot.busy = true;
+        }
         e.paired = true;
-        Ok(PostFeeder {
-            input,
-            decoder: Base64Decoder::new(),
-            decoded: Vec::new(),
-            closed: e.closed.clone(),
+        Ok(PostTo {
+            slot: Some(e.input.clone()),
         })
     }
 
@@ -246,41 +332,213 @@ impl Broker {
     }
 }
 
-/// Why feeding a POST leg stopped.
-#[derive(Debug, Error)]
-pub enum FeedError {
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
-    #[error("tunnel's RTSP connection is gone or stuck: {0}")]
-    Io(#[from] io::Error),
+/// Where a tunnel's POST legs hand their bodies to its RTSP connection, one leg at a time.
+#[derive(Default)]
+pub(crate) struct PostSlot {
+    state: Mutex<SlotState>,
 }
 
-/// Decodes one POST leg's body into its tunnel's RTSP connection. Several POSTs may follow one
-/// another on the same cookie (clients reopen it when their bogus Content-Length runs out).
-pub(crate) struct PostFeeder {
-    input: OwnedMutexGuard<DuplexStream>,
-    decoder: Base64Decoder,
-    decoded: Vec<u8>,
-    closed: CancellationToken,
+#[derive(Default)]
+struct SlotState {
+    /// A leg given and not yet taken by the connection.
+    next: Option<PostSource>,
+    /// A leg is given or being read: another one is refused (409).
+    busy: bool,
+    /// The connection waiting for a leg.
+    waker: Option<Waker>,
 }
 
-impl PostFeeder {
-    async fn feed(&mut self, chunk: &[u8]) -> Result<(), FeedError> {
-        self.decoded.clear();
-        if let Err(e) = self.decoder.push(chunk, &mut self.decoded) {
-            // The request framing is lost: end the tunnel's RTSP connection (EOF on its input).
-            let _ = self.input.shutdown().await;
-            return Err(e.into());
+impl PostSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One POST leg's body as the tunnel's connection reads it: base64, `first` before `rd`.
+pub(crate) struct PostSource {
+    first: Vec<u8>,
+    rd: Pin<Box<dyn AsyncRead + Send>>,
+    /// Told how the leg ended (the HTTP server's POST answer waits for it); dropped with the leg.
+    done: Option<tokio::sync::oneshot::Sender<Result<(), DecodeError>>>,
+    /// Kept as long as the leg is read (the web server's connection slot).
+    _hold: Box<dyn Send>,
+}
+
+impl PostSource {
+    fn end(mut self, r: Result<(), DecodeError>) {
+        if let Some(d) = self.done.take() {
+            let _ = d.send(r);
         }
-        tokio::time::timeout(POST_WRITE_TIMEOUT, self.input.write_all(&self.decoded))
-            .await
-            .map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "RTSP connection did not read for 30 s",
-                )
-            })??;
-        Ok(())
+    }
+}
+
+/// A POST leg's right to feed its tunnel (the slot was free); given up if dropped unused.
+pub(crate) struct PostTo {
+    slot: Option<Arc<PostSlot>>,
+}
+
+impl PostTo {
+    /// Hands the leg to the tunnel's connection, which reads it from now on.
+    fn give(mut self, source: PostSource) {
+        let Some(slot) = self.slot.take() else { return };
+        let waker = {
+            let mut s = slot.lock();
+            s.next = Some(source);
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl Drop for PostTo {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.lock().busy = false;
+        }
+    }
+}
+
+/// What a tunnel's RTSP connection reads: its POST legs' bodies, base64-decoded, one leg after
+/// the other. Read in the connection's own task, straight from the legs (no pipe, no task per
+/// leg); a leg waits while the connection does not read (TCP back-pressure).
+pub(crate) struct PostInput {
+    slot: Arc<PostSlot>,
+    current: Option<PostSource>,
+    decoder: Base64Decoder,
+    /// Decoded and not yet read; empty (unallocated) between requests.
+    pending: Vec<u8>,
+    at: usize,
+}
+
+impl PostInput {
+    fn new(slot: Arc<PostSlot>) -> PostInput {
+        PostInput {
+            slot,
+            current: None,
+            decoder: Base64Decoder::new(),
+            pending: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// The current leg is over: the next one may come.
+    fn finish(&mut self, r: Result<(), DecodeError>) {
+        if let Some(c) = self.current.take() {
+            c.end(r);
+        }
+        self.slot.lock().busy = false;
+    }
+}
+
+impl Drop for PostInput {
+    fn drop(&mut self) {
+        if let Some(c) = self.current.take() {
+            c.end(Ok(()));
+        }
+    }
+}
+
+impl AsyncRead for PostInput {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.at < this.pending.len() {
+                let n = (this.pending.len() - this.at).min(buf.remaining());
+                buf.put_slice(&this.pending[this.at..this.at + n]);
+                this.at += n;
+                if this.at == this.pending.len() {
+                    this.pending = Vec::new();
+                    this.at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let Some(cur) = this.current.as_mut() else {
+                let mut s = this.slot.lock();
+                match s.next.take() {
+                    Some(next) => {
+                        drop(s);
+                        this.decoder = Base64Decoder::new();
+                        this.current = Some(next);
+                        continue;
+                    }
+                    None => {
+                        s.waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                }
+            };
+            let mut decoded = Vec::new();
+            let r = if !cur.first.is_empty() {
+                let first = std::mem::take(&mut cur.first);
+                decoded.reserve(first.len() / 4 * 3 + 3);
+                this.decoder.push(&first, &mut decoded)
+            } else {
+                // A stack buffer: the requests are a few hundred bytes now and then.
+                let mut raw = [0u8; POST_READ];
+                let mut rb = tokio::io::ReadBuf::new(&mut raw);
+                match cur.rd.as_mut().poll_read(cx, &mut rb) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
+                        decoded.reserve(rb.filled().len() / 4 * 3 + 3);
+                        this.decoder.push(rb.filled(), &mut decoded)
+                    }
+                    // End of the leg's body (or its connection): the next leg may come.
+                    Poll::Ready(_) => {
+                        this.finish(Ok(()));
+                        continue;
+                    }
+                }
+            };
+            if let Err(e) = r {
+                // The request framing is lost: the tunnel ends.
+                this.finish(Err(e.clone()));
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+            }
+            this.pending = decoded;
+            this.at = 0;
+        }
+    }
+}
+
+/// A POST request's body (through the HTTP server) as the byte stream its tunnel reads.
+struct BodyReader<B> {
+    body: B,
+    chunk: Bytes,
+}
+
+impl<B> AsyncRead for BodyReader<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.chunk.is_empty() {
+                let n = this.chunk.len().min(buf.remaining());
+                buf.put_slice(&this.chunk.split_to(n));
+                return Poll::Ready(Ok(()));
+            }
+            match std::task::ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+                None => return Poll::Ready(Ok(())),
+                Some(Err(e)) => return Poll::Ready(Err(io::Error::other(e.to_string()))),
+                Some(Ok(f)) => {
+                    if let Ok(d) = f.into_data() {
+                        this.chunk = d;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -382,34 +640,27 @@ where
             }
         },
         Method::POST => {
-            let mut feeder = match server.tunnels.post(&cookie, peer) {
-                Ok(f) => f,
+            let to = match server.tunnels.post(&cookie, peer) {
+                Ok(t) => t,
                 Err(e) => {
                     tracing::info!(%peer, error = %e, "rtsp tunnel POST refused");
                     return plain(e.status(), format!("{e}\n"));
                 }
             };
-            let mut body = req.into_body();
-            loop {
-                let frame = tokio::select! {
-                    _ = feeder.closed.cancelled() => break,
-                    f = body.frame() => f,
-                };
-                match frame {
-                    Some(Ok(f)) => {
-                        if let Ok(data) = f.into_data()
-                            && let Err(e) = feeder.feed(&data).await
-                        {
-                            tracing::info!(%peer, error = %e, "rtsp tunnel POST leg closed");
-                            return plain(StatusCode::BAD_REQUEST, format!("{e}\n"));
-                        }
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "rtsp tunnel POST body ended with an error");
-                        break;
-                    }
-                    None => break,
-                }
+            // The tunnel's connection reads the body itself; the answer waits for the leg's end.
+            let (done, ended) = tokio::sync::oneshot::channel();
+            to.give(PostSource {
+                first: Vec::new(),
+                rd: Box::pin(BodyReader {
+                    body: req.into_body(),
+                    chunk: Bytes::new(),
+                }),
+                done: Some(done),
+                _hold: Box::new(()),
+            });
+            if let Ok(Err(e)) = ended.await {
+                tracing::info!(%peer, error = %e, "rtsp tunnel POST leg closed");
+                return plain(StatusCode::BAD_REQUEST, format!("{e}\n"));
             }
             let mut r = http::Response::new(Empty::new().map_err(|never| match never {}).boxed());
             *r.status_mut() = StatusCode::NO_CONTENT;
@@ -427,12 +678,38 @@ where
 pub(crate) async fn raw_leg(
     server: Arc<RtspServer>,
     writer: Arc<Writer>,
-    mut rd: ReadHalf<Pin<Box<dyn crate::Io>>>,
+    rd: ReadHalf<Pin<Box<dyn crate::Io>>>,
     head: crate::parse::Request,
     rest: Vec<u8>,
     peer: SocketAddr,
 ) {
-    let cookie = head.header("x-sessioncookie").unwrap_or("").to_string();
+    socket_leg(
+        server,
+        &writer,
+        Box::pin(rd),
+        head,
+        rest,
+        peer,
+        Box::new(()),
+    )
+    .await;
+}
+
+/// Serves a tunnel leg on its own socket: GET hands the socket to the tunnel's RTSP connection
+/// and returns; POST feeds the tunnel until the client stops sending. Content-Length of the POST
+/// is ignored (clients send 32767 and go on past it).
+async fn socket_leg(
+    server: Arc<RtspServer>,
+    writer: &Writer,
+    rd: Pin<Box<dyn AsyncRead + Send>>,
+    head: crate::parse::Request,
+    rest: Vec<u8>,
+    peer: SocketAddr,
+    hold: Box<dyn Send>,
+) {
+    let cookie = head.header("x-sessioncookie").unwrap_or("").to_owned();
+    let get = head.method == "GET";
+    drop(head);
     let refuse = |e: Refusal| {
         let s = e.status();
         format!(
@@ -441,63 +718,79 @@ pub(crate) async fn raw_leg(
             s.canonical_reason().unwrap_or("")
         )
     };
-    if head.method == "GET" {
-        let (mut out, _tunnel) = match Broker::open(&server, &cookie, peer) {
-            Ok((o, lifetime)) => (o, lifetime.drop_guard()),
+    if get {
+        match Broker::open_socket(&server, &cookie, peer, writer, rd, hold) {
+            Ok(()) => tracing::info!(%peer, "rtsp tunnel GET leg opened"),
             Err(e) => {
+                tracing::info!(%peer, error = %e, "rtsp tunnel GET refused");
                 let _ = writer.send(refuse(e).as_bytes()).await;
-                return;
-            }
-        };
-        let ok = "HTTP/1.0 200 OK\r\nServer: camward\r\nContent-Type: application/x-rtsp-tunnelled\r\n\
-                  Cache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n";
-        if writer.send(ok.as_bytes()).await.is_err() {
-            return;
-        }
-        let mut probe = [0u8; 64];
-        loop {
-            tokio::select! {
-                _ = server.stop.cancelled() => return,
-                c = out.chunk() => match c {
-                    None => return,
-                    // The chunk is dropped (its budget returned) once it is on the socket.
-                    Some(c) => match tokio::time::timeout(crate::session::STALL_LIMIT, writer.send(&c)).await {
-                        Ok(Ok(())) => {}
-                        _ => return,
-                    },
-                },
-                // Nothing is expected from the client on the GET leg; EOF means it left.
-                n = rd.read(&mut probe) => if !matches!(n, Ok(k) if k > 0) { return },
             }
         }
-    } else {
-        let mut feeder = match server.tunnels.post(&cookie, peer) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = writer.send(refuse(e).as_bytes()).await;
-                return;
-            }
-        };
-        if feeder.feed(&rest).await.is_err() {
-            return;
-        }
-        let mut chunk = vec![0u8; 8 * 1024];
-        loop {
-            let n = tokio::select! {
-                _ = feeder.closed.cancelled() => return,
-                n = rd.read(&mut chunk) => n,
-            };
-            match n {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if let Err(e) = feeder.feed(&chunk[..n]).await {
-                        tracing::info!(%peer, error = %e, "rtsp tunnel POST leg closed");
-                        return;
-                    }
-                }
-            }
-        }
+        return;
     }
+    let to = match server.tunnels.post(&cookie, peer) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "rtsp tunnel POST refused");
+            let _ = writer.send(refuse(e).as_bytes()).await;
+            return;
+        }
+    };
+    // From now on the tunnel's connection reads the leg in its own task: no task, buffer or
+    // pipe of the leg's own. Nothing is ever answered on it.
+    to.give(PostSource {
+        first: rest,
+        rd,
+        done: None,
+        _hold: hold,
+    });
+}
+
+/// Serves one tunnel leg taken off an HTTP server right after its request head (camward-web's
+/// `TunnelTakeover`): `buffered` holds every byte read from `io` so far, the head first. The
+/// tunnel then reads and writes the socket itself, like an RTSP/TCP connection, instead of
+/// going through the HTTP server's request and response bodies (no HTTP buffers, no in-memory
+/// pipe, no chunk copies). GET returns once the tunnel has taken the socket; POST when the
+/// client stops sending. `hold` is kept as long as the leg lives.
+///
+/// Same rules as [`tunnel`]: host filter, cookie pairing (a POST from the GET's address only),
+/// RTSP authentication inside; a head that is not a GET or POST carrying `x-sessioncookie` is
+/// answered 400.
+pub async fn tunnel_socket<IO>(
+    server: Arc<RtspServer>,
+    io: IO,
+    mut buffered: Vec<u8>,
+    peer: SocketAddr,
+    hold: Box<dyn Send>,
+) where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let peer = canonical(peer);
+    let (rd, wr) = tokio::io::split(io);
+    // The tunnel's connection rebinds the writer to its own token; this one only ends here.
+    let writer = Writer::new(wr, CancellationToken::new());
+    if !server.gate.host_allowed(peer.ip()) {
+        let _ = writer
+            .send(b"HTTP/1.0 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+        return;
+    }
+    let head = match crate::parse::parse(&buffered) {
+        Ok(crate::parse::Parsed::Http(head, n))
+            if matches!(head.method.as_str(), "GET" | "POST")
+                && head.header("x-sessioncookie").is_some() =>
+        {
+            buffered.drain(..n);
+            head
+        }
+        _ => {
+            let _ = writer
+                .send(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+            return;
+        }
+    };
+    socket_leg(server, &writer, Box::pin(rd), head, buffered, peer, hold).await;
 }
 
 #[cfg(test)]

@@ -110,6 +110,19 @@ async fn ffmpeg_decodes_through_http_tunnel_on_a_hyper_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_decodes_through_http_tunnel_on_handed_off_sockets() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let (http_port, _t) = start_socket_tunnel(s.rtsp.clone()).await;
+    let url = format!("rtsp://127.0.0.1:{http_port}/stream1");
+    let (ok, log) = ffmpeg_decodes(&url, "http", 20).await;
+    assert!(ok, "ffmpeg through the handed-off tunnel failed:\n{log}");
+    wait_no_sessions(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_decodes_through_http_tunnel_on_the_rtsp_port() {
     if !have("ffmpeg") {
         return;
@@ -234,6 +247,9 @@ async fn gstreamer_rtsph_plays_through_the_http_tunnel() {
     let (http_port, _t) = start_http_tunnel(s.rtsp.clone()).await;
     let (ok, log) = gst_plays(&format!("rtsph://127.0.0.1:{http_port}/stream1"), &[]).await;
     assert!(ok, "gst rtsph:// through hyper failed:\n{log}");
+    let (socket_port, _t2) = start_socket_tunnel(s.rtsp.clone()).await;
+    let (ok, log) = gst_plays(&format!("rtsph://127.0.0.1:{socket_port}/stream1"), &[]).await;
+    assert!(ok, "gst rtsph:// on handed-off sockets failed:\n{log}");
     let (ok, log) = gst_plays(&format!("rtsph://127.0.0.1:{}/stream2", s.port), &[]).await;
     assert!(ok, "gst rtsph:// on the RTSP port failed:\n{log}");
 }

@@ -32,9 +32,12 @@ impl Resp {
 }
 
 struct Client {
+    /// The RTSP connection, or a tunnel's GET leg.
     s: TcpStream,
     buf: Vec<u8>,
     cseq: u32,
+    /// A tunnel's POST leg: requests go there, base64-encoded.
+    post: Option<TcpStream>,
 }
 
 impl Client {
@@ -43,7 +46,33 @@ impl Client {
             s: TcpStream::connect(local(port)).await.unwrap(),
             buf: Vec::new(),
             cseq: 0,
+            post: None,
         }
+    }
+
+    /// An RTSP-over-HTTP tunnel on the RTSP port (legs on their own sockets, as the web server
+    /// hands them over too), its GET leg connected through `get`.
+    async fn tunnel(port: u16, get: tokio::net::TcpSocket, cookie: &str) -> Client {
+        let mut s = get.connect(local(port)).await.unwrap();
+        s.write_all(
+            format!("GET /stream1 HTTP/1.0\r\nx-sessioncookie: {cookie}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut c = Client {
+            s,
+            buf: Vec::new(),
+            cseq: 0,
+            post: None,
+        };
+        while !c.buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            assert!(c.fill().await, "GET leg closed");
+        }
+        assert!(c.buf.starts_with(b"HTTP/1.0 200"), "GET leg refused");
+        let end = c.buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        c.buf.drain(..end + 4);
+        c.post = Some(tunnel_post(port, cookie, b"").await);
+        c
     }
 
     async fn fill(&mut self) -> bool {
@@ -109,7 +138,13 @@ impl Client {
     }
 
     async fn send_raw(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).await.unwrap();
+        match &mut self.post {
+            Some(p) => p
+                .write_all(STANDARD.encode(bytes).as_bytes())
+                .await
+                .unwrap(),
+            None => self.s.write_all(bytes).await.unwrap(),
+        }
     }
 
     async fn request(&mut self, method: &str, uri: &str, headers: &[(&str, &str)]) -> Resp {
@@ -629,19 +664,38 @@ async fn next_au(c: &mut Client) -> Received {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_viewer_resyncs_at_a_key_frame_with_whole_frame_writes_and_delays_no_other() {
+    slow_viewer_resyncs_and_delays_no_other(false).await;
+}
+
+/// The same through tunnels whose GET sockets the RTSP server holds (their viewers are batched by
+/// the fan-out driver like RTSP/TCP ones).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tunnelled_viewer_resyncs_at_a_key_frame_and_delays_no_other() {
+    slow_viewer_resyncs_and_delays_no_other(true).await;
+}
+
+async fn slow_viewer_resyncs_and_delays_no_other(tunnel: bool) {
     let (_rtsp, port, tasks) = heavy_server(20).await;
     let u = format!("rtsp://127.0.0.1:{port}/stream1");
     // The slow viewer's receive window is tiny, so the server's socket buffer is all that
     // absorbs its backlog: at 20 Mbit/s that fills in about a second.
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
-    let mut slow = Client {
-        s: sock.connect(local(port)).await.unwrap(),
-        buf: Vec::new(),
-        cseq: 0,
+    let (mut slow, mut live) = if tunnel {
+        (
+            Client::tunnel(port, sock, "slowCookie").await,
+            Client::tunnel(port, tokio::net::TcpSocket::new_v4().unwrap(), "liveCookie").await,
+        )
+    } else {
+        let slow = Client {
+            s: sock.connect(local(port)).await.unwrap(),
+            buf: Vec::new(),
+            cseq: 0,
+            post: None,
+        };
+        (slow, Client::connect(port).await)
     };
     play_interleaved(&mut slow, &u, "RTP/AVP/TCP;unicast;interleaved=0-1").await;
-    let mut live = Client::connect(port).await;
     play_interleaved(&mut live, &u, "RTP/AVP/TCP;unicast;interleaved=0-1").await;
 
     // While `slow` reads nothing for 4 s, `live` gets every frame: whole, in order, no skip.
@@ -839,6 +893,62 @@ async fn tunnel_pairs_legs_by_cookie_and_refuses_udp_inside() {
     assert!(
         got.contains("RTSP/1.0 461"),
         "UDP must be refused inside the tunnel: {got}"
+    );
+}
+
+/// Reads the GET leg until `needle` has arrived (5 s at most per read).
+async fn read_get_until(g: &mut TcpStream, needle: &str) -> String {
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains(needle) {
+        let n = timeout(Duration::from_secs(5), g.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "tunnel closed early: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    got
+}
+
+#[tokio::test]
+async fn tunnel_takes_post_legs_one_after_another_and_refuses_a_second_at_once() {
+    let s = start(Arc::new(AllowAll), [true, true], RUN).await;
+    let (mut g, _) = tunnel_get(s.port, "cookieP").await;
+    let options = |n: u32| {
+        STANDARD.encode(format!(
+            "OPTIONS {} RTSP/1.0\r\nCSeq: {n}\r\n\r\n",
+            s.url("/stream1")
+        ))
+    };
+    let first = tunnel_post(s.port, "cookieP", options(1).as_bytes()).await;
+    read_get_until(&mut g, "CSeq: 1\r\n").await;
+    let mut second = tunnel_post(s.port, "cookieP", options(2).as_bytes()).await;
+    let out = read_until_eof(&mut second, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(out.starts_with("HTTP/1.0 409"), "{out}");
+    // The client closes its first POST leg and opens another: the same tunnel reads it.
+    drop(first);
+    let mut accepted = None;
+    for _ in 0..50 {
+        let mut p = tunnel_post(s.port, "cookieP", options(3).as_bytes()).await;
+        let mut b = [0u8; 64];
+        match timeout(Duration::from_millis(300), p.read(&mut b)).await {
+            // Refused while the server had not yet seen the first leg end: try again.
+            Ok(_) => continue,
+            // Nothing is answered on a POST leg that is read.
+            Err(_) => {
+                accepted = Some(p);
+                break;
+            }
+        }
+    }
+    assert!(accepted.is_some(), "no later POST leg was taken");
+    let got = read_get_until(&mut g, "CSeq: 3\r\n").await;
+    assert!(
+        !got.contains("CSeq: 2\r\n"),
+        "the refused leg fed the tunnel: {got}"
     );
 }
 

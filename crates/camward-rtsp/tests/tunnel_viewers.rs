@@ -1,5 +1,7 @@
-//! Tunnelled viewers through a hyper server: one whose GET leg stops taking bytes stalls only its
-//! own bounded pipe, never the bus or another tunnelled viewer, and is dropped after the stall limit.
+//! Tunnelled viewers, through a hyper server and on sockets handed to the RTSP server after their
+//! request head (camward-web's hand-off): one whose GET leg stops taking bytes stalls only itself
+//! (its bounded pipe, or its own socket in the fan-out's slow lane), never the bus or another
+//! tunnelled viewer, and is dropped after the stall limit.
 
 mod common;
 
@@ -247,6 +249,26 @@ async fn a_tunnelled_viewer_that_stops_reading_holds_back_no_one_and_is_dropped(
     let s = start(Arc::new(AllowAll), [true, true], Duration::from_secs(60)).await;
     let stall = Arc::new(AtomicBool::new(false));
     let (http_port, _t) = start_http_tunnel_stalling_first(s.rtsp.clone(), stall.clone()).await;
+    stalled_tunnel_holds_back_no_one(&s, http_port, &stall).await;
+}
+
+#[tokio::test]
+async fn a_tunnelled_viewer_on_a_handed_off_socket_that_stops_reading_holds_back_no_one_and_is_dropped()
+ {
+    let s = start(Arc::new(AllowAll), [true, true], Duration::from_secs(60)).await;
+    let stall = Arc::new(AtomicBool::new(false));
+    let flag = stall.clone();
+    let (http_port, _t) = start_socket_tunnel_with(s.rtsp.clone(), move |inner, i| Stallable {
+        inner,
+        stalled: (i == 0).then(|| flag.clone()),
+    })
+    .await;
+    stalled_tunnel_holds_back_no_one(&s, http_port, &stall).await;
+}
+
+/// The first connection accepted on `http_port` (the first viewer's GET leg) stops taking bytes
+/// once `stall` is set; a second viewer still gets every frame, and the first is dropped.
+async fn stalled_tunnel_holds_back_no_one(s: &Server, http_port: u16, stall: &AtomicBool) {
     // The client's URL names the HTTP port; the server only looks at the path.
     let url = format!("rtsp://127.0.0.1:{http_port}/stream1");
     let mut stuck = Tunnel::open(http_port, "stuckCookie1").await;

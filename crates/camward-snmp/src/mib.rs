@@ -105,8 +105,11 @@ pub struct CameraRow {
     pub bitrate_bps: u64,
     /// Wall-clock time of the latest picture.
     pub last_frame: Option<SystemTime>,
-    /// The latest failure; never holds a secret (URLs carry no password).
+    /// The latest failure (kept after the camera is back); never holds a secret (URLs carry no
+    /// password).
     pub last_error: Option<String>,
+    /// When `last_error` happened.
+    pub last_error_at: Option<SystemTime>,
     pub recording: bool,
 }
 
@@ -402,7 +405,12 @@ fn enterprise(v: &View<'_>) -> Entries {
         Value::Counter32(Counters::get(&c.informs_unacknowledged)),
     ));
     let cam = |c: u32, i: u32| camward_oid(&[1, 7, 1, 1, c, i]);
-    for (i, c) in s.cameras.iter().enumerate().take(16) {
+    for (i, c) in s
+        .cameras
+        .iter()
+        .enumerate()
+        .take(camward_config::cameras::MAX_CAMERAS)
+    {
         let i = i as u32 + 1;
         out.push((cam(2, i), text(&c.name)));
         out.push((cam(3, i), Value::Integer(if c.connected { 1 } else { 2 })));
@@ -416,6 +424,10 @@ fn enterprise(v: &View<'_>) -> Entries {
             text(&truncate(c.last_error.as_deref().unwrap_or(""))),
         ));
         out.push((cam(7, i), Value::Integer(if c.recording { 1 } else { 2 })));
+        out.push((
+            cam(8, i),
+            date_and_time(c.last_error_at.unwrap_or(UNIX_EPOCH)),
+        ));
     }
     let port = &s.dot1x;
     out.push((dot1x_state_oid(), Value::Integer(port.state as i32)));
@@ -503,7 +515,8 @@ mod tests {
                     connected: true,
                     bitrate_bps: 5 << 32,
                     last_frame: Some(UNIX_EPOCH),
-                    last_error: None,
+                    last_error: Some("stream ended".into()),
+                    last_error_at: Some(UNIX_EPOCH + std::time::Duration::from_secs(1_772_368_496)),
                     recording: false,
                 }],
                 recording: RecordingState::Recording,
@@ -589,7 +602,8 @@ mod tests {
             date_and_time(UNIX_EPOCH)
         );
         assert!(next(&view, &Oid::new([1, 3, 6, 1, 6, 3, 15, 1, 1, 6, 0])).is_none());
-        // camwardCameraTable row 1: name, connected, bit rate (saturating), not recording.
+        // camwardCameraTable row 1: name, connected, bit rate (saturating), not recording, the
+        // latest error kept with its time.
         assert_eq!(
             get(&view, &camward_oid(&[1, 7, 1, 1, 2, 1])),
             Value::OctetString(Bytes::from_static(b"gate"))
@@ -607,6 +621,14 @@ mod tests {
             Value::Integer(2)
         );
         assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 6, 1])),
+            Value::OctetString(Bytes::from_static(b"stream ended"))
+        );
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 8, 1])),
+            date_and_time(UNIX_EPOCH + std::time::Duration::from_secs(1_772_368_496))
+        );
+        assert_eq!(
             get(&view, &camward_oid(&[1, 7, 1, 1, 2, 2])),
             Value::NoSuchInstance
         );
@@ -622,5 +644,40 @@ mod tests {
                 0x07, 0xea, 3, 1, 12, 34, 56, 0, b'+', 0, 0
             ]))
         );
+    }
+
+    struct Many;
+    impl DeviceStatus for Many {
+        fn snapshot(&self) -> DeviceSnapshot {
+            let mut s = Fixed.snapshot();
+            s.cameras = (0..camward_config::cameras::MAX_CAMERAS)
+                .map(|i| CameraRow {
+                    name: format!("cam{i:02}"),
+                    ..s.cameras[0].clone()
+                })
+                .collect();
+            s
+        }
+    }
+
+    #[test]
+    fn the_camera_table_has_a_row_for_every_camera_recorder_mode_allows() {
+        let engine = Engine::ephemeral(vec![0x80, 0, 0x7e, 0xd9, 5, 1, 2, 3], 4);
+        let system = SystemTexts::default();
+        let view = View {
+            engine: &engine,
+            system: &system,
+            device: &Many,
+        };
+        let last = camward_config::cameras::MAX_CAMERAS as u32;
+        assert_eq!(
+            get(&view, &camward_oid(&[1, 7, 1, 1, 2, last])),
+            Value::OctetString(Bytes::from(format!("cam{:02}", last - 1)))
+        );
+        let names = walk(&view)
+            .into_iter()
+            .filter(|(o, _)| o.arcs().starts_with(camward_oid(&[1, 7, 1, 1, 2]).arcs()))
+            .count();
+        assert_eq!(names, camward_config::cameras::MAX_CAMERAS);
     }
 }

@@ -42,7 +42,7 @@ pub use routes::recordings::{
     Recordings, SignerSummary, SignerTrust, Verification, VerificationVerdict,
 };
 pub use routes::upnp::{PortForwarding, UpnpGateway, UpnpMapping, UpnpMappingState, UpnpStatus};
-pub use serve::{OverTls, ServeOptions, serve, serve_tls};
+pub use serve::{OverTls, RawIo, ServeOptions, TakenLeg, TunnelTakeover, serve, serve_tls};
 
 use axum::Router;
 use axum::response::Response;

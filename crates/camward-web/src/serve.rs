@@ -1,6 +1,8 @@
 //! The HTTP accept loop: host filter on accept before any byte is read, bounded connections (in
 //! all and per client address), HTTP/1.1 with a total header deadline, long-lived streaming bodies
-//! both ways (RTSP tunnel), graceful shutdown.
+//! both ways (RTSP tunnel), graceful shutdown. RTSP-over-HTTP tunnel legs can be taken off hyper
+//! right after their request head ([`TunnelTakeover`]), so that the RTSP server holds their
+//! sockets itself.
 
 use axum::Router;
 use axum::body::Body;
@@ -9,6 +11,7 @@ use camward_auth::Gate;
 use camward_auth::conn_limit::PerAddressLimit;
 use camward_auth::host::canonical;
 use camward_tls::tokio_rustls::TlsAcceptor;
+use futures::future::BoxFuture;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -16,9 +19,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -40,7 +45,45 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// On shutdown, how long in-flight requests may finish before streams (MJPEG, tunnel) are cut.
     pub shutdown_grace: Duration,
+    /// Takes RTSP-over-HTTP tunnel legs (GET or POST carrying `x-sessioncookie` as a
+    /// connection's first request) off hyper; `None`: they go to the application like any
+    /// request (`WebState::with_tunnel`).
+    pub tunnel: Option<Arc<dyn TunnelTakeover>>,
 }
+
+/// Takes RTSP-over-HTTP tunnel legs off the HTTP server once their request head is read, and
+/// serves them on the raw connection (the RTSP server: `camward_rtsp::tunnel_socket`).
+///
+/// Why: served as a request, each tunnelled viewer kept hyper's buffers on both legs (a read
+/// and a header/write buffer each), its tasks and middleware futures, and its video went through
+/// an in-memory pipe into the GET body: ~43 KiB and 1.1–1.8× the CPU of an RTSP/TCP viewer
+/// (docs/benchmarks.md). Taken over, a tunnelled viewer is an RTSP/TCP viewer plus a POST
+/// socket. Only a connection's first request is looked at; a tunnel leg later on a keep-alive
+/// connection, or one with a chunked body or `Expect`, still goes to the application.
+pub trait TunnelTakeover: Send + Sync + std::fmt::Debug {
+    /// Whether legs are taken now. When not (plain HTTP while it redirects to HTTPS), the
+    /// request goes to the application, which answers it as it answers any request.
+    fn active(&self) -> bool {
+        true
+    }
+
+    /// Serves one leg to its end (a GET may return as soon as the socket has changed hands).
+    fn take(&self, leg: TakenLeg) -> BoxFuture<'static, ()>;
+}
+
+/// A connection whose first request is a tunnel leg, as [`TunnelTakeover::take`] gets it.
+pub struct TakenLeg {
+    pub io: Box<dyn RawIo>,
+    /// Every byte read from `io` so far: the request head, then whatever followed it.
+    pub buffered: Vec<u8>,
+    pub peer: SocketAddr,
+    /// The connection's slots in this server's limits: keep it as long as the leg lives.
+    pub hold: Box<dyn Send>,
+}
+
+/// A connection's byte stream (TCP or TLS).
+pub trait RawIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> RawIo for T {}
 
 impl Default for ServeOptions {
     fn default() -> Self {
@@ -49,6 +92,7 @@ impl Default for ServeOptions {
             max_connections_per_address: camward_auth::conn_limit::DEFAULT_PER_ADDRESS,
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(2),
+            tunnel: None,
         }
     }
 }
@@ -142,19 +186,14 @@ async fn serve_inner(
             app.clone().oneshot(req.map(Body::new))
         });
         let header_timeout = opts.header_timeout;
-        let Some(tls) = tls.clone() else {
-            let conn = http1_conn(stream, svc, header_timeout);
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, error = %e, "connection ended with error");
-                }
-                drop(permit);
-            });
-            continue;
-        };
+        let tunnel = opts.tunnel.clone();
         let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let Some(tls) = tls else {
+                return connection(stream, svc, header_timeout, tunnel, peer, permit, watcher)
+                    .await;
+            };
             // The handshake counts against the same slowloris budget as the request headers.
             let stream = match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
                 Ok(Ok(s)) => s,
@@ -167,11 +206,7 @@ async fn serve_inner(
                     return;
                 }
             };
-            let conn = watcher.watch(http1_conn(stream, svc, header_timeout));
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with error");
-            }
-            drop(permit);
+            connection(stream, svc, header_timeout, tunnel, peer, permit, watcher).await;
         });
     }
     drop(listener);
@@ -182,6 +217,164 @@ async fn serve_inner(
         tracing::info!("HTTP shutdown: closing connections that are still streaming");
     }
     Ok(())
+}
+
+/// Serves one accepted (and, over TLS, handshaken) connection: hands it to `tunnel` when its
+/// first request is a tunnel leg, else to hyper.
+async fn connection<IO, S>(
+    mut io: IO,
+    svc: S,
+    header_timeout: Duration,
+    tunnel: Option<Arc<dyn TunnelTakeover>>,
+    peer: SocketAddr,
+    permit: impl Send + 'static,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Body> + Send,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut head = Vec::new();
+    if let Some(t) = tunnel.filter(|t| t.active()) {
+        match tokio::time::timeout(header_timeout, first_head(&mut io, &mut head)).await {
+            Ok(Ok(Head::TunnelLeg)) => {
+                let leg = TakenLeg {
+                    io: Box::new(io),
+                    buffered: head,
+                    peer,
+                    hold: Box::new(permit),
+                };
+                // Its own task: this one, sized for hyper and TLS, ends here instead of
+                // living as long as the leg.
+                tokio::spawn(t.take(leg));
+                return;
+            }
+            Ok(Ok(Head::Other)) => {}
+            // Timed out (hyper's header timeout runs from the accept too), reset, or closed
+            // before a byte: nothing to answer.
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
+    // Boxed: a taken leg's task then holds only a pointer for this branch.
+    let conn = Box::pin(watcher.watch(http1_conn(
+        Prefixed { head, at: 0, io },
+        svc,
+        header_timeout,
+    )));
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, error = %e, "connection ended with error");
+    }
+    drop(permit);
+}
+
+/// Longest first request head looked at for a tunnel leg; a longer one goes to hyper as it is.
+const TUNNEL_HEAD_MAX: usize = 8 * 1024;
+
+enum Head {
+    /// GET or POST with `x-sessioncookie`, no chunked body, no `Expect`, no `Upgrade`.
+    TunnelLeg,
+    /// Anything else, complete or not: hyper reads it again from `head`.
+    Other,
+}
+
+/// Reads the connection's first request head into `head` (and whatever follows it in the same
+/// reads). An error when the connection ends or fails before its first byte.
+async fn first_head<IO: AsyncRead + Unpin>(
+    io: &mut IO,
+    head: &mut Vec<u8>,
+) -> std::io::Result<Head> {
+    head.reserve(1024);
+    loop {
+        if io.read_buf(head).await? == 0 {
+            return if head.is_empty() {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            } else {
+                Ok(Head::Other)
+            };
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(head) {
+            Ok(httparse::Status::Complete(_)) => {
+                let has = |name: &str| {
+                    req.headers
+                        .iter()
+                        .any(|h| h.name.eq_ignore_ascii_case(name))
+                };
+                let leg = matches!(req.method, Some("GET" | "POST"))
+                    && has("x-sessioncookie")
+                    && !has("transfer-encoding")
+                    && !has("expect")
+                    && !has("upgrade");
+                return Ok(if leg { Head::TunnelLeg } else { Head::Other });
+            }
+            Ok(httparse::Status::Partial) if head.len() < TUNNEL_HEAD_MAX => {
+                if head.capacity() - head.len() < 512 {
+                    head.reserve(1024);
+                }
+            }
+            _ => return Ok(Head::Other),
+        }
+    }
+}
+
+/// A connection whose first bytes were already read: they are read again first.
+struct Prefixed<IO> {
+    head: Vec<u8>,
+    at: usize,
+    io: IO,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Prefixed<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.at < this.head.len() {
+            let n = (this.head.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.head[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.head.len() {
+                this.head = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Prefixed<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
 }
 
 fn http1_conn<IO, S>(

@@ -100,6 +100,91 @@ async fn tunnel_requests_skip_http_auth() {
     assert!(out.starts_with("HTTP/1.1 401"), "{out}");
 }
 
+/// Takes every tunnel leg it is offered while `on`: answers with what it was handed.
+#[derive(Debug)]
+struct EchoTakeover {
+    on: std::sync::atomic::AtomicBool,
+}
+
+impl crate::TunnelTakeover for EchoTakeover {
+    fn active(&self) -> bool {
+        self.on.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn take(&self, mut leg: crate::TakenLeg) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            // Whatever came after the bytes already read is still on the socket.
+            let mut all = leg.buffered;
+            leg.io.read_to_end(&mut all).await.unwrap();
+            let answer = format!(
+                "taken from {}: {}",
+                leg.peer.ip(),
+                String::from_utf8_lossy(&all)
+            );
+            leg.io.write_all(answer.as_bytes()).await.unwrap();
+            leg.io.shutdown().await.unwrap();
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_first_request_that_is_a_tunnel_leg_is_handed_off_with_its_raw_socket() {
+    let (_d, st) = state();
+    let tunnel: TunnelHandler = Arc::new(|_req, _peer| {
+        Box::pin(async move { (StatusCode::OK, "through the application").into_response() })
+    });
+    let st = st.with_tunnel(tunnel);
+    let gate = st.gate.clone();
+    let takeover = Arc::new(EchoTakeover {
+        on: std::sync::atomic::AtomicBool::new(true),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(
+        listener,
+        app(st, []),
+        gate,
+        ServeOptions {
+            tunnel: Some(takeover.clone()),
+            ..ServeOptions::default()
+        },
+        std::future::pending(),
+    ));
+    let post = b"POST /stream1 HTTP/1.0\r\nx-sessioncookie: abc\r\nContent-Length: 32767\r\n\r\n";
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(post).await.unwrap();
+    s.write_all(b"T1BUSU9OUw==").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let out = String::from_utf8_lossy(&out);
+    let expected = format!(
+        "taken from 127.0.0.1: {}T1BUSU9OUw==",
+        String::from_utf8_lossy(post)
+    );
+    assert_eq!(out, expected);
+    // Anything else is served by the application from the bytes read while looking.
+    let out = exchange(
+        addr,
+        b"GET /stream1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 401"), "{out}");
+    let chunked = b"POST /stream1 HTTP/1.1\r\nHost: x\r\nx-sessioncookie: abc\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n";
+    let out = exchange(addr, chunked).await;
+    assert!(out.ends_with("through the application"), "{out}");
+    // Switched off (plain HTTP while HTTPS is on), legs go to the application too.
+    takeover
+        .on
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let out = exchange(
+        addr,
+        b"GET /stream1 HTTP/1.1\r\nHost: x\r\nx-sessioncookie: abc\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(out.ends_with("through the application"), "{out}");
+}
+
 #[tokio::test]
 async fn merged_routes_are_guarded_by_require_and_get_security_headers() {
     let (_d, st) = state();

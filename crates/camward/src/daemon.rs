@@ -345,7 +345,10 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
         store: store.clone(),
         listeners: listeners.clone(),
         shutdown: shutdown.clone(),
-        serve: serve_opts.clone(),
+        serve: camward_web::ServeOptions {
+            tunnel: Some(services::rtsp::tunnel_legs(rtsp.clone(), None)),
+            ..serve_opts.clone()
+        },
     };
 
     // The launcher says `journal` after recording a step (a trial committed): copy it into the
@@ -402,7 +405,13 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
             http_listener,
             apps.plain,
             gate.clone(),
-            serve_opts.clone(),
+            camward_web::ServeOptions {
+                tunnel: Some(services::rtsp::tunnel_legs(
+                    rtsp.clone(),
+                    Some(config.clone()),
+                )),
+                ..serve_opts.clone()
+            },
             shutdown.clone(),
         ),
         services::https::web(tls_listener(args.https), apps.tls, apps.https_port),

@@ -321,6 +321,51 @@ pub async fn start_http_tunnel(rtsp: Arc<RtspServer>) -> (u16, JoinHandle<()>) {
     (port, task)
 }
 
+/// A web server in the shape of camward-web's accept loop with its tunnel hand-off: reads each
+/// connection's first request head and gives the raw socket to `camward_rtsp::tunnel_socket`
+/// (every request here is a tunnel leg).
+pub async fn start_socket_tunnel(rtsp: Arc<RtspServer>) -> (u16, JoinHandle<()>) {
+    start_socket_tunnel_with(rtsp, |s, _| s).await
+}
+
+/// [`start_socket_tunnel`] with each accepted socket wrapped by `wrap(socket, accept index)`.
+pub async fn start_socket_tunnel_with<IO, F>(
+    rtsp: Arc<RtspServer>,
+    wrap: F,
+) -> (u16, JoinHandle<()>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    F: Fn(tokio::net::TcpStream, usize) -> IO + Send + 'static,
+{
+    use tokio::io::AsyncReadExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut accepted = 0;
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let mut io = wrap(stream, accepted);
+            accepted += 1;
+            let rtsp = rtsp.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::with_capacity(1024);
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tokio::time::timeout(Duration::from_secs(10), io.read_buf(&mut head))
+                        .await
+                    {
+                        Ok(Ok(n)) if n > 0 && head.len() < 8192 => {}
+                        _ => return,
+                    }
+                }
+                camward_rtsp::tunnel_socket(rtsp, io, head, peer, Box::new(())).await;
+            });
+        }
+    });
+    (port, task)
+}
+
 /// Runs a client tool with a hard time limit; returns (success, stderr).
 pub async fn run_tool(cmd: &str, args: &[&str], limit: Duration) -> (bool, String) {
     let child = tokio::process::Command::new(cmd)

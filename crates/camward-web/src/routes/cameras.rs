@@ -43,8 +43,13 @@ pub struct CameraStatus {
     pub fps: Option<u32>,
     /// Connection attempts so far (the first one included).
     pub connects: u64,
-    /// The latest failure (connection refused, 401, stream ended…), if any.
+    /// The latest failure (connection refused, 401, stream ended…) since this device started
+    /// pulling the camera, if any. Kept after the camera is back, so a camera that drops now and
+    /// then shows it; whether it is current is `connected` (false while the camera is away) and
+    /// `last_error_at` against `last_frame`.
     pub last_error: Option<String>,
+    /// When `last_error` happened, RFC 3339 UTC; absent when there was none.
+    pub last_error_at: Option<String>,
     /// Whether it is being recorded now (continuous, or alarm-only waiting for an alarm).
     pub recording: bool,
 }

@@ -274,6 +274,10 @@ impl camward_web::Cameras for Cameras {
                     height: info.as_ref().map(|i| i.height),
                     fps: (fps > 0).then_some(fps),
                     connects: hub.as_ref().map_or(0, |h| h.starts),
+                    last_error_at: hub
+                        .as_ref()
+                        .and_then(|h| h.last_error_at)
+                        .map(|t| camward_record::timeutil::rfc3339(ms_of(t))),
                     last_error: hub.and_then(|h| h.last_error),
                     recording: recording.contains(name),
                 }

@@ -59,6 +59,48 @@ pub fn tunnel_handler(server: Arc<RtspServer>) -> camward_web::TunnelHandler {
     })
 }
 
+/// The web listeners' hand-off of tunnel legs to the RTSP server (camward-web's
+/// `TunnelTakeover`): the RTSP server then holds the legs' sockets itself. `plain`: the
+/// configuration of the plain HTTP listener, which takes no legs while Connection = HTTPS (it
+/// only redirects then, tunnel legs included); `None` for the HTTPS listener.
+pub fn tunnel_legs(
+    server: Arc<RtspServer>,
+    plain: Option<camward_store::ConfigHandle>,
+) -> Arc<dyn camward_web::TunnelTakeover> {
+    Arc::new(TunnelLegs { server, plain })
+}
+
+struct TunnelLegs {
+    server: Arc<RtspServer>,
+    plain: Option<camward_store::ConfigHandle>,
+}
+
+impl std::fmt::Debug for TunnelLegs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelLegs")
+            .field("plain", &self.plain.is_some())
+            .finish()
+    }
+}
+
+impl camward_web::TunnelTakeover for TunnelLegs {
+    fn active(&self) -> bool {
+        self.plain
+            .as_ref()
+            .is_none_or(|c| !c.current().https.enabled())
+    }
+
+    fn take(&self, leg: camward_web::TakenLeg) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(camward_rtsp::tunnel_socket(
+            self.server.clone(),
+            leg.io,
+            leg.buffered,
+            leg.peer,
+            leg.hold,
+        ))
+    }
+}
+
 /// Stream(1)/(2) of the media hub: a stream switched off is absent; "Internet mode (over HTTP)"
 /// comes from its current settings, so a PATCH applies to the next request. Upstream cameras
 /// (recorder mode) are re-served at `/cameras/NAME` while they are pulled.

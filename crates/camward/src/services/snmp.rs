@@ -154,6 +154,11 @@ impl DeviceStatus for Device {
                     .as_deref()
                     .and_then(camward_record::timeutil::parse_rfc3339)
                     .map(camward_record::timeutil::system_time),
+                last_error_at: c
+                    .last_error_at
+                    .as_deref()
+                    .and_then(camward_record::timeutil::parse_rfc3339)
+                    .map(camward_record::timeutil::system_time),
                 name: c.name,
                 connected: c.connected,
                 bitrate_bps: c.bitrate_bps,
