@@ -221,9 +221,9 @@ impl Store {
         let mut options = ClientOptions::new()
             .with_allow_http(cfg.is_plaintext())
             .with_connect_timeout(Duration::from_secs(5))
-            // A 256 MiB file over a slow uplink takes minutes; the timeout is per request (one
-            // part), and parts are 8 MiB.
-            .with_timeout(Duration::from_secs(120));
+            // The timeout is per request (one PUT or part, 64 MiB at most): 64 MiB takes ~9 min
+            // over a 1 Mbit/s uplink, so a hung connection is given up after 10 min.
+            .with_timeout(Duration::from_secs(600));
         if !cfg.ca_certificate.trim().is_empty() {
             let certs = object_store::Certificate::from_pem_bundle(cfg.ca_certificate.as_bytes())
                 .map_err(|e| StoreError::Config(format!("CA certificate: {e}")))?;
