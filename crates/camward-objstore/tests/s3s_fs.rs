@@ -6,6 +6,7 @@
 //! a damaged object.
 
 use camward_config::{ObjectStorageConfig, RecordingConfig, Secret};
+use camward_objstore::store::SINGLE_PUT_BYTES;
 use camward_objstore::{Checked, Handle, Input, Store, StoreError, Uploaded, run};
 use camward_record::{Index, State, Trigger};
 use std::net::TcpListener;
@@ -95,9 +96,9 @@ async fn multipart_upload_bucket_retention_and_fetch_back() {
     let _s3 = start_s3(&tmp.path().join("s3"), port);
     let index = Arc::new(Index::open(&tmp.path().join("card")).unwrap());
     let day = 86_400_000;
-    // Old and small; new and larger than one 8 MiB part (multipart).
+    // Old and small; new and larger than one PUT takes (multipart).
     let (old, _) = recording(&index, 0, 3 * day, 100_000, 1);
-    let (new, body) = recording(&index, 1000, 0, 9 * 1024 * 1024 + 123, 2);
+    let (new, body) = recording(&index, 1000, 0, SINGLE_PUT_BYTES as usize + 123, 2);
     let cfg = ObjectStorageConfig {
         enabled: true,
         endpoint: format!("http://127.0.0.1:{port}"),
@@ -241,8 +242,8 @@ async fn the_stores_etag_confirms_an_upload_and_otherwise_a_read_back_finds_dama
     })
     .unwrap();
     let index = Index::open(&tmp.path().join("card")).unwrap();
-    // One PUT; three parts (8 + 8 + 1 MiB and a few bytes).
-    for (n, bytes) in [(1u8, 100_000usize), (2, 17 * 1024 * 1024 + 5)] {
+    // One PUT; multipart (whole parts, then a few bytes).
+    for (n, bytes) in [(1u8, 100_000usize), (2, SINGLE_PUT_BYTES as usize + 5)] {
         let (id, _) = recording(&index, i64::from(n) * 1000, 0, bytes, n);
         let row = index.get(id).unwrap().unwrap();
         let file = index.dir().join(&row.path);
