@@ -10,22 +10,11 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { ADMIN, Camward, REPO, context, freePort, launch, shot } from './harness.mjs';
+import { ADMIN, Camward, REPO, context, freePort, launch, shot, sleep, until } from './harness.mjs';
 
 const VIEWER = { username: 'lobbywatch', password: 'Lobby-watch-2026' };
 const CAMERA_SCRIPT = path.join(REPO, 'tests', 'integration', 'gst_rtsp_camera.py');
 const SYSTEM_PY = '/usr/bin/python3';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, fn, timeoutMs = 30000, stepMs = 250) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(stepMs);
-  }
-}
 
 // The GStreamer camera: 320x240 at 10 fps; resolves once it prints that it listens.
 async function gstCamera() {

@@ -29,7 +29,19 @@ export function freePort() {
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Polls `fn` until it returns something truthy, which it returns; throws after `timeoutMs`
+// naming `what` (every wait in the UI tests is bounded).
+export async function until(what, fn, timeoutMs = 30000, stepMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(stepMs);
+  }
+}
 
 // One camward daemon with its own data directory and ports.
 export class Camward {

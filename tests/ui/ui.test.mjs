@@ -11,12 +11,11 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ADMIN, ARTIFACTS, BIN, Camward, REPO, attackerSite, context, launch, measureDelays, shot } from './harness.mjs';
+import { ADMIN, ARTIFACTS, BIN, Camward, REPO, attackerSite, context, launch, measureDelays, shot, sleep, until as untilEvery } from './harness.mjs';
 
 const VIEWER = { username: 'viewer', password: 'View-er-2026' };
 const OPERATOR = { username: 'operator', password: 'Oper-ator-2026' };
 const WIDTHS = [1400, 390];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Console errors a test did not provoke itself (Chromium logs every 4xx answer to a fetch, and
 // some tests send refused values on purpose: 422, and 401 for log out).
 const unexpected = (ctx, ...expected) => ctx.consoleErrors.filter((e) => !expected.some((x) => e.includes(x)));
@@ -41,15 +40,8 @@ async function assertPlainWords(page, where) {
   assert.equal(bytes, null, `${where}: shows byte counts ${bytes}`);
 }
 
-async function until(what, fn, timeoutMs = 30000, stepMs = 500) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(stepMs);
-  }
-}
+// The admin pages poll more slowly than the default.
+const until = (what, fn, timeoutMs = 30000, stepMs = 500) => untilEvery(what, fn, timeoutMs, stepMs);
 
 // Form helpers: controls are found by the labels people read (the schema's titles).
 const radio = (scope, group, choice) => scope.getByRole('radiogroup', { name: group, exact: true }).getByLabel(choice, { exact: true }).check();
