@@ -118,6 +118,37 @@ describe('recorder mode in the web UI', { skip: haveGst ? false : 'python3-gi wi
     }
   });
 
+  test('Status page: each camera with its state, picture and who watches it', async () => {
+    const ctx = await context(browser, ADMIN);
+    const watcher = await ctx.newPage();
+    const page = await ctx.newPage();
+    try {
+      // Someone watches camera lobby on the Live page in another tab (H.264 in the browser).
+      await watcher.goto(`${cam.base}/live`);
+      await watcher.locator('#live-source option[value="lobby"]').waitFor({ state: 'attached' });
+      await watcher.getByLabel('Camera', { exact: true }).selectOption('lobby');
+      await page.setViewportSize({ width: 1400, height: 900 });
+      const row = (name) => page.locator(`#camera-state tbody tr[data-camera="${name}"]`);
+      await until('the Status page counts the browser viewer of lobby', async () => {
+        await page.goto(`${cam.base}/setup/status`);
+        await row('yard').waitFor();
+        return /H\.264 \(browser\): 1/.test(await row('lobby').innerText());
+      }, 20000, 1000);
+      for (const name of ['lobby', 'yard']) {
+        const cells = await row(name).locator('td').allInnerTexts();
+        assert.equal(cells[0], name);
+        assert.equal(cells[1], 'Connected');
+        assert.match(cells[2], /^320x240, \d+ fps, \d+ kbit\/s$/);
+        assert.equal(cells[3], 'Recording');
+      }
+      assert.equal((await row('yard').locator('td').allInnerTexts())[5], 'none');
+      await shot(page, 'camera-status');
+      assert.deepEqual(ctx.consoleErrors, []);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test('a Live-only user is offered only the cameras shared with them', async () => {
     const ctx = await context(browser, VIEWER);
     const page = await ctx.newPage();

@@ -177,7 +177,11 @@ impl Audit for DataEncryptionConfig {
     fn audit(&self, at: &str, cx: &Context<'_>, out: &mut Vec<Finding>) {
         if !self.enabled {
             // While nothing is recorded nothing is exposed yet; say so at a lower severity.
-            let recording = cx.config.recording.enabled;
+            // Upstream cameras (recorder mode) are recorded whatever this device's own setting.
+            let recording = cx.config.recording.enabled
+                || cx.config.cameras.cameras.iter().any(|c| {
+                    c.enabled && c.record != crate::cameras::CameraRecord::Off
+                });
             out.push(Finding::new(
                 "data_encryption.off",
                 if recording {
@@ -189,7 +193,7 @@ impl Audit for DataEncryptionConfig {
                 if recording {
                     "recordings are stored in the clear"
                 } else {
-                    "recordings would be stored in the clear (recording is off)"
+                    "recordings would be stored in the clear (nothing is recorded now)"
                 },
                 "HTTPS protects only the network path, so without data encryption a stolen card or leaked cloud copy can be watched.",
                 Fix::example(
@@ -281,5 +285,25 @@ mod tests {
             assert!(parse_recipient(&swapped).is_err());
         }
         assert_eq!(format_recipient(&parse_recipient(&good).unwrap()), good);
+    }
+
+    #[test]
+    fn clear_recordings_of_upstream_cameras_are_a_medium_finding_even_with_local_recording_off() {
+        let severity = |patch: serde_json::Value| {
+            let c = crate::Config::default().apply_merge_patch(&patch).unwrap();
+            c.audit(&crate::audit::Facts::default())
+                .findings
+                .into_iter()
+                .find(|f| f.id == "data_encryption.off")
+                .map(|f| f.severity)
+        };
+        let camera = |record: &str| {
+            serde_json::json!({"recording": {"enabled": false}, "cameras": {"cameras": [
+                {"name": "gate", "url": "rtsp://h/s", "record": record}
+            ]}})
+        };
+        assert_eq!(severity(camera("continuous")), Some(crate::audit::Severity::Medium));
+        assert_eq!(severity(camera("alarm")), Some(crate::audit::Severity::Medium));
+        assert_eq!(severity(camera("off")), Some(crate::audit::Severity::Low));
     }
 }

@@ -1,8 +1,9 @@
 // camward UI — the Status page: what an installer checks before leaving the site. Model, serial,
 // firmware, uptime; every listening service (paper §3.5); streams with their recording state and
-// viewers; storage; the certificate (§3.7); the IEEE 802.1X port (§3.6); UPnP port forwarding
-// with each mapping's state while it is on (§4.1); settings that weaken security; and the
-// findings of the security audit when this camera has one (`GET /api/v1/audit`).
+// viewers; the upstream cameras of recorder mode with theirs (§3.8); storage; the certificate
+// (§3.7); the IEEE 802.1X port (§3.6); UPnP port forwarding with each mapping's state while it is
+// on (§4.1); settings that weaken security; and the findings of the security audit when this
+// camera has one (`GET /api/v1/audit`).
 
 import { api, apiPaths, el, humanBytes, localTime, plainMessage, sentence } from './api.js';
 import { S } from './strings.js';
@@ -71,8 +72,13 @@ export async function renderStatus(body, c) {
       el('td', { text: `${s.codec} ${s.width}x${s.height}, ${S.live.fpsValue(s.fps)}, ${S.live.kbps(s.bitrate_kbps)}` }),
       el('td', { text: s.enabled && s.running ? T.running : T.stopped }),
       el('td', { text: T.recordingState[s.recording] || '' }),
-      el('td', { text: s.viewers.length ? s.viewers.map((v) => `${T.carriers[v.carrier] || v.carrier}: ${v.viewers}`).join(', ') : T.noViewers })))));
+      el('td', { text: viewerList(s.viewers) })))));
   body.append(panel('stream-state', T.streams, streams));
+
+  // Recorder mode (paper §3.8): each upstream camera as this device pulls it, with who watches it
+  // through this device. Camera control and above; absent while no camera is configured.
+  const cams = await api('GET', '/api/v1/cameras/status');
+  if (cams.ok && Array.isArray(cams.data) && cams.data.length) body.append(camerasPanel(cams.data));
 
   if (d.storage) {
     const st = d.storage;
@@ -134,6 +140,26 @@ export async function renderStatus(body, c) {
     const a = await api('GET', '/api/v1/audit');
     body.append(a.ok && a.data ? auditPanel(a.data) : panel('audit', T.audit, el('p', { class: 'error', text: plainMessage(a, S) })));
   }
+}
+
+function viewerList(viewers) {
+  return viewers.length ? viewers.map((v) => `${T.carriers[v.carrier] || v.carrier}: ${v.viewers}`).join(', ') : T.noViewers;
+}
+
+// The upstream cameras: connected or not, what they send, recording, the last error with its time
+// (kept after the camera is back: `connected` says whether it is current) and the viewers.
+function camerasPanel(list) {
+  const table = el('table', { id: 'camera-state' },
+    el('thead', {}, el('tr', {}, [T.camera, T.state, T.picture, T.recording, T.lastError, T.viewers]
+      .map((t) => el('th', { scope: 'col', text: t })))),
+    el('tbody', {}, list.map((c) => el('tr', { 'data-camera': c.name, class: c.connected ? 'camera-connected' : 'camera-away' },
+      el('td', { text: c.name }),
+      el('td', { text: !c.enabled ? T.stopped : c.connected ? T.cameraConnected : T.cameraAway }),
+      el('td', { text: c.width ? `${c.width}x${c.height}, ${S.live.fpsValue(c.fps || 0)}, ${S.live.kbps(Math.round(c.bitrate_bps / 1000))}` : '' }),
+      el('td', { text: c.recording ? T.recordingState.recording : T.recordingState.off }),
+      el('td', { text: c.last_error ? `${sentence(c.last_error)} (${localTime(Date.parse(c.last_error_at))})` : '' }),
+      el('td', { text: viewerList(c.viewers) })))));
+  return panel('cameras-state', T.cameras, table);
 }
 
 // UPnP auto port forwarding (paper §4.1) as it runs: the router, its Internet address, and each
