@@ -139,3 +139,26 @@ def test_console_config_set_recovers_when_the_https_port_cannot_open(https_cam):
     entries = log.json()["entries"]
     assert any(e["kind"] == "config.change" and e["actor"] == "(console)"
                and e["detail"].get("changed", {}).get("https.connection") == "http" for e in entries), entries
+
+
+def test_a_tunnel_leg_handed_to_the_rtsp_server_is_answered_with_hsts_and_the_security_headers(https_cam):
+    # The GET leg of "Internet mode (over HTTPS)" is answered by the RTSP server on the raw TLS
+    # socket, not by the web application: it must carry what every HTTPS answer carries.
+    https_cam.set_connection("https")
+    r = https_cam.sreq("PATCH", "/api/v1/config", json={"streams": {"stream1": {"internet_mode": True}}})
+    assert r.status_code == 200, r.text
+    tunnel = {"x-sessioncookie": "hsts-check-1", "Accept": "application/x-rtsp-tunnelled"}
+    with requests.get(f"https://127.0.0.1:{https_cam.https_port}/stream1", headers=tunnel, stream=True,
+                      verify=False, timeout=10) as r:
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/x-rtsp-tunnelled", r.headers
+        assert r.headers["Strict-Transport-Security"] == "max-age=31536000", r.headers
+        assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["Cache-Control"] == "no-store", r.headers
+    # A refused leg (a second GET with the same cookie while the first may still be open, or a
+    # POST with no GET) is answered with them too.
+    with requests.post(f"https://127.0.0.1:{https_cam.https_port}/stream1",
+                       headers={"x-sessioncookie": "no-such-get", "Content-Type": "application/x-rtsp-tunnelled"},
+                       data=b"", verify=False, timeout=10) as r:
+        assert r.status_code >= 400, r.status_code
+        assert r.headers["Strict-Transport-Security"] == "max-age=31536000", r.headers
+        assert r.headers["X-Content-Type-Options"] == "nosniff", r.headers

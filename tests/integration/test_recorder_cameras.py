@@ -278,6 +278,38 @@ def test_a_cameras_snapshot_and_mjpeg_are_jpegs_of_its_own_size(recorder, tmp_pa
     assert parts[0] != parts[1]
 
 
+def test_a_cameras_status_counts_who_watches_it_over_rtsp_and_http(recorder):
+    """The operator sees who watches an upstream camera through this device: RTSP viewers at
+    /cameras/NAME and the HTTP views, each by carrier, gone again once they leave."""
+    connected(recorder, "plain")
+
+    def viewers(name):
+        return {v["carrier"]: v["viewers"] for v in camera_status(recorder, name)["viewers"]}
+
+    wait_for(lambda: viewers("plain") == {}, 20, what="no viewer of camera plain left from earlier tests")
+    player = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i",
+                               rtsp_url(recorder, "/cameras/plain"), "-t", "60", "-f", "null", "-"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with camera_view(recorder, "plain", "mjpeg", params={"fps": 2}) as jpegs, \
+                camera_view(recorder, "plain", "live.mp4") as mp4:
+            assert jpegs.status_code == 200 and mp4.status_code == 200
+            # The iterators stay referenced: requests closes the connection when one is collected.
+            jpeg_chunks, mp4_chunks = jpegs.iter_content(4096), mp4.iter_content(4096)
+            assert next(jpeg_chunks).lstrip(b"\r\n").startswith(b"--camward-mjpeg-frame")
+            assert next(mp4_chunks)[4:8] == b"ftyp"
+            want = {"rtsp": 1, "mjpeg": 1, "live_mp4": 1}
+            try:
+                wait_for(lambda: viewers("plain") == want, 20, what=f"camera plain watched by {want}")
+            except AssertionError:
+                assert viewers("plain") == want  # says what it is instead
+            # Another camera's count is its own.
+            assert "mjpeg" not in viewers("digest") and "live_mp4" not in viewers("digest")
+    finally:
+        stop_process(player)
+    wait_for(lambda: viewers("plain") == {}, 20, what="the viewers of camera plain gone")
+
+
 def test_http_views_of_cameras_follow_the_per_camera_permission_of_rtsp(recorder):
     """A Live-only user watches over HTTP exactly the cameras RTSP lets them watch; an unknown
     name is 404 for Camera control and above, 403 for a Live-only user (who cannot learn names)."""

@@ -8,5 +8,5 @@
 pub mod store;
 pub mod uploader;
 
-pub use store::{Checked, Confirmed, Store, StoreError, Uploaded, store_id};
+pub use store::{Checked, Confirmed, Receipt, Store, StoreError, Uploaded, store_id};
 pub use uploader::{Handle, Input, State, Status, run};

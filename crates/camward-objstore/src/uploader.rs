@@ -1,7 +1,8 @@
 //! The uploader (paper §3.8: recordings kept encrypted on the card and in the cloud): moves closed
 //! recordings from the card to the bucket, oldest first, one at a time. Each file is uploaded,
-//! checked (the size, and the store's S3 digest of the bytes it received — or, from a store whose
-//! ETag is not that digest, the object read back and hashed), recorded as confirmed in the index
+//! checked (the SHA-256 sent with the PUT, verified by the store; else the size and the store's
+//! S3 digest of the bytes it received — or, from a store whose ETag is not that digest, the object
+//! read back and hashed), recorded as confirmed in the index
 //! with its SHA-256, and only then removed from the card. The queue is the index itself — closed recordings without a confirmed
 //! upload — so it survives restarts, is bounded by the card (retention keeps those files while the
 //! store is configured) and needs no second copy. Failures back off (1 s doubling to 15 s); a

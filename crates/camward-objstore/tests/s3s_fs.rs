@@ -1,19 +1,22 @@
 //! The uploader against a real S3 server, s3s-fs (SigV4 checked), paper §3.8: a file larger than
 //! one part goes up as a multipart upload and arrives byte-identical; the card copy goes only once
 //! confirmed; bucket retention by age deletes an old recording's object and its index row; a
-//! recording in the bucket only is fetched back with the same bytes; an upload is confirmed by
-//! the store's ETag (one PUT and multipart alike), and one that is not is read back, which finds
-//! a damaged object.
+//! recording in the bucket only is fetched back with the same bytes; a single PUT is confirmed by
+//! the CRC-64/NVME the store checked (`x-amz-checksum-crc64nvme`), and a body damaged on the way
+//! is refused by it; a multipart upload is confirmed by the store's ETag; a store that does not
+//! verify checksums (s3s-fs behind a relay that drops the echo) is read back once, then confirmed
+//! by its ETag; and an upload nothing confirmed is read back, which finds a damaged object.
 
 use camward_config::{ObjectStorageConfig, RecordingConfig, Secret};
 use camward_objstore::store::SINGLE_PUT_BYTES;
-use camward_objstore::{Checked, Handle, Input, Store, StoreError, Uploaded, run};
+use camward_objstore::{Checked, Handle, Input, Receipt, Store, StoreError, Uploaded, run};
 use camward_record::{Index, State, Trigger};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const AK: &str = "crate-test-ak";
@@ -222,16 +225,8 @@ async fn unreachable_store_keeps_every_file_and_reports_a_full_card() {
     task.await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stores_etag_confirms_an_upload_and_otherwise_a_read_back_finds_damage() {
-    if !camward_testkit::have("s3s-fs") {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let root = tmp.path().join("s3");
-    let _s3 = start_s3(&root, port);
-    let store = Store::new(&ObjectStorageConfig {
+fn config(port: u16) -> ObjectStorageConfig {
+    ObjectStorageConfig {
         enabled: true,
         endpoint: format!("http://127.0.0.1:{port}"),
         bucket: BUCKET.into(),
@@ -239,35 +234,199 @@ async fn the_stores_etag_confirms_an_upload_and_otherwise_a_read_back_finds_dama
         secret_access_key: Secret::new(SK),
         path_style: true,
         ..ObjectStorageConfig::default()
-    })
-    .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_confirms_an_upload_by_checksum_or_etag_and_otherwise_a_read_back_finds_damage() {
+    if !camward_testkit::have("s3s-fs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let root = tmp.path().join("s3");
+    let _s3 = start_s3(&root, port);
+    let store = Store::new(&config(port)).unwrap();
     let index = Index::open(&tmp.path().join("card")).unwrap();
-    // One PUT; multipart (whole parts, then a few bytes).
-    for (n, bytes) in [(1u8, 100_000usize), (2, SINGLE_PUT_BYTES as usize + 5)] {
-        let (id, _) = recording(&index, i64::from(n) * 1000, 0, bytes, n);
+    // One PUT (the checksum s3s-fs checked); multipart (whole parts, then a few bytes: ETag).
+    for (n, bytes, receipt, checked) in [
+        (1u8, 100_000usize, Receipt::Checksum, Checked::Checksum),
+        (
+            2,
+            SINGLE_PUT_BYTES as usize + 5,
+            Receipt::Etag,
+            Checked::Etag,
+        ),
+    ] {
+        let (id, body) = recording(&index, i64::from(n) * 1000, 0, bytes, n);
         let row = index.get(id).unwrap().unwrap();
         let file = index.dir().join(&row.path);
         let key = format!("t/{id}.mp4");
         let up = store.upload(&file, &key).await.unwrap();
-        assert!(
-            up.etag_matches,
-            "{bytes} bytes: the store's ETag is the S3 digest"
-        );
+        assert_eq!(up.receipt, receipt, "{bytes} bytes");
         assert_eq!(up.confirmed.bytes, bytes as u64);
-        assert_eq!(store.check(&key, &up).await.unwrap(), Checked::Etag);
-        // A store whose ETag says nothing is read back: intact, then damaged on its disk.
+        assert_eq!(store.check(&key, &up).await.unwrap(), checked);
+        let object = root.join(BUCKET).join(&key);
+        assert!(std::fs::read(&object).unwrap() == body, "byte-identical");
+        // An upload nothing confirmed is read back: intact, then damaged on the store's disk.
         let opaque = Uploaded {
-            etag_matches: false,
+            receipt: Receipt::Nothing,
             ..up.clone()
         };
         assert_eq!(store.check(&key, &opaque).await.unwrap(), Checked::ReadBack);
-        let object = root.join(BUCKET).join(&key);
-        let mut body = std::fs::read(&object).unwrap();
-        body[bytes / 2] ^= 0x40;
-        std::fs::write(&object, &body).unwrap();
+        let mut damaged = body.clone();
+        damaged[bytes / 2] ^= 0x40;
+        std::fs::write(&object, &damaged).unwrap();
         assert!(matches!(
             store.check(&key, &opaque).await,
             Err(StoreError::Mismatch(_))
         ));
+    }
+}
+
+/// How [`relay`] alters the first request or answer of each connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Alter {
+    /// One bit of the request body, 1000 bytes in: what a faulty link, NIC or proxy does.
+    FlipBodyBit,
+    /// The answer's `x-amz-checksum-crc64nvme` header dropped: a store that ignores checksums.
+    DropChecksumEcho,
+}
+
+/// A TCP relay on loopback to `to` that alters the first request (client to store) or the first
+/// answer (store to client) of each connection, and passes everything else through.
+async fn relay(to: u16, alter: Alter) -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        // Ends with the test's runtime.
+        while let Ok((client, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let Ok(store) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else {
+                    return;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = store.into_split();
+                let up = pipe(cr, sw, (alter == Alter::FlipBodyBit).then_some(alter));
+                let down = pipe(sr, cw, (alter == Alter::DropChecksumEcho).then_some(alter));
+                tokio::join!(up, down);
+            });
+        }
+    });
+    port
+}
+
+/// Copies `r` to `w`, the first message altered by `alter`.
+async fn pipe(
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    mut alter: Option<Alter>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut held = Vec::new();
+    // Bounded by the connection: it ends when either side closes.
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let Some(a) = alter else {
+            if w.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            continue;
+        };
+        held.extend_from_slice(&buf[..n]);
+        let Some(end) = held.windows(4).position(|x| x == b"\r\n\r\n") else {
+            continue;
+        };
+        match a {
+            Alter::FlipBodyBit => {
+                let at = end + 4 + 1000;
+                if held.len() <= at {
+                    continue;
+                }
+                held[at] ^= 0x01;
+            }
+            Alter::DropChecksumEcho => {
+                let head = String::from_utf8_lossy(&held[..end]).into_owned();
+                let kept: Vec<&str> = head
+                    .split("\r\n")
+                    .filter(|l| {
+                        !l.to_ascii_lowercase()
+                            .starts_with("x-amz-checksum-crc64nvme:")
+                    })
+                    .collect();
+                let mut out = kept.join("\r\n").into_bytes();
+                out.extend_from_slice(&held[end..]);
+                held = out;
+            }
+        }
+        alter = None;
+        if w.write_all(&held).await.is_err() {
+            break;
+        }
+        held.clear();
+    }
+    let _ = w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_damaged_on_the_way_is_refused_by_the_stores_checksum() {
+    if !camward_testkit::have("s3s-fs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _s3 = start_s3(&tmp.path().join("s3"), port);
+    let index = Index::open(&tmp.path().join("card")).unwrap();
+    let (id, _) = recording(&index, 1000, 0, 100_000, 7);
+    let file = index.dir().join(&index.get(id).unwrap().unwrap().path);
+    // A new client: the PUT is the first request of its first connection, the one altered.
+    let store = Store::new(&config(relay(port, Alter::FlipBodyBit).await)).unwrap();
+    let res = store.upload(&file, "t/damaged.mp4").await;
+    assert!(
+        matches!(res, Err(StoreError::Mismatch(ref m)) if m.contains("BadDigest")),
+        "one bit changed on the way: the store refuses the body ({res:?})"
+    );
+    // The same file straight to the store: accepted and confirmed by the checksum.
+    let store = Store::new(&config(port)).unwrap();
+    let up = store.upload(&file, "t/damaged.mp4").await.unwrap();
+    assert_eq!(
+        store.check("t/damaged.mp4", &up).await.unwrap(),
+        Checked::Checksum
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_does_not_verify_checksums_is_read_back_once_then_confirmed_by_its_etag() {
+    if !camward_testkit::have("s3s-fs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let root = tmp.path().join("s3");
+    let _s3 = start_s3(&root, port);
+    let index = Index::open(&tmp.path().join("card")).unwrap();
+    let store = Store::new(&config(relay(port, Alter::DropChecksumEcho).await)).unwrap();
+    // First upload: no checksum echoed, so nothing proves the body yet: read back.
+    // Then the ETag path (MD5 while reading), for a single PUT and a multipart upload.
+    for (n, bytes, receipt, checked) in [
+        (1u8, 100_000usize, Receipt::Nothing, Checked::ReadBack),
+        (2, 200_000, Receipt::Etag, Checked::Etag),
+        (
+            3,
+            SINGLE_PUT_BYTES as usize + 5,
+            Receipt::Etag,
+            Checked::Etag,
+        ),
+    ] {
+        let (id, body) = recording(&index, i64::from(n) * 1000, 0, bytes, n);
+        let file = index.dir().join(&index.get(id).unwrap().unwrap().path);
+        let key = format!("t/{id}.mp4");
+        let up = store.upload(&file, &key).await.unwrap();
+        assert_eq!(up.receipt, receipt, "upload {n}");
+        assert_eq!(store.check(&key, &up).await.unwrap(), checked, "upload {n}");
+        assert!(std::fs::read(root.join(BUCKET).join(&key)).unwrap() == body);
     }
 }

@@ -187,6 +187,15 @@ impl RtspServer {
             .collect()
     }
 
+    /// Viewers (sessions) per upstream camera and carrier name, for the cameras' status.
+    pub fn camera_viewers(&self) -> Vec<(String, &'static str, usize)> {
+        self.sessions
+            .per_camera()
+            .into_iter()
+            .map(|(name, c, n)| (name, carrier_name(c), n))
+            .collect()
+    }
+
     /// Viewers of `stream` now: RTSP, RTSPS and tunnelled sessions that are playing it (the
     /// SNMP agent's camwardStreamViewers, paper §4.7).
     pub fn playing_viewers(&self, stream: u8) -> usize {

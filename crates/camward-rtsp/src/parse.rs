@@ -299,18 +299,10 @@ pub fn target(uri: &str) -> Option<Target> {
         if !ok {
             return None;
         }
-        let track = match segs.next() {
-            None => false,
-            Some("trackID=0") => true,
-            Some(_) => return None,
-        };
-        if segs.next().is_some() {
-            return None;
-        }
         return Some(Target {
             stream: 0,
             camera: Some(name.to_owned()),
-            track,
+            track: track_tail(segs)?,
         });
     }
     let stream = first.strip_prefix("stream")?;
@@ -318,19 +310,22 @@ pub fn target(uri: &str) -> Option<Target> {
         return None;
     }
     let stream: u8 = stream.parse().ok().filter(|n| *n >= 1)?;
+    Some(Target {
+        stream,
+        camera: None,
+        track: track_tail(segs)?,
+    })
+}
+
+/// What may follow a stream's or a camera's path: nothing (the aggregate, `false`) or its one
+/// track, `trackID=0` (`true`); `None` for anything else, so unknown paths are refused, not guessed.
+fn track_tail<'a>(mut segs: impl Iterator<Item = &'a str>) -> Option<bool> {
     let track = match segs.next() {
         None => false,
         Some("trackID=0") => true,
         Some(_) => return None,
     };
-    if segs.next().is_some() {
-        return None;
-    }
-    Some(Target {
-        stream,
-        camera: None,
-        track,
-    })
+    segs.next().is_none().then_some(track)
 }
 
 /// Lower transport requested in one `Transport` alternative.

@@ -82,6 +82,23 @@ impl Table {
         out
     }
 
+    /// Sessions per (upstream camera, carrier) of the cameras re-served at `/cameras/NAME`.
+    pub fn per_camera(&self) -> Vec<(String, crate::Carrier, usize)> {
+        let mut out: Vec<(String, crate::Carrier, usize)> = Vec::new();
+        let m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        for s in m.values() {
+            let Some(name) = &s.camera else { continue };
+            match out
+                .iter_mut()
+                .find(|(n, c, _)| n == name && *c == s.carrier)
+            {
+                Some(e) => e.2 += 1,
+                None => out.push((name.clone(), s.carrier, 1)),
+            }
+        }
+        out
+    }
+
     /// Sessions of `stream` whose player is running.
     pub fn playing_for(&self, stream: u8) -> usize {
         let sessions: Vec<Arc<Session>> = self

@@ -149,11 +149,26 @@ struct Registered {
     closed: CancellationToken,
 }
 
-/// The answer to a GET leg whose socket the RTSP server holds: no length, no chunking, the body
-/// ends when the connection does (HTTP/1.0 framing, which every tunnelling client reads).
-const GET_OK: &[u8] =
-    b"HTTP/1.0 200 OK\r\nServer: camward\r\nContent-Type: application/x-rtsp-tunnelled\r\n\
-    Cache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n";
+/// The answer to a GET leg whose socket the RTSP server holds, with `headers` (the listener's
+/// own lines, each ending in CRLF: security headers, HSTS over HTTPS): no length, no chunking,
+/// the body ends when the connection does (HTTP/1.0 framing, which every tunnelling client reads).
+fn get_ok(headers: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.0 200 OK\r\nServer: camward\r\nContent-Type: application/x-rtsp-tunnelled\r\n\
+         Cache-Control: no-store\r\nPragma: no-cache\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A leg refused on its own socket, with the listener's `headers` like [`get_ok`].
+fn refusal(status: StatusCode, headers: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.0 {} {}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .into_bytes()
+}
 
 /// Read size of a POST leg on its own socket: the requests are a few hundred bytes of base64.
 const POST_READ: usize = 512;
@@ -258,7 +273,9 @@ impl Broker {
         writer: &Writer,
         mut rd: Pin<Box<dyn AsyncRead + Send>>,
         hold: Box<dyn Send>,
+        headers: &str,
     ) -> Result<(), Refusal> {
+        let answer = get_ok(headers);
         let reg = Self::register(server, cookie, peer)?;
         let server = server.clone();
         let kill = reg.closed.child_token();
@@ -271,7 +288,7 @@ impl Broker {
                 mut sess_in,
                 closed,
             } = reg;
-            if writer.send(GET_OK).await.is_ok() {
+            if writer.send(&answer).await.is_ok() {
                 // Nothing is expected from the client on the GET leg; EOF means it left.
                 let gone = async {
                     let mut probe = [0u8; 32];
@@ -683,7 +700,8 @@ pub(crate) async fn raw_leg(
     rest: Vec<u8>,
     peer: SocketAddr,
 ) {
-    socket_leg(server, &writer, rd, head, rest, peer, Box::new(())).await;
+    // The RTSP port is no web listener: none of its headers apply.
+    socket_leg(server, &writer, rd, (head, rest), peer, Box::new(()), "").await;
 }
 
 /// Serves a tunnel leg on its own socket: GET hands the socket to the tunnel's RTSP connection
@@ -693,28 +711,20 @@ async fn socket_leg(
     server: Arc<RtspServer>,
     writer: &Writer,
     rd: Pin<Box<dyn AsyncRead + Send>>,
-    head: crate::parse::Request,
-    rest: Vec<u8>,
+    (head, rest): (crate::parse::Request, Vec<u8>),
     peer: SocketAddr,
     hold: Box<dyn Send>,
+    headers: &str,
 ) {
     let cookie = head.header("x-sessioncookie").unwrap_or("").to_owned();
     let get = head.method == "GET";
     drop(head);
-    let refuse = |e: Refusal| {
-        let s = e.status();
-        format!(
-            "HTTP/1.0 {} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            s.as_u16(),
-            s.canonical_reason().unwrap_or("")
-        )
-    };
     if get {
-        match Broker::open_socket(&server, &cookie, peer, writer, rd, hold) {
+        match Broker::open_socket(&server, &cookie, peer, writer, rd, hold, headers) {
             Ok(()) => tracing::info!(%peer, "rtsp tunnel GET leg opened"),
             Err(e) => {
                 tracing::info!(%peer, error = %e, "rtsp tunnel GET refused");
-                let _ = writer.send(refuse(e).as_bytes()).await;
+                let _ = writer.send(&refusal(e.status(), headers)).await;
             }
         }
         return;
@@ -723,7 +733,7 @@ async fn socket_leg(
         Ok(t) => t,
         Err(e) => {
             tracing::info!(%peer, error = %e, "rtsp tunnel POST refused");
-            let _ = writer.send(refuse(e).as_bytes()).await;
+            let _ = writer.send(&refusal(e.status(), headers)).await;
             return;
         }
     };
@@ -746,13 +756,15 @@ async fn socket_leg(
 ///
 /// Same rules as [`tunnel`]: host filter, cookie pairing (a POST from the GET's address only),
 /// RTSP authentication inside; a head that is not a GET or POST carrying `x-sessioncookie` is
-/// answered 400.
+/// answered 400. Every answer carries `headers`, the HTTP listener's own header lines (each
+/// ending in CRLF), so a leg is answered as that listener answers any request.
 pub async fn tunnel_socket<IO>(
     server: Arc<RtspServer>,
     io: IO,
     mut buffered: Vec<u8>,
     peer: SocketAddr,
     hold: Box<dyn Send>,
+    headers: String,
 ) where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -761,9 +773,7 @@ pub async fn tunnel_socket<IO>(
     // The tunnel's connection rebinds the writer to its own token; this one only ends here.
     let writer = Writer::new(wr, CancellationToken::new());
     if !server.gate.host_allowed(peer.ip()) {
-        let _ = writer
-            .send(b"HTTP/1.0 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .await;
+        let _ = writer.send(&refusal(StatusCode::FORBIDDEN, &headers)).await;
         return;
     }
     let head = match crate::parse::parse(&buffered) {
@@ -776,12 +786,21 @@ pub async fn tunnel_socket<IO>(
         }
         _ => {
             let _ = writer
-                .send(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .send(&refusal(StatusCode::BAD_REQUEST, &headers))
                 .await;
             return;
         }
     };
-    socket_leg(server, &writer, Box::pin(rd), head, buffered, peer, hold).await;
+    socket_leg(
+        server,
+        &writer,
+        Box::pin(rd),
+        (head, buffered),
+        peer,
+        hold,
+        &headers,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -108,15 +108,12 @@ async fn security_headers(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    for (name, value) in EVERY_ANSWER {
+        h.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
     if api {
         // API answers carry accounts, settings and logs: never cache them anywhere.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -127,9 +124,30 @@ async fn security_headers(req: Request, next: Next) -> Response {
     } else if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    h.insert(
-        HeaderName::from_static("cross-origin-resource-policy"),
-        HeaderValue::from_static("same-origin"),
-    );
     resp
+}
+
+/// Headers on every answer of the web listeners, whatever route or layer makes it. One list, so
+/// that a tunnel leg answered on its raw socket ([`crate::TakenLeg::headers`]) carries them too.
+pub(crate) const EVERY_ANSWER: [(&str, &str); 4] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
+
+/// [`EVERY_ANSWER`], plus HSTS over TLS ([`crate::https::HSTS`], as the HTTPS listener's layer
+/// adds it), as header lines each ending in CRLF.
+pub(crate) fn raw_headers(over_tls: bool) -> String {
+    let mut lines: String = EVERY_ANSWER
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    if over_tls {
+        lines.push_str(&format!(
+            "strict-transport-security: {}\r\n",
+            crate::https::HSTS
+        ));
+    }
+    lines
 }

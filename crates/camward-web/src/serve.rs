@@ -79,6 +79,10 @@ pub struct TakenLeg {
     pub peer: SocketAddr,
     /// The connection's slots in this server's limits: keep it as long as the leg lives.
     pub hold: Box<dyn Send>,
+    /// Header lines (each ending in CRLF) that every answer of this listener carries: the
+    /// security headers, and HSTS on the HTTPS listener. The leg's own answer adds them, so a
+    /// handed-off leg is answered like any request of the same listener.
+    pub headers: String,
 }
 
 /// A connection's byte stream (TCP or TLS).
@@ -186,7 +190,7 @@ async fn serve_inner(
             app.clone().oneshot(req.map(Body::new))
         });
         let header_timeout = opts.header_timeout;
-        let tunnel = opts.tunnel.clone();
+        let tunnel = opts.tunnel.clone().map(|to| Takeover { to, over_tls });
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -219,13 +223,20 @@ async fn serve_inner(
     Ok(())
 }
 
+/// A listener's [`TunnelTakeover`] and whether the listener is the HTTPS one (its legs' answers
+/// then carry HSTS).
+struct Takeover {
+    to: Arc<dyn TunnelTakeover>,
+    over_tls: OverTls,
+}
+
 /// Serves one accepted (and, over TLS, handshaken) connection: hands it to `tunnel` when its
 /// first request is a tunnel leg, else to hyper.
 async fn connection<IO, S>(
     mut io: IO,
     svc: S,
     header_timeout: Duration,
-    tunnel: Option<Arc<dyn TunnelTakeover>>,
+    tunnel: Option<Takeover>,
     peer: SocketAddr,
     permit: impl Send + 'static,
     watcher: hyper_util::server::graceful::Watcher,
@@ -236,7 +247,7 @@ async fn connection<IO, S>(
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut head = Vec::new();
-    if let Some(t) = tunnel.filter(|t| t.active()) {
+    if let Some(Takeover { to, over_tls }) = tunnel.filter(|t| t.to.active()) {
         match tokio::time::timeout(header_timeout, first_head(&mut io, &mut head)).await {
             Ok(Ok(Head::TunnelLeg)) => {
                 let leg = TakenLeg {
@@ -244,10 +255,11 @@ async fn connection<IO, S>(
                     buffered: head,
                     peer,
                     hold: Box::new(permit),
+                    headers: crate::front::raw_headers(over_tls.0),
                 };
                 // Its own task: this one, sized for hyper and TLS, ends here instead of
                 // living as long as the leg.
-                tokio::spawn(t.take(leg));
+                tokio::spawn(to.take(leg));
                 return;
             }
             Ok(Ok(Head::Other)) => {}

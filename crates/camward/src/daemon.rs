@@ -271,20 +271,21 @@ async fn run_async(data_dir: &Path, args: RunArgs) -> Result<RunEnd> {
     let recording = services::record::Recording::default().with_identity(identity.clone());
     // Recorder mode: upstream cameras pulled, recorded beside this device's streams and
     // re-served over RTSP.
-    let cameras = services::cameras::Cameras::new(recording.clone());
+    let http_viewers = services::device::HttpViewers::default();
+    let cameras = services::cameras::Cameras::new(recording.clone(), http_viewers.clone());
     let rtsp = services::rtsp::server(
         gate.clone(),
         media.clone(),
         cameras.clone(),
         args.max_connections_per_address,
     );
+    cameras.count_viewers_of(&rtsp);
     let alarms = services::alarm::Alarms::new(&config.current(), store.clone());
     let upnp = camward_upnp::StatusHandle::default();
     let (dot1x, dot1x_status) =
         services::dot1x::Dot1x::new(args.wpa_supplicant.clone(), identity.clone());
     let clock = services::time::clock_setter(args.clock_setter.as_deref(), data_dir)?;
     let time = services::time::service(&config, clock);
-    let http_viewers = services::device::HttpViewers::default();
     let device = services::device::Device {
         listeners: listeners.clone(),
         config: config.clone(),

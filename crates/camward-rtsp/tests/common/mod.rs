@@ -359,7 +359,8 @@ where
                         _ => return,
                     }
                 }
-                camward_rtsp::tunnel_socket(rtsp, io, head, peer, Box::new(())).await;
+                camward_rtsp::tunnel_socket(rtsp, io, head, peer, Box::new(()), String::new())
+                    .await;
             });
         }
     });

@@ -52,6 +52,10 @@ pub struct CameraStatus {
     pub last_error_at: Option<String>,
     /// Whether it is being recorded now (continuous, or alarm-only waiting for an alarm).
     pub recording: bool,
+    /// Who watches it through this device, by carrier: `rtsp`, `rtsps`, `tunnel` (at
+    /// `/cameras/NAME`), `mjpeg` and `live_mp4` (its HTTP views). Carriers without viewers are
+    /// left out; the recorder itself is no viewer.
+    pub viewers: Vec<crate::routes::device::ViewerCount>,
 }
 
 /// A camera as a viewer's Live page lists it: nothing about how it is reached (its address

@@ -13,19 +13,21 @@
 //! hub's cache of the current GOP (from its key frame) only when someone asks, so a camera nobody
 //! watches over HTTP costs no decoder.
 
+use super::device::HttpViewers;
 use super::record::{CameraFeed, Recording};
 use bytes::Bytes;
 use camward_config::{Camera, CameraRecord, JpegConfig, Source, StreamConfig, StreamsConfig};
 use camward_media::{FrameBus, MediaHub, Reconnect};
 use camward_media::{MediaError, SnapshotSize};
+use camward_rtsp::RtspServer;
 use camward_store::ConfigHandle;
 use camward_tls::DeviceIdentity;
-use camward_web::{ApiError, CameraAccess, CameraStatus, CameraView};
+use camward_web::{ApiError, CameraAccess, CameraStatus, CameraView, ViewerCount};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -88,14 +90,54 @@ struct Running {
 pub struct Cameras {
     running: Arc<Mutex<HashMap<String, Running>>>,
     recording: Option<Recording>,
+    /// Viewers of the cameras' HTTP views (MJPEG, live MP4), shared with the device's streams'.
+    http_viewers: HttpViewers,
+    /// The RTSP server re-serving the cameras, for its viewer counts. Weak and set after both
+    /// exist: the server holds this service (it serves `/cameras/NAME` from it).
+    rtsp: Arc<OnceLock<Weak<RtspServer>>>,
 }
 
 impl Cameras {
-    pub fn new(recording: Recording) -> Cameras {
+    pub fn new(recording: Recording, http_viewers: HttpViewers) -> Cameras {
         Cameras {
             running: Arc::default(),
             recording: Some(recording),
+            http_viewers,
+            rtsp: Arc::default(),
         }
+    }
+
+    /// Counts the viewers `rtsp` serves at `/cameras/NAME` in the cameras' status.
+    pub fn count_viewers_of(&self, rtsp: &Arc<RtspServer>) {
+        let _ = self.rtsp.set(Arc::downgrade(rtsp));
+    }
+
+    /// Viewers of camera `name` by carrier, RTSP (`rtsp_viewers`, the server's per-camera
+    /// counts) and HTTP, in carrier order.
+    fn viewers_of(
+        &self,
+        name: &str,
+        rtsp_viewers: &[(String, &'static str, usize)],
+    ) -> Vec<ViewerCount> {
+        let mut out: Vec<ViewerCount> = rtsp_viewers
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, carrier, count)| ViewerCount {
+                carrier: (*carrier).to_owned(),
+                viewers: u32::try_from(*count).unwrap_or(u32::MAX),
+            })
+            .chain(
+                self.http_viewers
+                    .of_camera(name)
+                    .into_iter()
+                    .map(|(carrier, viewers)| ViewerCount {
+                        carrier: carrier.to_owned(),
+                        viewers,
+                    }),
+            )
+            .collect();
+        out.sort_by(|a, b| a.carrier.cmp(&b.carrier));
+        out
     }
 
     /// The frame bus of the enabled camera `name`, for the RTSP server.
@@ -225,7 +267,14 @@ impl camward_web::Cameras for Cameras {
     fn mjpeg(&self, name: &str, fps: Option<u32>) -> Result<BoxStream<'static, Bytes>, ApiError> {
         let hub = self.live_hub(name)?;
         let fps = fps.unwrap_or_else(|| hub.settings().2.refresh_fps);
-        Ok(hub.mjpeg(1, SnapshotSize::AsSent, fps).boxed())
+        let viewer = self.http_viewers.enter_camera(name, "mjpeg");
+        Ok(hub
+            .mjpeg(1, SnapshotSize::AsSent, fps)
+            .map(move |b| {
+                let _counted = &viewer;
+                b
+            })
+            .boxed())
     }
 
     fn fmp4(&self, name: &str) -> Result<BoxStream<'static, Bytes>, ApiError> {
@@ -234,6 +283,7 @@ impl camward_web::Cameras for Cameras {
         // The view ends once the camera is removed or switched off (its hub and bus go away);
         // while it only reconnects, the same bus carries on.
         let running = self.running.clone();
+        let viewer = self.http_viewers.enter_camera(name, "live_mp4");
         let (name, ours) = (name.to_owned(), bus.clone());
         let still_on = Box::new(move || {
             lock(&running)
@@ -241,7 +291,7 @@ impl camward_web::Cameras for Cameras {
                 .and_then(|r| r.hub.stream(1))
                 .is_some_and(|b| Arc::ptr_eq(&b, &ours))
         });
-        Ok(super::media::LiveMp4::new(bus, still_on, None).into_stream())
+        Ok(super::media::LiveMp4::new(bus, still_on, Some(viewer)).into_stream())
     }
 
     fn status(&self) -> Vec<CameraStatus> {
@@ -249,6 +299,12 @@ impl camward_web::Cameras for Cameras {
             .recording
             .as_ref()
             .map(|r| r.cameras_recording())
+            .unwrap_or_default();
+        let rtsp_viewers = self
+            .rtsp
+            .get()
+            .and_then(Weak::upgrade)
+            .map(|s| s.camera_viewers())
             .unwrap_or_default();
         let now = Instant::now();
         let mut out: Vec<CameraStatus> = lock(&self.running)
@@ -280,6 +336,7 @@ impl camward_web::Cameras for Cameras {
                         .map(|t| camward_record::timeutil::rfc3339(ms_of(t))),
                     last_error: hub.and_then(|h| h.last_error),
                     recording: recording.contains(name),
+                    viewers: self.viewers_of(name, &rtsp_viewers),
                 }
             })
             .collect();

@@ -44,29 +44,57 @@ impl Listeners {
     }
 }
 
-/// Viewers of the HTTP live views (MJPEG, the browser's H.264) per stream. Cheap to clone.
+/// Viewers of the HTTP live views (MJPEG, the browser's H.264) per stream or upstream camera.
+/// Cheap to clone.
 #[derive(Clone, Default)]
-pub struct HttpViewers(Arc<Mutex<HashMap<(u8, &'static str), u32>>>);
+pub struct HttpViewers(Arc<Mutex<HashMap<(Watched, &'static str), u32>>>);
+
+/// What an HTTP viewer watches.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Watched {
+    /// This device's Stream(n).
+    Stream(u8),
+    /// An upstream camera (recorder mode), by name.
+    Camera(String),
+}
 
 /// Counts one viewer while it lives.
 pub struct ViewerGuard {
     viewers: HttpViewers,
-    key: (u8, &'static str),
+    key: (Watched, &'static str),
 }
 
 impl HttpViewers {
     pub fn enter(&self, stream: u8, carrier: &'static str) -> ViewerGuard {
-        *lock(&self.0).entry((stream, carrier)).or_default() += 1;
+        self.enter_key((Watched::Stream(stream), carrier))
+    }
+
+    /// [`HttpViewers::enter`] for an upstream camera's view.
+    pub fn enter_camera(&self, name: &str, carrier: &'static str) -> ViewerGuard {
+        self.enter_key((Watched::Camera(name.to_owned()), carrier))
+    }
+
+    fn enter_key(&self, key: (Watched, &'static str)) -> ViewerGuard {
+        *lock(&self.0).entry(key.clone()).or_default() += 1;
         ViewerGuard {
             viewers: self.clone(),
-            key: (stream, carrier),
+            key,
         }
     }
 
     fn of(&self, stream: u8) -> Vec<(&'static str, u32)> {
+        self.matching(&Watched::Stream(stream))
+    }
+
+    /// Viewers of camera `name` by carrier.
+    pub fn of_camera(&self, name: &str) -> Vec<(&'static str, u32)> {
+        self.matching(&Watched::Camera(name.to_owned()))
+    }
+
+    fn matching(&self, what: &Watched) -> Vec<(&'static str, u32)> {
         lock(&self.0)
             .iter()
-            .filter(|((s, _), n)| *s == stream && **n > 0)
+            .filter(|((w, _), n)| w == what && **n > 0)
             .map(|((_, c), n)| (*c, *n))
             .collect()
     }

@@ -97,6 +97,7 @@ impl camward_web::TunnelTakeover for TunnelLegs {
             leg.buffered,
             leg.peer,
             leg.hold,
+            leg.headers,
         ))
     }
 }
