@@ -58,15 +58,131 @@ pub struct Writer {
 }
 
 pub(crate) struct WriterInner {
-    io: Pin<Box<dyn AsyncWrite + Send>>,
+    io: WriteIo,
     /// Set while a write is in flight; if that write is abandoned (timeout), the byte stream
     /// may hold half a frame, so nothing more may be written.
     broken: bool,
 }
 
 impl WriterInner {
-    pub(crate) fn io_mut(&mut self) -> Pin<&mut (dyn AsyncWrite + Send)> {
-        self.io.as_mut()
+    pub(crate) fn io_mut(&mut self) -> &mut WriteIo {
+        &mut self.io
+    }
+}
+
+/// The write side of a connection's byte stream.
+///
+/// A plain TCP connection shares its socket between its reader ([`TcpRead`]) and writer: its
+/// writes are `sendmsg` calls on the socket, tried first and waited for only when the socket is
+/// full. Any other byte stream (TLS, a tunnel leg handed over by the web server) is one half of
+/// `tokio::io::split`, which takes a lock around every call and reaches the socket through two
+/// boxes: at 500 viewers × 30 access units/s those were ~3 % of the daemon's CPU
+/// (docs/benchmarks.md). The socket closes when both sides are dropped, as a split stream's
+/// does (tokio's owned write half would half-close it on drop: a tunnel's POST leg, whose
+/// writer goes away when its reader is handed to the tunnel, must stay open).
+pub(crate) enum WriteIo {
+    Tcp(Arc<tokio::net::TcpStream>),
+    Any(Pin<Box<dyn AsyncWrite + Send>>),
+}
+
+impl WriteIo {
+    /// One vectored write: on TCP the `sendmsg` is tried at once, and the socket's readiness
+    /// (with `cx`'s waker) is consulted only when it would block.
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match self {
+            WriteIo::Tcp(s) => loop {
+                // `sendmsg` rather than `writev`: the socket layer directly, without the file
+                // layer's position lock and iterator detour.
+                let sent = s.try_io(tokio::io::Interest::WRITABLE, || {
+                    socket2::SockRef::from(&**s).send_vectored(bufs)
+                });
+                match sent {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::task::ready!(s.poll_write_ready(cx))?
+                    }
+                    r => return std::task::Poll::Ready(r),
+                }
+            },
+            WriteIo::Any(io) => io.as_mut().poll_write_vectored(cx, bufs),
+        }
+    }
+}
+
+/// The read side of a plain TCP connection (see [`WriteIo`]).
+pub(crate) struct TcpRead(Arc<tokio::net::TcpStream>);
+
+impl AsyncRead for TcpRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        loop {
+            std::task::ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return std::task::Poll::Ready(Ok(()));
+                }
+                // Readiness was stale (now cleared): wait for the next.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return std::task::Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for WriteIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match self.get_mut() {
+            me @ WriteIo::Tcp(_) => me.poll_write_vectored(cx, &[IoSlice::new(buf)]),
+            WriteIo::Any(io) => io.as_mut().poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        WriteIo::poll_write_vectored(self.get_mut(), cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            WriteIo::Tcp(_) => true,
+            WriteIo::Any(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteIo::Tcp(_) => std::task::Poll::Ready(Ok(())),
+            WriteIo::Any(io) => io.as_mut().poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.get_mut() {
+            WriteIo::Tcp(s) => std::task::Poll::Ready(
+                socket2::SockRef::from(&**s).shutdown(std::net::Shutdown::Write),
+            ),
+            WriteIo::Any(io) => io.as_mut().poll_shutdown(cx),
+        }
     }
 }
 
@@ -82,11 +198,17 @@ fn broken() -> io::Error {
 
 impl Writer {
     pub fn new(io: impl AsyncWrite + Send + 'static, kill: CancellationToken) -> Writer {
+        Self::with(WriteIo::Any(Box::pin(io)), kill)
+    }
+
+    /// The writer of a plain TCP connection (see [`WriteIo`]).
+    pub(crate) fn tcp(socket: Arc<tokio::net::TcpStream>, kill: CancellationToken) -> Writer {
+        Self::with(WriteIo::Tcp(socket), kill)
+    }
+
+    fn with(io: WriteIo, kill: CancellationToken) -> Writer {
         Writer {
-            inner: Arc::new(tokio::sync::Mutex::new(WriterInner {
-                io: Box::pin(io),
-                broken: false,
-            })),
+            inner: Arc::new(tokio::sync::Mutex::new(WriterInner { io, broken: false })),
             kill,
         }
     }
@@ -170,8 +292,65 @@ impl Writer {
 
     /// Goes on with an access unit whose write began under `g` (possibly in another task).
     pub(crate) async fn resume(&self, mut g: WriteGuard, w: &mut AuWrite) -> io::Result<()> {
-        let r = std::future::poll_fn(|cx| w.poll_write(g.io.as_mut(), cx)).await;
+        let r = std::future::poll_fn(|cx| w.poll_write(&mut g.io, cx)).await;
         self.finish(g, r)
+    }
+}
+
+/// An access unit's RTP packetization: where each packet's payload lies in the NAL units, its
+/// FU-A prefix and marker bit. The same for every viewer sent the same NAL units, so the fan-out
+/// driver computes it once per access unit and shares it; each viewer adds only its own headers
+/// (channel, sequence numbers, timestamp, SSRC).
+pub(crate) struct Layout {
+    nals: Vec<Bytes>,
+    packets: Vec<Packet>,
+    max_payload: usize,
+}
+
+struct Packet {
+    nal: usize,
+    start: usize,
+    end: usize,
+    prefix: rtp::FuPrefix,
+    last: bool,
+}
+
+impl Layout {
+    pub(crate) fn new(nals: Vec<Bytes>, max_payload: usize) -> Layout {
+        let last_nal = nals.iter().rposition(|n| !n.is_empty());
+        let mut packets = Vec::with_capacity(nals.len() + 16);
+        for (i, nal) in nals.iter().enumerate() {
+            // One NAL unit at a time, so that each payload's place in it is known; the marker
+            // bit goes on the last packet of the last non-empty one, as `packetize` of the
+            // whole list would put it.
+            let one = [&nal[..]];
+            for f in rtp::packetize(&one, max_payload) {
+                let start = f.data.as_ptr() as usize - nal.as_ptr() as usize;
+                packets.push(Packet {
+                    nal: i,
+                    start,
+                    end: start + f.data.len(),
+                    prefix: f.prefix,
+                    last: f.last && Some(i) == last_nal,
+                });
+            }
+        }
+        Layout {
+            nals,
+            packets,
+            max_payload,
+        }
+    }
+
+    /// Whether this layout is the one of `nals` at `max_payload` (the same NAL units, not copies).
+    pub(crate) fn fits(&self, nals: &[Bytes], max_payload: usize) -> bool {
+        self.max_payload == max_payload
+            && self.nals.len() == nals.len()
+            && self
+                .nals
+                .iter()
+                .zip(nals)
+                .all(|(a, b)| a.as_ptr() == b.as_ptr() && a.len() == b.len())
     }
 }
 
@@ -179,10 +358,9 @@ impl Writer {
 /// payloads sliced from the shared NAL units), then a sender report when one is due. Owns all it
 /// needs, so a write that the socket cuts short can be finished later by another task.
 pub(crate) struct AuWrite {
-    nals: Vec<Bytes>,
+    layout: Arc<Layout>,
     heads: Vec<u8>,
     sr: Option<([u8; 4], Vec<u8>)>,
-    max_payload: usize,
     /// Bytes already accepted by the io.
     written: usize,
 }
@@ -199,19 +377,35 @@ impl AuWrite {
         max_payload: usize,
         sr: Option<(u8, u64)>,
     ) -> AuWrite {
-        let refs: Vec<&[u8]> = nals.iter().map(|b| &b[..]).collect();
-        let mut heads: Vec<u8> = Vec::with_capacity(PACKET_HEAD_MAX * 16);
-        for f in rtp::packetize(&refs, max_payload) {
-            let len = rtp::HEADER_LEN + f.payload_len();
+        Self::with_layout(
+            channel,
+            Arc::new(Layout::new(nals, max_payload)),
+            ts,
+            rtp_state,
+            sr,
+        )
+    }
+
+    /// [`AuWrite::new`] with the packetization already done (shared by the viewers of a unit).
+    pub(crate) fn with_layout(
+        channel: u8,
+        layout: Arc<Layout>,
+        ts: u32,
+        rtp_state: &mut session::RtpState,
+        sr: Option<(u8, u64)>,
+    ) -> AuWrite {
+        let mut heads: Vec<u8> = Vec::with_capacity(PACKET_HEAD_MAX * layout.packets.len());
+        for p in &layout.packets {
+            let payload_len = p.prefix.as_slice().len() + (p.end - p.start);
+            let len = rtp::HEADER_LEN + payload_len;
             heads.extend_from_slice(&[b'$', channel]);
             heads.extend_from_slice(&(len as u16).to_be_bytes());
-            heads.extend_from_slice(&rtp::header(f.last, rtp_state.seq, ts, rtp_state.ssrc));
-            heads.extend_from_slice(f.prefix.as_slice());
+            heads.extend_from_slice(&rtp::header(p.last, rtp_state.seq, ts, rtp_state.ssrc));
+            heads.extend_from_slice(p.prefix.as_slice());
             rtp_state.seq = rtp_state.seq.wrapping_add(1);
             rtp_state.packets = rtp_state.packets.wrapping_add(1);
-            rtp_state.octets = rtp_state.octets.wrapping_add(f.payload_len() as u32);
+            rtp_state.octets = rtp_state.octets.wrapping_add(payload_len as u32);
         }
-        drop(refs);
         let sr = sr.map(|(ch, ntp)| {
             let p =
                 rtp::sender_report(rtp_state.ssrc, ntp, ts, rtp_state.packets, rtp_state.octets);
@@ -219,10 +413,9 @@ impl AuWrite {
             ([b'$', ch, l[0], l[1]], p)
         });
         AuWrite {
-            nals,
+            layout,
             heads,
             sr,
-            max_payload,
             written: 0,
         }
     }
@@ -231,16 +424,16 @@ impl AuWrite {
     /// be resumed with another context (another task) later.
     pub(crate) fn poll_write(
         &mut self,
-        mut io: Pin<&mut (dyn AsyncWrite + Send)>,
+        io: &mut WriteIo,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        let refs: Vec<&[u8]> = self.nals.iter().map(|b| &b[..]).collect();
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(self.heads.len() / 8 + 2);
+        let l = &*self.layout;
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * l.packets.len() + 2);
         let mut at = 0;
-        for f in rtp::packetize(&refs, self.max_payload) {
-            let h = 4 + rtp::HEADER_LEN + f.prefix.as_slice().len();
+        for p in &l.packets {
+            let h = 4 + rtp::HEADER_LEN + p.prefix.as_slice().len();
             slices.push(IoSlice::new(&self.heads[at..at + h]));
-            slices.push(IoSlice::new(f.data));
+            slices.push(IoSlice::new(&l.nals[p.nal][p.start..p.end]));
             at += h;
         }
         if let Some((h, p)) = &self.sr {
@@ -252,7 +445,7 @@ impl AuWrite {
         let vectored = io.is_write_vectored();
         while !rest.is_empty() {
             let n = if vectored {
-                std::task::ready!(io.as_mut().poll_write_vectored(cx, rest))?
+                std::task::ready!(io.poll_write_vectored(cx, rest))?
             } else {
                 // Not vectored (a plain `poll_write` io): coalesce into a temporary buffer so
                 // that each write is still up to 16 KiB rather than one slice.
@@ -264,7 +457,7 @@ impl AuWrite {
                         break;
                     }
                 }
-                std::task::ready!(io.as_mut().poll_write(cx, &buf))?
+                std::task::ready!(Pin::new(&mut *io).poll_write(cx, &buf))?
             };
             if n == 0 {
                 return std::task::Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -272,7 +465,7 @@ impl AuWrite {
             self.written += n;
             IoSlice::advance_slices(&mut rest, n);
         }
-        io.poll_flush(cx)
+        Pin::new(io).poll_flush(cx)
     }
 }
 
@@ -308,10 +501,38 @@ pub async fn run(
     permit: crate::ConnPermit,
     parent: &CancellationToken,
 ) {
-    let (mut rd, wr) = tokio::io::split(io);
+    let (rd, wr) = tokio::io::split(io);
     // Cancelled by close_all(), by a tunnel whose GET leg went away, or by this connection itself.
     let kill = parent.child_token();
     let writer = Arc::new(Writer::new(wr, kill.clone()));
+    run_with(server, rd, writer, kill, peer, carrier, permit).await;
+}
+
+/// [`run`] for a plain TCP connection: its socket shared by reader and writer, no lock between
+/// them (see [`WriteIo`]).
+pub async fn run_tcp(
+    server: Arc<RtspServer>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    carrier: Carrier,
+    permit: crate::ConnPermit,
+    parent: &CancellationToken,
+) {
+    let socket = Arc::new(stream);
+    let kill = parent.child_token();
+    let writer = Arc::new(Writer::tcp(socket.clone(), kill.clone()));
+    run_with(server, TcpRead(socket), writer, kill, peer, carrier, permit).await;
+}
+
+async fn run_with<R: AsyncRead + Unpin + Send + 'static>(
+    server: Arc<RtspServer>,
+    mut rd: R,
+    writer: Arc<Writer>,
+    kill: CancellationToken,
+    peer: SocketAddr,
+    carrier: Carrier,
+    permit: crate::ConnPermit,
+) {
     let diverted = serve(
         server.clone(),
         &mut rd,
@@ -323,7 +544,7 @@ pub async fn run(
     )
     .await;
     if let Some(Diverted::Http(head, rest)) = diverted {
-        crate::tunnel::raw_leg(server, writer, rd, head, rest, peer).await;
+        crate::tunnel::raw_leg(server, writer, Box::pin(rd), head, rest, peer).await;
     }
     drop(permit);
     tracing::debug!(%peer, "rtsp connection closed");
@@ -934,5 +1155,125 @@ mod tests {
             "rtsp://h:554/stream1/"
         );
         assert_eq!(content_base("rtsp://h/stream1/?a=b"), "rtsp://h/stream1/");
+    }
+
+    /// Everything `w` writes, through an io that takes at most `step` bytes per call (so the
+    /// write is resumed many times, like one the socket cuts short).
+    fn written(mut w: AuWrite, step: usize) -> Vec<u8> {
+        type Sink = Arc<std::sync::Mutex<Vec<u8>>>;
+        struct Trickle(Sink, usize);
+        impl AsyncWrite for Trickle {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<io::Result<usize>> {
+                self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+            }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> std::task::Poll<io::Result<usize>> {
+                let mut out = self.0.lock().unwrap();
+                let mut n = 0;
+                for b in bufs {
+                    let k = b.len().min(self.1 - n);
+                    out.extend_from_slice(&b[..k]);
+                    n += k;
+                    if n == self.1 {
+                        break;
+                    }
+                }
+                std::task::Poll::Ready(Ok(n))
+            }
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+            fn poll_flush(
+                self: Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(
+                self: Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+        }
+        let sink = Sink::default();
+        let mut io = WriteIo::Any(Box::pin(Trickle(sink.clone(), step)));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let done = (0..100_000).any(|_| w.poll_write(&mut io, &mut cx).is_ready());
+        assert!(done, "the write completes");
+        std::mem::take(&mut *sink.lock().unwrap())
+    }
+
+    #[test]
+    fn a_shared_packetization_gives_every_viewer_the_bytes_of_its_own_in_order() {
+        let nal = |t: u8, len: usize| {
+            let mut v = vec![t];
+            v.extend((1..len).map(|i| (i * 13 % 251) as u8));
+            Bytes::from(v)
+        };
+        // Parameter sets, an empty NAL unit (skipped), a fragmented IDR whose last fragment is
+        // shorter, and a small trailing SEI that must carry the marker bit.
+        let nals = vec![
+            nal(0x67, 12),
+            nal(0x68, 4),
+            Bytes::new(),
+            nal(0x65, 5_003),
+            nal(0x06, 30),
+        ];
+        let layout = Arc::new(Layout::new(nals.clone(), 1_200));
+        assert!(layout.fits(&nals, 1_200));
+        assert!(!layout.fits(&nals, 1_400), "another packet size");
+        let copies: Vec<Bytes> = nals.iter().map(|b| Bytes::copy_from_slice(b)).collect();
+        assert!(
+            !layout.fits(&copies, 1_200),
+            "equal bytes elsewhere are not the same units"
+        );
+        for (k, step) in [(0u32, usize::MAX), (1, 7), (2, 1_000)] {
+            let viewer = || {
+                let mut r = session::RtpState::new();
+                r.ssrc = 0xABCD_0000 + k;
+                r.seq = 65_533; // wraps inside the unit
+                r
+            };
+            let (mut own_rtp, mut shared_rtp) = (viewer(), viewer());
+            let sr = Some((1 + 2 * k as u8, 0x1122_3344_5566_7788));
+            let own = AuWrite::new(2 * k as u8, nals.clone(), 90_000, &mut own_rtp, 1_200, sr);
+            let shared =
+                AuWrite::with_layout(2 * k as u8, layout.clone(), 90_000, &mut shared_rtp, sr);
+            let (a, b) = (written(own, step), written(shared, step));
+            assert_eq!(a, b, "byte-identical, viewer {k}");
+            assert_eq!(
+                (own_rtp.seq, own_rtp.packets, own_rtp.octets),
+                (shared_rtp.seq, shared_rtp.packets, shared_rtp.octets)
+            );
+            // Walk the `$` frames: RTP packets in sequence, one marker on the last, then the SR.
+            let (mut at, mut seqs, mut markers, mut frames) = (0, Vec::new(), Vec::new(), 0);
+            while at < b.len() {
+                assert_eq!(b[at], b'$');
+                let len = u16::from_be_bytes([b[at + 2], b[at + 3]]) as usize;
+                let pkt = &b[at + 4..at + 4 + len];
+                if b[at + 1] == 2 * k as u8 {
+                    seqs.push(u16::from_be_bytes([pkt[2], pkt[3]]));
+                    markers.push(pkt[1] & 0x80 != 0);
+                } else {
+                    assert_eq!(pkt[1], 200, "the sender report after the packets");
+                }
+                at += 4 + len;
+                frames += 1;
+            }
+            // SPS, PPS, 5 IDR fragments, SEI; then the SR.
+            assert_eq!(seqs.len(), 8);
+            assert_eq!(frames, 9);
+            assert!(seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
+            assert_eq!(markers.iter().filter(|m| **m).count(), 1);
+            assert!(markers[7]);
+        }
     }
 }

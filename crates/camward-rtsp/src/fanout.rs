@@ -11,7 +11,7 @@
 //! viewers keep their own task: their writes go to an in-memory pipe, and written in one pass every
 //! tunnel's chunks would be in flight at once (more memory, no CPU saved).
 
-use crate::conn::{AuWrite, WriteGuard, Writer};
+use crate::conn::{AuWrite, Layout, WriteGuard, Writer};
 use crate::rtp;
 use crate::session::{Pacing, PlayJob, Playing, RtpState, STALL_LIMIT, Transport, send_rtcp};
 use camward_media::{FrameBus, Ticks, TryNext};
@@ -74,8 +74,9 @@ enum Handoff {
 
 impl Member {
     /// Driver side: writes every unit waiting for this viewer, as long as the socket takes them
-    /// whole without waiting.
-    fn pump(&self, now: Instant) {
+    /// whole without waiting. `shared`: the packetization of the unit last written in this pass,
+    /// reused when this viewer is sent the same NAL units (nearly always).
+    fn pump(&self, now: Instant, shared: &mut Option<Arc<Layout>>) {
         let Ok(mut slot) = self.state.try_lock() else {
             return; // the viewer's task is taking or returning it; the next tick will do
         };
@@ -98,7 +99,13 @@ impl Member {
             };
             let sr = p.sr_due.then(|| (self.rtcp_ch, rtp::ntp(p.wallclock)));
             v.pacing.sent(&p, &mut v.rtp, now);
-            let mut w = AuWrite::new(self.rtp_ch, p.nals, p.ts, &mut v.rtp, self.max_payload, sr);
+            let layout = match shared {
+                Some(l) if l.fits(&p.nals, self.max_payload) => l.clone(),
+                _ => shared
+                    .insert(Arc::new(Layout::new(p.nals, self.max_payload)))
+                    .clone(),
+            };
+            let mut w = AuWrite::with_layout(self.rtp_ch, layout, p.ts, &mut v.rtp, sr);
             match self.writer.try_begin() {
                 None => return self.hand(v, Handoff::Write(None, w)),
                 Some(Err(_)) => return self.hand(v, Handoff::Failed),
@@ -180,8 +187,9 @@ async fn drive(server: Arc<crate::RtspServer>, k: usize, group: Arc<Group>, mut 
         let now = Instant::now();
         {
             let members = lock(&group.members);
+            let mut shared = None;
             for m in members.iter() {
-                m.pump(now);
+                m.pump(now, &mut shared);
             }
         }
         let mut map = lock(&server.fanout.map);

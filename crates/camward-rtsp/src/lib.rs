@@ -245,15 +245,7 @@ impl RtspServer {
             let server = self.clone();
             tokio::spawn(async move {
                 let stop = server.stop.clone();
-                conn::run(
-                    server,
-                    Box::pin(stream),
-                    peer,
-                    Carrier::Tcp { local },
-                    permit,
-                    &stop,
-                )
-                .await;
+                conn::run_tcp(server, stream, peer, Carrier::Tcp { local }, permit, &stop).await;
             });
         }
     }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 /// Body type of the responses [`tunnel`] returns.
@@ -695,22 +695,13 @@ where
 pub(crate) async fn raw_leg(
     server: Arc<RtspServer>,
     writer: Arc<Writer>,
-    rd: ReadHalf<Pin<Box<dyn crate::Io>>>,
+    rd: Pin<Box<dyn AsyncRead + Send>>,
     head: crate::parse::Request,
     rest: Vec<u8>,
     peer: SocketAddr,
 ) {
     // The RTSP port is no web listener: none of its headers apply.
-    socket_leg(
-        server,
-        &writer,
-        Box::pin(rd),
-        (head, rest),
-        peer,
-        Box::new(()),
-        "",
-    )
-    .await;
+    socket_leg(server, &writer, rd, (head, rest), peer, Box::new(()), "").await;
 }
 
 /// Serves a tunnel leg on its own socket: GET hands the socket to the tunnel's RTSP connection
