@@ -179,9 +179,12 @@ impl Audit for DataEncryptionConfig {
             // While nothing is recorded nothing is exposed yet; say so at a lower severity.
             // Upstream cameras (recorder mode) are recorded whatever this device's own setting.
             let recording = cx.config.recording.enabled
-                || cx.config.cameras.cameras.iter().any(|c| {
-                    c.enabled && c.record != crate::cameras::CameraRecord::Off
-                });
+                || cx
+                    .config
+                    .cameras
+                    .cameras
+                    .iter()
+                    .any(|c| c.enabled && c.record != crate::cameras::CameraRecord::Off);
             out.push(Finding::new(
                 "data_encryption.off",
                 if recording {
@@ -302,8 +305,14 @@ mod tests {
                 {"name": "gate", "url": "rtsp://h/s", "record": record}
             ]}})
         };
-        assert_eq!(severity(camera("continuous")), Some(crate::audit::Severity::Medium));
-        assert_eq!(severity(camera("alarm")), Some(crate::audit::Severity::Medium));
+        assert_eq!(
+            severity(camera("continuous")),
+            Some(crate::audit::Severity::Medium)
+        );
+        assert_eq!(
+            severity(camera("alarm")),
+            Some(crate::audit::Severity::Medium)
+        );
         assert_eq!(severity(camera("off")), Some(crate::audit::Severity::Low));
     }
 }

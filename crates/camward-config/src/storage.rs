@@ -53,7 +53,8 @@ pub struct ObjectStorageConfig {
     #[schemars(title = "Secret access key")]
     pub secret_access_key: Secret,
     /// Bucket in the path (`https://host/bucket/…`) rather than in the host name
-    /// (`https://bucket.host/…`): what most self-hosted stores need.
+    /// (`https://bucket.host/…`, put there by the camera): what most self-hosted stores need, and
+    /// required when the endpoint is an IP address.
     #[schemars(
         title = "Addressing",
         extend("x-true" = "Path style", "x-false" = "Virtual-hosted style")
@@ -94,6 +95,28 @@ impl ObjectStorageConfig {
             .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
     }
 
+    /// The base URL requests are sent to: `endpoint/bucket` with path-style addressing, else the
+    /// endpoint with the bucket put in front of its host name (`https://bucket.host[:port]`), as
+    /// AWS and the stores that copy it expect. An endpoint that already begins with the bucket
+    /// is taken as it is. Only meaningful for settings that validate.
+    pub fn bucket_url(&self) -> String {
+        let endpoint = self.endpoint.trim_end_matches('/');
+        if self.path_style {
+            return format!("{endpoint}/{}", self.bucket);
+        }
+        let Some((scheme, authority)) = endpoint.split_once("://") else {
+            return endpoint.to_owned();
+        };
+        let named = authority
+            .get(..self.bucket.len() + 1)
+            .is_some_and(|head| head.eq_ignore_ascii_case(&format!("{}.", self.bucket)));
+        if named {
+            endpoint.to_owned()
+        } else {
+            format!("{scheme}://{}.{authority}", self.bucket)
+        }
+    }
+
     /// The object key of a recording file (`streamN/…mp4`, relative to the recording directory).
     pub fn key_of(&self, rel: &str) -> String {
         let p = self.prefix.trim_matches('/');
@@ -123,6 +146,17 @@ fn check_endpoint(url: &str) -> Result<(), &'static str> {
         );
     }
     Ok(())
+}
+
+/// The endpoint's host is an IPv4 or bracketed IPv6 address rather than a name.
+fn host_is_address(url: &str) -> bool {
+    let authority = url.split_once("://").map_or(url, |(_, a)| a);
+    let authority = authority.trim_end_matches('/');
+    if authority.starts_with('[') {
+        return true;
+    }
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    host.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 fn bucket_ok(b: &str) -> bool {
@@ -167,6 +201,15 @@ impl Validate for StorageConfig {
                     m,
                 );
             }
+        }
+        if !o.path_style && check_endpoint(&o.endpoint).is_ok() && host_is_address(&o.endpoint) {
+            // Virtual-hosted addressing names the bucket in the host; an address has no name.
+            err(
+                out,
+                join(&at, "path_style"),
+                "storage.object.addressing.address",
+                "the endpoint is an IP address, which cannot carry the bucket in its host name: choose path style",
+            );
         }
         if (o.enabled || !o.bucket.is_empty()) && !bucket_ok(&o.bucket) {
             err(
@@ -349,6 +392,41 @@ mod tests {
     }
 
     #[test]
+    fn virtual_hosted_addressing_puts_the_bucket_in_front_of_the_host_once() {
+        let mut s = on().object;
+        s.endpoint = "https://s3.eu-west-1.amazonaws.com/".into();
+        assert_eq!(
+            s.bucket_url(),
+            "https://cam-recordings.s3.eu-west-1.amazonaws.com"
+        );
+        s.endpoint = "https://cam-recordings.minio.example:9000".into();
+        assert_eq!(s.bucket_url(), "https://cam-recordings.minio.example:9000");
+        s.endpoint = "https://minio.example:9000".into();
+        s.path_style = true;
+        assert_eq!(s.bucket_url(), "https://minio.example:9000/cam-recordings");
+    }
+
+    #[test]
+    fn an_address_endpoint_needs_path_style_addressing() {
+        for endpoint in [
+            "http://127.0.0.1:9000",
+            "https://10.0.0.5",
+            "https://[::1]:9000/",
+        ] {
+            let mut s = on();
+            s.object.endpoint = endpoint.into();
+            let errs = errors_of(&s, "storage");
+            assert!(
+                errs.iter().any(|e| e.path == "storage.object.path_style"
+                    && e.rule == "storage.object.addressing.address"),
+                "{endpoint}: {errs:?}"
+            );
+            s.object.path_style = true;
+            assert!(errors_of(&s, "storage").is_empty(), "{endpoint}");
+        }
+    }
+
+    #[test]
     fn a_usable_store_needs_endpoint_bucket_and_credentials() {
         assert!(errors_of(&on(), "storage").is_empty());
         let mut s = on();
@@ -375,6 +453,7 @@ mod tests {
             "storage.object.endpoint.invalid"
         );
         s.object.endpoint = "http://127.0.0.1:9000/".into();
+        s.object.path_style = true;
         assert!(errors_of(&s, "storage").is_empty());
         assert_eq!(
             warnings_of(&s, "storage")[0].rule,

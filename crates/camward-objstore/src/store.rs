@@ -267,7 +267,7 @@ pub struct Store {
     http: HttpClient,
     credential: AwsCredential,
     region: String,
-    /// `endpoint/bucket` (path style) or the endpoint itself (virtual-hosted: it names the bucket).
+    /// `endpoint/bucket` (path style) or `bucket.host` (virtual-hosted): `ObjectStorageConfig::bucket_url`.
     bucket_url: String,
     /// `CHECKSUMS_*`: a store that did not echo the checksum once gets the MD5/ETag path from then
     /// on (until the uploader restarts with new settings).
@@ -319,12 +319,13 @@ impl Store {
                 .to_string(),
             token: None,
         };
-        let endpoint = cfg.endpoint.trim_end_matches('/');
-        // As object_store builds it: with virtual-hosted requests the endpoint names the bucket.
-        let bucket_url = if cfg.path_style {
-            format!("{endpoint}/{}", cfg.bucket)
+        let bucket_url = cfg.bucket_url();
+        // object_store sends virtual-hosted requests to its endpoint as given: it gets the URL
+        // that already names the bucket (the setting holds the store's own address).
+        let endpoint = if cfg.path_style {
+            cfg.endpoint.trim_end_matches('/')
         } else {
-            endpoint.to_string()
+            bucket_url.as_str()
         };
         let s3 = AmazonS3Builder::new()
             .with_endpoint(endpoint)
