@@ -118,6 +118,51 @@ describe('recorder mode in the web UI', { skip: haveGst ? false : 'python3-gi wi
     }
   });
 
+  test('Live page: the camera list follows cameras added and removed while the page is open', async () => {
+    const ctx = await context(browser, ADMIN);
+    const page = await ctx.newPage();
+    const cameras = (extra) => cam.curl('PATCH', '/api/v1/config', {
+      body: {
+        cameras: {
+          cameras: [
+            { name: 'lobby', url: upstream.url, reconnect_max_secs: 1, live_users: [VIEWER.username] },
+            { name: 'yard', url: upstream.url, reconnect_max_secs: 1 },
+            ...extra,
+          ],
+        },
+      },
+    });
+    const options = () => page.locator('#live-source option').evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
+    try {
+      await page.goto(`${cam.base}/live`);
+      await page.locator('#live-source option[value="yard"]').waitFor({ state: 'attached' });
+      // Added by the installer while the operator watches: port 9 on loopback, where nothing
+      // listens, so the new camera stays unconnected and says so.
+      let r = cameras([{ name: 'gate', url: 'rtsp://127.0.0.1:9/cam', reconnect_max_secs: 1 }]);
+      assert.equal(r.status, 200, r.text);
+      await until('the added camera is offered, marked not connected', async () => {
+        const o = await options();
+        return o.some(([v, t]) => v === 'gate' && t === 'gate (not connected)') && o;
+      }, 25000);
+      assert.deepEqual((await options()).map(([v]) => v), ['', 'lobby', 'yard', 'gate']);
+      r = cameras([]);
+      assert.equal(r.status, 200, r.text);
+      // The others stay, each marked as connected once it is (a settings change may reconnect it).
+      await until('the removed camera gone, the others listed as connected', async () => {
+        const o = await options();
+        return JSON.stringify(o.slice(1)) === JSON.stringify([['lobby', 'lobby'], ['yard', 'yard']]);
+      }, 25000);
+      assert.equal((await options())[0][0], '');
+      assert.deepEqual(ctx.consoleErrors, []);
+    } finally {
+      await ctx.close();
+      await until('both cameras connected again', () => {
+        const s = cam.curl('GET', '/api/v1/cameras/status');
+        return s.status === 200 && s.json.filter((c) => c.connected).length === 2;
+      });
+    }
+  });
+
   test('Status page: each camera with its state, picture and who watches it', async () => {
     const ctx = await context(browser, ADMIN);
     const watcher = await ctx.newPage();

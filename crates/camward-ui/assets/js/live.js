@@ -321,13 +321,35 @@ export function renderLive(main) {
   );
   show();
   api('GET', '/api/v1/streams').then((r) => { if (r.ok) { info = r.data; renderDetails(); renderUrls(); } });
-  api('GET', '/api/v1/cameras').then((r) => {
-    if (!r.ok || !Array.isArray(r.data) || !r.data.length) return;
-    cameras = r.data;
-    source.append(...cameras.map((c) => el('option', { value: c.name, text: L.cameraOption(c.name, c.connected) })));
-    sourceField.hidden = false;
+  pollCameras(source, sourceField, (list) => {
+    cameras = list;
+    if (camera) renderDetails();
   });
   pollAlarm(alarm);
+}
+
+// The source list follows GET /api/v1/cameras while the page is open (every 10 s): a camera added
+// by the installer appears, each option says whether its camera is connected now, and a camera
+// removed disappears unless it is the one being watched (its view then says it is unavailable).
+async function pollCameras(source, sourceField, onList) {
+  for (;;) {
+    if (!source.isConnected) return;
+    const r = await api('GET', '/api/v1/cameras');
+    if (r.ok && Array.isArray(r.data) && source.isConnected) {
+      const byName = new Map(r.data.map((c) => [c.name, c]));
+      for (const o of [...source.options]) {
+        if (!o.value) continue;
+        const c = byName.get(o.value);
+        if (c) o.textContent = L.cameraOption(c.name, c.connected);
+        else if (o.value !== source.value) o.remove();
+        byName.delete(o.value);
+      }
+      source.append(...[...byName.values()].map((c) => el('option', { value: c.name, text: L.cameraOption(c.name, c.connected) })));
+      sourceField.hidden = source.options.length < 2;
+      onList(r.data);
+    }
+    await new Promise((res) => setTimeout(res, 10000));
+  }
 }
 
 // The alarm state comes from GET /api/v1/alarm when the camera has an alarm service; without one
