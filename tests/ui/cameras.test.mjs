@@ -62,9 +62,15 @@ describe('recorder mode in the web UI', { skip: haveGst ? false : 'python3-gi wi
       },
     });
     assert.equal(r.status, 200, r.text);
+    // The status (with each camera's last error) and the daemon's log go into the failure, which
+    // is all a CI run keeps of a pull that never connected.
+    let last = '';
     await until('both cameras connected', () => {
       const s = cam.curl('GET', '/api/v1/cameras/status');
+      last = s.text;
       return s.status === 200 && s.json.filter((c) => c.connected).length === 2;
+    }, 45000).catch((e) => {
+      throw new Error(`${e.message}; last status ${last}; log:\n${cam.log().slice(-3000)}`);
     });
     browser = await launch();
   });

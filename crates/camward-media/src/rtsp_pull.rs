@@ -14,6 +14,11 @@ use std::time::Duration;
 
 /// A camera that sends nothing for this long is treated as gone.
 const STALL: Duration = Duration::from_secs(10);
+/// How long one request of the set-up (connect and DESCRIBE, SETUP, PLAY) may wait for its
+/// answer. retina waits without limit, and a camera that accepts the connection but never answers
+/// (a wedged firmware, a server still preparing a shared pipeline) would otherwise hold the pull
+/// forever: the supervisor could never reconnect and the status would never show why.
+const ANSWER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -29,6 +34,12 @@ pub enum PullError {
     NoH264 { url: String, found: String },
     #[error("{url}: no frame for {secs} s")]
     Stalled { url: String, secs: u64 },
+    #[error("RTSP {step} of {url}: no answer within {secs} s")]
+    NoAnswer {
+        step: &'static str,
+        url: String,
+        secs: u64,
+    },
     #[error("{url}: the server ended the stream")]
     Ended { url: String },
     #[error("{url}: bad H.264 frame: {source}")]
@@ -122,11 +133,17 @@ async fn session(src: &RtspSource, mut deliver: impl FnMut(PulledFrame)) -> Resu
         url: shown.clone(),
         source,
     };
+    let silent = |step| PullError::NoAnswer {
+        step,
+        url: shown.clone(),
+        secs: ANSWER.as_secs(),
+    };
     let opts = SessionOptions::default()
         .creds(creds)
         .user_agent(format!("camward/{}", env!("CARGO_PKG_VERSION")));
-    let mut session = Session::describe(url, opts)
+    let mut session = tokio::time::timeout(ANSWER, Session::describe(url, opts))
         .await
+        .map_err(|_| silent("DESCRIBE"))?
         .map_err(|e| rtsp("DESCRIBE", e))?;
     let idx = session
         .streams()
@@ -151,13 +168,13 @@ async fn session(src: &RtspSource, mut deliver: impl FnMut(PulledFrame)) -> Resu
     let setup = SetupOptions::default()
         .transport(transport)
         .frame_format(FrameFormat::MP4);
-    session
-        .setup(idx, setup)
+    tokio::time::timeout(ANSWER, session.setup(idx, setup))
         .await
+        .map_err(|_| silent("SETUP"))?
         .map_err(|e| rtsp("SETUP", e))?;
-    let playing = session
-        .play(PlayOptions::default())
+    let playing = tokio::time::timeout(ANSWER, session.play(PlayOptions::default()))
         .await
+        .map_err(|_| silent("PLAY"))?
         .map_err(|e| rtsp("PLAY", e))?;
     let mut demuxed = playing.demuxed().map_err(|e| rtsp("PLAY", e))?;
     let mut params: Option<(Bytes, Bytes)> = None;
@@ -280,6 +297,31 @@ mod tests {
             .await
             .expect("pull ends");
         assert!(matches!(r, Err(PullError::ClientPanic { .. })), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_camera_that_accepts_and_never_answers_ends_the_session_naming_the_step() {
+        // The listener's backlog completes the connection; nobody ever reads or answers.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let src: camward_config::Source = format!("rtsp://{addr}/s").parse().unwrap();
+        let camward_config::Source::Rtsp(src) = src else {
+            panic!()
+        };
+        let r = tokio::time::timeout(ANSWER * 3, pull(&src, |_| {}))
+            .await
+            .expect("pull gives up on its own, before the test's own limit");
+        assert!(
+            matches!(
+                r,
+                Err(PullError::NoAnswer {
+                    step: "DESCRIBE",
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        drop(l);
     }
 
     #[test]
