@@ -126,6 +126,24 @@ impl ObjectStorageConfig {
             format!("{p}/{rel}")
         }
     }
+
+    /// The prefix objects are listed under to find recordings the index does not know: the
+    /// prefix with its `/` (empty: the whole bucket).
+    pub fn list_prefix(&self) -> String {
+        let p = self.prefix.trim_matches('/');
+        if p.is_empty() {
+            String::new()
+        } else {
+            format!("{p}/")
+        }
+    }
+
+    /// The inverse of [`key_of`](Self::key_of): the path relative to the recording directory of
+    /// an object listed under [`list_prefix`](Self::list_prefix); `None` for a key outside it.
+    pub fn rel_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(&self.list_prefix())
+            .filter(|rel| !rel.is_empty())
+    }
 }
 
 /// `scheme://host[:port][/]`: no user info (credentials belong in their fields), no path, query
@@ -469,6 +487,22 @@ mod tests {
         assert_eq!(o.key_of("stream1/a.mp4"), "site-a/cam1/stream1/a.mp4");
         o.prefix = String::new();
         assert_eq!(o.key_of("stream1/a.mp4"), "stream1/a.mp4");
+    }
+
+    #[test]
+    fn a_listed_key_gives_back_the_file_name_it_was_made_from() {
+        let mut o = on().object;
+        for prefix in ["camward", "/site-a/cam1/", ""] {
+            o.prefix = prefix.into();
+            let key = o.key_of("cameras/door/stream2/a.mp4");
+            assert!(key.starts_with(&o.list_prefix()), "{key}");
+            assert_eq!(o.rel_of(&key), Some("cameras/door/stream2/a.mp4"));
+        }
+        o.prefix = "site-a".into();
+        assert_eq!(o.list_prefix(), "site-a/");
+        assert_eq!(o.rel_of("site-b/stream1/a.mp4"), None);
+        assert_eq!(o.rel_of("site-ab/stream1/a.mp4"), None);
+        assert_eq!(o.rel_of("site-a/"), None);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The S3 side (paper §3.8 "stolen from the card or the cloud", §3.7 TLS with a pinned CA): one
-//! bucket reached through the object_store crate (SigV4, multipart), behind the four operations
+//! bucket reached through the object_store crate (SigV4, multipart), behind the operations
 //! camward needs — upload a file with its SHA-256, check that the store holds it (by the store's
-//! own check of the checksum we send, by its ETag, or by reading it back), fetch an object into
-//! a file, delete one — and an error that says what to do next.
+//! own check of the checksum we send, by its ETag, or by reading it back), list a prefix one page
+//! at a time, read an object into a file, delete one — and an error that says what to do next.
 
 use aws_lc_rs::digest;
 use base64::Engine as _;
@@ -35,6 +35,17 @@ const READ_BYTES: usize = 1024 * 1024;
 /// Slice both hashes take in turn, so that the second reads it from the CPU's cache: a divisor
 /// of [`READ_BYTES`].
 const HASH_SLICE_BYTES: usize = 64 * 1024;
+
+/// Keys asked for per listing request: S3's own maximum for one ListObjectsV2 page, so a page is
+/// one request and a bounded answer (~250 KB of XML).
+pub const LIST_PAGE: usize = 1000;
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub bytes: u64,
+}
 
 /// Why an operation failed, by what should happen next.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +82,18 @@ impl StoreError {
             // A missing bucket also answers 404; an object that is missing is handled by callers.
             E::NotFound { .. } => StoreError::Rejected(e.to_string()),
             other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+
+    /// The same error with the step that failed in front of its message (object_store names the
+    /// object of a GET, not the prefix of a listing).
+    fn at(self, step: &str) -> StoreError {
+        match self {
+            StoreError::Rejected(m) => StoreError::Rejected(format!("{step}: {m}")),
+            StoreError::Unavailable(m) => StoreError::Unavailable(format!("{step}: {m}")),
+            StoreError::Mismatch(m) => StoreError::Mismatch(format!("{step}: {m}")),
+            StoreError::Config(m) => StoreError::Config(format!("{step}: {m}")),
+            io @ StoreError::Io { .. } => io,
         }
     }
 
@@ -608,52 +631,102 @@ impl Store {
         dest: &Path,
         want: Option<&Confirmed>,
     ) -> Result<(), StoreError> {
-        let loc = Self::path(key)?;
-        let got = self.s3.get(&loc).await.map_err(StoreError::of)?;
         let mut part = dest.as_os_str().to_owned();
         part.push(".part");
         let part = std::path::PathBuf::from(part);
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(StoreError::io("create directory", parent))?;
-        }
-        let mut out = tokio::fs::File::create(&part)
-            .await
-            .map_err(StoreError::io("create", &part))?;
-        let mut hash = digest::Context::new(&digest::SHA256);
-        let mut bytes = 0u64;
-        let mut stream = got.into_stream();
-        let res: Result<(), StoreError> = async {
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(StoreError::of)?;
-                hash.update(&chunk);
-                bytes += chunk.len() as u64;
-                out.write_all(&chunk)
-                    .await
-                    .map_err(StoreError::io("write", &part))?;
-            }
-            out.sync_all().await.map_err(StoreError::io("fsync", &part))?;
-            let sha = hex(hash.finish().as_ref());
-            if let Some(w) = want
-                && (w.bytes != bytes || w.sha256 != sha)
-            {
-                return Err(StoreError::Mismatch(format!(
-                    "{key}: fetched {bytes} bytes with SHA-256 {sha}, the index recorded {} bytes with {}",
-                    w.bytes, w.sha256
-                )));
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = res {
+        let got = self.read_into(key, &part).await?;
+        if let Some(w) = want
+            && *w != got
+        {
             let _ = tokio::fs::remove_file(&part).await;
-            return Err(e);
+            return Err(StoreError::Mismatch(format!(
+                "{key}: fetched {} bytes with SHA-256 {}, the index recorded {} bytes with {}",
+                got.bytes, got.sha256, w.bytes, w.sha256
+            )));
         }
         tokio::fs::rename(&part, dest)
             .await
             .map_err(StoreError::io("rename", &part))?;
         Ok(())
+    }
+
+    /// Reads `key` into the file `to` (created, with its directory; written through and synced)
+    /// and returns the size and SHA-256 of what was read; `to` is removed again on failure.
+    pub async fn read_into(&self, key: &str, to: &Path) -> Result<Confirmed, StoreError> {
+        let loc = Self::path(key)?;
+        let got = self.s3.get(&loc).await.map_err(StoreError::of)?;
+        if let Some(parent) = to.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(StoreError::io("create directory", parent))?;
+        }
+        let mut out = tokio::fs::File::create(to)
+            .await
+            .map_err(StoreError::io("create", to))?;
+        let mut hash = digest::Context::new(&digest::SHA256);
+        let mut bytes = 0u64;
+        let mut stream = got.into_stream();
+        let res: Result<(), StoreError> = async {
+            // Bounded by the object: the stream ends with its last byte.
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| StoreError::of(e).at(&format!("GET {key}")))?;
+                hash.update(&chunk);
+                bytes += chunk.len() as u64;
+                out.write_all(&chunk)
+                    .await
+                    .map_err(StoreError::io("write", to))?;
+            }
+            out.sync_all().await.map_err(StoreError::io("fsync", to))
+        }
+        .await;
+        if let Err(e) = res {
+            let _ = tokio::fs::remove_file(to).await;
+            return Err(e);
+        }
+        Ok(Confirmed {
+            bytes,
+            sha256: hex(hash.finish().as_ref()),
+        })
+    }
+
+    /// One page (up to [`LIST_PAGE`] objects) of the objects whose key starts with `prefix` (the
+    /// whole bucket when empty), from the page `token` names (`None`: the first). Returns the
+    /// objects and the token of the next page (`None`: this was the last).
+    pub async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<(Vec<Listed>, Option<String>), StoreError> {
+        use object_store::list::{PaginatedListOptions, PaginatedListStore};
+        let page = self
+            .s3
+            .list_paginated(
+                (!prefix.is_empty()).then_some(prefix),
+                PaginatedListOptions {
+                    max_keys: Some(LIST_PAGE),
+                    page_token: token,
+                    ..PaginatedListOptions::default()
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                // A key object_store cannot represent (an empty or `..` segment) fails the whole
+                // page, the same way each time: not worth a retry.
+                object_store::Error::InvalidPath { source } => StoreError::Rejected(format!(
+                    "LIST {prefix:?}: a key there is not a path object_store can read: {source}"
+                )),
+                e => StoreError::of(e).at(&format!("LIST {prefix:?}")),
+            })?;
+        let objects = page
+            .result
+            .objects
+            .into_iter()
+            .map(|o| Listed {
+                key: o.location.to_string(),
+                bytes: o.size,
+            })
+            .collect();
+        Ok((objects, page.page_token))
     }
 
     /// Deletes `key`; an object already gone counts as deleted.

@@ -7,8 +7,11 @@
 //! upload — so it survives restarts, is bounded by the card (retention keeps those files while the
 //! store is configured) and needs no second copy. Failures back off (1 s doubling to 15 s); a
 //! store that refuses the credentials or the bucket is reported and not retried until the
-//! settings change (or an hour has passed, for a fix made on the store's side).
+//! settings change (or an hour has passed, for a fix made on the store's side). For each index
+//! it opens, the uploader also lists the bucket back into it ([`crate::adopt`]), in steps between
+//! its passes: recordings that live only in the bucket are not forgotten with a lost index.
 
+use crate::adopt::Walk;
 use crate::store::{Confirmed, Store, StoreError};
 use camward_config::{ObjectStorageConfig, RecordingConfig};
 use camward_record::Index;
@@ -197,16 +200,29 @@ pub async fn run(input: Input) {
     let mut last_retention: Option<tokio::time::Instant> = None;
     // The index the hold was set on, by address (a recorder restart opens a new one).
     let mut held: Option<usize> = None;
+    // The walk over the bucket for the index at that address: one per index opened.
+    let mut adoption: Option<(usize, Walk)> = None;
     loop {
         let mut wait = IDLE;
         if let Some(ix) = index() {
-            if held != Some(Arc::as_ptr(&ix) as usize) {
+            let at = Arc::as_ptr(&ix) as usize;
+            if held != Some(at) {
                 match ix.set_upload_hold(true) {
-                    Ok(()) => held = Some(Arc::as_ptr(&ix) as usize),
+                    Ok(()) => held = Some(at),
                     Err(e) => tracing::error!(error = %e, "cannot set the upload hold"),
                 }
             }
             remove_card_copies(&ix, now_ms() - FETCHED_COPY_KEEP_MS);
+            if adoption.as_ref().is_none_or(|(i, _)| *i != at) {
+                adoption = Some((at, Walk::new(&config, recording.min_free_bytes)));
+            }
+            if let Some((_, walk)) = adoption.as_mut() {
+                walk.step(&ix, &store, &shutdown).await;
+                if walk.ready() {
+                    // More to read back: the next step right after this pass.
+                    wait = Duration::ZERO;
+                }
+            }
             match upload_pass(&ix, &store, &config, &handle, &shutdown).await {
                 Ok(()) => backoff = Duration::from_secs(1),
                 Err(StoreError::Rejected(m)) => {

@@ -225,7 +225,15 @@ pub fn parse_file_name(rel: &str) -> Option<(Option<String>, u8, i64, Trigger)> 
         None => (stem, Trigger::Continuous),
     };
     let (stamp, id) = stem.split_once('_')?;
-    if stamp.len() != 16 || !stamp.ends_with('Z') {
+    // `YYYYMMDDTHHMMSSZ` exactly, as `file_stamp` writes it: a name from the bucket (adoption)
+    // may be anyone's, and `..` or `/` in it would reach outside the recording directory.
+    let stamp_ok = stamp.len() == 16
+        && stamp.bytes().enumerate().all(|(i, b)| match i {
+            8 => b == b'T',
+            15 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    if !stamp_ok {
         return None;
     }
     Some((camera, stream, id.parse().ok()?, trigger))
@@ -259,6 +267,37 @@ pub(crate) fn qualified_columns(alias: &str) -> String {
         .map(|c| format!("{alias}.{c}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Inserts `r` under `id` (`None`: the next free id) on `c` (a connection or a transaction);
+/// returns the id.
+pub(crate) fn insert_recording(
+    c: &Connection,
+    r: &RecordingRow,
+    id: Option<i64>,
+) -> rusqlite::Result<i64> {
+    c.execute(
+        &format!("INSERT INTO recording ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+        params![
+            id,
+            r.stream,
+            r.path,
+            r.start_ms,
+            r.end_ms,
+            r.bytes as i64,
+            r.frames as i64,
+            r.skipped_frames as i64,
+            r.signed,
+            r.encrypted,
+            r.state.as_str(),
+            r.trigger.as_str(),
+            r.width,
+            r.height,
+            r.key_info,
+            r.camera
+        ],
+    )?;
+    Ok(c.last_insert_rowid())
 }
 
 pub(crate) fn row_of(r: &Row<'_>) -> rusqlite::Result<RecordingRow> {
@@ -490,30 +529,7 @@ impl Index {
 
     /// Inserts a row with a known id (rebuild and adoption of files found on disk).
     pub(crate) fn insert_row(&self, r: &RecordingRow) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                &format!("INSERT INTO recording ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
-                params![
-                    r.id,
-                    r.stream,
-                    r.path,
-                    r.start_ms,
-                    r.end_ms,
-                    r.bytes as i64,
-                    r.frames as i64,
-                    r.skipped_frames as i64,
-                    r.signed,
-                    r.encrypted,
-                    r.state.as_str(),
-                    r.trigger.as_str(),
-                    r.width,
-                    r.height,
-                    r.key_info,
-                    r.camera
-                ],
-            )
-            .map(|_| ())
-        })
+        self.with(|c| insert_recording(c, r, Some(r.id)).map(|_| ()))
     }
 
     /// Empties the index for a rebuild from the files, except recordings confirmed in an object
@@ -529,6 +545,20 @@ impl Index {
                 [],
             )?;
             tx.commit()
+        })
+    }
+
+    /// Whether a row has this relative path: an object listed in the bucket under it is a
+    /// recording the index already describes (one indexed lookup per listed object).
+    pub fn knows_path(&self, rel: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT 1 FROM recording WHERE path = ?1",
+                params![rel],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
         })
     }
 
@@ -585,6 +615,9 @@ mod tests {
             parse_file_name("cameras/../stream1/19700101T000000Z_000001.mp4"),
             None
         );
+        // Sixteen characters ending in Z are not yet a time stamp.
+        assert_eq!(parse_file_name("stream1/../../../../../Z_000001.mp4"), None);
+        assert_eq!(parse_file_name("stream1/2026112xT034500Z_000001.mp4"), None);
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub use error::{Error, Result};
 pub use export::{Export, export};
 pub use index::{CameraFilter, Index, ListFilter, RecordingRow, State, Trigger};
 pub use recorder::{Recorder, RecorderHandle, RecorderOptions};
-pub use recover::{RecoveryReport, rebuild_index, recover};
+pub use recover::{RecoveryReport, adopt_from_bucket, rebuild_index, recover};
 pub use transform::{
     Clear, FileProtection, SampleAux, SampleTransform, Subsample, TransformFactory,
 };
-pub use upload::{Upload, UploadCounts};
+pub use upload::{BucketObject, Upload, UploadCounts};

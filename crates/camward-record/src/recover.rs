@@ -1,10 +1,13 @@
-//! Crash recovery and index rebuild: files are the truth. Interrupted files are cut back to their
-//! last complete fragment; files without one are removed; the index is made to match.
+//! Crash recovery and index rebuild (paper §3.8, recordings kept "on the card or in the cloud"):
+//! files are the truth. Interrupted files are cut back to their last complete fragment; files
+//! without one are removed; the index is made to match. Objects found in the bucket that the
+//! index does not know (a lost index) become rows the same way, from a copy read back.
 
 use crate::error::{IoContext, Result};
 use crate::index::{Index, RecordingRow, State, parse_file_name};
 use crate::scan::{FileScan, scan};
 use crate::timeutil::ms_of;
+use crate::upload::BucketObject;
 use crate::writer::sync_dir;
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -234,6 +237,45 @@ fn adopt(dir: &Path, index: &Index, rel: &str, report: &mut RecoveryReport) -> R
     tracing::info!(path = %path.display(), id, "unindexed recording adopted");
     report.adopted.push(id);
     Ok(true)
+}
+
+/// Indexes a recording that lives in the bucket only, from `copy`, the object read back to a
+/// temporary file by the uploader (which removes it): the row is what [`adopt`] would make of the
+/// file at `rel`, with the object's size, and an upload row confirmed with the object's size and
+/// SHA-256 and no card copy. `Ok(None)`: `rel` is not a recording's name, or the copy holds no
+/// complete fragment (not a recording; nothing is indexed). The caller checks first that the
+/// index does not know `rel` ([`Index::knows_path`]).
+pub fn adopt_from_bucket(
+    index: &Index,
+    rel: &str,
+    copy: &Path,
+    object: &BucketObject,
+) -> Result<Option<i64>> {
+    let Some((camera, stream, id, trigger)) = parse_file_name(rel) else {
+        return Ok(None);
+    };
+    let s = scan(copy, true)?;
+    if s.fragments.is_empty() {
+        return Ok(None);
+    }
+    // The object is never rewritten: a tail the scan cannot read stays in it, and the row counts
+    // the object's bytes (what a fetch brings back), as a recovered file.
+    let state = if s.valid_len < s.file_len {
+        State::Recovered
+    } else {
+        State::Finished
+    };
+    let row = RecordingRow {
+        bytes: object.bytes,
+        ..row_from_scan(id, camera, stream, rel, trigger, &s, state)
+    };
+    let id = index.insert_from_bucket(&row, object)?;
+    tracing::debug!(
+        id,
+        key = object.key,
+        "recording adopted from the object store"
+    );
+    Ok(Some(id))
 }
 
 /// Run at start, before recording: closes every file left `recording` by a crash, drops rows
@@ -627,5 +669,81 @@ mod tests {
         assert!(!stale.exists() && fresh.exists());
         assert!(report.dropped_rows.is_empty() && report.adopted.is_empty());
         assert_eq!(index.list(&Default::default()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_object_read_back_from_the_bucket_becomes_the_row_its_file_had() {
+        let (d, index) = setup();
+        let f = crate::testutil::record_from(
+            &index,
+            crate::writer::Origin {
+                camera: Some("door"),
+                stream: 2,
+            },
+            0,
+            2,
+            25,
+        );
+        let (id, path) = (f.id, f.path.clone());
+        f.finish().unwrap();
+        let want = index.get(id).unwrap().unwrap();
+        // The object, read back beside where its file was; then the index is lost.
+        let copy = d.path().join("read-back.part");
+        std::fs::rename(&path, &copy).unwrap();
+        drop(index);
+        std::fs::remove_file(d.path().join(crate::index::INDEX_FILE)).unwrap();
+        let index = Arc::new(Index::open(d.path()).unwrap());
+        // The recorder, started on the empty index, handed the same id out again.
+        let mine = record(&index, 1, 1000, 1, 25);
+        assert_eq!(mine.id, id);
+        mine.finish().unwrap();
+        assert!(!index.knows_path(&want.path).unwrap());
+        let object = BucketObject {
+            key: format!("site/{}", want.path),
+            store: "http://s3|cam".into(),
+            bytes: want.bytes,
+            sha256: "ab".repeat(32),
+        };
+        let got = adopt_from_bucket(&index, &want.path, &copy, &object)
+            .unwrap()
+            .unwrap();
+        assert_ne!(got, id, "the id is taken: a new one");
+        assert!(index.knows_path(&want.path).unwrap());
+        let row = index.get(got).unwrap().unwrap();
+        assert_eq!(
+            RecordingRow {
+                id,
+                key_info: None,
+                ..row
+            },
+            RecordingRow {
+                key_info: None,
+                ..want.clone()
+            }
+        );
+        let up = index.upload_of(got).unwrap().unwrap();
+        assert!(up.confirmed && !up.local_copy, "{up:?}");
+        assert_eq!(
+            (up.object_key, up.object_bytes, up.sha256),
+            (
+                object.key.clone(),
+                Some(want.bytes),
+                Some(object.sha256.clone())
+            )
+        );
+        // Recovery keeps it (it lives in the bucket only); the card's quota does not count it.
+        assert!(recover_with(&index).unwrap().dropped_rows.is_empty());
+        assert_eq!(
+            index.total_bytes().unwrap(),
+            index.get(id).unwrap().unwrap().bytes
+        );
+        // Something else under a recording's name indexes nothing.
+        std::fs::write(&copy, b"not a recording").unwrap();
+        let other = "stream1/20261122T034500Z_000099.mp4";
+        assert_eq!(
+            adopt_from_bucket(&index, other, &copy, &object).unwrap(),
+            None
+        );
+        assert!(!index.knows_path(other).unwrap());
     }
 }

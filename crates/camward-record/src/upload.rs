@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS upload (
     -- recording is in the bucket only. Retention's quota counts card copies only.
     local_copy INTEGER NOT NULL DEFAULT 1,
     -- Completed uploads of this recording: 1 normally; more only after a crash between the upload
-    -- and this row's update (the object is then overwritten with identical bytes).
+    -- and this row's update (the object is then overwritten with identical bytes); 0 for a
+    -- recording adopted from the bucket, which this index never put.
     puts INTEGER NOT NULL DEFAULT 0,
     -- Failed tries since the last success and the last error, for the status page and back-off.
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -65,6 +66,18 @@ pub struct Upload {
     pub puts: u64,
     pub attempts: u64,
     pub last_error: Option<String>,
+}
+
+/// An object found in the bucket that the index did not know, as read back by the uploader: what
+/// its `upload` row records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketObject {
+    pub key: String,
+    /// Endpoint and bucket (`endpoint|bucket`), as for an upload.
+    pub store: String,
+    /// Size and SHA-256 (hex) of the bytes read: checked again whenever it is fetched back.
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 /// What the status page shows about the uploads.
@@ -318,6 +331,32 @@ impl Index {
                 ))
             })
             .optional()
+        })
+    }
+
+    /// Inserts the rows of a recording adopted from the bucket, in one transaction (no recording
+    /// row without the upload row that says where it lives): the recording row under the id of
+    /// its file name when that id is free, else under a new one (a recorder that started on an
+    /// empty index hands ids out again from 1); the upload row confirmed, with no card copy.
+    /// Returns the id.
+    pub(crate) fn insert_from_bucket(&self, r: &RecordingRow, o: &BucketObject) -> Result<i64> {
+        let now = now_ms();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let taken = tx
+                .query_row("SELECT 1 FROM recording WHERE id = ?1", params![r.id], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some();
+            let id = crate::index::insert_recording(&tx, r, (!taken).then_some(r.id))?;
+            tx.execute(
+                "INSERT INTO upload (recording_id, object_key, store, status, object_bytes, sha256, local_copy, puts, confirmed_ms)
+                 VALUES (?1, ?2, ?3, 'confirmed', ?4, ?5, 0, 0, ?6)",
+                params![id, o.key, o.store, o.bytes as i64, o.sha256, now],
+            )?;
+            tx.commit()?;
+            Ok(id)
         })
     }
 

@@ -1,7 +1,8 @@
 //! The object storage service (paper §3.8: recordings kept encrypted on the card and in the cloud):
 //! runs camward-objstore's uploader over the recorder's index while `storage.object.enabled` is
-//! on, restarts it when the section (or retention's settings) change, and lifts the retention hold
-//! when it is switched off. Off by default: nothing connects to a store until it is configured.
+//! on (it also lists the bucket back into each index it opens, so a lost index forgets nothing that
+//! lives in the bucket), restarts it when the section (or retention's settings) change, and lifts
+//! the retention hold when it is switched off. Off by default: nothing connects to a store until it is configured.
 
 use crate::services::record::Recording;
 use camward_objstore::Handle;
