@@ -3,8 +3,9 @@ built daemon and a real S3 server, s3s-fs (SigV4 checked): recordings arrive in 
 byte-identical and still CENC-encrypted, leave the card only once confirmed, and the index says
 where each one is; with the store stopped they wait on the card and all arrive once it is back,
 each uploaded once; a wrong secret key is reported, not retried on and on; a recording that lives
-in the bucket only is downloaded, exported and verified through the HTTP API as from the card.
-One s3s-fs and one daemon for the module."""
+in the bucket only is downloaded, exported and verified through the HTTP API as from the card; with
+the index file lost, the bucket is listed back and its recordings play again. One s3s-fs and one
+daemon for the module."""
 import shutil
 import sqlite3
 import subprocess
@@ -189,6 +190,40 @@ def test_download_export_and_verify_of_a_recording_in_the_bucket_only(obj):
     r = cam.get("/api/v1/export.mp4", params={"stream": 1, **span}, timeout=60)
     assert r.status_code == 200, r.text
     assert r.content[4:8] == b"ftyp" and b"encv" in r.content[:4096]
+
+
+# What a recording is, whichever index lists it (ids are the index's own and may change).
+SAME = ("camera", "stream", "start", "end", "bytes", "frames", "signed", "encrypted", "trigger",
+        "width", "height")
+
+
+def test_a_lost_index_lists_the_bucket_back_and_its_recordings_play_again(obj):
+    cam, s3 = obj["cam"], obj["s3"]
+    in_bucket = {tuple(r.get(k) for k in SAME): r for r in recordings(cam) if r["location"] == "bucket"}
+    assert in_bucket, recordings(cam)
+    objects_before = {k: p.read_bytes() for k, p in s3.objects().items()}
+    # The operator's accident: the index goes (card swapped, file deleted) while the objects stay.
+    cam.stop()
+    for suffix in ("", "-wal", "-shm"):
+        (cam.data_dir / "recordings" / f"index.sqlite3{suffix}").unlink(missing_ok=True)
+    cam.start()
+
+    def back():
+        now = {tuple(r.get(k) for k in SAME): r for r in recordings(cam)}
+        return all(k in now and now[k]["location"] == "bucket" for k in in_bucket) and now
+    now = wait_for(back, 90, step=0.5, what="every recording of the bucket listed again")
+    # Played from the bucket as before: the same bytes as the object.
+    rows = index_rows(cam)
+    first = now[next(iter(in_bucket))]
+    key = rows[first["id"]]["key"]
+    r = cam.get(f"/api/v1/recordings/{first['id']}.mp4", timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.content == objects_before[key]
+    # Adoption reads, never writes: every object is as it was, none uploaded again.
+    objects_after = s3.objects()
+    for k, body in objects_before.items():
+        assert objects_after[k].read_bytes() == body, f"object {k} changed"
+    assert "adopted" in cam.read_log()
 
 
 def test_wrong_secret_is_reported_and_not_retried_on_and_on(obj):
