@@ -46,8 +46,12 @@ def main():
         f"! openh264enc gop-size={a.gop} bitrate=256000 "
         f"! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )"
     )
-    # One pipeline for every client: the recorder and any ffprobe see the same stream.
-    factory.set_shared(True)
+    # One pipeline per client. A shared pipeline aborts the whole server now and then in
+    # gst-rtsp-server 1.22: a client's PLAY arriving while the pipeline already streams to
+    # another ends in `gst_rtsp_media_get_rates: assertion failed` (seen in CI with two recorder
+    # entries pulling one camera, over TCP and TCP, and UDP and TCP). The cost is one small
+    # encoder per client.
+    factory.set_shared(False)
     if a.user:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()

@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { ADMIN, Camward, REPO, context, freePort, launch, shot, sleep, until } from './harness.mjs';
+import { ADMIN, ARTIFACTS, Camward, REPO, context, freePort, launch, shot, sleep, until } from './harness.mjs';
 
 const VIEWER = { username: 'lobbywatch', password: 'Lobby-watch-2026' };
 const CAMERA_SCRIPT = path.join(REPO, 'tests', 'integration', 'gst_rtsp_camera.py');
@@ -19,7 +19,9 @@ const SYSTEM_PY = '/usr/bin/python3';
 // The GStreamer camera: 320x240 at 10 fps; resolves once it prints that it listens.
 async function gstCamera() {
   const port = await freePort();
-  const proc = spawn(SYSTEM_PY, [CAMERA_SCRIPT, '--port', String(port), '--fps', '10', '--gop', '10'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // Its stderr (GStreamer's own warnings and aborts) is kept with the test's artifacts.
+  const log = openSync(path.join(ARTIFACTS, 'gst-camera.log'), 'a');
+  const proc = spawn(SYSTEM_PY, [CAMERA_SCRIPT, '--port', String(port), '--fps', '10', '--gop', '10'], { stdio: ['ignore', 'pipe', log] });
   const line = await Promise.race([
     new Promise((resolve) => createInterface({ input: proc.stdout }).once('line', resolve)),
     sleep(20000).then(() => ''),
