@@ -201,6 +201,15 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
                     return Err(XmlError::TooDeep);
                 }
                 let qname = s.name().0.to_owned();
+                // quick-xml reads `< x="1"/>` as an element named "" (the name ends at the
+                // space): a QName needs a local part, and a prefix when it has a colon.
+                let (prefix, local) = split(&qname);
+                if local.is_empty() || (prefix.is_empty() && qname.contains(':')) {
+                    return Err(syntax(
+                        &reader,
+                        &format!("`{qname}` is not an element name"),
+                    ));
+                }
                 let mut scope = stack.last().map(|o| o.el.scope.clone()).unwrap_or_default();
                 let mut raw_attrs = Vec::new();
                 for a in s.attributes().with_checks(true) {
@@ -386,9 +395,28 @@ mod tests {
             b"text",
             b"<a x='1' x='2'/>",
             b"\xff\xfe",
+            // Elements without a name, or with an empty prefix or local part.
+            b"< a='1'/>",
+            b"<a>< /></a>",
+            b"<p:/>",
+            b"<:a/>",
+            b"<a xmlns:p='u'><p: /></a>",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn elements_without_a_name_are_refused() {
+        // Found by the `soap_envelope` fuzz target (fuzz/regressions/soap_envelope): an operation
+        // `< xmlns:s="…"/>` in the Body came out as an element named "".
+        let found = include_bytes!("../fuzz/regressions/soap_envelope/element-without-a-name");
+        assert!(matches!(parse(found), Err(XmlError::Syntax { .. })));
+        assert!(crate::soap::parse(found).is_err());
+        assert_eq!(
+            parse(b"<a xmlns:p='u'><p:b/></a>").unwrap().children[0].name,
+            "b"
+        );
     }
 
     #[test]
