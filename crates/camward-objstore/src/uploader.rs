@@ -63,6 +63,11 @@ pub struct Status {
     pub failed_attempts: u64,
     /// The card is at retention's limit while recordings wait for the store.
     pub card_full: bool,
+    /// Recordings listed back from the bucket into the index since the daemon started (they
+    /// live only in the bucket and the index did not know them: a lost or replaced index).
+    pub adopted: u64,
+    /// The bucket is being listed against the index now.
+    pub adopting: bool,
 }
 
 /// Shared between the uploader, the status page and playback from the bucket.
@@ -217,7 +222,13 @@ pub async fn run(input: Input) {
                 adoption = Some((at, Walk::new(&config, recording.min_free_bytes)));
             }
             if let Some((_, walk)) = adoption.as_mut() {
+                let before = walk.counts().adopted;
                 walk.step(&ix, &store, &shutdown).await;
+                let (adopted, adopting) = (walk.counts().adopted - before, !walk.done());
+                handle.update(|s| {
+                    s.adopted += adopted;
+                    s.adopting = adopting;
+                });
                 if walk.ready() {
                     // More to read back: the next step right after this pass.
                     wait = Duration::ZERO;

@@ -101,6 +101,8 @@ export async function renderStatus(body, c) {
           [T.waiting, `${o.waiting} (${humanBytes(o.waiting_bytes)})`],
           [T.inBucket, `${o.in_bucket} (${humanBytes(o.in_bucket_bytes)})`],
           [T.uploaded, String(o.uploaded)],
+          // Only after a lost or replaced index: the recordings found again in the bucket.
+          [T.adopted, o.adopted || o.adopting ? `${o.adopted}${o.adopting ? ` (${T.adopting})` : ''}` : ''],
         ])));
     }
   }

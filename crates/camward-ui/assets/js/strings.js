@@ -437,6 +437,8 @@ export const S = {
     waiting: 'Waiting on the card',
     inBucket: 'In the bucket',
     uploaded: 'Uploaded since start',
+    adopted: 'Found again in the bucket',
+    adopting: 'listing the bucket',
     certificate: 'Certificate',
     subject: 'Subject',
     issuer: 'Issuer',

@@ -118,6 +118,14 @@ pub struct ObjectStoreState {
     /// The card is at its retention limit while recordings wait for the store: retention may not
     /// delete them, and new video is lost once the card has no room left.
     pub card_full: bool,
+    /// Recordings listed back from the bucket into the index since the daemon started: after a
+    /// lost or replaced index file, the recordings that live only in the bucket are found again.
+    #[serde(default)]
+    pub adopted: u64,
+    /// The bucket is being listed against the index now (at each start of the uploader or the
+    /// recorder; after a lost index, every recording in the bucket is read back once).
+    #[serde(default)]
+    pub adopting: bool,
 }
 
 /// What the daemon reports about its running parts.

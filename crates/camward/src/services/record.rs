@@ -173,6 +173,8 @@ impl Recording {
                 uploaded: up.uploaded,
                 failed_attempts: up.failed_attempts,
                 card_full: up.card_full,
+                adopted: up.adopted,
+                adopting: up.adopting,
             }
         });
         StorageState {
